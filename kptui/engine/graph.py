@@ -1,0 +1,163 @@
+"""Structural facts about a ruleset, computed once: which chains each chain jumps to, jumps that go nowhere,
+chains nobody references, loops (which the kernel would refuse with ELOOP), and who jumps to a chain."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple
+
+from .model import BUILTIN_CHAINS
+
+if TYPE_CHECKING:
+    from .model import Chain, Ruleset
+
+__all__ = ["Graph", "RuleRef", "ChainRef", "build_graph", "KNOWN_TARGETS", "VERDICTS"]
+
+VERDICTS = frozenset({"ACCEPT", "DROP", "RETURN", "QUEUE"})
+# Extension targets shipped with iptables (IPv4 and IPv6). A -j name outside this set that is not a chain of
+# the same table is a jump to nowhere (iptables-restore would refuse it).
+KNOWN_TARGETS = VERDICTS | frozenset(
+    {
+        "AUDIT", "CHECKSUM", "CLASSIFY", "CLUSTERIP", "CONNMARK", "CONNSECMARK", "CT", "DNAT", "DNPT",
+        "DSCP", "ECN", "HL", "HMARK", "IDLETIMER", "LED", "LOG", "MARK", "MASQUERADE", "MIRROR", "NETMAP",
+        "NFLOG", "NFQUEUE", "NOTRACK", "RATEEST", "REDIRECT", "REJECT", "SAME", "SECMARK", "SET", "SNAT",
+        "SNPT", "SYNPROXY", "TCPMSS", "TCPOPTSTRIP", "TEE", "TOS", "TPROXY", "TRACE", "TTL", "ULOG",
+    }
+)  # fmt: skip
+
+
+class ChainRef(NamedTuple):
+    table: str | None
+    chain: str
+
+
+class RuleRef(NamedTuple):
+    table: str | None
+    chain: str
+    index: int  # 1-based
+    line: int
+
+
+def _rows(chain: Chain) -> Iterable[tuple[int, int, str | None]]:
+    """(index, line, target) per rule, without building Rule objects when the parser's RuleList is there."""
+    rows = getattr(chain.rules, "rows", None)
+    if rows is not None:
+        return ((i, row[0], row[4]) for i, row in enumerate(rows, 1))
+    return ((r.index, r.line, r.target_name) for r in chain.rules)
+
+
+def _targets(chain: Chain) -> set[str]:
+    fast = getattr(chain.rules, "target_set", None)
+    if fast is not None:
+        return fast()  # type: ignore[no-any-return]
+    return {r.target_name for r in chain.rules if r.target_name}
+
+
+class Graph:
+    """Built by :func:`build_graph`; ``callers`` (the reverse index) is built on first use."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self._ruleset = ruleset
+        # Plain tuples in the hot loop (a ChainRef is a NamedTuple, equal to the plain tuple).
+        edges: dict[ChainRef, tuple[ChainRef, ...]] = {}
+        dangling: list[tuple[RuleRef, str]] = []
+        referenced: set[tuple[str | None, str]] = set()
+        unreferenced: list[ChainRef] = []
+        for tname, table in ruleset.tables.items():
+            chains = table.chains
+            builtins = BUILTIN_CHAINS.get(tname or "", ())
+            for name, chain in chains.items():
+                targets = _targets(chain)
+                if not targets:
+                    continue
+                jumps = tuple((tname, t) for t in targets if t in chains)
+                if jumps:
+                    edges[(tname, name)] = jumps  # type: ignore[index,assignment]
+                    referenced.update(jumps)
+                bad = None
+                if len(jumps) != len(targets):
+                    bad = {t for t in targets if t not in chains and t not in KNOWN_TARGETS}
+                if bad:
+                    dangling.extend(
+                        (RuleRef(tname, name, i, line), t) for i, line, t in _rows(chain) if t in bad
+                    )
+            for name, chain in chains.items():
+                if (tname, name) not in referenced and name not in builtins and not chain.builtin:
+                    unreferenced.append(ChainRef(tname, name))
+        self.edges: Mapping[ChainRef, tuple[ChainRef, ...]] = MappingProxyType(edges)
+        self.dangling: tuple[tuple[RuleRef, str], ...] = tuple(dangling)
+        self.unreferenced: tuple[ChainRef, ...] = tuple(unreferenced)
+        self.loops: tuple[tuple[ChainRef, ...], ...] = _cycles(edges)
+
+    @cached_property
+    def callers(self) -> Mapping[ChainRef, tuple[RuleRef, ...]]:
+        """Chain → the rules that jump or go to it, in file order."""
+        found: dict[ChainRef, list[RuleRef]] = {}
+        for tname, table in self._ruleset.tables.items():
+            chains = table.chains
+            for chain in chains.values():
+                for i, line, t in _rows(chain):
+                    if t is not None and t in chains:
+                        found.setdefault(ChainRef(tname, t), []).append(RuleRef(tname, chain.name, i, line))
+        return MappingProxyType({k: tuple(v) for k, v in found.items()})
+
+    def callers_of(self, table: str | None, chain: str) -> tuple[RuleRef, ...]:
+        return self.callers.get(ChainRef(table, chain), ())
+
+
+def build_graph(ruleset: Ruleset) -> Graph:
+    return Graph(ruleset)
+
+
+def _cycles(edges: Mapping[ChainRef, tuple[ChainRef, ...]]) -> tuple[tuple[ChainRef, ...], ...]:
+    """Strongly connected components that hold a cycle (Tarjan, iterative: chains can nest deep)."""
+    # Peel off chains that cannot be on a cycle (those whose jumps all lead to dead ends) first: in a sane
+    # ruleset that is every chain, in a few cheap rounds, and Tarjan runs on nothing.
+    live = dict(edges)
+    while True:
+        kept = {src: dsts for src, dsts in live.items() if any(d in live for d in dsts)}
+        if len(kept) == len(live):
+            break
+        live = kept
+    edges = {src: tuple(d for d in dsts if d in live) for src, dsts in live.items()}
+    index: dict[ChainRef, int] = {}
+    low: dict[ChainRef, int] = {}
+    on_stack: set[ChainRef] = set()
+    stack: list[ChainRef] = []
+    found: list[tuple[ChainRef, ...]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work: list[tuple[ChainRef, list[ChainRef]]] = [(root, list(edges[root]))]
+        while work:
+            node, todo = work[-1]
+            if todo:
+                nxt = todo.pop()
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, list(edges.get(nxt, ()))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                comp: list[ChainRef] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    comp.append(member)
+                    if member == node:
+                        break
+                if len(comp) > 1 or node in edges.get(node, ()):
+                    found.append(tuple(ChainRef(*c) for c in sorted(comp)))
+    found.sort()
+    return tuple(found)

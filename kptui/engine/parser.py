@@ -1,0 +1,228 @@
+"""``parse_ruleset(text) -> Ruleset`` for iptables-save / ip6tables-save output, kube-proxy's restore input and
+the ``iptables -S`` form.
+
+Speed matters (a big node's dump has 200k+ rules), so the whole text is split into classified lines by one
+compiled regular expression, rule lines take a fast path, and a rule's options are checked against a cache of
+rule *shapes* (the line with its values blanked): kube-proxy writes a few dozen shapes, so full decoding runs
+a few dozen times, yet every rule is checked. Everything else (chains, tables, comments) goes through
+:mod:`.structure`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gc
+import re
+from typing import Callable, Iterator
+
+from .errors import Diagnostic, ParseError
+from .model import Ruleset
+from .rules import decode_tokens
+from .lexer import tokenize
+from .structure import Builder
+
+__all__ = ["parse_ruleset", "parse_ruleset_bytes"]
+
+# Every line, classified: a rule line in either form (with or without a counter prefix), or anything else.
+_LINE = re.compile(
+    r"^(?:\[(\d+):(\d+)\] )?(-A ([^\s\"'\\]+)(?: (.*))?)$"  # a rule: counters, raw, chain, options
+    r"|^:([^\s\"']+) ([A-Z-]+) \[(\d+):(\d+)\]$"  # a chain declaration: name, policy, counters
+    r"|^(.*)$",  # anything else
+    re.M,
+)
+# The values of a rule, blanked to `` v`` to make its shape. A shape that fails the check only sends its rule
+# down the slow path (full decoding), so the shape may be coarser than the rule (it blanks -p's value too).
+_VALUE = re.compile(r' (?:"[^"]*"|[^\s!\-"][^\s"]*)')  # one common prefix: the regex engine scans fast
+_LOOSE_RULE = re.compile(r"\s*(?:\[(\d+):(\d+)\]\s+)?(-A(?:\s.*)?)$")
+_SHAPES: dict[str, object] = {}  # shape → _OK or _SLOW (a module-level memo: shapes recur across dumps)
+
+
+def parse_ruleset_bytes(data: bytes, *, source: str | None = None) -> Ruleset:
+    """Decode bytes (UTF-8; bytes that are not UTF-8 are read as Latin-1, with a warning) and parse them."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        start = data.rfind(b"\n", 0, nul) + 1
+        end = data.find(b"\n", nul)
+        text = data[start : end if end >= 0 else len(data)].decode("utf-8", "backslashreplace")
+        col = len(data[start:nul].decode("utf-8", "backslashreplace"))
+        raise ParseError(
+            Diagnostic(
+                "NUL byte: this is not iptables-save text (binary or corrupted file?)",
+                line, col, 1, text, source,
+            )
+        )  # fmt: skip
+    warnings: list[Diagnostic] = []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        end = data.find(b"\n", exc.start)
+        shown = data[start : end if end >= 0 else len(data)].decode("utf-8", "backslashreplace")
+        col = len(data[start : exc.start].decode("utf-8", "backslashreplace"))
+        warnings.append(
+            Diagnostic(
+                "invalid UTF-8; bytes that are not UTF-8 are read as Latin-1",
+                line, col, 4, shown, source, "warning",
+            )
+        )  # fmt: skip
+        codecs.register_error("kptui-latin1", _latin1_fallback)
+        text = data.decode("utf-8", "kptui-latin1")
+    return parse_ruleset(text, source=source, _warnings=warnings)
+
+
+def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Read bytes that are not UTF-8 as Latin-1: nothing is lost, and old Latin-1 comments read right."""
+    assert isinstance(exc, UnicodeDecodeError)
+    return exc.object[exc.start : exc.end].decode("latin-1"), exc.end
+
+
+def parse_ruleset(
+    text: str, *, source: str | None = None, _warnings: list[Diagnostic] | None = None
+) -> Ruleset:
+    """Parse a dump. Raises :class:`ParseError` (with file, line and caret) for input it cannot load;
+    recoverable damage (a missing final COMMIT, a cut-off last line) loads what is there, with warnings."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line_start = text.rfind("\n", 0, pos) + 1
+        line_end = text.find("\n", pos)
+        raise ParseError(
+            Diagnostic(
+                "NUL byte: this is not iptables-save text (binary or corrupted file?)",
+                text.count("\n", 0, pos) + 1, pos - line_start, 1,
+                text[line_start : line_end if line_end >= 0 else len(text)], source,
+            )
+        )  # fmt: skip
+    # The parse allocates a few hundred thousand tuples and no reference cycles; the cyclic garbage collector
+    # would walk them again and again for nothing (about 20 % of the parse time on a big dump).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        ruleset = _parse(text, source, list(_warnings or ()))
+        ruleset.graph  # structural facts, computed once while the collector is still off
+        return ruleset
+    except ParseError as exc:
+        raise exc.with_source(source) from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset:
+    builder = Builder(source, warnings, spec_form=not _has_table_header(text))
+    truncated = bool(text) and not text.endswith("\n")
+    last = text.count("\n") + (1 if truncated else 0)  # number of the last line
+    shapes = _SHAPES
+    value_sub = _VALUE.sub
+    add_rule = builder.add_rule
+    intern: Callable[[str, str], str] = {}.setdefault  # one string object per target name, not one per rule
+    for first, lines in _chunks(text):
+        for lineno, (pk, by, raw, chain, rest, dname, dpolicy, dpk, dby, other) in enumerate(lines, first):
+            if raw:
+                status = _SLOW
+                if "\\" not in rest and "'" not in rest:
+                    shape = value_sub(" v", rest)
+                    status = shapes.get(shape, _UNKNOWN)
+                    if status is _UNKNOWN:
+                        status = shapes[shape] = _check_shape(shape)
+                if status is _OK:
+                    pos = rest.rfind(" -j ")
+                    if pos >= 0 or rest.startswith("-j "):
+                        tail, goto = rest[pos + 4 if pos >= 0 else 3 :], False
+                    else:
+                        pos = rest.rfind(" -g ")
+                        if pos >= 0 or rest.startswith("-g "):
+                            tail, goto = rest[pos + 4 if pos >= 0 else 3 :], True
+                        else:
+                            add_rule(lineno, chain, raw, pk or None, by or None, None, False)
+                            continue
+                    if '"' not in tail:  # else the flag may sit inside a quoted string: decode fully
+                        name = tail.partition(" ")[0]
+                        add_rule(lineno, chain, raw, pk or None, by or None, intern(name, name), goto)
+                        continue
+                _slow_rule(builder, lineno, pk, by, raw, chain, lineno == last and truncated)
+            elif dname:
+                builder.declare(lineno, dname, dpolicy, dpk, dby)
+            else:
+                m = _LOOSE_RULE.match(other)
+                if m:  # a rule with unusual spacing or a quoted chain name
+                    cut_off = lineno == last and truncated
+                    try:
+                        tokens = tokenize(m.group(3), lineno=lineno)
+                    except ParseError as exc:
+                        if cut_off:
+                            builder.drop_cut_off_line(exc.diagnostic)
+                            continue
+                        raise
+                    if len(tokens) < 2:
+                        raise ParseError(Diagnostic("-A needs a chain name", lineno, 0, len(other), other))
+                    _slow_rule(builder, lineno, m.group(1) or "", m.group(2) or "", m.group(3),
+                               tokens[1].text, cut_off)  # fmt: skip
+                else:
+                    builder.other_line(lineno, other, is_last=lineno == last, truncated=truncated)
+    return builder.finish(text, last)
+
+
+_CHUNK = 1 << 22  # parse 4 MiB at a time: the regex's list of line tuples stays small
+
+
+def _chunks(text: str) -> Iterator[tuple[int, list[tuple[str, ...]]]]:
+    """Yield (first line number, classified lines) for consecutive newline-aligned pieces of ``text``."""
+    start, lineno, n = 0, 1, len(text)
+    while start < n:
+        end = text.find("\n", min(start + _CHUNK, n))
+        end = n if end < 0 else end + 1
+        lines = _LINE.findall(text, start, end)
+        if lines and not any(lines[-1]) and text[end - 1 : end] == "\n":
+            lines.pop()  # the empty match after the piece's final newline
+        yield lineno, lines
+        lineno += len(lines)
+        start = end
+
+
+_OK, _SLOW, _UNKNOWN = "ok", "slow", object()
+_SLOW_OPTIONS = (" -c ", " --set-counters ", " --jump ", " --goto ")
+
+
+def _check_shape(shape: str) -> str:
+    """"ok" when every rule of this shape decodes; "slow" when its rules need a full decode each."""
+    if any(o in f" {shape} " for o in _SLOW_OPTIONS):
+        return _SLOW
+    try:
+        decode_tokens(shape, tokenize(shape), lineno=None, start=0)
+    except ParseError:
+        return _SLOW  # the slow path reports the error with the real text (or finds the rule valid)
+    return _OK
+
+
+def _has_table_header(text: str) -> bool:
+    return text.startswith("*") or "\n*" in text
+
+
+def _slow_rule(
+    builder: Builder, lineno: int, pk: str, by: str, raw: str, chain: str, cut_off: bool
+) -> None:
+    """Fully decode a rule the fast path could not vouch for; errors point into the original line."""
+    prefix = len(f"[{pk}:{by}] ") if pk else 0
+    try:
+        tokens = tokenize(raw, lineno=lineno)
+        spec = decode_tokens(raw, tokens, lineno=lineno, start=2)
+    except ParseError as exc:
+        d = exc.diagnostic
+        full = (f"[{pk}:{by}] " if pk else "") + raw
+        diag = Diagnostic(d.message, lineno, d.column + prefix, d.length, full)
+        if cut_off:
+            builder.drop_cut_off_line(diag)
+            return
+        raise ParseError(diag) from None
+    counters: tuple[str | None, str | None] = (pk or None, by or None)
+    for i, tok in enumerate(tokens):  # iptables -S -v puts counters at the end: ``-c PKTS BYTES``
+        if not tok.quoted and tok.text in ("-c", "--set-counters") and i + 2 < len(tokens) + 1:
+            vals = [t.text for t in tokens[i + 1 : i + 3]]
+            if len(vals) == 2 and all(v.isdigit() for v in vals):
+                counters = (vals[0], vals[1])
+    t = spec.target
+    builder.add_rule(lineno, chain, raw, counters[0], counters[1], t.name if t else None, bool(t and t.goto))

@@ -1,0 +1,22 @@
+"""Small formatting helpers shared by the CLI reports and the UI (no I/O, no UI imports)."""
+
+from __future__ import annotations
+
+from kptui.engine.errors import printable
+
+__all__ = ["human", "printable", "plural"]
+
+
+def human(n: int) -> str:
+    """Counters the way ``iptables -nvL`` shows them: exact up to 99999, then rounded 1000-based K/M/G/T."""
+    if n <= 99999:
+        return str(n)
+    for unit in ("K", "M", "G", "T", "P"):
+        n = (n + 500) // 1000
+        if n <= 9999:
+            return f"{n}{unit}"
+    return f"{n}E"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (words or word + 's')}"

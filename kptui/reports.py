@@ -1,0 +1,68 @@
+"""Plain-text reports for the CLI. Everything taken from a dump goes through ``printable`` first, so a chain
+name or comment can never smuggle terminal escapes into the user's terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kptui.fmt import human, plural, printable
+
+__all__ = ["summary_text"]
+
+_FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6", None: "family unknown"}
+_FORM = {"save": "iptables-save form", "spec": "iptables -S form (tables unknown)"}
+
+
+def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
+    """Render a :func:`kptui.engine.summary.summarize` dict for a terminal."""
+    out: list[str] = []
+    head = [f"iptables {s['iptables_version']}" if s["iptables_version"] else "iptables version unknown"]
+    head.append(f"{s['backend']} backend" if s["backend"] else "backend unknown")
+    head += [_FAMILY.get(s["family"], str(s["family"])), _FORM.get(s["form"], s["form"])]
+    head.append(plural(s["lines"], "line"))
+    out.append(printable(s["source"] or "<stdin>"))
+    out.append("  " + ", ".join(head))
+    if s["legacy_tables_present"]:
+        out.append("  note: iptables-legacy tables are present too (see iptables-legacy-save)")
+    out.append("")
+    out.append(f"  {'table':<10} {'chains':>7} {'user':>6} {'rules':>8} {'pkts':>6} {'bytes':>6}")
+    for t in s["tables"]:
+        name = printable(t["name"] or "(unknown)")
+        out.append(
+            f"  {name:<10} {t['chains']:>7} {t['user_chains']:>6} {t['rules']:>8}"
+            f" {human(t['packets']):>6} {human(t['bytes']):>6}"
+        )
+    out.append(f"  total: {plural(s['total_rules'], 'rule')} in {plural(s['total_chains'], 'chain')}")
+    if s["top_chains"]:
+        out.append("")
+        out.append("Chains with most rules:")
+        width = max(len(_where(c)) for c in s["top_chains"])
+        for c in s["top_chains"]:
+            out.append(f"  {_where(c):<{width}}  {c['rules']:>7}")
+    out.append("")
+    dangling = s["dangling_jumps"]
+    if dangling:
+        out.append(f"Jumps to undeclared chains ({len(dangling)}):")
+        for d in dangling[:limit]:
+            out.append(f"  {_where(d)}:{d['index']} (line {d['line']}) -> {printable(d['target'])}")
+        if len(dangling) > limit:
+            out.append(f"  … and {len(dangling) - limit} more (--json lists all)")
+    else:
+        out.append("Jumps to undeclared chains: none")
+    unref = s["unreferenced_chains"]
+    if unref:
+        shown = ", ".join(_where(c) for c in unref[:limit])
+        more = f", … and {len(unref) - limit} more" if len(unref) > limit else ""
+        out.append(f"Chains no rule jumps to ({len(unref)}): {shown}{more}")
+    else:
+        out.append("Chains no rule jumps to: none")
+    if s["loops"]:
+        out.append(f"Loops ({len(s['loops'])}):")
+        for loop in s["loops"]:
+            out.append("  " + " -> ".join(_where(c) for c in loop))
+    return "\n".join(out)
+
+
+def _where(d: dict[str, Any]) -> str:
+    table = d.get("table")
+    return printable(f"{table}/{d['chain']}" if table else d["chain"])
