@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Iterator, Mapping, NamedTuple, Sequence
 
 if TYPE_CHECKING:
+    from .compiled import CompiledRuleset
     from .errors import Diagnostic
     from .graph import Graph
 
@@ -245,3 +246,10 @@ class Ruleset:
         from .graph import build_graph
 
         return build_graph(self)
+
+    @cached_property
+    def compiled(self) -> CompiledRuleset:
+        """The ruleset prepared for tracing (rules compiled on first use, per-chain prefilters)."""
+        from .compiled import CompiledRuleset
+
+        return CompiledRuleset(self)

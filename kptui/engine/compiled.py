@@ -1,0 +1,144 @@
+"""A ruleset prepared for tracing: rules compiled to checks on first use, and a per-chain prefilter.
+
+The prefilter makes a trace through KUBE-SERVICES (thousands of ``-d CLUSTER-IP/32 … --dport P`` rules) cost
+microseconds: for each rule it reads, from the rule text, the destination host and destination port the rule
+requires when they can be read *soundly* (``-d`` among the header options before any ``-m``; ``--dport N``
+right after ``-m tcp``/``udp``/``sctp``). A rule whose requirement the packet does not meet cannot match, so the
+walk records it as a miss without decoding it. Everything else is evaluated in full, strictly in order.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import re
+from typing import TYPE_CHECKING, NamedTuple
+
+from .matches import Check, compile_match
+from .model import Target
+
+if TYPE_CHECKING:
+    from .model import Chain, Ruleset
+
+__all__ = ["CompiledRuleset", "ChainIndex", "CompiledRule"]
+
+_HEADER_END = re.compile(r"(?:^| )(?:-m|-j|-g|--[a-z])")
+_DST = re.compile(r"(?:^| )(! )?-d (\S+)")
+_DPORT = re.compile(r" -m (?:tcp|udp|sctp) (?:--sport \S+ )?--dport (\d+)(?: |$)")
+
+
+class CompiledRule(NamedTuple):
+    checks: tuple[Check, ...]
+    target: Target | None
+    recent_set: str | None  # ``-m recent --set --name X``: the list this rule adds the source to
+
+
+class _Key(NamedTuple):
+    dst: str | None  # the destination host the rule requires (normalised), or None
+    dport: int | None
+
+
+def _host(text: str) -> str | None:
+    addr, _, plen = text.partition("/")
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return None
+    if plen and int(plen) != ip.max_prefixlen:
+        return None
+    return str(ip)
+
+
+def _key(raw: str) -> _Key:
+    body = raw.split('"', 1)[0] if "\\" not in raw else ""
+    dst = dport = None
+    if body:
+        # the header region: "-A CHAIN" and -s/-d/-i/-o/-p before the first module, target or long option
+        rest = body[3:]
+        m = _HEADER_END.search(rest, rest.find(" "))
+        head = rest[: m.start()] if m else rest
+        d = _DST.search(head)
+        if d and not d.group(1):
+            dst = _host(d.group(2))
+    if "\\" not in raw:
+        tail = raw.rsplit('"', 1)[-1] if raw.count('"') % 2 == 0 else ""
+        p = _DPORT.search(tail)
+        if p and not (p.start() > 0 and tail[p.start() - 1 : p.start()] == "!"):
+            dport = int(p.group(1))
+    return _Key(dst, dport)
+
+
+class ChainIndex:
+    """One chain, ready for walking."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.rows = getattr(chain.rules, "rows", None) or [
+            (r.line, r.raw, None if r.counters is None else str(r.counters.packets),
+             None if r.counters is None else str(r.counters.bytes), r.target_name, r.goto)
+            for r in chain.rules
+        ]  # fmt: skip
+        self._compiled: list[CompiledRule | None] = [None] * len(self.rows)
+        self._keys: list[_Key] | None = None
+        self._candidates: dict[tuple[str, int | None], list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def compiled(self, i: int) -> CompiledRule:
+        c = self._compiled[i]
+        if c is None:
+            spec = self.chain.rules[i].spec
+            checks: list[Check] = []
+            recent_set = None
+            for m in spec.matches:
+                checks.extend(compile_match(m))
+                if m.module == "recent" and m.option("--set") is not None:
+                    name = m.option("--name")
+                    recent_set = name.value if name else "DEFAULT"
+            c = self._compiled[i] = CompiledRule(tuple(checks), spec.target, recent_set)
+        return c
+
+    def key(self, i: int) -> _Key:
+        if self._keys is None:
+            self._keys = [_key(row[1]) for row in self.rows]
+        return self._keys[i]
+
+    def next_candidate(self, start: int, dst: str, dport: int | None) -> int:
+        """The first rule at or after ``start`` that the prefilter cannot rule out (len(self) if none)."""
+        cache_key = (dst, dport)
+        cands = self._candidates.get(cache_key)
+        if cands is None:
+            if self._keys is None:
+                self._keys = [_key(row[1]) for row in self.rows]
+            cands = [
+                i for i, k in enumerate(self._keys)
+                if (k.dst is None or k.dst == dst) and (k.dport is None or k.dport == dport)
+            ]  # fmt: skip
+            if len(self._candidates) > 256:
+                self._candidates.clear()
+            self._candidates[cache_key] = cands
+        j = bisect.bisect_left(cands, start)
+        return cands[j] if j < len(cands) else len(self.rows)
+
+    def miss_reason(self, i: int, dst: str, dport: int | None) -> str:
+        k = self.key(i)
+        if k.dst is not None and k.dst != dst:
+            return f"-d {k.dst}"
+        return f"--dport {k.dport}"
+
+
+class CompiledRuleset:
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.ruleset = ruleset
+        self._chains: dict[tuple[str | None, str], ChainIndex] = {}
+
+    def chain(self, table: str | None, name: str) -> ChainIndex | None:
+        key = (table, name)
+        idx = self._chains.get(key)
+        if idx is None:
+            chain = self.ruleset.chain(table, name)
+            if chain is None:
+                return None
+            idx = self._chains[key] = ChainIndex(chain)
+        return idx

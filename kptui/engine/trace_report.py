@@ -1,0 +1,147 @@
+"""A trace as text (``kptui trace``, copy to clipboard) and as JSON-ready data (``--json``, export).
+
+The JSON form is a stable interface documented in the README: keys are only added, never renamed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .trace_model import DROP_MARK, MASQ_MARK, Hop, PacketState, Trace, TracePath
+
+__all__ = ["trace_to_dict", "trace_text", "path_summary", "hop_line", "SCHEMA", "entry_mark"]
+
+SCHEMA = "kptui.trace/1"
+
+
+def _hostport(addr: str, port: int | None) -> str:
+    host = f"[{addr}]" if ":" in addr else addr
+    return f"{host}:{port}" if port is not None else addr
+
+
+def entry_mark(path: TracePath) -> int:
+    """The mark the packet carried into POSTROUTING (what KUBE-POSTROUTING tests), else its final mark."""
+    for hop in path.hops:
+        if hop.hook == "POSTROUTING" and hop.before is not None:
+            return hop.before.mark
+    return path.final.mark
+
+
+def mark_text(mark: int) -> str:
+    names = [n for bit, n in ((MASQ_MARK, "masq"), (DROP_MARK, "drop")) if mark & bit]
+    return f"{mark:#x}" + (f" ({'+'.join(names)})" if names else "")
+
+
+def _ended_at(path: TracePath) -> Hop | None:
+    for hop in reversed(path.hops):
+        if hop.matched or hop.kind == "policy":
+            return hop
+    return None
+
+
+def path_summary(trace: Trace, path: TracePath) -> str:
+    """``10.244.1.5:40000 → 10.96.0.10:53/udp ⇒ DNAT 10.244.2.7:53 (p=0.333) · mark 0x4000 · MASQUERADE · ACCEPT``"""
+    parts = [trace.packet.describe()]
+    f = path.final
+    if path.endpoint:
+        parts[0] += f" ⇒ DNAT {path.endpoint}"
+    parts[0] += f" (p={float(path.probability):.3g})"
+    mark = entry_mark(path)
+    if mark:
+        parts.append(f"mark {mark_text(mark)}")
+    if f.masquerade:
+        parts.append(f"MASQUERADE as {f.src}")
+    elif f.snat:
+        parts.append(f"SNAT {_hostport(f.src, f.sport)}")
+    if path.verdict == "ACCEPT":
+        parts.append("ACCEPT" + {"local": " (delivered on the node)", "forward": " (forwarded)"}.get(
+            path.delivery or "", ""))  # fmt: skip
+    else:
+        end = _ended_at(path)
+        where = f" at {end.table}/{end.chain}" + (f":{end.index}" if end and end.index else "") if end else ""
+        parts.append(f"{path.verdict}{where}")
+    return " · ".join(parts)
+
+
+def hop_line(hop: Hop) -> str:
+    where = f"{hop.hook:<11} {hop.table:<8} {hop.chain}" + (f":{hop.index}" if hop.index else " policy")
+    if hop.kind == "policy":
+        return f"{where}  → {hop.verdict}"
+    if not hop.matched:
+        return f"{where}  ✗ {hop.failed or 'no match'}"
+    verdict = hop.verdict or ""
+    if verdict in ("JUMP", "GOTO") and hop.target:
+        verdict += f" {hop.target}"
+    changes = hop.changes
+    delta = ", ".join(
+        f"{k} {mark_text(a) if 'mark' in k else a} → {mark_text(b) if 'mark' in k else b}"
+        for k, (a, b) in changes.items() if k not in ("in_iface", "out_iface", "dnat", "snat", "masquerade")
+    )  # fmt: skip
+    return f"{where}  → {verdict}" + (f"  [{delta}]" if delta else "")
+
+
+def trace_text(trace: Trace, *, all_hops: bool = False) -> str:
+    out: list[str] = []
+    for i, path in enumerate(trace.paths, 1):
+        out.append(f"path {i}: {path_summary(trace, path)}")
+        for note in path.assumptions:
+            out.append(f"  assumes {note}")
+        for note in path.notes:
+            out.append(f"  note: {note}")
+        hops = path.hops if all_hops else path.matched_hops
+        for hop in hops:
+            out.append(f"  {hop_line(hop)}")
+            if hop.rule and hop.matched:
+                out.append(f"      {hop.rule}")
+            if hop.note and (hop.matched or all_hops):
+                out.append(f"      ({hop.note})")
+        out.append("")
+    for note in trace.notes:
+        out.append(f"note: {note}")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _state(s: PacketState) -> dict[str, Any]:
+    return {"src": s.src, "dst": s.dst, "sport": s.sport, "dport": s.dport, "mark": f"{s.mark:#x}",
+            "ctstate": s.ctstate + ("+DNAT" if s.dnat else "") + ("+SNAT" if s.snat else ""),
+            "in_iface": s.in_iface, "out_iface": s.out_iface}  # fmt: skip
+
+
+def _hop(h: Hop, with_states: bool) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "hook": h.hook, "table": h.table, "chain": h.chain, "kind": h.kind, "index": h.index, "line": h.line,
+        "rule": h.rule, "matched": h.matched, "verdict": h.verdict, "target": h.target, "failed": h.failed,
+        "note": h.note, "counter": list(h.counter) if h.counter else None,
+    }  # fmt: skip
+    if with_states and h.after is not None and (h.matched or h.kind == "policy"):
+        d["packet"] = _state(h.after)
+    return d
+
+
+def trace_to_dict(trace: Trace, *, all_hops: bool = True) -> dict[str, Any]:
+    p = trace.packet
+    return {
+        "schema": SCHEMA,
+        "packet": {"src": p.src, "dst": p.dst, "proto": p.proto, "sport": p.sport, "dport": p.dport,
+                   "origin": p.origin, "in_iface": p.in_iface, "mark": f"{p.mark:#x}", "ctstate": p.ctstate},
+        "paths": [
+            {
+                "probability": float(path.probability),
+                "probability_exact": f"{path.probability.numerator}/{path.probability.denominator}",
+                "verdict": path.verdict,
+                "delivery": path.delivery,
+                "endpoint": path.endpoint,
+                "masquerade": path.masquerade,
+                "mark": f"{path.final.mark:#x}",
+                "postrouting_mark": f"{entry_mark(path):#x}",
+                "final": {"src": path.final.src, "dst": path.final.dst, "sport": path.final.sport,
+                          "dport": path.final.dport},
+                "summary": path_summary(trace, path),
+                "assumptions": list(path.assumptions),
+                "notes": list(path.notes),
+                "hops": [_hop(h, True) for h in (path.hops if all_hops else path.matched_hops)],
+            }
+            for path in trace.paths
+        ],  # fmt: skip
+        "notes": list(trace.notes),
+    }
