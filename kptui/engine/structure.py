@@ -142,10 +142,9 @@ class Builder:
         if m:
             self.family = self.family or ("ipv6" if m.group(1) == "ip6" else "ipv4")
             self.version = self.version or m.group(2)
-            backend = m.group(3)
-            if backend is None and not m.group(2).startswith("1.8") and not m.group(2).startswith("1.9"):
-                backend = "legacy"  # before 1.8 there was no nf_tables backend
-            self.backend = self.backend or backend
+            # iptables-nft-save always says "(nf_tables)"; iptables-legacy-save 1.8.x says "(legacy)" in some
+            # builds and nothing in others, and before 1.8 there was no nf_tables backend at all.
+            self.backend = self.backend or m.group(3) or "legacy"
         elif "iptables-legacy tables present" in s:
             self.legacy_present = True
 

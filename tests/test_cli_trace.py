@@ -1,0 +1,84 @@
+"""`kptui trace`: the summary line per path, the hops, the JSON, and argument errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from kptui.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+NODEPORT = str(ROOT / "samples" / "nodeport-cluster.rules")
+NODE = ["--node-ip", "10.0.0.2", "--iface", "eth0=10.0.0.2/24", "--uplink", "eth0"]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    return main(list(args), out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def test_text_has_one_summary_line_per_path_then_hops() -> None:
+    code, out, err = run("trace", NODEPORT, "--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "30080",
+                         "--from", "external", *NODE)  # fmt: skip
+    assert code == 0, err
+    summaries = [line for line in out.splitlines() if line.startswith("path ")]
+    assert summaries == [
+        "path 1: 10.0.0.1:40000 → 10.0.0.2:30080/tcp ⇒ DNAT 10.244.1.21:8080 (p=0.5) · mark 0x4000 (masq) · "
+        "MASQUERADE as 10.0.0.2 · ACCEPT (forwarded)",
+        "path 2: 10.0.0.1:40000 → 10.0.0.2:30080/tcp ⇒ DNAT 10.244.2.22:8080 (p=0.5) · mark 0x4000 (masq) · "
+        "MASQUERADE as 10.0.0.2 · ACCEPT (forwarded)",
+    ]
+    assert "KUBE-MARK-MASQ:1  → CONTINUE  [mark 0x0 → 0x4000 (masq)]" in out
+    assert "-A KUBE-NODEPORTS -p tcp -m comment --comment \"shop/frontend:http\" -m tcp --dport 30080" in out
+
+
+def test_json_schema() -> None:
+    code, out, _ = run("trace", NODEPORT, "--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "30080",
+                       "--from", "external", "--json", *NODE)  # fmt: skip
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["schema"] == "kptui.trace/1"
+    paths = doc["paths"]
+    assert sum(p["probability"] for p in paths) == pytest.approx(1.0)
+    p = paths[0]
+    assert {"probability", "verdict", "masquerade", "final", "mark", "hops"} <= set(p)
+    assert (p["verdict"], p["masquerade"], p["final"]["dst"], p["final"]["dport"]) == ("ACCEPT", True,
+                                                                                       "10.244.1.21", 8080)  # fmt: skip
+    assert p["final"]["src"] == "10.0.0.2" and p["postrouting_mark"] == "0x4000"
+    hop = next(h for h in p["hops"] if h["chain"] == "KUBE-NODEPORTS" and h["matched"])
+    assert hop["kind"] == "rule" and hop["index"] == 1 and hop["verdict"] == "JUMP"
+    assert hop["target"] == "KUBE-EXT-PY4JZH2ITZYEO4CN" and hop["rule"].startswith("-A KUBE-NODEPORTS -p tcp")
+    policy = next(h for h in p["hops"] if h["kind"] == "policy")
+    assert policy["index"] is None and policy["rule"] is None and policy["verdict"] == "ACCEPT"
+    assert any(not h["matched"] and h["failed"] for h in p["hops"])  # misses are listed, with the reason
+
+
+def test_node_ip_repeats_and_takes_commas() -> None:
+    args = ["trace", NODEPORT, "--src", "10.0.0.1", "--dport", "30080", "--from", "external", "--json"]
+    code, out, _ = run(*args, "--dst", "10.0.0.3", "--node-ip", "10.0.0.2,10.0.0.3")
+    assert code == 0 and json.loads(out)["paths"][0]["endpoint"] is not None
+    code, out, _ = run(*args, "--dst", "10.0.0.3", "--node-ip", "10.0.0.2", "--node-ip", "10.0.0.3")
+    assert code == 0 and json.loads(out)["paths"][0]["endpoint"] is not None
+    code, out, _ = run(*args, "--dst", "10.0.0.3", "--node-ip", "10.0.0.2")  # not a node address: no NodePort
+    assert code == 0 and json.loads(out)["paths"][0]["endpoint"] is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--dst", "10.0.0.300", "--dport", "80"], "destination '10.0.0.300' is not an IP address"),
+        (["--dst", "10.0.0.2"], "a tcp packet needs a destination port"),
+        (["--dst", "10.0.0.2", "--dport", "80", "--mark", "banana"], "invalid literal"),
+        (["--dst", "10.0.0.2", "--dport", "80", "--iface", "eth0"], "should read NAME=CIDR"),
+        (["--dst", "10.0.0.2", "--dport", "99999"], "not a port number"),
+        (["--dst", "10.0.0.2", "--dport", "80", "--from", "mars"], "invalid choice"),
+        (["--dst", "10.0.0.2", "--dport", "x"], "invalid int value"),
+    ],
+)
+def test_bad_arguments_exit_2(extra: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run("trace", NODEPORT, "--src", "10.0.0.1", *extra)
+    assert code == 2
+    assert needle in err + capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Developer tools for kptui: the kernel lab and rule generators used by samples and tests (not shipped)."""
