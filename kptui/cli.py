@@ -58,9 +58,10 @@ def print_warnings(diags: Sequence[Diagnostic], err: TextIO) -> None:
         print(f"kptui: … and {len(diags) - MAX_WARNINGS} more warnings (--json lists all)", file=err)
 
 
-def emit_json(data: Any, out: TextIO) -> None:
-    json.dump(data, out, indent=2, ensure_ascii=True)
-    out.write("\n")
+def emit_json(data: Any, out: TextIO, *, compact: bool = False) -> None:
+    """JSON on stdout; ``compact`` (one line, C encoder) for big documents like a trace's every hop."""
+    # dumps, not dump: dump writes the document in thousands of small pieces
+    out.write(json.dumps(data, indent=None if compact else 2, ensure_ascii=True) + "\n")
 
 
 # -- commands ---------------------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def cmd_trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ruleset = load(args.file)
     result = trace(ruleset, packet, node)
     if args.json:
-        emit_json(trace_to_dict(result), out)
+        emit_json(trace_to_dict(result), out, compact=True)
     else:
         print_warnings(ruleset.warnings, err)
         out.write(printable_text(trace_text(result, all_hops=args.all_hops)))
