@@ -38,8 +38,14 @@ class _Key(NamedTuple):
     dport: int | None
 
 
+_V4_HOST = re.compile(r"(?:[1-9]?\d|1\d\d|2[0-4]\d|25[0-5])(?:\.(?:[1-9]?\d|1\d\d|2[0-4]\d|25[0-5])){3}")
+
+
 def _host(text: str) -> str | None:
+    """The host a ``-d`` argument names (canonical text), or None for a network or anything odd."""
     addr, _, plen = text.partition("/")
+    if _V4_HOST.fullmatch(addr):  # the common case, without the cost of ipaddress
+        return addr if plen in ("", "32") else None
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from .compiled import ChainIndex, CompiledRuleset
 from .matches import Chance, Env, Undecidable
@@ -55,6 +55,8 @@ class _Cursor:
     notes: tuple[str, ...] = ()
 
     def fork(self, **changes: Any) -> _Cursor:
+        # Freeze the hops so far into one tuple both branches share (paths share long prefixes).
+        self.log = _materialize(self.log)
         c = _Cursor(self.phase, self.table_pos, self.frames, self.base, self.state, self.prob, self.log,
                     self.assumptions, self.notes)  # fmt: skip
         for k, v in changes.items():
@@ -62,7 +64,7 @@ class _Cursor:
         return c
 
     def add(self, hop: Hop) -> None:
-        self.log = (hop, self.log)
+        self.log = _Log(hop, self.log)
 
 
 def _route(node: NodeContext, dst: str) -> str | None:
@@ -302,15 +304,26 @@ class _Walker:
         return None
 
     def finish(self, c: _Cursor, verdict: str, delivery: str | None, note: str | None = None) -> TracePath:
-        hops = []
-        node = c.log
-        while node is not None:
-            hops.append(node[0])
-            node = node[1]
-        hops.reverse()
+        hops = _materialize(c.log)
         notes = c.notes + ((note,) if note else ())
         assumptions = tuple(f"{k}: assumed {'true' if v else 'false'}" for k, v in c.assumptions)
-        return TracePath(c.prob, verdict, tuple(hops), c.state, delivery, assumptions, notes)
+        return TracePath(c.prob, verdict, hops, c.state, delivery, assumptions, notes)
+
+
+class _Log(NamedTuple):
+    """A cons cell of the hop log; the innermost ``rest`` is None or a frozen tuple of earlier hops."""
+
+    hop: Hop
+    rest: Any
+
+
+def _materialize(log: Any) -> tuple[Hop, ...]:
+    recent = []
+    while isinstance(log, _Log):
+        recent.append(log.hop)
+        log = log.rest
+    recent.reverse()
+    return (log or ()) + tuple(recent)
 
 
 def _chain_name(phase: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from .packet import NodeContext, Packet
 
@@ -61,9 +61,9 @@ class PacketState:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Hop:
-    """One evaluation step: a rule (matched or not) or a chain's policy."""
+class Hop(NamedTuple):
+    """One evaluation step: a rule (matched or not) or a chain's policy. (A NamedTuple: a trace through
+    KUBE-SERVICES records thousands of these, and they build five times faster than a dataclass.)"""
 
     hook: str  # PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING
     table: str
