@@ -10,16 +10,20 @@ import argparse
 import os
 import json
 import sys
-from typing import Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
 from kptui import __version__
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
 from kptui.engine.errors import Diagnostic, printable
-from kptui.engine.packet import ORIGINS, NodeContext, Packet, parse_mark
 from kptui.engine.summary import summarize
-from kptui.engine.trace import trace
-from kptui.engine.trace_report import trace_text, trace_to_dict
 from kptui.reports import summary_text
+
+if TYPE_CHECKING:
+    from kptui.engine.packet import NodeContext, Packet
+
+# The trace machinery is imported by the commands that use it: `kptui summary` on a big dump is a race
+# against iptables-restore, and every import counts.
+ORIGINS = ("pod", "external", "local")  # kptui.engine.packet.ORIGINS (a test keeps them equal)
 
 __all__ = ["main"]
 
@@ -110,6 +114,8 @@ def add_packet_options(p: argparse.ArgumentParser) -> None:
 
 def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
     """Build the packet and node from the packet options; bad values raise UserError."""
+    from kptui.engine.packet import NodeContext, Packet, parse_mark
+
     try:
         ifaces: dict[str, tuple[str, ...]] = {}
         for item in args.iface or ():
@@ -132,6 +138,9 @@ def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
 
 
 def cmd_trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from kptui.engine.trace import trace
+    from kptui.engine.trace_report import trace_text, trace_to_dict
+
     packet, node = packet_from_args(args)
     ruleset = load(args.file)
     result = trace(ruleset, packet, node)

@@ -82,3 +82,10 @@ def test_bad_arguments_exit_2(extra: list[str], needle: str, capsys: pytest.Capt
     code, _, err = run("trace", NODEPORT, "--src", "10.0.0.1", *extra)
     assert code == 2
     assert needle in err + capsys.readouterr().err
+
+
+def test_cli_origins_match_the_engine() -> None:
+    from kptui import cli
+    from kptui.engine.packet import ORIGINS
+
+    assert cli.ORIGINS == ORIGINS

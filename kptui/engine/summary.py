@@ -7,9 +7,9 @@ removed, and ``schema`` changes when a key's meaning changes.
 from __future__ import annotations
 
 import heapq
-from typing import Any
+from typing import Any, Iterable
 
-from .model import TABLE_ORDER, Ruleset
+from .model import TABLE_ORDER, Chain, Ruleset
 
 __all__ = ["summarize", "SCHEMA"]
 
@@ -24,20 +24,17 @@ def summarize(ruleset: Ruleset) -> dict[str, Any]:
     sizes: list[tuple[int, str, str | None]] = []
     order = {name: i for i, name in enumerate(TABLE_ORDER)}
     for name, table in sorted(ruleset.tables.items(), key=lambda kv: order.get(kv[0] or "", 99)):
-        packets = bytes_ = 0
         policies = {}
         user = 0
         counts = [(len(c.rules), c.name) for c in table.chains.values()]
         # Only the biggest chains are listed: keep a table's top ones, not a sorted list of 50k chains.
         sizes.extend((n, c, name) for n, c in heapq.nlargest(TOP_CHAINS, counts))
         for chain in table.chains.values():
-            pk, by = chain.rule_totals()
-            packets += pk
-            bytes_ += by
             if chain.policy is not None or chain.builtin:
                 policies[chain.name] = chain.policy
             else:
                 user += 1
+        packets, bytes_ = _totals(table.chains.values())
         tables.append(
             {
                 "name": name,
@@ -75,3 +72,19 @@ def summarize(ruleset: Ruleset) -> dict[str, Any]:
             {"line": w.line, "message": w.message} for w in ruleset.warnings
         ],
     }
+
+
+def _totals(chains: Iterable[Chain]) -> tuple[int, int]:
+    """Packet and byte counters summed over every rule of ``chains`` (one pass, no Rule objects)."""
+    pks: list[str] = []
+    bys: list[str] = []
+    for chain in chains:
+        rows = getattr(chain.rules, "rows", None)
+        if rows is None:
+            pk, by = chain.rule_totals()
+            pks.append(str(pk))
+            bys.append(str(by))
+            continue
+        pks.extend([r[2] for r in rows if r[2] is not None])
+        bys.extend([r[3] for r in rows if r[3] is not None])
+    return sum(map(int, pks)), sum(map(int, bys))
