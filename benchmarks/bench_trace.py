@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
-import gen_dump  # noqa: E402
-from bench_parse import measure  # noqa: E402
+import gen_dump
+from bench_parse import measure
 
 MEDIAN_TARGET_MS, PROCESS_RATIO_TARGET = 10.0, 1.5
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import json
+import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kptui import __version__
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kptui.engine.errors import printable
 
-__all__ = ["human", "printable", "plural"]
+__all__ = ["human", "plural", "printable"]
 
 
 def human(n: int) -> str:

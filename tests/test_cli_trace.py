@@ -26,10 +26,10 @@ def test_text_has_one_summary_line_per_path_then_hops() -> None:
     assert code == 0, err
     summaries = [line for line in out.splitlines() if line.startswith("path ")]
     assert summaries == [
-        "path 1: 10.0.0.1:40000 → 10.0.0.2:30080/tcp ⇒ DNAT 10.244.1.21:8080 (p=0.5) · mark 0x4000 (masq) · "
-        "MASQUERADE as 10.0.0.2 · ACCEPT (forwarded)",
-        "path 2: 10.0.0.1:40000 → 10.0.0.2:30080/tcp ⇒ DNAT 10.244.2.22:8080 (p=0.5) · mark 0x4000 (masq) · "
-        "MASQUERADE as 10.0.0.2 · ACCEPT (forwarded)",
+        ("path 1: 10.0.0.1:40000 → 10.0.0.2:30080/tcp ⇒ DNAT 10.244.1.21:8080 (p=0.5) · mark 0x4000 (masq) · "
+        "MASQUERADE as 10.0.0.2 · ACCEPT (forwarded)"),
+        ("path 2: 10.0.0.1:40000 → 10.0.0.2:30080/tcp ⇒ DNAT 10.244.2.22:8080 (p=0.5) · mark 0x4000 (masq) · "
+        "MASQUERADE as 10.0.0.2 · ACCEPT (forwarded)"),
     ]
     assert "KUBE-MARK-MASQ:1  → CONTINUE  [mark 0x0 → 0x4000 (masq)]" in out
     assert "-A KUBE-NODEPORTS -p tcp -m comment --comment \"shop/frontend:http\" -m tcp --dport 30080" in out

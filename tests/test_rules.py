@@ -148,8 +148,8 @@ def test_errors_name_the_problem_and_column(line: str, message: str, column: int
 @pytest.mark.parametrize(
     "line",
     [
-        '-A KUBE-SVC-X ! -s 10.244.0.0/16 -d 10.96.0.1/32 -p tcp -m comment --comment "a \\"b\\" \\\\ c" '
-        "-m tcp --dport 443 -j KUBE-MARK-MASQ",
+        ('-A KUBE-SVC-X ! -s 10.244.0.0/16 -d 10.96.0.1/32 -p tcp -m comment --comment "a \\"b\\" \\\\ c" '
+        "-m tcp --dport 443 -j KUBE-MARK-MASQ"),
         "-A X -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-Y",
         "-A X -m addrtype --dst-type LOCAL -m multiport --dports 80,443:445 -j KUBE-NODEPORTS",
         "-A X -g Y",

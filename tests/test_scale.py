@@ -13,7 +13,7 @@ import pytest
 from kptui.engine import parse_ruleset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from gen_dump import generate_lines  # noqa: E402
+from gen_dump import generate_lines
 
 
 @pytest.mark.slow

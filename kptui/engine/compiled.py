@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from .matches import Check, compile_match
@@ -20,7 +21,7 @@ from .model import Target
 if TYPE_CHECKING:
     from .model import Chain, Ruleset
 
-__all__ = ["CompiledRuleset", "ChainIndex", "CompiledRule"]
+__all__ = ["ChainIndex", "CompiledRule", "CompiledRuleset"]
 
 _HEADER_END = re.compile(r"(?:^| )(?:-m|-j|-g|--[a-z])")
 _DST = re.compile(r"(?:^| )(! )?-d (\S+)")
@@ -77,8 +78,9 @@ def _key(raw: str) -> _Key:
 class ChainIndex:
     """One chain, ready for walking."""
 
-    def __init__(self, chain: Chain) -> None:
+    def __init__(self, chain: Chain, table_chains: Mapping[str, Chain]) -> None:
         self.chain = chain
+        self.table_chains = table_chains  # the chains of its table: what a -j name can jump to
         self.rows = getattr(chain.rules, "rows", None) or [
             (r.line, r.raw, None if r.counters is None else str(r.counters.packets),
              None if r.counters is None else str(r.counters.bytes), r.target_name, r.goto)
@@ -143,8 +145,9 @@ class CompiledRuleset:
         key = (table, name)
         idx = self._chains.get(key)
         if idx is None:
-            chain = self.ruleset.chain(table, name)
-            if chain is None:
+            t = self.ruleset.table(table)
+            chain = t.chains.get(name) if t else None
+            if t is None or chain is None:
                 return None
-            idx = self._chains[key] = ChainIndex(chain)
+            idx = self._chains[key] = ChainIndex(chain, t.chains)
         return idx

@@ -3,16 +3,17 @@ chains nobody references, loops (which the kernel would refuse with ELOOP), and 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .model import BUILTIN_CHAINS
 
 if TYPE_CHECKING:
     from .model import Chain, Ruleset
 
-__all__ = ["Graph", "RuleRef", "ChainRef", "build_graph", "KNOWN_TARGETS", "VERDICTS"]
+__all__ = ["KNOWN_TARGETS", "VERDICTS", "ChainRef", "Graph", "RuleRef", "build_graph"]
 
 VERDICTS = frozenset({"ACCEPT", "DROP", "RETURN", "QUEUE"})
 # Extension targets shipped with iptables (IPv4 and IPv6). A -j name outside this set that is not a chain of
@@ -35,7 +36,7 @@ class ChainRef(NamedTuple):
 class RuleRef(NamedTuple):
     table: str | None
     chain: str
-    index: int  # 1-based
+    index: int  # type: ignore[assignment]  # 1-based (shadows tuple.index)
     line: int
 
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .errors import Diagnostic, ParseError
 
-__all__ = ["Token", "tokenize", "quote"]
+__all__ = ["Token", "quote", "tokenize"]
 
 
 class Token(NamedTuple):

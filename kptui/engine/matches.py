@@ -8,16 +8,17 @@ branches on the last two and says so. Adding a module is adding one function to 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Callable, NamedTuple, Union
+from typing import NamedTuple
 
 from .model import HEADER, Match, Option
 from .packet import PROTOCOLS, NodeContext
 from .trace_model import PacketState
 
-__all__ = ["Chance", "Undecidable", "Env", "Check", "compile_match", "probability_of"]
+__all__ = ["Chance", "Check", "Env", "Undecidable", "compile_match", "probability_of"]
 
 
 class Chance(NamedTuple):
@@ -30,7 +31,7 @@ class Undecidable(NamedTuple):
     reason: str
 
 
-Outcome = Union[bool, Chance, Undecidable]
+Outcome = bool | Chance | Undecidable
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,10 @@ def _iface(field: str, pattern: str) -> CheckFn:
         if name is None:
             which = "input" if field == "in_iface" else "output"
             return Undecidable(f"{field}={pattern}", f"the {which} interface is not known")
+        name_s: str = name
         if pattern.endswith("+"):
-            return name.startswith(pattern[:-1])
-        return bool(name == pattern)
+            return name_s.startswith(pattern[:-1])
+        return name_s == pattern
 
     return fn
 
@@ -163,16 +165,20 @@ def _l4(module: str, opt: Option) -> CheckFn | None:
         check = _port_match("dport", arg)
     elif name == "--ports":
         sp, dp = _port_match("sport", arg), _port_match("dport", arg)
-        check = lambda s, e: sp(s, e) is True or dp(s, e) is True  # noqa: E731
+        check = lambda s, e: sp(s, e) is True or dp(s, e) is True
     elif name in ("--tcp-flags", "--syn"):
         mask, comp = (opt.args[0], opt.args[1]) if name == "--tcp-flags" else ("SYN,RST,ACK,FIN", "SYN")
-        flags = lambda t: set(("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")) if t == "ALL" else (
-            set() if t == "NONE" else set(t.split(",")))  # noqa: E731
-        m, c = flags(mask), flags(comp)
-        check = lambda s, e: (set(e.tcp_flags) & m) == c  # noqa: E731
+        m, c = _tcp_flags(mask), _tcp_flags(comp)
+        check = lambda s, e: (set(e.tcp_flags) & m) == c
     else:
         return None
     return lambda s, e: s.proto in protos and check(s, e) is True
+
+
+def _tcp_flags(text: str) -> set[str]:
+    if text == "ALL":
+        return {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
+    return set() if text == "NONE" else set(text.split(","))
 
 
 def _mark(field: str, arg: str) -> CheckFn:
@@ -290,9 +296,15 @@ def _recent(match: Match) -> CheckFn:
 
 def _iprange(opt: Option) -> CheckFn:
     lo, _, hi = opt.args[0].partition("-")
-    a, b = ipaddress.ip_address(lo), ipaddress.ip_address(hi or lo)
+    a, b = int(ipaddress.ip_address(lo)), int(ipaddress.ip_address(hi or lo))
+    version = ipaddress.ip_address(lo).version
     field = "src" if opt.name == "--src-range" else "dst"
-    return lambda s, e: a <= ipaddress.ip_address(getattr(s, field)) <= b
+
+    def fn(s: PacketState, e: Env) -> Outcome:
+        addr = ipaddress.ip_address(getattr(s, field))
+        return addr.version == version and a <= int(addr) <= b
+
+    return fn
 
 
 def _set(opt: Option) -> CheckFn:

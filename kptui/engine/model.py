@@ -8,10 +8,11 @@ rules are never looked at). The parser checks every rule's syntax up front, so d
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Iterator, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from .compiled import CompiledRuleset
@@ -19,18 +20,18 @@ if TYPE_CHECKING:
     from .graph import Graph
 
 __all__ = [
-    "Counters",
-    "Option",
-    "Match",
-    "Target",
-    "RuleSpec",
-    "Rule",
-    "Chain",
-    "Table",
-    "Ruleset",
     "BUILTIN_CHAINS",
-    "TABLE_ORDER",
     "HEADER",
+    "TABLE_ORDER",
+    "Chain",
+    "Counters",
+    "Match",
+    "Option",
+    "Rule",
+    "RuleSpec",
+    "Ruleset",
+    "Table",
+    "Target",
 ]
 
 HEADER = ""  # module name of the rule's own header fields (-s -d -i -o -p -f), which need no -m

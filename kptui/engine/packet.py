@@ -8,11 +8,11 @@ frozen and validated on construction (:class:`ValueError` with a message meant f
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
-__all__ = ["Packet", "NodeContext", "ORIGINS", "PROTOCOLS", "CTSTATES", "parse_mark"]
+__all__ = ["CTSTATES", "ORIGINS", "PROTOCOLS", "NodeContext", "Packet", "parse_mark"]
 
 ORIGINS = ("pod", "external", "local")
 PROTOCOLS: Mapping[str, int] = MappingProxyType(

@@ -13,12 +13,12 @@ from __future__ import annotations
 import codecs
 import gc
 import re
-from typing import Callable, Iterator
+from collections.abc import Iterator
 
 from .errors import Diagnostic, ParseError
+from .lexer import tokenize
 from .model import Ruleset
 from .rules import decode_tokens
-from .lexer import tokenize
 from .structure import Builder
 
 __all__ = ["parse_ruleset", "parse_ruleset_bytes"]
@@ -28,7 +28,7 @@ _LINE = re.compile(
     r"^(?:\[(\d+):(\d+)\] )?(-A ([^\s\"'\\]+)(?: (.*))?)$"  # a rule: counters, raw, chain, options
     r"|^:([^\s\"']+) ([A-Z-]+) \[(\d+):(\d+)\]$"  # a chain declaration: name, policy, counters
     r"|^(.*)$",  # anything else
-    re.M,
+    re.MULTILINE,
 )
 # The values of a rule, blanked to `` v`` to make its shape. A shape that fails the check only sends its rule
 # down the slow path (full decoding), so the shape may be coarser than the rule (it blanks -p's value too).
@@ -102,7 +102,7 @@ def parse_ruleset(
     gc.disable()
     try:
         ruleset = _parse(text, source, list(_warnings or ()))
-        ruleset.graph  # structural facts, computed once while the collector is still off
+        _ = ruleset.graph  # structural facts, computed once while the collector is still off
         return ruleset
     except ParseError as exc:
         raise exc.with_source(source) from None
@@ -118,11 +118,12 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset
     shapes = _SHAPES
     value_sub = _VALUE.sub
     add_rule = builder.add_rule
-    intern: Callable[[str, str], str] = {}.setdefault  # one string object per target name, not one per rule
+    names: dict[str, str] = {}
+    intern = names.setdefault  # one string object per target name, not one per rule
     for first, lines in _chunks(text):
         for lineno, (pk, by, raw, chain, rest, dname, dpolicy, dpk, dby, other) in enumerate(lines, first):
             if raw:
-                status = _SLOW
+                status: object = _SLOW
                 if "\\" not in rest and "'" not in rest:
                     shape = value_sub(" v", rest)
                     status = shapes.get(shape, _UNKNOWN)

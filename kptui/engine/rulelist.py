@@ -7,8 +7,9 @@ each rule as a compact row (line, raw text, counter strings, target) and :class:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
-from typing import Iterator, Sequence, overload
+from typing import overload
 
 from .model import Counters, Rule
 
@@ -21,7 +22,7 @@ Row = tuple[int, str, "str | None", "str | None", "str | None", bool]
 
 
 class RuleList(Sequence[Rule]):
-    __slots__ = ("_table", "_chain", "_rows", "_cache")
+    __slots__ = ("_cache", "_chain", "_rows", "_table")
 
     def __init__(self, table: str | None, chain: str, rows: list[Row]) -> None:
         self._table = table
@@ -77,7 +78,7 @@ class RuleList(Sequence[Rule]):
         """The distinct target names of this chain's rules."""
         names = set(map(_TARGET, self._rows))  # map + itemgetter: the loop runs in C
         names.discard(None)
-        return names  # type: ignore[return-value]
+        return names
 
     def counter_totals(self) -> tuple[int, int]:
         """Sum of packet and byte counters over all rules (0 where a rule has none)."""

@@ -12,7 +12,7 @@ from .errors import Diagnostic, ParseError
 from .lexer import Token, tokenize
 from .model import HEADER, Match, Option, RuleSpec, Target
 
-__all__ = ["decode_rule", "HEADER_OPTIONS", "MODULE_OPTIONS", "STRING_OPTIONS"]
+__all__ = ["HEADER_OPTIONS", "MODULE_OPTIONS", "STRING_OPTIONS", "decode_rule"]
 
 # Header options: every spelling → canonical short form, and the canonical order iptables-save prints.
 HEADER_OPTIONS: dict[str, str] = {
@@ -22,7 +22,7 @@ HEADER_OPTIONS: dict[str, str] = {
     "-o": "-o", "--out-interface": "-o",
     "-p": "-p", "--protocol": "-p",
     "-f": "-f", "--fragment": "-f",
-}  # fmt: skip
+}
 HEADER_ORDER = {"-s": 0, "-d": 1, "-i": 2, "-o": 3, "-p": 4, "-f": 5}
 
 _PORT_OPTS = frozenset({"--sport", "--source-port", "--dport", "--destination-port"})
@@ -47,7 +47,7 @@ MODULE_OPTIONS: dict[str, frozenset[str]] = {
             "--ctorigsrcport", "--ctorigdstport", "--ctreplsrcport", "--ctrepldstport", "--ctstatus",
             "--ctexpire", "--ctdir",
         }
-    ),  # fmt: skip
+    ),
     "state": frozenset({"--state"}),
     "statistic": frozenset({"--mode", "--probability", "--every", "--packet"}),
     "recent": frozenset(
@@ -55,7 +55,7 @@ MODULE_OPTIONS: dict[str, frozenset[str]] = {
             "--set", "--rcheck", "--update", "--remove", "--seconds", "--reap", "--hitcount", "--rttl",
             "--name", "--mask", "--rsource", "--rdest",
         }
-    ),  # fmt: skip
+    ),
     "iprange": frozenset({"--src-range", "--dst-range"}),
     "mac": frozenset({"--mac-source"}),
     "length": frozenset({"--length"}),
@@ -67,7 +67,7 @@ MODULE_OPTIONS: dict[str, frozenset[str]] = {
             "--match-set", "--return-nomatch", "--update-counters", "--update-subcounters",
             "--packets-eq", "--packets-lt", "--packets-gt", "--bytes-eq", "--bytes-lt", "--bytes-gt",
         }
-    ),  # fmt: skip
+    ),
     "nfacct": frozenset({"--nfacct-name"}),
     "limit": frozenset({"--limit", "--limit-burst"}),
     "pkttype": frozenset({"--pkt-type"}),
@@ -93,7 +93,7 @@ def _is_option(tok: Token) -> bool:
 
 
 class _Builder:
-    __slots__ = ("module", "options", "implicit")
+    __slots__ = ("implicit", "module", "options")
 
     def __init__(self, module: str, implicit: bool = False) -> None:
         self.module = module
@@ -185,8 +185,8 @@ def decode_tokens(raw: str, tokens: list[Token], *, lineno: int | None, start: i
                 if known is not None and text in known:
                     owner = b.options
                     break
-            if owner is None and proto in _PROTO_MODULES:
-                pm = _PROTO_MODULES[proto]  # type: ignore[index]
+            if owner is None and proto is not None and proto in _PROTO_MODULES:
+                pm = _PROTO_MODULES[proto]
                 if text in MODULE_OPTIONS[pm]:
                     if implicit is None:
                         implicit = _Builder(pm, implicit=True)

@@ -7,12 +7,13 @@ removed, and ``schema`` changes when a key's meaning changes.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .model import BUILTIN_CHAINS, TABLE_ORDER, Chain, Ruleset
 
-__all__ = ["summarize", "SCHEMA"]
+__all__ = ["SCHEMA", "summarize"]
 
 SCHEMA = "kptui.summary/1"
 _PKTS, _BYTES = itemgetter(2), itemgetter(3)

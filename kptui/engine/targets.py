@@ -8,6 +8,7 @@ jump or goto), and the new packet state.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Container
 from typing import NamedTuple
 
 from .graph import KNOWN_TARGETS
@@ -90,9 +91,9 @@ def _split_hostport(text: str) -> tuple[str | None, int | None]:
         host, port = text, ""
     else:
         host, port = text, ""
-    host = host.split("-")[0] or None
+    first_host = host.split("-")[0] or None
     first_port = int(port.split("-")[0]) if port else None
-    return host, first_port
+    return first_host, first_port
 
 
 def _iface_address(node: NodeContext, iface: str | None, family: int) -> str | None:
@@ -110,10 +111,11 @@ def _node_address(node: NodeContext, family: int) -> str | None:
     return None
 
 
-def apply_target(target: Target, state: PacketState, node: NodeContext, table: str, chains: object) -> Effect:
-    """Apply ``target`` (a matched rule's) to ``state``. ``chains`` is the table's chain mapping."""
+def apply_target(target: Target, state: PacketState, node: NodeContext, table: str,
+                 chains: Container[str]) -> Effect:  # fmt: skip
+    """Apply ``target`` (a matched rule's) to ``state``. ``chains`` are the names of the table's chains."""
     name = target.name
-    if name in chains:  # type: ignore[operator]
+    if name in chains:
         return Effect("GOTO" if target.goto else "JUMP", GOTO if target.goto else JUMP, state)
     if name == "ACCEPT":
         return Effect("ACCEPT", STOP_TABLE, state)
@@ -142,6 +144,7 @@ def apply_target(target: Target, state: PacketState, node: NodeContext, table: s
         else:
             new = state.with_(src=host or state.src, sport=port if port is not None else state.sport, snat=True)
         return Effect(name, STOP_TABLE, new)
+    addr: str | None
     if name == "MASQUERADE":
         addr = _iface_address(node, state.out_iface, family)
         note = None
@@ -157,7 +160,7 @@ def apply_target(target: Target, state: PacketState, node: NodeContext, table: s
         return Effect("MASQUERADE", STOP_TABLE, new, note)
     if name == "REDIRECT":
         if state.hook == "OUTPUT":
-            addr: str | None = "::1" if family == 6 else "127.0.0.1"
+            addr = "::1" if family == 6 else "127.0.0.1"
         else:
             addr = _iface_address(node, state.in_iface, family) or _node_address(node, family)
         ports = target.option("--to-ports")

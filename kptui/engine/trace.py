@@ -25,7 +25,7 @@ from .packet import NodeContext, Packet
 from .targets import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE, apply_target
 from .trace_model import Hop, PacketState, Trace, TracePath
 
-__all__ = ["trace", "MAX_PATHS"]
+__all__ = ["MAX_PATHS", "trace"]
 
 MAX_PATHS = 4096
 MAX_DEPTH = 128  # nested jumps before the walk calls it a loop
@@ -147,9 +147,9 @@ class _Walker:
             for i in range(pos, nxt):  # provably not matching: recorded, not evaluated
                 self.miss(c, table, idx, i, idx.miss_reason(i, c.state.dst, c.state.dport))
             if nxt >= len(idx):  # fell off the end: a user chain returns, a built-in one applies its policy
-                end = self.leave_chain(c, table)
-                if end is not None:
-                    return self.finish(c, end, None)
+                policy_end = self.leave_chain(c, table)
+                if policy_end is not None:
+                    return self.finish(c, policy_end, None)
                 continue
             c.frames = c.frames[:-1] + ((chain_name, nxt + 1),)
             outcome = self.evaluate(c, table, idx, nxt, work, done)
@@ -279,7 +279,7 @@ class _Walker:
         if target is None:
             verdict, flow, tnote = "CONTINUE", CONTINUE, None
         else:
-            eff = apply_target(target, state, self.node, table, self.rs.table(table).chains)  # type: ignore[union-attr]
+            eff = apply_target(target, state, self.node, table, idx.table_chains)
             verdict, flow, state, tnote = eff.verdict, eff.flow, eff.state, eff.note
         if tnote:
             note = f"{note}; {tnote}" if note else tnote
@@ -290,9 +290,9 @@ class _Walker:
         if flow == CONTINUE:
             return None
         if flow == JUMP:
-            c.frames = c.frames + ((target.name, 0),)  # type: ignore[union-attr]
+            c.frames = c.frames + ((target.name, 0),)
         elif flow == GOTO:
-            c.frames = c.frames[:-1] + ((target.name, 0),)  # type: ignore[union-attr]
+            c.frames = c.frames[:-1] + ((target.name, 0),)
         elif flow == RETURN:
             end = self.leave_chain(c, table)
             if end is not None:
@@ -327,7 +327,7 @@ def _materialize(log: Any) -> tuple[Hop, ...]:
 
 
 def _chain_name(phase: str) -> str:
-    return phase[3:] if phase.startswith("LO-") else phase
+    return phase.removeprefix("LO-")
 
 
 def trace(ruleset: Ruleset, packet: Packet, node: NodeContext | None = None, *,
@@ -337,7 +337,7 @@ def trace(ruleset: Ruleset, packet: Packet, node: NodeContext | None = None, *,
     node = node or NodeContext()
     walker = _Walker(ruleset, packet, node, max_paths)
     paths = walker.run()
-    notes = ()
+    notes: tuple[str, ...] = ()
     if walker.truncated:
         notes = (f"stopped branching at {max_paths} paths; the last ones were not split further",)
     return Trace(packet, node, tuple(paths), notes)

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from .packet import NodeContext, Packet
 
-__all__ = ["PacketState", "Hop", "TracePath", "Trace", "MASQ_MARK", "DROP_MARK"]
+__all__ = ["DROP_MARK", "MASQ_MARK", "Hop", "PacketState", "Trace", "TracePath"]
 
 MASQ_MARK = 0x4000  # KUBE-MARK-MASQ
 DROP_MARK = 0x8000  # KUBE-MARK-DROP (kube-proxy ≤ 1.24)
@@ -69,7 +69,7 @@ class Hop(NamedTuple):
     table: str
     chain: str
     kind: str  # "rule" or "policy"
-    index: int | None  # 1-based rule index; None for a policy
+    index: int | None  # type: ignore[assignment]  # 1-based rule index; None for a policy (shadows tuple.index)
     line: int | None  # source line of the rule
     rule: str | None  # the rule text as in the dump (no counter prefix); None for a policy
     matched: bool

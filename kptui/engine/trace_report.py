@@ -9,7 +9,7 @@ from typing import Any
 
 from .trace_model import DROP_MARK, MASQ_MARK, Hop, PacketState, Trace, TracePath
 
-__all__ = ["trace_to_dict", "trace_text", "path_summary", "hop_line", "SCHEMA", "entry_mark"]
+__all__ = ["SCHEMA", "entry_mark", "hop_line", "path_summary", "trace_text", "trace_to_dict"]
 
 SCHEMA = "kptui.trace/1"
 
@@ -112,7 +112,7 @@ def _hop(h: Hop, with_states: bool) -> dict[str, Any]:
         "hook": h.hook, "table": h.table, "chain": h.chain, "kind": h.kind, "index": h.index, "line": h.line,
         "rule": h.rule, "matched": h.matched, "verdict": h.verdict, "target": h.target, "failed": h.failed,
         "note": h.note, "counter": list(h.counter) if h.counter else None,
-    }  # fmt: skip
+    }
     if with_states and h.after is not None and (h.matched or h.kind == "policy"):
         d["packet"] = _state(h.after)
     return d
@@ -142,6 +142,6 @@ def trace_to_dict(trace: Trace, *, all_hops: bool = True) -> dict[str, Any]:
                 "hops": [_hop(h, True) for h in (path.hops if all_hops else path.matched_hops)],
             }
             for path in trace.paths
-        ],  # fmt: skip
+        ],
         "notes": list(trace.notes),
     }
