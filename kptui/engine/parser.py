@@ -19,6 +19,7 @@ from .errors import Diagnostic, ParseError
 from .lexer import tokenize
 from .model import Ruleset
 from .rules import decode_tokens
+from .rulelist import Row
 from .structure import Builder
 
 __all__ = ["parse_ruleset", "parse_ruleset_bytes"]
@@ -120,11 +121,13 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset
     add_rule = builder.add_rule
     names: dict[str, str] = {}
     intern = names.setdefault  # one string object per target name, not one per rule
-    for first, lines in _chunks(text):
+    for first, lines, plain in _chunks(text):
+        cur_chain: str | None = None  # the chain the last rule went to: rules come in runs per chain
+        cur_rows: list[Row] = []
         for lineno, (pk, by, raw, chain, rest, dname, dpolicy, dpk, dby, other) in enumerate(lines, first):
             if raw:
                 status: object = _SLOW
-                if "\\" not in rest and "'" not in rest:
+                if plain or ("\\" not in rest and "'" not in rest):
                     shape = value_sub(" v", rest)
                     status = shapes.get(shape, _UNKNOWN)
                     if status is _UNKNOWN:
@@ -138,16 +141,24 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset
                         if pos >= 0 or rest.startswith("-g "):
                             tail, goto = rest[pos + 4 if pos >= 0 else 3 :], True
                         else:
+                            cur_chain = None
                             add_rule(lineno, chain, raw, pk or None, by or None, None, False)
                             continue
                     if '"' not in tail:  # else the flag may sit inside a quoted string: decode fully
                         name = tail.partition(" ")[0]
-                        add_rule(lineno, chain, raw, pk or None, by or None, intern(name, name), goto)
+                        if chain == cur_chain:
+                            cur_rows.append((lineno, raw, pk or None, by or None, intern(name, name), goto))
+                        else:
+                            cur_rows = add_rule(lineno, chain, raw, pk or None, by or None, intern(name, name), goto)
+                            cur_chain = chain
                         continue
+                cur_chain = None
                 _slow_rule(builder, lineno, pk, by, raw, chain, lineno == last and truncated)
             elif dname:
+                cur_chain = None
                 builder.declare(lineno, dname, dpolicy, dpk, dby)
             else:
+                cur_chain = None
                 m = _LOOSE_RULE.match(other)
                 if m:  # a rule with unusual spacing or a quoted chain name
                     cut_off = lineno == last and truncated
@@ -170,8 +181,9 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset
 _CHUNK = 1 << 22  # parse 4 MiB at a time: the regex's list of line tuples stays small
 
 
-def _chunks(text: str) -> Iterator[tuple[int, list[tuple[str, ...]]]]:
-    """Yield (first line number, classified lines) for consecutive newline-aligned pieces of ``text``."""
+def _chunks(text: str) -> Iterator[tuple[int, list[tuple[str, ...]], bool]]:
+    """Yield (first line number, classified lines, plain) for consecutive newline-aligned pieces of
+    ``text``; ``plain`` says the piece has no backslash and no single quote (no per-line check needed)."""
     start, lineno, n = 0, 1, len(text)
     while start < n:
         end = text.find("\n", min(start + _CHUNK, n))
@@ -179,7 +191,8 @@ def _chunks(text: str) -> Iterator[tuple[int, list[tuple[str, ...]]]]:
         lines = _LINE.findall(text, start, end)
         if lines and not any(lines[-1]) and text[end - 1 : end] == "\n":
             lines.pop()  # the empty match after the piece's final newline
-        yield lineno, lines
+        plain = text.find("\\", start, end) < 0 and text.find("'", start, end) < 0
+        yield lineno, lines, plain
         lineno += len(lines)
         start = end
 

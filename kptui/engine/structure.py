@@ -77,11 +77,11 @@ class Builder:
 
     # -- rules -----------------------------------------------------------------------------------------
     def add_rule(self, lineno: int, chain: str, raw: str, pk: str | None, by: str | None,
-                 target: str | None, goto: bool) -> None:  # fmt: skip
+                 target: str | None, goto: bool) -> list[Row]:  # fmt: skip
         last = self._last
         if last is not None and last[0] == chain and self.current is not None:
             last[1].append((lineno, raw, pk, by, target, goto))
-            return
+            return last[1]
         table = self._table(lineno, raw)
         ch = table.chains.get(chain)
         if ch is None:
@@ -98,6 +98,7 @@ class Builder:
             ch = table.chains[chain] = _ChainB(chain, None, None, None, declared=builtin)
         ch.rows.append((lineno, raw, pk, by, target, goto))
         self._last = (chain, ch.rows)
+        return ch.rows
 
     def drop_cut_off_line(self, diag: Diagnostic) -> None:
         self.warnings.append(
