@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from .errors import Diagnostic, ParseError
 from .lexer import tokenize
 from .model import Ruleset
-from .rules import decode_tokens
 from .rulelist import Row
+from .rules import decode_tokens
 from .structure import Builder
 
 __all__ = ["parse_ruleset", "parse_ruleset_bytes"]
