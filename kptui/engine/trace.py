@@ -109,14 +109,16 @@ class _Walker:
     # -- the walk ---------------------------------------------------------------------------------------
     def run(self) -> list[TracePath]:
         p = self.packet
-        in_iface = None
+        # "" is "no interface" (known: a local packet has no input interface, an arriving one no output
+        # interface yet), None is "not known" (makes -i/-o undecidable).
+        in_iface: str | None = ""
         if p.origin == "pod":
             in_iface = p.in_iface or self.node.pod_iface
         elif p.origin == "external":
             in_iface = p.in_iface or self.node.uplink
         state = PacketState(p.src, p.dst, p.proto, p.sport, p.dport, mark=p.mark, ctstate=p.ctstate,
                             orig_src=p.src, orig_dst=p.dst, orig_sport=p.sport, orig_dport=p.dport,
-                            in_iface=in_iface)  # fmt: skip
+                            in_iface=in_iface, out_iface="")  # fmt: skip
         if p.origin == "local":
             state = state.with_(out_iface=_route(self.node, p.dst), hook="OUTPUT")
             start = _Cursor("OUTPUT", state=state)
@@ -184,7 +186,7 @@ class _Walker:
         phase = c.phase
         if phase == "PREROUTING":
             if self.node.is_local(s.dst):
-                nxt, s = "INPUT", s.with_(out_iface=None)
+                nxt, s = "INPUT", s.with_(out_iface="")
             else:
                 nxt, s = "FORWARD", s.with_(out_iface=_route(self.node, s.dst))
         elif phase == "FORWARD":
@@ -193,7 +195,7 @@ class _Walker:
             nxt, s = "POSTROUTING", s.with_(out_iface=_route(self.node, s.dst))
         elif phase == "POSTROUTING":
             if s.out_iface == "lo" or self.node.is_local(s.dst):
-                nxt, s = "LO-PREROUTING", s.with_(in_iface="lo", out_iface=None)
+                nxt, s = "LO-PREROUTING", s.with_(in_iface="lo", out_iface="")
             else:
                 return "ACCEPT", "forward"
         elif phase == "LO-PREROUTING":
