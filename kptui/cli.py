@@ -158,6 +158,19 @@ def cmd_trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_services(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from kptui.engine.kube.report import matches_filter, service_to_dict, services_text
+
+    ruleset = load(args.file)
+    services = [s for s in ruleset.service_index if args.filter is None or matches_filter(s, args.filter)]
+    if args.json:
+        emit_json([service_to_dict(s) for s in services], out, compact=len(services) > 1000)
+    else:
+        print_warnings(ruleset.warnings, err)
+        out.write(services_text(services) + "\n")
+    return 0
+
+
 def printable_text(text: str) -> str:
     """Multi-line report text with control characters from the dump made visible (newlines kept)."""
     return "\n".join(printable(line) for line in text.split("\n"))
@@ -189,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
     p.add_argument("--all-hops", action="store_true", help="also list the rules that did not match")
     p.set_defaults(handler=cmd_trace)
+    p = sub.add_parser(
+        "services",
+        help="kube-proxy's service ports: addresses, policies, affinity, endpoints with their shares",
+        description="List the service ports a kube-proxy dump implements, recovered from the jump graph "
+        "(names from comments, checked against the chain hash, or recovered from it).",
+    )
+    p.add_argument("file", metavar="FILE", help="the dump to read; '-' reads standard input")
+    p.add_argument("--filter", metavar="TEXT",
+                   help="only service ports whose name, namespace, chain, address (IP or CIDR) or port matches")
+    p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
+    p.set_defaults(handler=cmd_services)
     return parser
 
 

@@ -24,6 +24,8 @@ def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
     out.append("  " + ", ".join(head))
     if s["legacy_tables_present"]:
         out.append("  note: iptables-legacy tables are present too (see iptables-legacy-save)")
+    if "kube" in s:
+        out.extend(_kube_lines(s["kube"]))
     out.append("")
     out.append(f"  {'table':<10} {'chains':>7} {'user':>6} {'rules':>8} {'pkts':>6} {'bytes':>6}")
     for t in s["tables"]:
@@ -61,6 +63,30 @@ def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
         for loop in s["loops"]:
             out.append("  " + " -> ".join(_where(c) for c in loop))
     return "\n".join(out)
+
+
+def _kube_lines(k: dict[str, Any]) -> list[str]:
+    """The ``kube`` section: which kube-proxy wrote the dump, and its node settings."""
+    if not k["kube_proxy"]:
+        return ["  kube-proxy: none (no KUBE-SERVICES chain)"]
+    parts = [f"{k['mode']} mode"]
+    if k["era"]:
+        parts.append(f"layout {k['era']}")
+    if k["local_detector"]:
+        values = f" {', '.join(k['local_detector_values'])}" if k["local_detector_values"] else ""
+        parts.append(f"local traffic: {k['local_detector']}{values}")
+    if k["localhost_nodeports"] is not None:
+        parts.append(f"NodePorts on localhost: {'yes' if k['localhost_nodeports'] else 'no'}")
+    if k["nodeport_addresses"] is not None:
+        parts.append(f"NodePort addresses: {', '.join(k['nodeport_addresses'])}")
+    if k["ipvs_leftovers"]:
+        parts.append("IPVS leftovers")
+    counts = k.get("chains") or {}
+    if counts:
+        parts.append(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    lines = [printable("  kube-proxy: " + "; ".join(parts))]
+    lines += [printable(f"    {e}") for e in k["evidence"]]
+    return lines
 
 
 def _where(d: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .compiled import CompiledRuleset
     from .errors import Diagnostic
     from .graph import Graph
+    from .kube.model import ServiceIndex
 
 __all__ = [
     "BUILTIN_CHAINS",
@@ -247,6 +248,13 @@ class Ruleset:
         from .graph import build_graph
 
         return build_graph(self)
+
+    @cached_property
+    def service_index(self) -> ServiceIndex:
+        """kube-proxy's service ports (:func:`kptui.engine.kube.build_service_index`), computed once."""
+        from .kube.build import build_service_index
+
+        return build_service_index(self)
 
     @cached_property
     def compiled(self) -> CompiledRuleset:

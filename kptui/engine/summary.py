@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
+from .kube.era import detect_layout, layout_to_dict
 from .model import BUILTIN_CHAINS, TABLE_ORDER, Chain, Ruleset
 
 __all__ = ["SCHEMA", "summarize"]
@@ -76,6 +77,7 @@ def summarize(ruleset: Ruleset) -> dict[str, Any]:
         "warnings": [
             {"line": w.line, "message": w.message} for w in ruleset.warnings
         ],
+        "kube": layout_to_dict(detect_layout(ruleset)),
     }
 
 
