@@ -223,3 +223,12 @@ def test_packet_validation() -> None:
     with pytest.raises(ValueError, match="origin"):
         Packet("10.0.0.1", "10.0.0.2", dport=1, origin="mars")
     assert Packet("fd00::1", "fd00::2", "icmp").proto == "icmpv6"
+
+
+def test_a_negated_undecidable_match_is_the_opposite_of_the_plain_one() -> None:
+    rs = parse_ruleset(rules(filter="-A FORWARD -m set --match-set allowed src -j ACCEPT\n"
+                                    "-A FORWARD -m set ! --match-set allowed src -j DROP\n"
+                                    "-A FORWARD -j REJECT"))  # fmt: skip
+    result = trace(rs, Packet("10.244.1.5", "10.244.2.7", dport=80), NODE)
+    verdicts = {p.assumptions: p.verdict for p in result.paths}
+    assert verdicts == {("set allowed src: assumed true",): "ACCEPT", ("set allowed src: assumed false",): "DROP"}

@@ -29,6 +29,7 @@ class Chance(NamedTuple):
 class Undecidable(NamedTuple):
     key: str  # the same key on a path is decided the same way
     reason: str
+    negated: bool = False  # the check is the key's negation (``! --match-set …``): true when the key is false
 
 
 Outcome = bool | Chance | Undecidable
@@ -68,7 +69,7 @@ def _negate(fn: CheckFn) -> CheckFn:
             return not r
         if isinstance(r, Chance):
             return Chance(1 - r.p, f"not ({r.note})")
-        return r
+        return Undecidable(r.key, r.reason, not r.negated)
 
     return neg
 

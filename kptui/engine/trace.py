@@ -250,15 +250,16 @@ class _Walker:
                     notes.append(f"{r.note}: taken (p={float(r.p):.6g})")
                 continue
             assert isinstance(r, Undecidable)
+            # Assumptions are about the key; a negated check is true exactly when its key is false.
             known = dict(c.assumptions).get(r.key)
             if known is None:
                 if self.can_fork(work, done):
-                    other = c.fork(assumptions=c.assumptions + ((r.key, False),))
+                    other = c.fork(assumptions=c.assumptions + ((r.key, r.negated),))
                     self.miss(other, table, idx, i, check.text, f"undecidable, assumed false: {r.reason}")
                     work.append(other)
-                c.assumptions = c.assumptions + ((r.key, True),)
+                c.assumptions = c.assumptions + ((r.key, not r.negated),)
                 notes.append(f"undecidable, assumed true: {r.reason}")
-            elif not known:
+            elif known == r.negated:
                 self.miss(c, table, idx, i, check.text, f"undecidable, assumed false: {r.reason}")
                 return None
         return self.matched(c, table, idx, i, rule, "; ".join(notes) or None)
