@@ -295,6 +295,25 @@ class Lab:
         self._trace = (proc, Path(name), fh, rules, tool)
         time.sleep(0.3)  # let the monitor subscribe before traffic starts
 
+    def trace_wait_idle(self, *, quiet: float = 0.3, timeout: float = 10.0) -> bool:
+        """Wait until the running trace monitor has written nothing for ``quiet`` seconds (it looks up
+        every traced rule in the kernel before printing it, so it can lag behind the traffic). Returns
+        False when ``timeout`` ran out first. Call before :meth:`trace_stop`."""
+        if self._trace is None:
+            raise LabError("no trace is running")
+        path, fh = self._trace[1], self._trace[2]
+        deadline = time.monotonic() + timeout
+        size, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            fh.flush()
+            now = path.stat().st_size
+            if now != size:
+                size, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return True
+            time.sleep(0.05)
+        return False
+
     def trace_stop(self) -> str:
         """Stop the monitor, delete the TRACE rules again and return the captured text.
 

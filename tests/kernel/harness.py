@@ -1,0 +1,236 @@
+"""Kernel-vs-engine conformance harness: send a real packet, read the kernel's trace, replay it in the engine.
+
+:func:`kernel_lab` builds a lab from a :class:`samples.scenarios.Scenario` (node, client pod, one pod per local
+endpoint, an outside host that also owns the remote endpoints: ``samples/build_samples.build_topology``), loads
+kube-proxy's rules with ``iptables-nft-restore`` (whatever the scenario's backend: only nft rules are traced)
+and runs echo servers. :meth:`KernelLab.observe` sends probes with fixed source ports while
+``xtables-monitor --trace`` runs (TRACE rules for the first packets of that source-port range in the node's raw
+PREROUTING/OUTPUT, deleted again before the rules are saved), and returns an :class:`Observation` per probe:
+the first packet's kernel events without the TRACE rules, the echo server's answer, and the rules as
+``iptables-nft-save`` printed them afterwards. :func:`tests.kernel.compare.check` replays it in the engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from kptui.engine.kernel_trace import KernelTrace, first_packet, parse_kernel_trace
+from kptui.engine.packet import NodeContext, Packet
+from samples.build_samples import Topology, build_topology
+from samples.scenarios import Scenario
+from tools.kubegen import Ruleset, generate
+from tools.netlab import Lab, Probe, ProbeResult
+
+POD_CIDRS = ("10.244.1.0/24", "10.244.0.0/16")  # this node's pod subnet first, then the cluster CIDR
+UPLINK = "eth0"
+PROBE_TIMEOUT = 0.5
+OVERFLOW = "No buffer space available"  # xtables-monitor's netlink socket overflowed: it exits, events are lost
+_SPORTS = itertools.count(43000)
+
+
+@dataclass(frozen=True)
+class Send:
+    """One probe to send: from ``who`` ("pod", "outside", "node", or a local endpoint's IP) to dst:port."""
+
+    who: str
+    proto: str
+    dst: str
+    port: int
+    src: str | None = None  # source address to bind (outside clients own several)
+
+
+@dataclass
+class Observation:
+    """What happened to one probe: the kernel's view of its first packet and the rules it met."""
+
+    send: Send
+    sport: int
+    origin: str  # engine origin: pod, external, local
+    result: ProbeResult
+    kernel: KernelTrace | None  # first SYN/datagram, TRACE rules removed; None if not captured
+    rules: str  # iptables-nft-save of the node after the capture (TRACE rules already deleted)
+    capture: str  # the whole monitor output of the batch
+    warnings: tuple[str, ...] = ()
+
+    def packet(self) -> Packet:
+        """The engine's Packet for this probe, with the addresses the kernel saw on the first packet."""
+        assert self.kernel is not None and self.kernel.first is not None
+        first = self.kernel.first
+        assert first.src and first.dst, f"first packet without addresses: {first}"
+        return Packet(first.src, first.dst, proto=self.send.proto, sport=first.sport, dport=first.dport,
+                      origin=self.origin, in_iface=first.iif if self.origin != "local" else None)
+
+    def describe(self) -> str:
+        """``pod tcp 10.244.1.100:43001 -> 10.96.10.20:80 => pod1 (peer 10.244.1.100)``"""
+        s = self.send
+        src = self.kernel.first.src if self.kernel and self.kernel.first else (s.src or "?")
+        outcome = self.result.outcome + (f" (peer {self.result.peer[0]})" if self.result.peer else "")
+        return f"{s.who} {s.proto} {src}:{self.sport} -> {s.dst}:{s.port} => {outcome}"
+
+
+@dataclass
+class KernelLab:
+    """A running lab plus what the engine needs to know about its node."""
+
+    lab: Lab
+    topo: Topology
+    scenario: Scenario
+    ruleset: Ruleset
+    _iface_cache: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
+
+    # ---- sources -------------------------------------------------------------------------------
+    def source(self, who: str) -> tuple[str, str, str | None]:
+        """(namespace, engine origin, interface the node receives on) of a probe source."""
+        if who == "pod":
+            return self.topo.client, "pod", self.pod_iface(self.topo.client)
+        if who == "outside":
+            return self.topo.outside, "external", UPLINK
+        if who == "node":
+            return self.lab.node, "local", None
+        if who == "ctr":  # the Docker container of the foreign-chains scenario, behind bridge docker0
+            return self.lab.prefix + "ctr", "pod", "docker0"
+        ns = self.topo.pods[who]
+        return ns, "pod", self.pod_iface(ns)
+
+    def pod_iface(self, ns: str) -> str:
+        """The node-side veth of a pod namespace (``veth<short>``, or ``cali…`` in Calico scenarios)."""
+        return dict(zip(self.topo.pods.values(), self.topo.pod_ifaces, strict=True))[ns]
+
+    def ipsets(self) -> dict[str, tuple[str, ...]] | None:
+        """Set name -> members of the node's ipsets (``ipset save``), or None when it has none."""
+        if not self.scenario.calico:
+            return None
+        out = self.lab.exec(self.lab.node, ["ipset", "save"]).stdout
+        sets: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "create":
+                sets.setdefault(parts[1], [])
+            elif len(parts) >= 3 and parts[0] == "add":
+                sets.setdefault(parts[1], []).append(parts[2])
+        return {k: tuple(v) for k, v in sets.items()}
+
+    # ---- the node as the engine sees it --------------------------------------------------------
+    def interfaces(self) -> dict[str, tuple[str, ...]]:
+        """Interface name -> IPv4 CIDRs in the node namespace (read once)."""
+        if self._iface_cache is None:
+            data = json.loads(self.lab.exec(self.lab.node, ["ip", "-j", "-4", "addr", "show"]).stdout)
+            self._iface_cache = {d["ifname"]: tuple(f"{a['local']}/{a['prefixlen']}" for a in d.get("addr_info", []))
+                                 for d in data}  # fmt: skip
+        return dict(self._iface_cache)
+
+    def add_node_address(self, dev: str, cidr: str) -> None:
+        """Put another address on the node (the engine's context follows)."""
+        self.lab.add_addr(self.lab.node, dev, cidr)
+        self._iface_cache = None
+
+    def del_node_address(self, dev: str, cidr: str) -> None:
+        """Remove an address added by :meth:`add_node_address`."""
+        self.lab.ip(self.lab.node, "addr", "del", cidr, "dev", dev)
+        self._iface_cache = None
+
+    def context(self, *, pod_iface: str | None = None, recent: frozenset[str] = frozenset(),
+                recent_all: bool = False) -> NodeContext:  # fmt: skip
+        """NodeContext with the node's real addresses and interfaces."""
+        ifaces = self.interfaces()
+        addrs = tuple(dict.fromkeys(c.split("/")[0] for cs in ifaces.values() for c in cs
+                                    if not c.startswith("127.")))  # fmt: skip
+        return NodeContext(addresses=addrs, pod_cidrs=POD_CIDRS, interfaces=ifaces, uplink=UPLINK,
+                           pod_iface=pod_iface or self.pod_iface(self.topo.client), recent=recent,
+                           recent_all=recent_all, ipsets=self.ipsets())  # fmt: skip
+
+    def context_for(self, obs: Observation, **kw: object) -> NodeContext:
+        """NodeContext for one observation. NodeContext has a single ``pod_iface`` for "the interface pod traffic
+        arrives on" and "the route to this node's pods"; the lab routes each pod over its own veth. The Packet
+        names the arrival interface itself, so ``pod_iface`` is set to the veth the kernel routed the packet
+        out of when that is a pod's (so ``-o cali…`` matches see the real interface), else to the arrival one."""
+        iface = None
+        if obs.kernel is not None:
+            pod_ifaces = set(self.topo.pod_ifaces)
+            out = [p.oif for p in obs.kernel.packets if p.oif in pod_ifaces]
+            first = obs.kernel.first
+            iface = out[-1] if out else (first.iif if obs.origin == "pod" and first else None)
+        return self.context(pod_iface=iface, **kw)  # type: ignore[arg-type]
+
+    # ---- traffic ------------------------------------------------------------------------------
+    def forget(self) -> None:
+        """Flush conntrack and every ``recent`` list in the node: every probe is a first packet again."""
+        self.lab.flush_conntrack()
+        self.lab.flush_recent()
+
+    def observe(self, sends: Sequence[Send], *, fresh: bool = True, attempts: int = 3) -> list[Observation]:
+        """Send ``sends`` (one trace capture per protocol, fresh source ports) and observe each. A capture
+        that lost events (the monitor overflowed, or subscribed late on a slow machine) is repeated."""
+        if fresh:
+            self.forget()
+        out: dict[int, Observation] = {}
+        for proto in dict.fromkeys(s.proto for s in sends):
+            for attempt in range(attempts):
+                batch = [(i, s, next(_SPORTS)) for i, s in enumerate(sends) if s.proto == proto]
+                results, text = self._capture(proto, batch)
+                log = parse_kernel_trace(text)
+                walks = [first_packet(log, proto, p) for _, _, p in batch]
+                if OVERFLOW not in text and all(_complete(k) for k in walks):
+                    break
+                if fresh and attempt + 1 < attempts:  # retry from fresh ports, as first packets again
+                    self.forget()
+            rules = self.lab.save_rules(counters=False)
+            for (i, s, p, res), k in zip(results, walks, strict=True):
+                out[i] = Observation(s, p, self.source(s.who)[1], res, k.without_trace_rules() if k else None,
+                                     rules, text, log.warnings)  # fmt: skip
+        return [out[i] for i in range(len(sends))]
+
+    def _capture(self, proto: str, batch: list[tuple[int, Send, int]]
+                 ) -> tuple[list[tuple[int, Send, int, ProbeResult]], str]:  # fmt: skip
+        """One trace session: TRACE only the first packets (``--syn`` for TCP: fewer events, so the monitor,
+        which looks every traced rule up in the kernel, keeps up), send the batch, return results and text."""
+        ports = [p for _, _, p in batch]
+        match = ["-p", proto, "--sport", f"{min(ports)}:{max(ports)}"] + (["--syn"] if proto == "tcp" else [])
+        self.lab.trace_start(match)
+        try:
+            results = [(i, s, p, self.lab.probe(self.source(s.who)[0],
+                                                [Probe(proto, s.dst, s.port, s.src, p, PROBE_TIMEOUT)])[0])
+                       for i, s, p in batch]  # fmt: skip
+            self.lab.trace_wait_idle()
+        finally:
+            text = self.lab.trace_stop()
+        return results, text
+
+    def observe_until(self, send: Send, want: Callable[[list[Observation]], bool], *, batch: int = 8,
+                      rounds: int = 4) -> list[Observation]:  # fmt: skip
+        """Repeat ``send`` in batches of ``batch`` (fresh source ports, conntrack flushed) until ``want``
+        holds for everything observed so far; return all observations (the caller checks ``want``)."""
+        seen: list[Observation] = []
+        for _ in range(rounds):
+            seen += self.observe([send] * batch)
+            if want(seen):
+                break
+        return seen
+
+
+def _complete(k: KernelTrace | None) -> bool:
+    """A first packet's walk that reached its end: dropped, or delivered locally / sent out."""
+    return k is not None and (k.verdict != "ACCEPT" or k.delivery in ("local", "forward"))
+
+
+@contextmanager
+def kernel_lab(scenario: Scenario, *, extend: Callable[[Ruleset, KernelLab], None] | None = None,
+               layout: str | None = None) -> Iterator[KernelLab]:  # fmt: skip
+    """Build the lab of ``scenario`` (optionally with extra rules from ``extend``), load the rules with
+    iptables-nft-restore whatever the scenario's backend, and tear everything down afterwards."""
+    with Lab(f"kc-{scenario.name}"[:12]) as lab:
+        for key in ("net.ipv4.icmp_ratelimit",):
+            lab.sysctl(lab.node, key, "0")  # every REJECT answered at once
+        topo = build_topology(lab, scenario)
+        rs = generate(scenario.services, scenario.node, layout or scenario.layout)
+        klab = KernelLab(lab, topo, scenario, rs)
+        if scenario.extend is not None:  # the scenario's own extra rules (Docker, Calico)
+            scenario.extend(rs, topo.pod_ifaces)
+        if extend is not None:
+            extend(rs, klab)
+        lab.load_rules(rs.render(), backend="nft")
+        yield klab
