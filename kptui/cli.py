@@ -1,5 +1,9 @@
 """The ``kptui`` command: the only module that reads files, talks to the terminal and sets exit codes.
 
+Together with :mod:`kptui.live` (live mode, capture bundles, ``top``, ``deltas``, ``conntrack``), this is kptui's
+I/O layer: the only code that reads files, runs commands (all of them through
+:func:`kptui.live.runner.run_readonly`, read-only) or starts the app.
+
 Exit status: 0 success, 1 a finding the command was asked to flag, 2 bad input or usage (a clear message on
 stderr, never a traceback), 130 interrupted.
 """
@@ -54,7 +58,12 @@ def read_input(path: str) -> tuple[bytes, str]:
 
 def load(path: str) -> Ruleset:
     data, source = read_input(path)
-    ruleset = parse_ruleset_bytes(data, source=source)
+    if data[:2] == b"\x1f\x8b":  # a capture bundle or a gzip'd dump: kptui.live.commands reads both
+        from kptui.live.commands import ruleset_from_bytes
+
+        ruleset = ruleset_from_bytes(data, source)[0]
+    else:
+        ruleset = parse_ruleset_bytes(data, source=source)
     # The ruleset lives until the command ends: move its million objects out of the cyclic collector's
     # sight, or every later allocation burst makes the collector walk them all again.
     gc.freeze()
@@ -76,13 +85,21 @@ def emit_json(data: Any, out: TextIO, *, compact: bool = False) -> None:
 
 # -- commands ---------------------------------------------------------------------------------------------
 def cmd_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    ruleset = load(args.file)
+    from kptui.live.commands import load_source, print_snapshot_warnings, snapshot_report, snapshot_text
+
+    ruleset, snap = load_source(args)  # FILE (a dump or a capture bundle), or the live node
     summary = summarize(ruleset)
+    if snap is not None:
+        summary.update(snapshot_report(snap))
+        summary["warnings"] += [{"line": None, "message": w} for w in snap.warnings]
     if args.json:
         emit_json(summary, out)
     else:
         print_warnings(ruleset.warnings, err)
+        print_snapshot_warnings(snap, err)
         print(summary_text(summary), file=out)
+        if snap is not None:
+            print("\n" + snapshot_text(snap), file=out)
     return 0
 
 
@@ -91,10 +108,10 @@ def _split_list(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(v.strip() for item in values or () for v in item.split(",") if v.strip())
 
 
-def add_packet_options(p: argparse.ArgumentParser) -> None:
+def add_packet_options(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     g = p.add_argument_group("the packet")
-    g.add_argument("--src", required=True, metavar="ADDR", help="source address")
-    g.add_argument("--dst", required=True, metavar="ADDR", help="destination address")
+    g.add_argument("--src", required=required, metavar="ADDR", help="source address")
+    g.add_argument("--dst", required=required, metavar="ADDR", help="destination address")
     g.add_argument("--proto", default="tcp", help="tcp (default), udp, sctp, icmp")
     g.add_argument("--sport", type=int, metavar="N", help="source port (default 40000)")
     g.add_argument("--dport", type=int, metavar="N", help="destination port (needed for tcp/udp/sctp)")
@@ -118,9 +135,9 @@ def add_packet_options(p: argparse.ArgumentParser) -> None:
                    help="treat the source as already recorded in every recent list (a returning client)")
 
 
-def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
-    """Build the packet and node from the packet options; bad values raise UserError."""
-    from kptui.engine.packet import NodeContext, Packet, parse_mark
+def node_from_args(args: argparse.Namespace) -> NodeContext:
+    """Build the node from the node options; bad values raise UserError."""
+    from kptui.engine.packet import NodeContext
 
     try:
         ifaces: dict[str, tuple[str, ...]] = {}
@@ -134,6 +151,17 @@ def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
             uplink=args.uplink, pod_iface=args.pod_iface, recent=frozenset(_split_list(args.recent)),
             recent_all=args.affinity_hit,
         )  # fmt: skip
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return node
+
+
+def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
+    """Build the packet and node from the packet options; bad values raise UserError."""
+    from kptui.engine.packet import Packet, parse_mark
+
+    node = node_from_args(args)
+    try:
         packet = Packet(
             args.src, args.dst, args.proto, args.sport, args.dport, args.origin, args.in_iface,
             parse_mark(args.mark), args.ctstate,
@@ -146,14 +174,17 @@ def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
 def cmd_trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from kptui.engine.trace import trace
     from kptui.engine.trace_report import trace_text, trace_to_dict
+    from kptui.live.commands import load_source, node_for_trace, print_snapshot_warnings
 
     packet, node = packet_from_args(args)
-    ruleset = load(args.file)
+    ruleset, snap = load_source(args)  # FILE (a dump or a capture bundle), or the live node
+    node = node_for_trace(args, node, snap)  # a bundle's / the live node's context under the node options
     result = trace(ruleset, packet, node)
     if args.json:
         emit_json(trace_to_dict(result), out, compact=True)
     else:
         print_warnings(ruleset.warnings, err)
+        print_snapshot_warnings(snap, err)
         out.write(printable_text(trace_text(result, all_hops=args.all_hops)))
     return 0
 
@@ -182,14 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explore kube-proxy's netfilter rules: decode iptables-save dumps and trace packets.",
     )
     parser.add_argument("--version", action="version", version=f"kptui {__version__}")
+    from kptui.live.commands import add_commands as add_live_commands
+    from kptui.live.commands import add_source_options
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser(
         "summary",
         help="what a dump holds: backend, family, tables, chains, rules, dangling jumps",
         description="Summarise an iptables-save / ip6tables-save dump (or iptables -S output).",
     )
-    p.add_argument("file", metavar="FILE", help="the dump to read; '-' reads standard input")
+    p.add_argument("file", metavar="FILE", nargs="?", help="the dump or capture bundle to read; '-' reads "
+                   "standard input")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
+    add_source_options(p)
     p.set_defaults(handler=cmd_summary)
     p = sub.add_parser(
         "trace",
@@ -197,8 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trace a packet through a dump in the kernel's hook order. Statistic rules branch (each "
         "path has its probability); matches the context cannot decide branch too, and say so.",
     )
-    p.add_argument("file", metavar="FILE", help="the dump to read; '-' reads standard input")
+    p.add_argument("file", metavar="FILE", nargs="?", help="the dump or capture bundle to read (a bundle "
+                   "brings its node context); '-' reads standard input")  # fmt: skip
     add_packet_options(p)
+    add_source_options(p)
     p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
     p.add_argument("--all-hops", action="store_true", help="also list the rules that did not match")
     p.set_defaults(handler=cmd_trace)
@@ -213,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only service ports whose name, namespace, chain, address (IP or CIDR) or port matches")
     p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
     p.set_defaults(handler=cmd_services)
+    add_live_commands(sub)  # top, capture, deltas, conntrack, trace-commands (kptui.live.commands)
     return parser
 
 

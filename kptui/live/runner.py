@@ -1,0 +1,249 @@
+"""The one door to the outside: every command kptui runs goes through :func:`run_readonly`, and the only HTTP
+request it makes goes through :func:`fetch_proxy_mode`.
+
+- Only the argument lists in :data:`ALLOWED` can run (anything else raises :class:`CommandNotAllowed`,
+  before a process is started): the iptables/ip6tables save tools of both backends, ``ip -j`` listings,
+  ``conntrack -L``, ``nft list``. All of them only read. Nothing taken from a dump or from another command's
+  output ever becomes an argument; the only variable argument is the network namespace the user names, and it
+  is checked against ``ip netns``'s own naming rules.
+- No shell (``shell=False``), standard input closed, a timeout on every command, a fixed ``PATH`` and
+  ``LC_ALL=C``; the executable is looked up in the standard system directories only.
+- The HTTP GET goes to kube-proxy's metrics port on 127.0.0.1 only, without proxies, with a 1 s timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import http.client
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+__all__ = [
+    "ALLOWED",
+    "PROXY_MODE_URL",
+    "SAFE_PATH",
+    "CommandNotAllowed",
+    "CommandResult",
+    "check_netns_name",
+    "fetch_proxy_mode",
+    "legacy_loaded",
+    "run_readonly",
+]
+
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROXY_MODE_URL = "http://127.0.0.1:10249/proxyMode"
+
+# Every argument list kptui may run. All of them only read kernel state.
+ALLOWED: frozenset[tuple[str, ...]] = frozenset(
+    {
+        ("iptables-nft-save", "-c"),
+        ("iptables-legacy-save", "-c"),
+        ("ip6tables-nft-save", "-c"),
+        ("ip6tables-legacy-save", "-c"),
+        ("iptables", "--version"),
+        ("ip", "-j", "-d", "addr", "show"),
+        ("ip", "-j", "-4", "route", "show"),
+        ("ip", "-j", "-6", "route", "show"),
+        ("conntrack", "-L", "-f", "ipv4"),
+        ("conntrack", "-L", "-f", "ipv6"),
+        ("nft", "list", "tables"),
+        ("nft", "list", "table", "ip", "kube-proxy"),
+        ("nft", "list", "table", "ip6", "kube-proxy"),
+    }
+)
+
+BIG_STACK = 1 << 30  # stack limit for the save tools' processes (see _child_stack)
+_STACK_LOCK = threading.Lock()
+_NETNS_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
+_CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+
+
+class CommandNotAllowed(RuntimeError):
+    """A programming error: kptui tried to run something that is not a known read-only command."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]  # the logical command (as in ALLOWED), without the netns prefix
+    netns: str | None
+    status: int | None  # exit status; None when it did not run or did not finish
+    stdout: bytes
+    stderr: str
+    seconds: float  # wall time
+    cpu_seconds: float  # CPU time of the command (user + system, from the kernel's child accounting)
+    error: str | None = None  # "not installed", "timed out after 60 s", … (status is then None)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0 and self.error is None
+
+    @property
+    def display(self) -> str:
+        prefix = f"ip netns exec {self.netns} " if self.netns else ""
+        return prefix + " ".join(self.argv)
+
+    def describe_failure(self) -> str:
+        if self.error:
+            return f"{self.display}: {self.error}"
+        detail = self.stderr.strip().splitlines()
+        if self.status is not None and self.status < 0:
+            try:
+                name = signal.Signals(-self.status).name
+            except ValueError:
+                name = f"signal {-self.status}"
+            how = f"was killed by {name}" + (" (it crashed)" if name in ("SIGSEGV", "SIGBUS", "SIGABRT") else "")
+        else:
+            how = f"exited with status {self.status}"
+        return f"{self.display} {how}" + (f": {detail[-1]}" if detail else "")
+
+
+def check_netns_name(name: str) -> str:
+    """The name unchanged if ``ip netns`` could have made it; ValueError otherwise."""
+    if not _NETNS_NAME.match(name) or name in (".", ".."):
+        raise ValueError(f"'{name}' is not a network namespace name (letters, digits, '_', '.', '-')")
+    return name
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool, path=SAFE_PATH)
+
+
+def legacy_loaded(family: int) -> bool:
+    """Whether the kernel has the legacy ip(6)_tables module loaded. Without it ``iptables-legacy-save``
+    has nothing to show, and kptui does not run it (it might load the module)."""
+    return os.path.exists("/proc/net/ip6_tables_names" if family == 6 else "/proc/net/ip_tables_names")
+
+
+@contextlib.contextmanager
+def _child_stack(big: bool) -> Iterator[None]:
+    """Let the save tools' children have a deep stack: iptables-nft-save 1.8.9 overflows the default 8 MiB
+    in libnftnl on a ~700k-line ruleset (SIGSEGV after printing a few hundred lines). Children inherit the
+    limit; kptui's own stack is not used more. The old limit is restored afterwards."""
+    if not big:
+        yield
+        return
+    with _STACK_LOCK:
+        soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+        want = BIG_STACK if hard == resource.RLIM_INFINITY else min(hard, BIG_STACK)
+        raise_it = soft != resource.RLIM_INFINITY and soft < want
+        if raise_it:
+            resource.setrlimit(resource.RLIMIT_STACK, (want, hard))
+        try:
+            yield
+        finally:
+            if raise_it:
+                resource.setrlimit(resource.RLIMIT_STACK, (soft, hard))
+
+
+def run_readonly(argv: Sequence[str], *, netns: str | None = None, timeout: float = 60.0) -> CommandResult:
+    """Run one command of :data:`ALLOWED` (inside ``netns`` when given) and return what it did.
+
+    Failures to start (tool missing, not permitted) and timeouts come back as a result with ``error`` set;
+    only a command outside :data:`ALLOWED` raises."""
+    logical = tuple(argv)
+    if logical not in ALLOWED:
+        raise CommandNotAllowed(f"not a read-only command kptui may run: {logical!r}")
+    if netns is not None:
+        check_netns_name(netns)
+    exe = _which(logical[0])
+    if exe is None:
+        return CommandResult(logical, netns, None, b"", "", 0.0, 0.0, f"{logical[0]} is not installed")
+    full = [exe, *logical[1:]]
+    if netns is not None:
+        ip = _which("ip")
+        if ip is None:
+            return CommandResult(logical, netns, None, b"", "", 0.0, 0.0, "ip (iproute2) is not installed")
+        full = [ip, "netns", "exec", netns, *full]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    try:
+        with _child_stack(logical[0].endswith("-save")):
+            proc = subprocess.run(full, shell=False, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                                  env={"PATH": SAFE_PATH, "LC_ALL": "C"}, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return CommandResult(logical, netns, None, b"", "", time.perf_counter() - start, 0.0,
+                             f"timed out after {timeout:g} s")  # fmt: skip
+    except OSError as exc:
+        return CommandResult(logical, netns, None, b"", "", time.perf_counter() - start, 0.0,
+                             f"could not run: {exc.strerror or exc}")  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = max(0.0, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    return CommandResult(logical, netns, proc.returncode, proc.stdout,
+                         proc.stderr.decode("utf-8", "replace"), wall, cpu)  # fmt: skip
+
+
+# -- kube-proxy's mode over HTTP ------------------------------------------------------------------------------
+def _open_url(url: str, timeout: float) -> bytes:
+    """GET ``url`` without any proxy; at most 256 bytes of the body."""
+    if url != PROXY_MODE_URL:
+        raise CommandNotAllowed(f"not a URL kptui may fetch: {url!r}")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=timeout) as resp:
+        body: bytes = resp.read(256)
+        return body
+
+
+def _in_netns(netns: str, fn: Callable[[], T], timeout: float) -> T:
+    """Run ``fn`` on a thread that has joined network namespace ``netns`` (setns acts on the calling thread
+    only; the rest of kptui stays where it is, and the thread ends afterwards)."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            fd = os.open(f"/run/netns/{check_netns_name(netns)}", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.setns(fd, _CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, os.strerror(err))
+            finally:
+                os.close(fd)
+            result.append(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
+            errors.append(exc)
+
+    t = threading.Thread(target=body, name=f"kptui-netns-{netns}", daemon=True)
+    t.start()
+    t.join(timeout + 1.0)
+    if errors:
+        raise errors[0]
+    if not result:
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    return result[0]
+
+
+def fetch_proxy_mode(netns: str | None = None, timeout: float = 1.0) -> tuple[str | None, str | None]:
+    """kube-proxy's ``/proxyMode`` (``iptables``, ``nftables``, ``ipvs``) and None, or None and why not.
+
+    Never required: kube-proxy may bind its metrics elsewhere, or not run on this node at all."""
+    timeout = min(timeout, 1.0)
+
+    def get() -> bytes:
+        return _open_url(PROXY_MODE_URL, timeout)
+
+    try:
+        body = _in_netns(netns, get, timeout) if netns is not None else get()
+    except CommandNotAllowed:
+        raise
+    except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        return None, f"{PROXY_MODE_URL} not reachable ({reason})"
+    text = body.decode("ascii", "replace").strip()
+    if not re.fullmatch(r"[a-z]{1,16}", text):
+        return None, f"{PROXY_MODE_URL} answered something that is not a proxy mode"
+    return text, None
