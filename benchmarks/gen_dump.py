@@ -109,7 +109,9 @@ class Family:
         node, host = divmod(k, 250)
         if self.v6:
             return str(ipaddress.IPv6Address((0xFD000010024400000000000000000000 | node << 64) + host + 2))
-        return f"10.244.{node}.{host + 2}"
+        # 10.244.NODE.HOST while NODE < 256 (every benchmark size up to 5000 × 10); beyond, the addresses run on
+        # into 10.245.0.0 and up instead of printing an invalid octet
+        return str(ipaddress.IPv4Address(0x0AF40000 + node * 256 + host + 2))
 
     def lb_ip(self, k: int) -> str:
         base = 0x20010DB8000100000000000000000000 if self.v6 else 0xC6120000  # 2001:db8:1::, 198.18.0.0
