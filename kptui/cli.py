@@ -202,6 +202,79 @@ def cmd_services(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _open_terminal_as_stdin() -> None:
+    """The dump came through standard input (or stdin is not a terminal): take keys from /dev/tty."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        raise UserError("the explorer needs a terminal for its keys, and there is none here (no /dev/tty); "
+                        "use kptui summary or kptui trace for text output") from None  # fmt: skip
+    os.dup2(fd, 0)
+    os.close(fd)
+
+
+def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``kptui FILE|- [packet options]``: the interactive explorer."""
+    packet = node = None
+    if args.src or args.dst:
+        if not (args.src and args.dst):
+            raise UserError("--src and --dst go together: give both to trace a packet when the explorer opens")
+        packet, node = packet_from_args(args)
+    elif any((args.node_ip, args.pod_cidr, args.iface, args.uplink, args.pod_iface, args.recent,
+              args.affinity_hit)):  # fmt: skip
+        node = node_from_args(args)
+    if args.file != "-" and not os.path.exists(args.file) and not any(c in args.file for c in "./"):
+        names = ", ".join(sorted(_subcommands(build_parser())))
+        raise UserError(f"invalid choice: '{args.file}' is neither a command ({names}) nor a file")
+    data, source = read_input(args.file)
+    ruleset = None
+    if data[:2] == b"\x1f\x8b":  # a capture bundle or a gzip'd dump, read as `kptui summary` reads it
+        from kptui.live.commands import ruleset_from_bytes
+
+        ruleset = ruleset_from_bytes(data, source)[0]
+    if not sys.__stderr__ or not sys.__stderr__.isatty():
+        raise UserError("the explorer draws on the terminal through standard error, which is not a terminal "
+                        "here; use kptui summary or kptui trace for text output")  # fmt: skip
+    if not os.isatty(0):
+        _open_terminal_as_stdin()
+    from kptui.ui.app import make_app
+
+    app = make_app(ruleset=ruleset, data=None if ruleset else data, source=source, packet=packet, node=node,
+                   all_hops=args.all_hops)  # fmt: skip
+    app.run()
+    if app.error_message:
+        print(app.error_message, file=err)
+    return app.return_code or 0
+
+
+def build_app_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kptui",
+        description="Explore a dump interactively: the chain tree, each rule decoded, and packet traces you can "
+        "step through hop by hop. With --src/--dst the packet is traced as the explorer opens.",
+    )
+    p.add_argument("file", metavar="FILE", help="the dump to read; '-' reads standard input (keys then come "
+                   "from the terminal)")  # fmt: skip
+    add_packet_options(p, required=False)
+    p.add_argument("--all-hops", action="store_true", help="list every hop of a trace, not only the matches")
+    p.set_defaults(handler=cmd_app)
+    return p
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:  # argparse has no public accessor for the subcommand names
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def is_app_invocation(parser: argparse.ArgumentParser, argv: Sequence[str]) -> bool:
+    """``kptui FILE …`` (no subcommand): the first argument is '-' or a word that names no subcommand."""
+    if not argv or (argv[0].startswith("-") and argv[0] != "-"):
+        return False
+    return argv[0] not in _subcommands(parser)
+
+
 def printable_text(text: str) -> str:
     """Multi-line report text with control characters from the dump made visible (newlines kept)."""
     return "\n".join(printable(line) for line in text.split("\n"))
@@ -211,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kptui",
         description="Explore kube-proxy's netfilter rules: decode iptables-save dumps and trace packets.",
+        epilog="kptui FILE [packet options] (no command) opens the interactive explorer; kptui FILE -h lists "
+        "its options.",
     )
     parser.add_argument("--version", action="version", version=f"kptui {__version__}")
     from kptui.live.commands import add_commands as add_live_commands
@@ -259,6 +334,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if is_app_invocation(parser, argv):
+        parser = build_app_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage; keep its status (2 for errors)

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""UI benchmark on the 220k-rule dump, driven headless by Textual's Pilot (no terminal needed).
+
+Figures (targets in brackets; printed, never asserted):
+- parse: the dump parsed in the app's loading thread (what the loading screen covers);
+- first paint after the parse: from the parsed ruleset to the main screen's first refresh   [≤ 1.5 s];
+- expanding nat/KUBE-SERVICES (5000+ rules) in the chain tree, until it is drawn             [≤ 0.3 s];
+- a step redraw in the trace view (key n: hop list, tree cursor, detail, packet state, repaint), over every
+  hop of an all-hops trace through KUBE-SERVICES: wall time from the key to the end of the screen refresh
+  that shows the step, and the CPU time the step costs                                       [≤ 50 ms];
+- the filter: a query over every rule, until the filtered tree is drawn;
+- peak RSS of the process                                                                    [≤ 400 MB].
+
+    python3 benchmarks/bench_ui.py [--services 5000] [--endpoints 10] [--size 160x48] [--dump FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))
+import gen_dump
+
+TARGETS = {"paint": 1.5, "expand": 0.3, "step": 0.050, "rss": 400}
+
+
+def middle_service(path: Path) -> tuple[str, int, str]:
+    rx = re.compile(r"-A KUBE-SERVICES -d (\S+)/32 -p (\w+) .* --dport (\d+) -j KUBE-SVC-")
+    found = [m for line in path.read_text().splitlines() if (m := rx.search(line))]
+    m = found[len(found) // 2]
+    return m.group(1), int(m.group(3)), m.group(2)
+
+
+async def drive(dump: Path, size: tuple[int, int], steps: int = 0) -> dict[str, float | int]:
+    from kptui.engine.packet import NodeContext, Packet
+    from kptui.ui.app import make_app
+    from kptui.ui.locs import Loc
+
+    out: dict[str, float | int] = {}
+    data = dump.read_bytes()
+    app = make_app(data=data, source=dump.name)
+    async with app.run_test(size=size) as pilot:
+        while "painted" not in app.timings:
+            await pilot.pause(0.02)
+        out["parse"] = app.timings["parsed"] - app.timings["start"]
+        out["paint"] = app.timings["painted"] - app.timings["parsed"]
+        screen = app.main_screen
+        assert screen is not None
+        tree = screen.chains
+        n_rules = len(app.ruleset.chain("nat", "KUBE-SERVICES").rules)  # type: ignore[union-attr]
+        out["kube_services_rules"] = n_rules
+        tree.reveal(Loc("nat", "KUBE-POSTROUTING"))
+        await pilot.pause()
+        t0 = time.perf_counter()
+        tree.reveal(Loc("nat", "KUBE-SERVICES", 1))
+        await pilot.pause()
+        out["expand"] = time.perf_counter() - t0
+
+        ip, port, proto = middle_service(dump)
+        packet = Packet("10.244.1.5", ip, proto, None, port, "pod")
+        node = NodeContext(addresses=("10.0.0.2",), pod_cidrs=("10.244.0.0/16",))
+        t0 = time.perf_counter()
+        screen.all_hops = True
+        screen.builder.fill(packet, node)
+        screen.builder.request_trace()
+        while screen.trace is None or screen.trace_view.hops.hop is None:
+            await pilot.pause(0.01)
+        await pilot.pause()
+        out["trace_shown"] = time.perf_counter() - t0
+        hops = screen.trace_view.hops
+        out["hops"] = len(hops.rows)
+        # The wall time of a step: from the key to the end of the first screen refresh after the screen
+        # handled the step (a callback after that refresh records the time; Pilot's own idle wait is excluded).
+        painted: list[float] = []
+        handler = type(screen).on_step_changed
+
+        def timed(self: object, message: object) -> None:
+            handler(self, message)  # type: ignore[arg-type]
+            screen.call_after_refresh(lambda: painted.append(time.perf_counter()))
+
+        type(screen).on_step_changed = timed  # type: ignore[method-assign]
+        cpu: list[float] = []
+        wall: list[float] = []
+        for _ in range(min(len(hops.rows) - 1, steps or len(hops.rows))):
+            c0, t0 = time.process_time(), time.perf_counter()
+            await pilot.press("n")  # a real key event; Pilot returns once it is handled and the app is idle
+            cpu.append(time.process_time() - c0)
+            wall.append(painted[-1] - t0)
+        type(screen).on_step_changed = handler  # type: ignore[method-assign]
+        for name, xs in (("cpu", cpu), ("wall", wall)):
+            xs.sort()
+            out[f"step_{name}_median"] = statistics.median(xs)
+            out[f"step_{name}_p99"] = xs[max(0, int(len(xs) * 0.99) - 1)]
+            out[f"step_{name}_max"] = xs[-1]
+
+        t0 = time.perf_counter()
+        tree.apply_filter("svc-4242", background=True)
+        while tree.result is None:
+            await pilot.pause(0.01)
+        await pilot.pause()
+        out["filter"] = time.perf_counter() - t0
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--services", type=int, default=5000)
+    ap.add_argument("--endpoints", type=int, default=10)
+    ap.add_argument("--size", default="160x48", help="terminal size, WxH")
+    ap.add_argument("--dump", type=Path, help="use this dump instead of generating one")
+    ap.add_argument("--steps", type=int, default=0, help="time only the first N steps (default: every hop)")
+    args = ap.parse_args(argv)
+    w, _, h = args.size.partition("x")
+    with tempfile.TemporaryDirectory(prefix="kptui-bench-") as tmp:
+        dump = args.dump
+        if dump is None:
+            dump = Path(tmp) / "dump.rules"
+            lines, nbytes = gen_dump.write_dump(str(dump), args.services, args.endpoints)
+            print(f"dump: {args.services} services × {args.endpoints} endpoints, {lines} lines, {nbytes / 1e6:.1f} MB")
+        r = asyncio.run(drive(dump, (int(w), int(h)), args.steps))
+    ok = {True: "ok", False: "OVER"}
+    print(f"parse (loading thread)              {r['parse']:.2f} s")
+    print(f"first paint after the parse         {r['paint']:.3f} s   (target ≤ {TARGETS['paint']} s: "
+          f"{ok[r['paint'] <= TARGETS['paint']]})")
+    print(f"expand KUBE-SERVICES ({r['kube_services_rules']} rules)    {r['expand']:.3f} s   "
+          f"(target ≤ {TARGETS['expand']} s: {ok[r['expand'] <= TARGETS['expand']]})")
+    print(f"trace requested → shown             {r['trace_shown']:.3f} s   ({r['hops']} hops, all-hops view)")
+    for name, what in (("cpu", "work (CPU time)"), ("wall", "key → screen refreshed")):
+        print(f"step redraw, {what:<30} median {r[f'step_{name}_median'] * 1000:.1f} ms, p99 "
+              f"{r[f'step_{name}_p99'] * 1000:.1f} ms, max {r[f'step_{name}_max'] * 1000:.1f} ms")
+    print(f"  (target ≤ {TARGETS['step'] * 1000:.0f} ms per step: "
+          f"{ok[r['step_wall_p99'] <= TARGETS['step']]} at p99)")
+    print(f"filter 'svc-4242' over every rule   {r['filter']:.3f} s")
+    print(f"peak RSS                            {r['rss_mb']:.0f} MB   (target ≤ {TARGETS['rss']} MB: "
+          f"{ok[r['rss_mb'] <= TARGETS['rss']]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

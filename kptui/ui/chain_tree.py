@@ -1,0 +1,206 @@
+"""The chain tree pane: tables → chains → rules (:class:`~kptui.ui.chain_tree_widget.ChainTree`, filled
+lazily), with the filter (``/``, ``n``/``N``, esc), jump following and history (enter, backspace), and a
+status line. The pane posts :class:`~kptui.ui.messages.RuleHighlighted` /
+:class:`~kptui.ui.messages.ChainHighlighted`; the screen calls :meth:`ChainTreePane.reveal` to move it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
+
+from kptui.engine import Ruleset
+from kptui.fmt import plural, printable
+
+from .chain_tree_widget import ChainTree, NodeInfo
+from .locs import Loc
+from .search import FilterResult, compile_query, run_filter
+from .services import Insights
+
+__all__ = ["ChainTree", "ChainTreePane", "NodeInfo"]
+
+LIVE_FILTER_MAX_RULES = 20_000  # smaller dumps filter as you type; bigger ones on enter, in a thread
+TYPING_PAUSE = 0.15  # seconds without a keystroke before the filter follows the typing
+EXPAND_FILTERED_CHAINS = 30  # a filter hitting at most this many chains shows their rules at once
+HISTORY = 200
+
+
+class ChainTreePane(Vertical):
+    """Filter bar, tree and a status line."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="tree.filter",
+                tooltip="an address (exact, or inside a rule's network), a CIDR, a port, a service, a chain, text"),
+        Binding("n", "next_match", "Next match", id="tree.next-match"),
+        Binding("N", "previous_match", "Prev match", id="tree.prev-match"),
+        Binding("backspace", "back", "Back", id="tree.back"),
+        Binding("escape", "clear_filter", "Clear filter", id="tree.clear-filter"),
+    ]
+
+    def __init__(self, ruleset: Ruleset, insights: Insights, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.ruleset = ruleset
+        self.insights = insights
+        self.history: list[Loc] = []
+        self.result: FilterResult | None = None
+        self.matches: list[Loc] = []
+        self.match_pos = -1
+        self._typing: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: text, IP, CIDR, port, service, chain (enter applies, esc clears)",
+                    id="tree-filter", compact=True)  # fmt: skip
+        yield ChainTree(self.ruleset, self.insights, id="chain-tree")
+        yield Static(id="tree-status", markup=False)
+
+    @property
+    def chain_tree(self) -> ChainTree:
+        return self.query_one(ChainTree)
+
+    def on_mount(self) -> None:
+        self.query_one("#tree-filter").display = False
+        self.show_everything()
+
+    def show_everything(self) -> None:
+        rs = self.ruleset
+        self.chain_tree.show_view({t: [(c, None) for c in rs.tables[t].chains] for t in rs.tables})
+        self.result, self.matches, self.match_pos = None, [], -1
+        self._status()
+
+    def _status(self, extra: str = "") -> None:
+        rs = self.ruleset
+        if self.result is None:
+            text = f"{plural(rs.rule_count, 'rule')} in {plural(sum(len(t.chains) for t in rs.tables.values()), 'chain')}"
+        else:
+            r = self.result
+            pos = f"{self.match_pos + 1}/{len(self.matches)}" if self.matches else "0"
+            text = (f"/{r.query.text}: {plural(r.rules, 'rule')} in {plural(r.chains, 'chain')} · match {pos}"
+                    " · n/N · esc clears")  # fmt: skip
+        self.query_one("#tree-status", Static).update(Text(printable(extra or text), no_wrap=True, overflow="ellipsis"))
+
+    # -- what the screen calls -------------------------------------------------------------------------
+    @property
+    def cursor_loc(self) -> Loc | None:
+        return self.chain_tree.cursor_loc
+
+    def reveal(self, loc: Loc, *, history: bool = False, expand: bool = False) -> bool:
+        """Move the cursor to ``loc`` (clearing the filter if it hides it); ``expand`` opens a chain's rules;
+        ``history`` lets backspace come back here."""
+        here = self.cursor_loc
+        node = self.chain_tree.reveal(loc)
+        if node is None and self.result is not None:
+            self.action_clear_filter(restore=False)
+            node = self.chain_tree.reveal(loc)
+        if node is not None and expand and loc.kind == "chain":
+            self.chain_tree.node_for(Loc(loc.table, loc.chain, 1))  # fills and expands the chain
+        if node is not None and history and here is not None and here != loc:
+            self.history.append(here)
+            del self.history[:-HISTORY]
+        return node is not None
+
+    # -- actions -----------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("next_match", "previous_match"):
+            return bool(self.matches)
+        if action == "clear_filter":
+            return self.result is not None or bool(self.query_one("#tree-filter").display)
+        if action == "back":
+            return bool(self.history)
+        return True
+
+    def action_filter(self) -> None:
+        box = self.query_one("#tree-filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self, restore: bool = True) -> None:
+        box = self.query_one("#tree-filter", Input)
+        box.value = ""
+        box.display = False
+        here = self.cursor_loc
+        if self.result is not None:
+            self.workers.cancel_group(self, "tree-filter")
+            self.show_everything()
+            if restore and here is not None:
+                self.chain_tree.reveal(here)
+        self.chain_tree.focus()
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        if self.history:
+            self.reveal(self.history.pop())
+        self.refresh_bindings()
+
+    def action_next_match(self) -> None:
+        self._step_match(+1)
+
+    def action_previous_match(self) -> None:
+        self._step_match(-1)
+
+    def _step_match(self, delta: int) -> None:
+        if not self.matches:
+            return
+        self.match_pos = (self.match_pos + delta) % len(self.matches)
+        self.chain_tree.reveal(self.matches[self.match_pos])
+        self._status()
+
+    def on_chain_tree_follow(self, event: ChainTree.Follow) -> None:
+        event.stop()
+        self.reveal(event.target, history=True, expand=True)
+        self.refresh_bindings()
+
+    # -- the filter --------------------------------------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._typing is not None:
+            self._typing.stop()
+        if self.ruleset.rule_count <= LIVE_FILTER_MAX_RULES:  # as you type, once typing pauses
+            self._typing = self.set_timer(TYPING_PAUSE, lambda: self.apply_filter(event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self._typing is not None:
+            self._typing.stop()
+        self.apply_filter(event.value, background=self.ruleset.rule_count > LIVE_FILTER_MAX_RULES)
+        self.chain_tree.focus()
+
+    def apply_filter(self, text: str, *, background: bool = False) -> None:
+        query = compile_query(text)
+        if query is None:
+            if self.result is not None:
+                self.show_everything()
+            return
+        if background:
+            self._status(f"filtering {plural(self.ruleset.rule_count, 'rule')} for '{query.text}' …")
+            self._filter_in_thread(query)
+        else:
+            self.show_filter(run_filter(self.ruleset, query, self.insights.service_of))
+
+    @work(thread=True, exclusive=True, group="tree-filter", description="filter")
+    def _filter_in_thread(self, query: object) -> None:
+        worker = get_current_worker()
+        result = run_filter(self.ruleset, query, self.insights.service_of,  # type: ignore[arg-type]
+                            cancelled=lambda: worker.is_cancelled)  # fmt: skip
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self.show_filter, result)
+
+    def show_filter(self, result: FilterResult) -> None:
+        if result.empty:
+            self._status(f"/{result.query.text}: no match")
+            return
+        self.result = result
+        self.matches = self.chain_tree.show_view(result.tables, highlight=result.query.pattern,
+                                           expand_chains=result.chains <= EXPAND_FILTERED_CHAINS)  # fmt: skip
+        self.match_pos = 0 if self.matches else -1
+        if self.matches:
+            self.chain_tree.reveal(self.matches[0])
+        self._status()
+        self.refresh_bindings()

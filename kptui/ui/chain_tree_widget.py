@@ -1,0 +1,240 @@
+"""The chain tree widget: tables → chains → rules as Textual ``Tree`` nodes, created only when their parent
+is expanded (a ``loaded`` flag guards each), with labels built from the parser's compact rows so a
+220k-rule dump opens at once and KUBE-SERVICES with 5000 rules expands in a fraction of a second.
+
+:class:`~kptui.ui.chain_tree.ChainTreePane` (the pane: filter, history, status line) wraps it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from kptui.engine import Ruleset
+from kptui.engine.model import TABLE_ORDER
+from kptui.fmt import plural, printable
+
+from .labels import STYLE_NAMES, chain_label, rule_label
+from .locs import Loc, rows_of
+from .messages import ChainHighlighted, RuleHighlighted
+from .services import Insights
+from .tree_layout import Entry, Group, arrange, matches_in_order, paths
+
+__all__ = ["ChainTree", "NodeInfo"]
+
+_TARGET = itemgetter(4)
+
+
+@dataclass(eq=False, slots=True)
+class NodeInfo:
+    kind: str  # "table", "group", "chain", "rule"
+    loc: Loc
+    items: list[Entry | Group] | None = None  # table/group: what to show below
+    shown: tuple[int, ...] | None = None  # chain: the rule indices to show (None: all)
+    loaded: bool = False
+
+
+def _ordered(ruleset: Ruleset) -> list[str | None]:
+    order = {t: i for i, t in enumerate(TABLE_ORDER)}
+    return sorted(ruleset.tables, key=lambda t: order.get(t or "", len(order)))
+
+
+class ChainTree(Tree[NodeInfo]):
+    """The tree widget itself; its pane owns the filter and the history."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"chain-tree--{n}" for n in STYLE_NAMES}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "follow", "Follow/expand", id="tree.follow",
+                tooltip="on a rule that jumps: go to its target (backspace comes back); else expand/collapse"),
+        Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
+        Binding("g", "scroll_home", "Top", show=False, id="tree.top"),
+        Binding("G", "scroll_end", "Bottom", show=False, id="tree.bottom"),
+    ]
+
+    class Follow(Message):
+        """Enter on a rule that jumps: the pane follows it (and records history)."""
+
+        def __init__(self, source: Loc, target: Loc) -> None:
+            self.source, self.target = source, target
+            super().__init__()
+
+    def __init__(self, ruleset: Ruleset, insights: Insights, **kwargs: object) -> None:
+        super().__init__(Text(printable(ruleset.source or "dump")), **kwargs)  # type: ignore[arg-type]
+        self.show_root = False
+        self.ruleset = ruleset
+        self.insights = insights
+        self.highlight: re.Pattern[str] | None = None
+        self._index: dict[Loc, TreeNode[NodeInfo]] = {}
+        self._groups: dict[int, TreeNode[NodeInfo]] = {}
+        self._containers: dict[tuple[str | None, str], tuple[Group, ...]] = {}
+        self._styles: dict[str, object] | None = None
+        self._refs: dict[str | None, Counter[str | None]] = {}
+
+    def refs(self, table: str | None, chain: str) -> int:
+        """How many rules jump or go to ``chain`` (``iptables -L``'s "references"), counted from the rows'
+        targets in one pass per table: cheaper than the full caller index, which the first paint need not wait for."""
+        counts = self._refs.get(table)
+        if counts is None:
+            counts = Counter()
+            for c in self.ruleset.tables[table]:
+                counts.update(map(_TARGET, rows_of(c)))
+            self._refs[table] = counts
+        return counts[chain]
+
+    # -- cheap labels (Tree's defaults re-parse and re-render every label) ------------------------------
+    def process_label(self, label: str | Text) -> Text:
+        return label if isinstance(label, Text) else Text(label)
+
+    def get_label_width(self, node: TreeNode[NodeInfo]) -> int:
+        return node.label.cell_len + (2 if node.allow_expand else 0)  # type: ignore[union-attr]
+
+    def styles_map(self) -> dict[str, object]:
+        if self._styles is None:
+            self._styles = {n: self.get_component_rich_style(f"chain-tree--{n}", partial=True) for n in STYLE_NAMES}
+        return self._styles
+
+    # -- building ------------------------------------------------------------------------------------
+    def show_view(self, view: dict[str | None, list[Entry]], *, highlight: re.Pattern[str] | None = None,
+                  expand_chains: bool = False) -> list[Loc]:  # fmt: skip
+        """Replace the tree's content; returns the filter matches in display order."""
+        self.clear()
+        self._index.clear()
+        self._groups.clear()
+        self._containers.clear()
+        self.highlight = highlight
+        matches: list[Loc] = []
+        for tname in [t for t in _ordered(self.ruleset) if t in view]:
+            items = arrange(view[tname])
+            for chain, groups in paths(items):
+                if groups:
+                    self._containers[(tname, chain)] = groups
+            table = self.ruleset.tables[tname]
+            label = Text(printable(tname or "(no table: iptables -S form)"), self.styles_map()["table"], end="")  # type: ignore[arg-type]
+            label.append(f"  {plural(len(table.chains), 'chain')} · {plural(table.rule_count, 'rule')}",
+                         self.styles_map()["dim"])  # type: ignore[arg-type]
+            node = self.root.add(label, NodeInfo("table", Loc(tname), items=items))
+            self._index[Loc(tname)] = node
+            self._open(node)
+            if highlight is not None:
+                matches.extend(matches_in_order(tname, items))
+        if expand_chains:
+            for loc in list(self._index):
+                if loc.kind == "chain":
+                    self._open(self._index[loc])
+        return matches
+
+    def _add_items(self, parent: TreeNode[NodeInfo], table: str | None, items: list[Entry | Group]) -> None:
+        chains = self.ruleset.tables[table].chains
+        styles = self.styles_map()
+        for item in items:
+            if isinstance(item, Group):
+                label = Text(item.label, styles["dim"], end="")  # type: ignore[arg-type]
+                self._groups[id(item)] = parent.add(label, NodeInfo("group", Loc(table), items=item.items))
+                continue
+            name, shown = item
+            chain = chains[name]
+            label = chain_label(chain, styles, service=self.insights.service_of(table, name),  # type: ignore[arg-type]
+                                refs=self.refs(table, name),
+                                n_shown=None if shown is None else len(shown), highlight=self.highlight)  # fmt: skip
+            loc = Loc(table, name)
+            self._index[loc] = parent.add(label, NodeInfo("chain", loc, shown=shown),
+                                          allow_expand=len(chain.rules) > 0)  # fmt: skip
+
+    def _add_rules(self, parent: TreeNode[NodeInfo], loc: Loc, shown: tuple[int, ...] | None) -> None:
+        table = self.ruleset.tables[loc.table]
+        assert loc.chain is not None
+        rows = rows_of(table.chains[loc.chain])
+        width = len(str(len(rows)))
+        styles = self.styles_map()
+        chains = table.chains
+        for i in shown if shown is not None else range(1, len(rows) + 1):
+            row = rows[i - 1]
+            label = rule_label(i, width, row, loc.chain, styles, is_chain_target=row[4] in chains,  # type: ignore[arg-type]
+                               highlight=self.highlight)
+            rloc = Loc(loc.table, loc.chain, i)
+            self._index[rloc] = parent.add_leaf(label, NodeInfo("rule", rloc))
+
+    def _fill(self, node: TreeNode[NodeInfo]) -> None:
+        info = node.data
+        if info is None or info.loaded:
+            return
+        info.loaded = True
+        if info.kind in ("table", "group") and info.items is not None:
+            self._add_items(node, info.loc.table, info.items)
+        elif info.kind == "chain":
+            self._add_rules(node, info.loc, info.shown)
+
+    def _open(self, node: TreeNode[NodeInfo]) -> None:
+        self._fill(node)
+        if node.allow_expand and not node.is_expanded:
+            node.expand()
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeInfo]) -> None:
+        self._fill(event.node)
+
+    # -- navigation ----------------------------------------------------------------------------------
+    def node_for(self, loc: Loc) -> TreeNode[NodeInfo] | None:
+        """The node showing ``loc`` (creating and expanding what leads to it), or None if not in view."""
+        table = self._index.get(Loc(loc.table))
+        if table is None:
+            return None
+        self._open(table)
+        if loc.chain is None:
+            return table
+        if loc.chain_loc not in self._index:
+            for group in self._containers.get((loc.table, loc.chain), ()):
+                gnode = self._groups.get(id(group))
+                if gnode is None:
+                    return None
+                self._open(gnode)
+        chain = self._index.get(loc.chain_loc)
+        if chain is None or loc.index is None:
+            return chain
+        self._open(chain)
+        return self._index.get(loc, chain)
+
+    def reveal(self, loc: Loc) -> TreeNode[NodeInfo] | None:
+        node = self.node_for(loc)
+        if node is not None:
+            _ = self.last_line  # lays the lines out again, so the new node knows its line
+            top, height = self.scroll_offset.y, self.scrollable_content_region.height
+            if height and not top <= node.line < top + height:
+                # Out of view: bring it a quarter down from the top rather than to the edge, so stepping
+                # through a trace scrolls (and repaints the whole tree) once a page, not on every step.
+                self.scroll_to(y=max(0, node.line - height // 4), animate=False, immediate=True)
+            self.move_cursor(node, animate=False)
+        return node
+
+    @property
+    def cursor_loc(self) -> Loc | None:
+        node = self.cursor_node
+        return node.data.loc if node is not None and node.data is not None else None
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeInfo]) -> None:
+        info = event.node.data
+        if info is None:
+            return
+        self.post_message(RuleHighlighted(info.loc) if info.kind == "rule" else ChainHighlighted(info.loc))
+
+    def action_follow(self) -> None:
+        node = self.cursor_node
+        info = node.data if node is not None else None
+        if info is None:
+            return
+        if info.kind == "rule" and info.loc.chain is not None and info.loc.index is not None:
+            table = self.ruleset.tables[info.loc.table]
+            target = rows_of(table.chains[info.loc.chain])[info.loc.index - 1][4]
+            if target is not None and target in table.chains:
+                self.post_message(self.Follow(info.loc, Loc(info.loc.table, target)))
+            return
+        self.action_select_cursor()  # tables, groups and chains: expand or collapse

@@ -1,0 +1,94 @@
+"""A trace as Markdown or JSON for saving (``ctrl+s``), and the one place in the UI that writes a file.
+
+JSON is the stable ``kptui.trace/1`` document (:func:`kptui.engine.trace_report.trace_to_dict`). Markdown
+is for people: the packet, then per path its summary, assumptions and matched hops as a table, and the rules
+they matched in a code block. Dump text is made printable and escaped for Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from kptui.engine.trace_model import Trace
+from kptui.engine.trace_report import hop_line, path_summary, trace_to_dict
+from kptui.fmt import printable
+
+from .packet_state import mark_name, verdict_text
+
+__all__ = ["FORMATS", "Writer", "format_for", "trace_json", "trace_markdown", "write_text"]
+
+FORMATS = ("markdown", "json")
+Writer = Callable[[str, str], None]  # (path, text) → None; raises OSError
+
+
+def format_for(path: str) -> str:
+    return "json" if path.lower().endswith(".json") else "markdown"
+
+
+def trace_json(trace: Trace) -> str:
+    return json.dumps(trace_to_dict(trace), indent=2, ensure_ascii=False) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Markdown table cell: printable, pipes and backslashes escaped, in code spans."""
+    clean = printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
+    return f"`{clean}`" if clean else ""
+
+
+def _fence(lines: list[str]) -> tuple[str, str]:
+    """A code fence longer than any run of backticks inside (dump comments may hold some)."""
+    longest = max((len(m) for line in lines for m in re.findall(r"`+", line)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return ticks + "text", ticks
+
+
+def trace_markdown(trace: Trace, *, source: str | None = None) -> str:
+    p = trace.packet
+    out = [f"# kptui trace: {printable(p.describe())}", ""]
+    if source:
+        out.append(f"- dump: {_cell(source)}")
+    out.append(f"- from: {p.origin}" + (f", in {_cell(p.in_iface)}" if p.in_iface else "")
+               + f", mark {p.mark:#x}, conntrack {p.ctstate}")  # fmt: skip
+    node = trace.node
+    if node.addresses:
+        out.append("- node addresses: " + ", ".join(_cell(a) for a in node.addresses))
+    if node.pod_cidrs:
+        out.append("- pod CIDRs: " + ", ".join(_cell(c) for c in node.pod_cidrs))
+    out.append(f"- paths: {len(trace.paths)}")
+    for note in trace.notes:
+        out.append(f"- note: {printable(note)}")
+    for n, path in enumerate(trace.paths, 1):
+        out += ["", f"## Path {n}: {path.verdict}, p={float(path.probability):.4g}", "",
+                printable(path_summary(trace, path)), ""]  # fmt: skip
+        for a in path.assumptions:
+            out.append(f"- assumes {printable(a)}")
+        for note in path.notes:
+            out.append(f"- note: {printable(note)}")
+        out += ["", "| # | hook | table | chain | verdict | packet after |", "|---|---|---|---|---|---|"]
+        rules: list[str] = []
+        for i, hop in enumerate(path.matched_hops, 1):
+            chain = hop.chain + (f":{hop.index}" if hop.index else " (policy)")
+            after = hop.after
+            state = ""
+            if after is not None:
+                state = f"{after.src} → {after.dst}" + (f":{after.dport}" if after.dport is not None else "")
+                state += f", mark {mark_name(after.mark)}"
+            out.append(f"| {i} | {hop.hook} | {hop.table} | {_cell(chain)} | {_cell(verdict_text(hop))} | {_cell(state)} |")
+            rules.append(f"{i:>3}  {printable(hop_line(hop))}")
+            if hop.rule:
+                rules.append(f"     {printable(hop.rule)}")
+        opening, closing = _fence(rules)
+        out += ["", opening, *rules, closing]
+    return "\n".join(out) + "\n"
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` (``~`` expanded) atomically: a temporary file, then a rename."""
+    target = Path(os.path.expanduser(path))
+    tmp = target.with_name(f".{target.name}.kptui-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)

@@ -1,0 +1,290 @@
+"""The main screen: it composes the four panes and coordinates them.
+
+Panes post messages up (rule highlighted, navigate, trace requested, step changed); the screen answers by
+calling the panes' public methods (attributes down). It also owns the screen-wide keys: pane focus (1-4),
+trace (t), copy (y/Y), save (ctrl+s), jump to chain (:).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from functools import partial
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import CommandPalette, Provider
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer
+
+from kptui.engine import Ruleset
+from kptui.engine.packet import NodeContext, Packet
+from kptui.engine.trace_model import Hop, Trace
+from kptui.engine.trace_report import trace_text
+from kptui.fmt import printable
+
+from .chain_tree import ChainTreePane
+from .clipboard import Clipboard
+from .commands import Candidate, ChainCommands, KptuiCommands, chain_candidate
+from .export import Writer, format_for, trace_json, trace_markdown
+from .locs import Loc, rows_of, rule_at
+from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
+from .modals import SaveScreen
+from .packet_builder import PacketBuilder
+from .presets import presets_for
+from .rule_detail import RuleDetail
+from .services import Insights, ServiceInfo, comment_of, service_in_comment
+from .trace_view import TraceView
+
+__all__ = ["MainScreen"]
+
+
+class MainScreen(Screen[None]):
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ChainCommands, KptuiCommands}
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - Screen declares it a plain attribute
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "focus_pane('tree')", "Tree", id="main.focus-tree"),
+        Binding("2", "focus_pane('detail')", "Detail", id="main.focus-detail"),
+        Binding("3", "focus_pane('builder')", "Packet", id="main.focus-builder"),
+        Binding("4", "focus_pane('trace')", "Trace", id="main.focus-trace"),
+        Binding("t", "trace", "Run trace", id="main.trace",
+                tooltip="trace the packet builder's packet; the trace view opens on its first hop"),
+        Binding("y", "copy('auto')", "Copy", id="main.copy",
+                tooltip="the rule as an iptables-save line (the iptables -L command on a chain); the trace as "
+                "text in the trace view. OSC 52 and/or the local clipboard: KPTUI_CLIPBOARD=auto|osc52|native"),
+        Binding("Y", "copy('list')", "Copy iptables -L", show=False, id="main.copy-list",
+                tooltip="iptables -t TABLE -L CHAIN -nv for the chain under the cursor"),
+        Binding("ctrl+s", "export", "Save trace", id="main.export",
+                tooltip="a file name ending .json saves kptui.trace/1 JSON, anything else Markdown"),
+        Binding("colon", "jump", "Jump to chain", id="main.jump", tooltip="fuzzy search over every chain name"),
+    ]
+
+    def __init__(self, ruleset: Ruleset, insights: Insights, *, clipboard: Clipboard, writer: Writer,
+                 packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
+                 callers_indexed: bool = True) -> None:
+        super().__init__()
+        self.callers_indexed = callers_indexed
+        self.ruleset = ruleset
+        self.insights = insights
+        self.clipboard = clipboard
+        self.writer = writer
+        self.initial = (packet, node)
+        self.all_hops = all_hops
+        self.trace: Trace | None = None
+        self.step: tuple[Loc, Hop] | None = None
+        self._chains: list[Candidate] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield ChainTreePane(self.ruleset, self.insights, id="tree-pane")
+            yield RuleDetail(self.ruleset, self.insights, id="detail", callers_indexed=self.callers_indexed)
+        with ContentSwitcher(initial="builder", id="bottom"):
+            yield PacketBuilder(id="builder", pod_cidr=self.insights.pod_cidr)
+            yield TraceView(id="trace")
+        yield Footer()
+
+    # -- panes ------------------------------------------------------------------------------------------
+    @property
+    def chains(self) -> ChainTreePane:
+        return self.query_one(ChainTreePane)
+
+    @property
+    def detail(self) -> RuleDetail:
+        return self.query_one(RuleDetail)
+
+    @property
+    def builder(self) -> PacketBuilder:
+        return self.query_one(PacketBuilder)
+
+    @property
+    def trace_view(self) -> TraceView:
+        return self.query_one(TraceView)
+
+    def on_mount(self) -> None:
+        for pane_id, title in (("tree-pane", "1 chains"), ("detail", "2 detail"), ("builder", "3 packet"),
+                               ("trace", "4 trace")):  # fmt: skip
+            self.query_one(f"#{pane_id}").border_title = title
+        start = Loc("nat", "KUBE-SERVICES") if self.ruleset.chain("nat", "KUBE-SERVICES") else None
+        if (start is None or not self.chains.reveal(start)) and self.ruleset.tables:
+            self.chains.reveal(Loc(next(iter(self.ruleset.tables))))
+        self.chains.chain_tree.focus()
+        packet, node = self.initial
+        if packet is not None or node is not None:
+            self.builder.fill(packet, node)
+        if packet is not None:
+            self.call_after_refresh(self.builder.request_trace)
+
+    def callers_ready(self) -> None:
+        """The app finished indexing who jumps where (big dumps do it after the first paint)."""
+        self.callers_indexed = True
+        self.detail.callers_ready()
+
+    # -- coordination ------------------------------------------------------------------------------------
+    def _show(self, loc: Loc) -> None:
+        hop = self.step[1] if self.step is not None and self.step[0] == loc else None
+        if self.detail.loc != loc or self.detail.hop is not hop:
+            self.detail.show(loc, hop)
+        self.builder.set_service(self.service_info(loc))
+
+    def on_rule_highlighted(self, message: RuleHighlighted) -> None:
+        self._show(message.loc)
+
+    def on_chain_highlighted(self, message: ChainHighlighted) -> None:
+        self._show(message.loc)
+
+    def on_navigate_requested(self, message: NavigateRequested) -> None:
+        self.chains.reveal(message.loc, history=message.history)
+        self.chains.chain_tree.focus()
+
+    def on_trace_requested(self, message: TraceRequested) -> None:
+        self.query_one(ContentSwitcher).current = "trace"
+        self.trace_view.busy(message.packet)
+        self._trace_in_thread(message.packet, message.node)
+
+    @work(thread=True, exclusive=True, group="trace", description="trace")
+    def _trace_in_thread(self, packet: Packet, node: NodeContext) -> None:
+        from kptui.engine.trace import trace
+
+        result = trace(self.ruleset, packet, node)
+        settle = getattr(self.app, "settle", None)
+        if settle is not None:
+            settle()  # the compiled prefilters the first trace built live as long as the ruleset
+        self.app.call_from_thread(self.show_trace, result)
+
+    def show_trace(self, result: Trace) -> None:
+        first = self.trace is None  # later traces keep the all-hops/matched-only choice the user made
+        self.trace = result
+        self.query_one(ContentSwitcher).current = "trace"
+        self.trace_view.show_trace(result, all_hops=self.all_hops if first else None)
+        self.trace_view.focus_hops()
+
+    def on_step_changed(self, message: StepChanged) -> None:
+        loc = message.loc
+        self.step = (loc, message.hop)
+        self.chains.reveal(loc)
+        self._show(loc)
+
+    def service_info(self, loc: Loc) -> ServiceInfo | None:
+        if loc.chain is None:
+            return None
+        name = None
+        if loc.index is not None:
+            chain = self.ruleset.chain(loc.table, loc.chain)
+            if chain is not None and 1 <= loc.index <= len(chain.rules):
+                row = rows_of(chain)[loc.index - 1]
+                if row[4] is not None:
+                    name = self.insights.service_of(loc.table, row[4])
+                name = name or service_in_comment(comment_of(row[1]))
+        name = name or self.insights.service_of(loc.table, loc.chain)
+        return self.insights.services.get(name) if name else None
+
+    # -- actions -------------------------------------------------------------------------------------------
+    def action_focus_pane(self, pane: str) -> None:
+        if pane == "tree":
+            self.chains.chain_tree.focus()
+        elif pane == "detail":
+            self.detail.focus_links()
+        elif pane == "builder":
+            self.query_one(ContentSwitcher).current = "builder"
+            self.builder.focus_first()
+        else:
+            self.query_one(ContentSwitcher).current = "trace"
+            self.trace_view.focus_hops()
+
+    def action_trace(self) -> None:
+        if not self.builder.request_trace():
+            self.query_one(ContentSwitcher).current = "builder"
+            self.builder.focus_first()
+
+    def action_jump(self) -> None:
+        self.app.push_screen(CommandPalette(providers=[ChainCommands], placeholder="Jump to chain…"))
+
+    def goto(self, loc: Loc) -> None:
+        self.chains.reveal(loc, history=True)
+        self.chains.chain_tree.focus()
+
+    def _copy(self, text: str, what: str) -> None:
+        ok, message = self.clipboard.copy(text, what)
+        self.notify(message, severity="information" if ok else "warning", markup=False)
+
+    def action_copy(self, what: str = "auto") -> None:
+        loc = self.detail.loc
+        if what == "auto":
+            in_trace = self.trace_view in self.focused.ancestors_with_self if self.focused else False
+            what = "trace" if in_trace and self.trace else "rule" if loc and loc.kind == "rule" else "list"
+        if what == "trace":
+            if self.trace is None:
+                self.notify("No trace to copy yet (t runs one)", severity="warning")
+                return
+            text = "\n".join(printable(line) for line in trace_text(
+                self.trace, all_hops=self.trace_view.hops.all_hops).split("\n"))  # fmt: skip
+            self._copy(text, "the trace as text")
+        elif what == "rule" and loc is not None and (rule := rule_at(self.ruleset, loc)) is not None:
+            self._copy(printable(rule.raw), f"rule {printable(str(loc))} as an iptables-save line")
+        elif loc is not None and loc.chain is not None:
+            tool = "ip6tables" if self.ruleset.family == "ipv6" else "iptables"
+            table = f"-t {shlex.quote(loc.table)} " if loc.table else ""
+            cmd = f"{tool} {table}-L {shlex.quote(printable(loc.chain))} -nv"
+            self._copy(cmd, f"'{cmd}'")
+        else:
+            self.notify("Nothing to copy here: put the cursor on a chain or rule", severity="warning")
+
+    def action_export(self, fmt: str = "markdown") -> None:
+        if self.trace is None:
+            self.notify("No trace to save yet (t runs one)", severity="warning")
+            return
+        default = "kptui-trace.json" if fmt == "json" else "kptui-trace.md"
+        self.app.push_screen(SaveScreen(default, self.save_trace))
+
+    def save_trace(self, path: str) -> str | None:
+        """Write the current trace to ``path`` (format by extension); an error message, or None."""
+        if self.trace is None:
+            return "no trace to save"
+        fmt = format_for(path)
+        text = trace_json(self.trace) if fmt == "json" else trace_markdown(self.trace, source=self.ruleset.source)
+        try:
+            self.writer(path, text)
+        except OSError as exc:
+            return f"cannot write {path}: {exc.strerror or exc}"
+        self.notify(f"Saved the trace as {'JSON' if fmt == 'json' else 'Markdown'} to {printable(path)}",
+                    markup=False)  # fmt: skip
+        return None
+
+    # -- palette candidates --------------------------------------------------------------------------------
+    def chain_candidates(self) -> list[Candidate]:
+        if self._chains is None:
+            out = []
+            for tname, table in self.ruleset.tables.items():
+                for name in table.chains:
+                    service = self.insights.service_of(tname, name) if name.startswith("KUBE-") else None
+                    out.append(chain_candidate(tname, name, service, partial(self.goto, Loc(tname, name))))
+            self._chains = out
+        return self._chains
+
+    def command_candidates(self) -> list[Candidate]:
+        out = [
+            Candidate("trace: run the packet builder's packet", "t", self.action_trace),
+            Candidate("trace: show all hops / matched only", "a in the trace",
+                      lambda: self.trace_view.action_toggle_all_hops()),
+            Candidate("copy: rule as an iptables-save line", "y on a rule", partial(self.action_copy, "rule")),
+            Candidate("copy: iptables -L command for this chain", "Y", partial(self.action_copy, "list")),
+            Candidate("copy: trace as text", "y in the trace", partial(self.action_copy, "trace")),
+            Candidate("export: trace as Markdown…", "ctrl+s", partial(self.action_export, "markdown")),
+            Candidate("export: trace as JSON (kptui.trace/1)…", "ctrl+s, name ending .json",
+                      partial(self.action_export, "json")),
+        ]  # fmt: skip
+        for pane, key in (("tree", "1"), ("detail", "2"), ("builder", "3"), ("trace", "4")):
+            out.append(Candidate(f"view: focus the {pane}", key, partial(self.action_focus_pane, pane)))
+        for service in self.insights.services.values():
+            for i, preset in enumerate(presets_for(service)):
+                out.append(Candidate(f"trace: {printable(preset.label)}", "fill the packet builder and trace",
+                                     partial(self.run_preset, service, i)))  # fmt: skip
+        return out
+
+    def run_preset(self, service: ServiceInfo, index: int) -> None:
+        self.builder.set_service(service)
+        self.builder.apply_preset(index)
+        self.action_trace()

@@ -1,0 +1,121 @@
+"""Small screens: loading (while a big dump parses), help (generated from the bindings), save a trace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.dom import DOMNode
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, LoadingIndicator, Static
+
+from kptui.fmt import printable
+
+__all__ = ["HelpScreen", "LoadingScreen", "SaveScreen", "binding_rows"]
+
+
+class LoadingScreen(Screen[None]):
+    """Shown while the dump parses in a thread: the parser cannot report progress, so an indeterminate
+    indicator with what is being read."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="loading-box"):
+            yield Static(Text(printable(self.what), justify="center"), id="loading-text", markup=False)
+            yield LoadingIndicator(id="loading-indicator")
+
+
+def binding_rows(owner: type[DOMNode]) -> list[Binding]:
+    """The bindings a class declares itself (``BINDINGS`` in its own body), expanded per key."""
+    declared = owner.__dict__.get("BINDINGS", [])
+    return [b for b in Binding.make_bindings(declared)]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key kptui defines, read from the classes' BINDINGS: help cannot drift from the keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss_help", "Close help", id="help.close"),
+    ]
+
+    def __init__(self, sections: Sequence[tuple[str, type[DOMNode]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def render_help(self) -> Text:
+        text = Text(end="")
+        for title, owner in self.sections:
+            rows: dict[str, list[str]] = {}  # description → keys (a binding with several keys is one row)
+            tips: dict[str, str] = {}
+            for b in binding_rows(owner):
+                rows.setdefault(b.description, []).append(self.app.get_key_display(b))
+                if b.tooltip:
+                    tips[b.description] = b.tooltip
+            if not rows:
+                continue
+            text.append(f"{title}\n", "bold underline")
+            for desc, keys in rows.items():
+                text.append(f"  {' '.join(keys):<14}", "bold")
+                text.append(desc)
+                if desc in tips:
+                    text.append(f": {tips[desc]}", "dim")
+                text.append("\n")
+            text.append("\n")
+        text.append("Mouse works everywhere; nothing needs it. ctrl+p lists every command (chain:, trace:, copy:, "
+                    "export:).", "dim")  # fmt: skip
+        return text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(self.render_help(), id="help-text", markup=False)
+        yield Footer()
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
+
+
+class SaveScreen(ModalScreen[str | None]):
+    """Ask where to save the trace; ``save(path)`` returns None on success or an error to show inline."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="save.cancel"),
+    ]
+
+    def __init__(self, default: str, save: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self.default = default
+        self.save = save
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="save-box"):
+            yield Static(Text("Save the trace to (.json → kptui.trace/1 JSON, anything else → Markdown):"),
+                         markup=False)  # fmt: skip
+            yield Input(self.default, id="save-path")
+            yield Static(id="save-error", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#save-error").display = False
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        path = event.value.strip()
+        if not path:
+            return
+        problem = self.save(path)
+        if problem is None:
+            self.dismiss(path)
+            return
+        box = self.query_one("#save-error", Static)
+        box.update(Text(printable(problem)))
+        box.display = True
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

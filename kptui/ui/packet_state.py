@@ -1,0 +1,100 @@
+"""The packet as one hop leaves it, set against the packet it arrived as: what this hop changed stands out.
+
+Mark bits are named (0x4000 masq, 0x8000 drop), rewrites show ``old → new``, the connection's virtual
+DNAT/SNAT states are part of the conntrack state, and the hop's counter goes up by one when the rule matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.style import Style
+from rich.text import Text
+
+from kptui.engine.trace_model import DROP_MARK, MASQ_MARK, Hop, PacketState, Trace, TracePath
+from kptui.fmt import human, printable
+
+__all__ = ["STATE_STYLES", "mark_name", "state_text"]
+
+STATE_STYLES = ("label", "changed", "verdict", "miss", "heading")
+
+
+def mark_name(mark: int) -> str:
+    names = [n for bit, n in ((MASQ_MARK, "masq"), (DROP_MARK, "drop")) if mark & bit]
+    return f"{mark:#x}" + (f" ({'+'.join(names)})" if names else "")
+
+
+def _hostport(addr: str, port: int | None) -> str:
+    host = f"[{addr}]" if ":" in addr else addr
+    return host if port is None else f"{host}:{port}"
+
+
+def _ct(s: PacketState) -> str:
+    return s.ctstate + ("+DNAT" if s.dnat else "") + ("+SNAT" if s.snat else "")
+
+
+def _fields(s: PacketState) -> dict[str, str]:
+    return {
+        "src": _hostport(s.src, s.sport),
+        "dst": _hostport(s.dst, s.dport),
+        "mark": mark_name(s.mark),
+        "ctstate": _ct(s),
+        "iface": f"in {s.in_iface or '?'} · out {s.out_iface or '?'}",
+    }
+
+
+def verdict_text(hop: Hop) -> str:
+    if hop.kind == "policy":
+        return f"policy {hop.verdict}"
+    if not hop.matched:
+        return f"no match: {hop.failed or 'a match failed'}"
+    verdict = hop.verdict or ""
+    if verdict in ("JUMP", "GOTO") and hop.target:
+        return f"{verdict} {hop.target}"
+    if hop.target and hop.target != verdict and verdict == "CONTINUE":
+        return f"{hop.target} (continue)"
+    return verdict
+
+
+def state_text(trace: Trace, path: TracePath, position: int, total: int, hop: Hop,
+               styles: Mapping[str, Style]) -> Text:  # fmt: skip
+    """The state panel for ``hop`` (the ``position``-th of ``total`` visible hops): where, the verdict, then
+    the fields this hop changed (first, so a short terminal shows them), then the rest."""
+    t = Text(end="")
+    hook = {"PREROUTING": "PRE", "POSTROUTING": "POST", "FORWARD": "FWD"}.get(hop.hook, hop.hook)
+    where = f"{hook} {hop.table} {hop.chain}" + (f":{hop.index}" if hop.index else " policy")
+    t.append(f"{position + 1}/{total} ", styles["label"])
+    t.append(printable(where) + "\n", styles["heading"])
+    t.append(printable(verdict_text(hop)) + "\n", styles["verdict"] if hop.matched or hop.kind == "policy"
+             else styles["miss"])  # fmt: skip
+    after = hop.after or hop.before
+    before = hop.before or after
+    if after is not None and before is not None:
+        old, new = _fields(before), _fields(after)
+        changed = [k for k in new if old[k] != new[k]]
+        for name in changed + [k for k in new if k not in changed]:
+            t.append(f"{name:<8}", styles["label"])
+            if name in changed:
+                t.append(printable(f"{old[name]} → {new[name]}"), styles["changed"])
+            else:
+                t.append(printable(new[name]))
+            t.append("\n")
+    t.append("counter ", styles["label"])
+    if hop.counter is None:
+        t.append("not in the dump\n")
+    else:
+        pk, by = hop.counter
+        if hop.matched or hop.kind == "policy":
+            t.append(f"{human(pk)} → ", styles["label"])
+            t.append(f"{human(pk + 1)} pkts", styles["changed"])
+            length = trace.packet.length
+            t.append(f", {human(by)} → {human(by + length)} bytes\n" if length else f", {human(by)} bytes + this packet\n")
+        else:
+            t.append(f"{human(pk)} pkts (unchanged: no match)\n")
+    if hop.note:
+        t.append("note    ", styles["label"])
+        t.append(printable(hop.note) + "\n")
+    for a in path.assumptions:
+        t.append("assumes ", styles["label"])
+        t.append(printable(a) + "\n")
+    return t

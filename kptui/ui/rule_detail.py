@@ -1,0 +1,264 @@
+"""The rule detail pane: one rule decoded (matches with their negations, target), its counters and source
+line, the chains that jump to it, and a slot for the kube engine's explanation and findings.
+
+It shows what the screen tells it to (:meth:`RuleDetail.show`), and posts
+:class:`~kptui.ui.messages.NavigateRequested` when the user picks a link.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from kptui.engine import Chain, Rule, Ruleset
+from kptui.engine.model import HEADER
+from kptui.engine.trace_model import Hop
+from kptui.engine.trace_report import hop_line
+from kptui.fmt import human, plural, printable
+
+from .locs import Loc, chain_of, rule_at
+from .messages import NavigateRequested
+from .services import Insights
+from .text_view import TextView
+
+__all__ = ["MAX_LINKS", "RuleDetail"]
+
+MAX_LINKS = 100  # callers listed (KUBE-MARK-MASQ can have tens of thousands)
+
+
+def _counts(packets: int, nbytes: int) -> str:
+    """``iptables -nvL`` units, with the exact figures (``-x``) when the units rounded them."""
+    short = f"{human(packets)} packets, {human(nbytes)} bytes"
+    exact = f"{packets} packets, {nbytes} bytes"
+    return short if short == exact else f"{short} (exactly {packets} / {nbytes})"
+
+
+class RuleDetail(Vertical):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "rule-detail--heading", "rule-detail--label", "rule-detail--service", "rule-detail--negation",
+        "rule-detail--hop", "rule-detail--error", "rule-detail--warning", "rule-detail--link",
+    }  # fmt: skip
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_link", "Go to link", show=False, id="detail.open-link"),
+    ]
+
+    def __init__(self, ruleset: Ruleset, insights: Insights, *, callers_indexed: bool = True,
+                 **kwargs: object) -> None:  # fmt: skip
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.callers_indexed = callers_indexed  # False: "jumped to from" waits for the app's index
+        self.ruleset = ruleset
+        self.insights = insights
+        self.loc: Loc | None = None
+        self.hop: Hop | None = None
+        self._links: list[Loc] = []
+        self._links_for: Loc | None = None
+
+    def _s(self, name: str) -> Style:
+        return self.get_component_rich_style(f"rule-detail--{name}", partial=True)
+
+    def compose(self) -> ComposeResult:
+        yield TextView(id="detail-body")
+        yield OptionList(id="detail-links", markup=False, compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-links").display = False
+        if self.loc is None:
+            self.show(None)
+
+    @property
+    def text(self) -> str:
+        """What the pane shows, as plain text (tests, copy)."""
+        return self.query_one(TextView).plain
+
+    # -- what the screen calls -------------------------------------------------------------------------
+    def show(self, loc: Loc | None, hop: Hop | None = None) -> None:
+        self.loc, self.hop = loc, hop
+        body = Text(no_wrap=False, end="")
+        if loc is None:
+            body.append("Move the cursor in the chain tree to see a rule here.", self._s("label"))
+        elif loc.kind == "table":
+            self._table(body, loc)
+        elif loc.kind == "chain":
+            chain = chain_of(self.ruleset, loc)
+            if chain is not None:
+                self._chain(body, loc, chain)
+        else:
+            rule = rule_at(self.ruleset, loc)
+            if rule is not None:
+                self._rule(body, loc, rule)
+        self._insight(body, loc)
+        if loc is not None and loc.chain is not None and self.callers_indexed:
+            n = len(self.ruleset.graph.callers_of(loc.table, loc.chain))
+            body.append(f"\njumped to from ({n}):" if n else "\nno rule jumps to this chain", self._s("heading"))
+        self.query_one(TextView).update(body)
+        self._set_links(loc)
+
+    # -- rendering -----------------------------------------------------------------------------------------
+    def _head(self, body: Text, loc: Loc, what: str) -> None:
+        body.append(printable(str(loc.table or "?")) + " / ", self._s("heading"))
+        body.append(printable(loc.chain or ""), self._s("heading"))
+        body.append(f"  {what}\n")
+        if loc.chain is not None:
+            service = self.insights.service_of(loc.table, loc.chain)
+            if service:
+                body.append("service  ", self._s("label"))
+                body.append(printable(service), self._s("service"))
+                info = self.insights.services.get(service)
+                if info is not None and info.facts:
+                    body.append(" · " + printable(" · ".join(info.facts)), self._s("label"))
+                body.append("\n")
+
+    def _hop(self, body: Text) -> None:
+        hop = self.hop
+        if hop is None:
+            return
+        body.append("trace    ", self._s("label"))
+        body.append(printable(hop_line(hop).strip()) + "\n", self._s("hop"))
+        if hop.note:
+            body.append("         " + printable(hop.note) + "\n", self._s("service"))
+
+    def _table(self, body: Text, loc: Loc) -> None:
+        table = self.ruleset.tables.get(loc.table)
+        if table is None:
+            return
+        body.append(printable(loc.table or "(iptables -S form: no table)"), self._s("heading"))
+        user = sum(1 for c in table if not c.builtin)
+        body.append(f"\n{plural(len(table.chains), 'chain')} ({user} user) · {plural(table.rule_count, 'rule')}\n")
+
+    def _chain(self, body: Text, loc: Loc, chain: Chain) -> None:
+        self._head(body, loc, "built-in chain" if chain.builtin else "user chain")
+        self._hop(body)
+        if chain.policy is not None:
+            body.append("policy   ", self._s("label"))
+            body.append(printable(chain.policy), self._s("heading"))
+            if chain.counters is not None:
+                body.append(f"  ({_counts(chain.counters.packets, chain.counters.bytes)})")
+            body.append("\n")
+        body.append("rules    ", self._s("label"))
+        body.append(plural(len(chain.rules), "rule"))
+        pk, by = chain.rule_totals()
+        if pk or by:
+            body.append(f" · {_counts(pk, by)} matched in total")
+        body.append("\n")
+        if chain.line is not None:
+            body.append("declared ", self._s("label"))
+            body.append(f"line {chain.line}\n")
+
+    def _rule(self, body: Text, loc: Loc, rule: Rule) -> None:
+        chain = chain_of(self.ruleset, loc)
+        total = len(chain.rules) if chain is not None else 0
+        self._head(body, loc, f"rule {loc.index} of {total}")
+        self._hop(body)
+        body.append("counters ", self._s("label"))
+        if rule.counters is None:
+            body.append("not in the dump (saved without -c)\n", self._s("label"))
+        else:
+            body.append(_counts(rule.counters.packets, rule.counters.bytes) + "\n")
+        spec = rule.spec
+        body.append("\nmatches\n", self._s("heading"))
+        if not spec.matches:
+            body.append("  (none: every packet)\n", self._s("label"))
+        for match in spec.matches:
+            module = "" if match.module == HEADER else f"-m {match.module}"
+            if match.implicit:
+                module += " (implied by -p)"
+            if module:
+                body.append(f"  {printable(module)}\n", self._s("service"))
+            for opt in match.options:
+                body.append("    ")
+                if opt.negated:
+                    body.append("NOT ", self._s("negation"))
+                body.append(printable(opt.name), self._s("heading"))
+                if opt.args:
+                    value = opt.value
+                    if opt.name == "--comment" or (len(opt.args) == 1 and (" " in value or not value)):
+                        value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                    body.append(" " + printable(value))
+                body.append("\n")
+        body.append("target\n", self._s("heading"))
+        target = spec.target
+        if target is None:
+            body.append("  (none: only the counters change, evaluation continues)\n", self._s("label"))
+        else:
+            jumps = chain is not None and target.name in self.ruleset.tables[loc.table].chains
+            verb = "-g" if target.goto else "-j"
+            body.append(f"  {verb} ")
+            body.append(printable(target.name), self._s("heading"))
+            for opt in target.options:
+                body.append(" " + ("! " if opt.negated else "") + printable(opt.name))
+                if opt.args:
+                    body.append(" " + printable(opt.value))
+            if jumps:
+                note = "   (goto: no return here)" if target.goto else "   (jump: returns here)"
+                body.append(note, self._s("label"))
+            body.append("\n")
+        body.append("\nsource   ", self._s("label"))
+        body.append(f"{printable(self.ruleset.source or '<dump>')}:{rule.line}\n")
+        body.append("  " + printable(rule.raw) + "\n")
+
+    def _insight(self, text: Text, loc: Loc | None) -> None:
+        """The kube engine's explanation and findings (nothing at all when it has none)."""
+        if loc is not None and loc.kind == "rule":
+            rule = rule_at(self.ruleset, loc)
+            explanation = self.insights.explain(rule) if rule is not None else None
+            if explanation:
+                text.append("\nwhat it does\n", self._s("heading"))
+                text.append(printable(explanation) + "\n")
+        findings = self.insights.findings(loc) if loc is not None else ()
+        for f in findings:
+            text.append(f"{f.severity}: ", self._s("error") if f.severity == "error" else self._s("warning"))
+            text.append(printable(f.text) + "\n")
+
+    def _set_links(self, loc: Loc | None) -> None:
+        """"jumped to from": the rules that jump to this chain (rebuilt only when the chain changes)."""
+        chain_loc = loc.chain_loc if loc is not None and loc.chain is not None else None
+        if chain_loc == self._links_for:
+            return
+        self._links_for = chain_loc
+        box = self.query_one("#detail-links", OptionList)
+        links: list[Loc] = []
+        options: list[Option] = []
+        if chain_loc is not None and chain_loc.chain is not None and not self.callers_indexed:
+            self._links_for = None  # asked again once the index is there
+            options.append(Option(Text("← finding the rules that jump here …"), disabled=True))
+        elif chain_loc is not None and chain_loc.chain is not None:
+            callers = self.ruleset.graph.callers_of(chain_loc.table, chain_loc.chain)
+            for ref in callers[:MAX_LINKS]:
+                links.append(Loc(ref.table, ref.chain, ref.index))
+                options.append(Option(Text(f"← {printable(ref.chain)}:{ref.index}")))
+            if len(callers) > MAX_LINKS:
+                options.append(Option(Text(f"… and {len(callers) - MAX_LINKS} more callers"), disabled=True))
+        self._links = links
+        box.clear_options()
+        box.add_options(options)
+        box.display = bool(options)
+
+    def callers_ready(self) -> None:
+        self.callers_indexed = True
+        self._links_for = None
+        self.show(self.loc, self.hop)
+
+    # -- links ---------------------------------------------------------------------------------------------
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if 0 <= event.option_index < len(self._links):
+            self.post_message(NavigateRequested(self._links[event.option_index]))
+
+    def action_open_link(self) -> None:
+        box = self.query_one("#detail-links", OptionList)
+        if box.highlighted is not None and box.highlighted < len(self._links):
+            self.post_message(NavigateRequested(self._links[box.highlighted]))
+
+    def focus_links(self) -> None:
+        box = self.query_one("#detail-links", OptionList)
+        if box.display:
+            box.focus()
+        else:
+            self.query_one(TextView).focus()

@@ -1,0 +1,118 @@
+"""The trace view pane: the paths (probability, verdict, endpoint), the hops of the chosen path, and the
+packet state at the current hop.
+
+Stepping posts :class:`~kptui.ui.messages.StepChanged` (from the hop list); the screen moves the chain tree
+and the detail pane to the hop's rule.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from kptui.engine.packet import Packet
+from kptui.engine.trace_model import Hop, Trace
+from kptui.engine.trace_report import path_summary
+from kptui.fmt import plural, printable
+
+from .hop_list import HopList
+from .messages import StepChanged
+from .packet_state import STATE_STYLES, state_text
+
+__all__ = ["TraceView"]
+
+EMPTY = "No trace yet. Fill the packet builder (3) and press t, or pick a preset."
+
+
+class TraceView(Vertical):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"trace-state--{n}" for n in STATE_STYLES}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "toggle_all_hops", "All/matched hops", id="trace.all-hops",
+                tooltip="also list every rule that did not match (a miss in KUBE-SERVICES is one line each)"),
+        Binding("right_square_bracket", "path(1)", "Next path", id="trace.next-path"),
+        Binding("left_square_bracket", "path(-1)", "Prev path", id="trace.prev-path"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.trace: Trace | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(EMPTY), id="trace-title", markup=False)
+        yield OptionList(id="trace-paths", markup=False, compact=True)
+        with Horizontal(id="trace-body"):
+            yield HopList(id="trace-hops")
+            yield Static(id="trace-state", markup=False)
+
+    @property
+    def hops(self) -> HopList:
+        return self.query_one(HopList)
+
+    @property
+    def path_index(self) -> int:
+        return self.hops.path_index
+
+    @property
+    def current_hop(self) -> Hop | None:
+        return self.hops.hop
+
+    # -- what the screen calls ---------------------------------------------------------------------------
+    def busy(self, packet: Packet) -> None:
+        """A trace is running (the first one on a big dump builds the chain prefilters: about a second)."""
+        self.query_one("#trace-title", Static).update(Text(f"tracing {printable(packet.describe())} …"))
+
+    def show_trace(self, trace: Trace, *, all_hops: bool | None = None) -> None:
+        self.trace = trace
+        title = Text(printable(trace.packet.describe()) + f" · from {trace.packet.origin} · "
+                     f"{plural(len(trace.paths), 'path')}", no_wrap=True, overflow="ellipsis")  # fmt: skip
+        title.append("   n/p step · a all hops · [ ] path", "dim")
+        self.query_one("#trace-title", Static).update(title)
+        paths = self.query_one("#trace-paths", OptionList)
+        paths.clear_options()
+        paths.add_options([Option(Text(f"{i}. " + printable(path_summary(trace, p)), no_wrap=True,
+                                       overflow="ellipsis")) for i, p in enumerate(trace.paths, 1)])  # fmt: skip
+        paths.display = bool(trace.paths)
+        if trace.paths:
+            paths.highlighted = 0
+        self.hops.show(trace, 0, all_hops=all_hops)
+
+    def select_path(self, index: int) -> None:
+        if self.trace is None or not 0 <= index < len(self.trace.paths) or index == self.hops.path_index:
+            return
+        self.hops.show(self.trace, index)
+        paths = self.query_one("#trace-paths", OptionList)
+        if paths.highlighted != index:
+            paths.highlighted = index
+
+    def focus_hops(self) -> None:
+        self.hops.focus()
+
+    # -- events ------------------------------------------------------------------------------------------------
+    def on_step_changed(self, event: StepChanged) -> None:  # lets the message bubble on to the screen
+        path = event.trace.paths[event.path_index]
+        styles = {n: self.get_component_rich_style(f"trace-state--{n}", partial=True) for n in STATE_STYLES}
+        text = state_text(event.trace, path, event.position, len(self.hops.rows), event.hop, styles)
+        self.query_one("#trace-state", Static).update(text, layout=False)  # its size comes from the CSS
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        self.select_path(event.option_index)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.select_path(event.option_index)
+        self.focus_hops()
+
+    # -- actions ---------------------------------------------------------------------------------------------
+    def action_toggle_all_hops(self) -> None:
+        self.hops.toggle_all_hops()
+
+    def action_path(self, delta: int) -> None:
+        if self.trace is not None and self.trace.paths:
+            self.select_path((self.hops.path_index + delta) % len(self.trace.paths))

@@ -1,0 +1,86 @@
+"""How a table's chains are laid out in the tree, so that a 55,000-chain nat table stays browsable.
+
+A table with few chains shows them all. A big one shows its named chains (built-ins, KUBE-SERVICES, …)
+directly and groups kube-proxy's hashed chains by kind (``KUBE-SEP-* (50000 chains)``), in pages of
+:data:`PAGE` chains. Nothing here touches a widget: the layout is data, and the tree fills nodes from it
+lazily.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, TypeAlias
+
+from .locs import Loc
+
+__all__ = ["GROUP_AT", "PAGE", "Entry", "Group", "arrange", "flatten", "paths"]
+
+GROUP_AT = 300  # a table with more chains than this groups its hashed chains
+PAGE = 1000  # chains per page inside a group
+MIN_GROUP = 8  # fewer hashed chains of one kind than this stay ungrouped
+
+_HASHED = re.compile(r"^(.+?-)[A-Z0-9]{16}$")
+
+Entry: TypeAlias = "tuple[str, tuple[int, ...] | None]"  # chain name, None (all rules) or shown rule indices
+
+
+class Group(NamedTuple):
+    label: str
+    items: list[Entry | Group]
+
+
+def _pages(prefix: str, entries: Sequence[Entry]) -> list[Entry | Group]:
+    if len(entries) <= PAGE:
+        return list(entries)
+    out: list[Entry | Group] = []
+    for start in range(0, len(entries), PAGE):
+        part = list(entries[start:start + PAGE])
+        out.append(Group(f"{start + 1}–{start + len(part)}  {part[0][0]} … {part[-1][0]}", list(part)))
+    return out
+
+
+def arrange(entries: Sequence[Entry]) -> list[Entry | Group]:
+    if len(entries) <= GROUP_AT:
+        return list(entries)
+    flat: list[Entry | Group] = []
+    by_prefix: dict[str, list[Entry]] = {}
+    for entry in entries:
+        m = _HASHED.match(entry[0])
+        if m is None:
+            flat.append(entry)
+        else:
+            by_prefix.setdefault(m.group(1), []).append(entry)
+    for prefix, group in by_prefix.items():
+        if len(group) < MIN_GROUP:
+            flat.extend(group)
+        else:
+            flat.append(Group(f"{prefix}* ({len(group)} chains)", _pages(prefix, group)))
+    return flat
+
+
+def flatten(items: Sequence[Entry | Group]) -> Iterator[Entry]:
+    """Entries in display order."""
+    for item in items:
+        if isinstance(item, Group):
+            yield from flatten(item.items)
+        else:
+            yield item
+
+
+def paths(items: Sequence[Entry | Group], prefix: tuple[Group, ...] = ()) -> Iterator[tuple[str, tuple[Group, ...]]]:
+    """(chain name, the groups that hold it, outermost first) for every chain."""
+    for item in items:
+        if isinstance(item, Group):
+            yield from paths(item.items, (*prefix, item))
+        else:
+            yield item[0], prefix
+
+
+def matches_in_order(table: str | None, items: Sequence[Entry | Group]) -> Iterator[Loc]:
+    for chain, shown in flatten(items):
+        if shown is None:
+            yield Loc(table, chain)
+        else:
+            for i in shown:
+                yield Loc(table, chain, i)

@@ -1,0 +1,41 @@
+"""SVG snapshots (pytest-textual-snapshot) at 80×24 and 160×48. Update after a deliberate change with
+``pytest tests/ui/test_snapshots.py --snapshot-update`` and look at the SVGs before committing them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conftest import NODEPORT_NODE, NODEPORT_PACKET, app_for, ready
+
+
+def _wait(steps: int = 0) -> Any:
+    async def run_before(pilot: Any) -> None:
+        await ready(pilot.app, pilot)
+        for _ in range(steps):
+            await pilot.press("n")
+        await pilot.pause()
+
+    return run_before
+
+
+def test_start_80x24(snap_compare: Any) -> None:
+    assert snap_compare(app_for("mixed-all.rules"), terminal_size=(80, 24), run_before=_wait())
+
+
+def test_trace_at_kube_mark_masq_80x24(snap_compare: Any) -> None:
+    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_wait(5))
+
+
+def test_trace_at_the_dnat_160x48(snap_compare: Any) -> None:
+    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_wait(7))
+
+
+def test_help_160x48(snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await ready(pilot.app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app_for("mixed-all.rules"), terminal_size=(160, 48), run_before=run_before)

@@ -1,0 +1,69 @@
+"""One end-to-end run in a real terminal: tmux runs ``python -m kptui`` on a sample with a packet, keys step
+through the trace, and the captured screen shows the hop and the mark. A private tmux server (its own
+socket) is used and killed afterwards."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from .conftest import ROOT
+
+TMUX = shutil.which("tmux")
+CMD = [sys.executable, "-m", "kptui", "samples/nodeport-cluster.rules", "--src", "10.0.0.1", "--dst", "10.0.0.2",
+       "--dport", "30080", "--from", "external", "--node-ip", "10.0.0.2"]  # fmt: skip
+
+
+@pytest.fixture
+def tmux() -> Iterator[list[str]]:
+    if TMUX is None:
+        pytest.skip("tmux is not installed: the real-terminal test did NOT run (apt-get install tmux)")
+    base = [TMUX, "-L", f"kptui-test-{os.getpid()}", "-f", os.devnull]
+    try:
+        yield base
+    finally:
+        subprocess.run([*base, "kill-server"], capture_output=True, check=False)
+
+
+def _screen(base: list[str]) -> str:
+    return subprocess.run([*base, "capture-pane", "-p", "-t", "kptui"], capture_output=True, text=True,
+                          check=False).stdout  # fmt: skip
+
+
+def _wait_for(base: list[str], text: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = _screen(base)
+        if text in screen:
+            return screen
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+
+
+def test_kptui_in_tmux_traces_and_steps(tmux: list[str]) -> None:
+    env = {"TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "KPTUI_CLIPBOARD": "osc52"}
+    # env -u: a COLUMNS/LINES inherited from the test runner would override the real terminal size
+    shell = "env -u COLUMNS -u LINES " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(CMD)
+    subprocess.run([*tmux, "new-session", "-d", "-s", "kptui", "-x", "140", "-y", "36", "-c", str(ROOT),
+                    f"{shell}; echo KPTUI-EXIT=$?; sleep 30"], check=True)  # fmt: skip
+    screen = _wait_for(tmux, "1/17 PRE mangle PREROUTING policy")
+    assert "⇒ DNAT 10.244.1.21:8080 (p=0.5)" in screen  # the path summary
+    for _ in range(5):
+        subprocess.run([*tmux, "send-keys", "-t", "kptui", "n"], check=True)
+    screen = _wait_for(tmux, "6/17 PRE nat KUBE-MARK-MASQ:1")
+    assert "mark    0x0 → 0x4000 (masq)" in screen
+    assert "KUBE-MARK-MASQ:1  → CONTINUE" in screen  # the hop in the list
+    for _ in range(3):
+        subprocess.run([*tmux, "send-keys", "-t", "kptui", "n"], check=True)
+    screen = _wait_for(tmux, "9/17 PRE nat KUBE-SEP-2ATXUOYIKDUXCR7P:2")
+    assert "dst     10.0.0.2:30080 → 10.244.1.21:8080" in screen
+    subprocess.run([*tmux, "send-keys", "-t", "kptui", "q"], check=True)
+    _wait_for(tmux, "KPTUI-EXIT=0")
