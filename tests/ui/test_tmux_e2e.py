@@ -37,15 +37,19 @@ def _screen(base: list[str]) -> str:
                           check=False).stdout  # fmt: skip
 
 
-def _wait_for(base: list[str], text: str, timeout: float = 20.0) -> str:
+def _wait_for(base: list[str], *texts: str, timeout: float = 20.0) -> str:
+    """Wait until every text is on one captured screen: the hop list, the state panel and the step label are
+    separate widgets that may repaint in consecutive frames, so a single capture can show one updated and
+    another not yet."""
     deadline = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < deadline:
         screen = _screen(base)
-        if text in screen:
+        if all(text in screen for text in texts):
             return screen
         time.sleep(0.1)
-    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+    missing = [text for text in texts if text not in screen]
+    raise AssertionError(f"{missing!r} never appeared; the screen was:\n{screen}")
 
 
 def test_kptui_in_tmux_traces_and_steps(tmux: list[str]) -> None:
@@ -54,16 +58,14 @@ def test_kptui_in_tmux_traces_and_steps(tmux: list[str]) -> None:
     shell = "env -u COLUMNS -u LINES " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(CMD)
     subprocess.run([*tmux, "new-session", "-d", "-s", "kptui", "-x", "140", "-y", "36", "-c", str(ROOT),
                     f"{shell}; echo KPTUI-EXIT=$?; sleep 30"], check=True)  # fmt: skip
-    screen = _wait_for(tmux, "1/17 PRE mangle PREROUTING policy")
-    assert "⇒ DNAT 10.244.1.21:8080 (p=0.5)" in screen  # the path summary
+    # the first hop and the path summary
+    _wait_for(tmux, "1/17 PRE mangle PREROUTING policy", "⇒ DNAT 10.244.1.21:8080 (p=0.5)")
     for _ in range(5):
         subprocess.run([*tmux, "send-keys", "-t", "kptui", "n"], check=True)
-    screen = _wait_for(tmux, "6/17 PRE nat KUBE-MARK-MASQ:1")
-    assert "mark    0x0 → 0x4000 (masq)" in screen
-    assert "KUBE-MARK-MASQ:1  → CONTINUE" in screen  # the hop in the list
+    # the step label, the mark change in the state panel and the hop in the list
+    _wait_for(tmux, "6/17 PRE nat KUBE-MARK-MASQ:1", "mark    0x0 → 0x4000 (masq)", "KUBE-MARK-MASQ:1  → CONTINUE")
     for _ in range(3):
         subprocess.run([*tmux, "send-keys", "-t", "kptui", "n"], check=True)
-    screen = _wait_for(tmux, "9/17 PRE nat KUBE-SEP-2ATXUOYIKDUXCR7P:2")
-    assert "dst     10.0.0.2:30080 → 10.244.1.21:8080" in screen
+    _wait_for(tmux, "9/17 PRE nat KUBE-SEP-2ATXUOYIKDUXCR7P:2", "dst     10.0.0.2:30080 → 10.244.1.21:8080")
     subprocess.run([*tmux, "send-keys", "-t", "kptui", "q"], check=True)
     _wait_for(tmux, "KPTUI-EXIT=0")
