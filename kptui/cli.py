@@ -189,19 +189,6 @@ def cmd_trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def cmd_services(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from kptui.engine.kube.report import matches_filter, service_to_dict, services_text
-
-    ruleset = load(args.file)
-    services = [s for s in ruleset.service_index if args.filter is None or matches_filter(s, args.filter)]
-    if args.json:
-        emit_json([service_to_dict(s) for s in services], out, compact=len(services) > 1000)
-    else:
-        print_warnings(ruleset.warnings, err)
-        out.write(services_text(services) + "\n")
-    return 0
-
-
 def _open_terminal_as_stdin() -> None:
     """The dump came through standard input (or stdin is not a terminal): take keys from /dev/tty."""
     try:
@@ -288,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its options.",
     )
     parser.add_argument("--version", action="version", version=f"kptui {__version__}")
+    from kptui.kube_commands import add_commands as add_kube_commands
     from kptui.live.commands import add_commands as add_live_commands
     from kptui.live.commands import add_source_options
 
@@ -315,17 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
     p.add_argument("--all-hops", action="store_true", help="also list the rules that did not match")
     p.set_defaults(handler=cmd_trace)
-    p = sub.add_parser(
-        "services",
-        help="kube-proxy's service ports: addresses, policies, affinity, endpoints with their shares",
-        description="List the service ports a kube-proxy dump implements, recovered from the jump graph "
-        "(names from comments, checked against the chain hash, or recovered from it).",
-    )
-    p.add_argument("file", metavar="FILE", help="the dump to read; '-' reads standard input")
-    p.add_argument("--filter", metavar="TEXT",
-                   help="only service ports whose name, namespace, chain, address (IP or CIDR) or port matches")
-    p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
-    p.set_defaults(handler=cmd_services)
+    add_kube_commands(sub)  # services, explain, lint, diff (kptui.kube_commands)
     add_live_commands(sub)  # top, capture, deltas, conntrack, trace-commands (kptui.live.commands)
     return parser
 
