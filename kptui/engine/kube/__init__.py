@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .build import build_service_index
+    from .diff import diff_services
+    from .diff_model import ServiceDiff
     from .era import KubeLayout, detect_layout
     from .hashes import chain_hash, split_chain
     from .model import BlockingRule, Endpoint, ServiceIndex, ServicePort
@@ -24,11 +26,13 @@ __all__ = [
     "BlockingRule",
     "Endpoint",
     "KubeLayout",
+    "ServiceDiff",
     "ServiceIndex",
     "ServicePort",
     "build_service_index",
     "chain_hash",
     "detect_layout",
+    "diff_services",
     "split_chain",
 ]
 
@@ -36,6 +40,7 @@ _HOME = {
     "BlockingRule": "model", "Endpoint": "model", "ServiceIndex": "model", "ServicePort": "model",
     "KubeLayout": "era", "detect_layout": "era", "build_service_index": "build", "chain_hash": "hashes",
     "split_chain": "hashes",
+    "diff_services": "diff", "ServiceDiff": "diff_model",
 }  # fmt: skip
 
 
