@@ -41,6 +41,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
     p.set_defaults(handler=cmd_services)
     add_diff_command(sub)  # kptui diff (below)
+    add_explain_lint_commands(sub)  # kptui explain, kptui lint (below)
 
 
 def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -83,3 +84,79 @@ def add_diff_command(sub: Any) -> None:
                    "are then left out")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON (format kptui.diff/1, stable; see the README)")
     p.set_defaults(handler=cmd_diff)
+
+
+def _chain_arg(text: str) -> tuple[str, int | None]:
+    """``CHAIN`` or ``CHAIN:INDEX`` (1-based); UserError for a bad index."""
+    from kptui.cli import UserError
+
+    chain, sep, tail = text.rpartition(":")
+    if not sep:
+        return text, None
+    if not tail.isdigit() or int(tail) < 1:
+        raise UserError(f"'{text}': the rule index after ':' must be a number from 1 (CHAIN:INDEX)")
+    return chain, int(tail)
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``kptui explain FILE CHAIN[:INDEX]``: what a chain and its rules (or one rule) do."""
+    from kptui.cli import UserError, emit_json, load, print_warnings, printable_text
+    from kptui.engine.kube.explain import Explainer
+    from kptui.engine.kube.findings import analyse_pitfalls
+    from kptui.engine.kube.findings_report import explain_text, explain_to_dict, resolve_chain
+
+    chain, index = _chain_arg(args.chain)
+    ruleset = load(args.file)
+    try:
+        table = resolve_chain(ruleset, chain, args.table)
+        data = explain_to_dict(ruleset, Explainer(ruleset), analyse_pitfalls(ruleset), table, chain, index)
+    except LookupError as exc:
+        raise UserError(str(exc.args[0] if exc.args else exc)) from None
+    if args.json:
+        emit_json(data, out, compact=len(data["rules"]) > 1000)
+    else:
+        print_warnings(ruleset.warnings, err)
+        out.write(printable_text(explain_text(data)) + "\n")
+    return 0
+
+
+def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``kptui lint FILE``: pitfall findings; exit 1 when one is an error."""
+    from kptui.cli import emit_json, load, print_warnings, printable_text
+    from kptui.engine.kube.findings import find_pitfalls, finding_to_dict
+    from kptui.engine.kube.findings_report import lint_text
+
+    ruleset = load(args.file)
+    findings = find_pitfalls(ruleset)
+    if args.json:
+        emit_json([finding_to_dict(f) for f in findings], out, compact=len(findings) > 1000)
+    else:
+        print_warnings(ruleset.warnings, err)
+        out.write(printable_text(lint_text(findings, ruleset.source)) + "\n")
+    return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+def add_explain_lint_commands(sub: Any) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="what a chain and its rules do, in plain words (kube-proxy's terms for its own rules)",
+        description="Explain a chain and every rule in it, or one rule (CHAIN:INDEX, 1-based): kube-proxy's "
+        "rules in kube-proxy's terms for the era the dump comes from (which service, which endpoint, what "
+        "share), any other rule neutrally from what it matches and does. Findings about the rules are listed "
+        "too (see kptui lint).",
+    )
+    p.add_argument("file", metavar="FILE", help="the dump or capture bundle to read; '-' reads standard input")
+    p.add_argument("chain", metavar="CHAIN[:INDEX]", help="a chain name, optionally with a 1-based rule index")
+    p.add_argument("--table", "-t", metavar="TABLE", help="the table, when the chain is in several (nat, filter, …)")
+    p.add_argument("--json", action="store_true", help="print JSON (format kptui.explain/1, stable; see the README)")
+    p.set_defaults(handler=cmd_explain)
+    p = sub.add_parser(
+        "lint",
+        help="pitfalls in a kube-proxy dump: services without endpoints, blackholes, stale chains, …",
+        description="List pitfall findings grouped by severity (error, warning, info), each with the rule "
+        "that causes it, what it means and what to do. Exit status 1 when there is an error-grade finding, "
+        "0 otherwise, 2 on bad input.",
+    )
+    p.add_argument("file", metavar="FILE", help="the dump or capture bundle to read; '-' reads standard input")
+    p.add_argument("--json", action="store_true", help="print a JSON list of findings (stable; see the README)")
+    p.set_defaults(handler=cmd_lint)

@@ -85,6 +85,7 @@ class RuleDetail(Vertical):
             body.append("Move the cursor in the chain tree to see a rule here.", self._s("label"))
         elif loc.kind == "table":
             self._table(body, loc)
+            self._insight(body, loc)
         elif loc.kind == "chain":
             chain = chain_of(self.ruleset, loc)
             if chain is not None:
@@ -93,7 +94,6 @@ class RuleDetail(Vertical):
             rule = rule_at(self.ruleset, loc)
             if rule is not None:
                 self._rule(body, loc, rule)
-        self._insight(body, loc)
         if loc is not None and loc.chain is not None and self.callers_indexed:
             n = len(self.ruleset.graph.callers_of(loc.table, loc.chain))
             body.append(f"\njumped to from ({n}):" if n else "\nno rule jumps to this chain", self._s("heading"))
@@ -135,6 +135,7 @@ class RuleDetail(Vertical):
     def _chain(self, body: Text, loc: Loc, chain: Chain) -> None:
         self._head(body, loc, "built-in chain" if chain.builtin else "user chain")
         self._hop(body)
+        self._insight(body, loc)  # first: what the chain is for matters more than its counts
         if chain.policy is not None:
             body.append("policy   ", self._s("label"))
             body.append(printable(chain.policy), self._s("heading"))
@@ -156,6 +157,7 @@ class RuleDetail(Vertical):
         total = len(chain.rules) if chain is not None else 0
         self._head(body, loc, f"rule {loc.index} of {total}")
         self._hop(body)
+        self._insight(body, loc)  # first: what it does and its pitfalls, then how it is spelled
         body.append("counters ", self._s("label"))
         if rule.counters is None:
             body.append("not in the dump (saved without -c)\n", self._s("label"))
@@ -209,8 +211,13 @@ class RuleDetail(Vertical):
             rule = rule_at(self.ruleset, loc)
             explanation = self.insights.explain(rule) if rule is not None else None
             if explanation:
-                text.append("\nwhat it does\n", self._s("heading"))
+                text.append("what it does\n", self._s("heading"))
                 text.append(printable(explanation) + "\n")
+        elif loc is not None and loc.kind == "chain" and loc.chain is not None:
+            about = self.insights.explain_chain(loc.table, loc.chain)
+            if about:
+                text.append("what it is for\n", self._s("heading"))
+                text.append(printable(about) + "\n")
         findings = self.insights.findings(loc) if loc is not None else ()
         for f in findings:
             text.append(f"{f.severity}: ", self._s("error") if f.severity == "error" else self._s("warning"))

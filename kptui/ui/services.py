@@ -87,6 +87,8 @@ class Insights(Protocol):
 
     def explain(self, rule: Rule) -> str | None: ...
 
+    def explain_chain(self, table: str | None, chain: str) -> str | None: ...
+
     def findings(self, loc: Loc) -> Sequence[Finding]: ...
 
 
@@ -189,6 +191,9 @@ class CommentInsights:
         return None
 
     def explain(self, rule: Rule) -> str | None:
+        return None
+
+    def explain_chain(self, table: str | None, chain: str) -> str | None:
         return None
 
     def findings(self, loc: Loc) -> Sequence[Finding]:

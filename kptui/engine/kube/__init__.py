@@ -19,20 +19,32 @@ if TYPE_CHECKING:
     from .diff import diff_services
     from .diff_model import ServiceDiff
     from .era import KubeLayout, detect_layout
+    from .explain import Explainer, explain_chain, explain_rule
+    from .explain_common import Explanation
+    from .findings import Finding, Pitfalls, analyse_pitfalls, find_pitfalls, findings_for
     from .hashes import chain_hash, split_chain
     from .model import BlockingRule, Endpoint, ServiceIndex, ServicePort
 
 __all__ = [
     "BlockingRule",
     "Endpoint",
+    "Explainer",
+    "Explanation",
+    "Finding",
     "KubeLayout",
+    "Pitfalls",
     "ServiceDiff",
     "ServiceIndex",
     "ServicePort",
+    "analyse_pitfalls",
     "build_service_index",
     "chain_hash",
     "detect_layout",
     "diff_services",
+    "explain_chain",
+    "explain_rule",
+    "find_pitfalls",
+    "findings_for",
     "split_chain",
 ]
 
@@ -41,6 +53,9 @@ _HOME = {
     "KubeLayout": "era", "detect_layout": "era", "build_service_index": "build", "chain_hash": "hashes",
     "split_chain": "hashes",
     "diff_services": "diff", "ServiceDiff": "diff_model",
+    "Explainer": "explain", "Explanation": "explain_common", "explain_rule": "explain", "explain_chain": "explain",
+    "Finding": "findings", "Pitfalls": "findings", "find_pitfalls": "findings", "findings_for": "findings",
+    "analyse_pitfalls": "findings",
 }  # fmt: skip
 
 

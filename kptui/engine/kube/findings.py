@@ -1,0 +1,124 @@
+"""Pitfall findings: what in a kube-proxy dump is likely to surprise someone debugging it.
+
+``find_pitfalls(ruleset)`` returns frozen :class:`Finding` values, errors first; ``analyse_pitfalls(ruleset)``
+returns them in a :class:`Pitfalls` that also answers, cheaply, which findings concern one rule or chain
+(:meth:`Pitfalls.for_rule`, :meth:`Pitfalls.for_chain`; :func:`findings_for` is the same as a function).
+
+There is one finding per (code, service or rule). Findings that would repeat for every endpoint or every
+service of a big cluster (hairpin masquerade, client source IP lost, low-precision probabilities) are
+aggregated into one finding whose ``count`` says how many rules or services it stands for; each of those
+rules still finds it through :meth:`Pitfalls.for_rule`. The checks live in :mod:`.findings_checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from ..model import Ruleset
+
+__all__ = ["SEVERITIES", "Finding", "Pitfalls", "analyse_pitfalls", "find_pitfalls", "finding_to_dict",
+           "findings_for"]  # fmt: skip
+
+SEVERITIES = ("error", "warning", "info")  # most severe first
+
+Key = tuple[str | None, str, int | None]  # (table, chain, 1-based rule index or None for the chain)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One pitfall, located at the rule (or chain) that causes it when there is one."""
+
+    code: str  # stable slug: "no-endpoints", "dangling-jump", …
+    severity: str  # "error", "warning", "info"
+    title: str
+    detail: str
+    advice: str
+    table: str | None = None
+    chain: str | None = None
+    index: int | None = None  # 1-based rule index; None: the chain as a whole (or the dump, without chain)
+    line: int | None = None  # source line of the rule (or of the chain's declaration)
+    service: str | None = None  # ns/name:port (or ?HASH) when the finding concerns one service port
+    count: int = 1  # how many rules or services an aggregated finding stands for
+
+    @property
+    def location(self) -> str:
+        """``table/chain:index (line N)``; ``table/chain`` for a chain; ``-`` for the dump as a whole."""
+        if self.chain is None:
+            return "-"
+        where = f"{self.table or '?'}/{self.chain}"
+        if self.index is not None:
+            where += f":{self.index}"
+        if self.line is not None:
+            where += f" (line {self.line})"
+        return where
+
+
+def finding_to_dict(f: Finding) -> dict[str, Any]:
+    """A finding as a JSON-ready dict (``kptui lint --json``; keys are only ever added)."""
+    return {
+        "code": f.code, "severity": f.severity, "title": f.title, "detail": f.detail, "advice": f.advice,
+        "table": f.table, "chain": f.chain, "index": f.index, "line": f.line, "service": f.service,
+        "count": f.count,
+    }  # fmt: skip
+
+
+class Pitfalls:
+    """The findings of one ruleset, with a per-rule and per-chain lookup."""
+
+    def __init__(self, findings: Iterable[tuple[Finding, Iterable[Key]]]) -> None:
+        order = {s: i for i, s in enumerate(SEVERITIES)}
+        pairs = sorted(findings, key=lambda p: (order.get(p[0].severity, 9), p[0].code, p[0].table or "",
+                                                p[0].chain or "", p[0].index or 0))  # fmt: skip
+        self.findings: tuple[Finding, ...] = tuple(f for f, _ in pairs)
+        where: dict[Key, list[Finding]] = {}
+        for f, also in pairs:
+            keys = dict.fromkeys(also)
+            if f.chain is not None:
+                keys[(f.table, f.chain, f.index)] = None
+            for key in keys:
+                where.setdefault(key, []).append(f)
+        self._where = MappingProxyType({k: tuple(v) for k, v in where.items()})
+
+    def __iter__(self) -> Any:
+        return iter(self.findings)
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def for_rule(self, table: str | None, chain: str, index: int) -> tuple[Finding, ...]:
+        """The findings caused by (or standing for) rule ``index`` (1-based) of ``table``/``chain``."""
+        return self._where.get((table, chain, index), ())
+
+    def for_chain(self, table: str | None, chain: str) -> tuple[Finding, ...]:
+        """The findings about ``table``/``chain`` as a whole (a stale chain, a long chain, a service's
+        chain with uneven shares)."""
+        return self._where.get((table, chain, None), ())
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(SEVERITIES, 0)
+        for f in self.findings:
+            out[f.severity] = out.get(f.severity, 0) + 1
+        return out
+
+
+def analyse_pitfalls(ruleset: Ruleset) -> Pitfalls:
+    """Every pitfall of ``ruleset`` (see :mod:`.findings_checks` for the list), with lookups."""
+    from .findings_checks import run_checks
+
+    return Pitfalls(run_checks(ruleset))
+
+
+def find_pitfalls(ruleset: Ruleset) -> tuple[Finding, ...]:
+    """Every pitfall of ``ruleset``, errors first, then warnings, then info."""
+    return analyse_pitfalls(ruleset).findings
+
+
+def findings_for(pitfalls: Pitfalls, table: str | None, chain: str, rule_index: int | None = None,
+                 ) -> tuple[Finding, ...]:  # fmt: skip
+    """The findings of one rule (``rule_index``, 1-based) or, without it, of the chain as a whole."""
+    if rule_index is None:
+        return pitfalls.for_chain(table, chain)
+    return pitfalls.for_rule(table, chain, rule_index)
