@@ -25,10 +25,10 @@ from kptui.engine.model import TABLE_ORDER
 
 from .locs import rows_of
 
-__all__ = ["FilterResult", "Query", "compile_query", "run_filter"]
+__all__ = ["ADDR_TOKEN", "POSITIVE_NET", "FilterResult", "Query", "compile_query", "parse_net", "run_filter"]
 
-_ADDR_TOKEN = re.compile(r"[0-9a-fA-F:.]*[0-9a-fA-F](?:/\d{1,3})?")
-_POSITIVE_NET = re.compile(r"(?:^|[^!] )-[sd] (\S+/\d{1,3})")
+ADDR_TOKEN = re.compile(r"[0-9a-fA-F:.]*[0-9a-fA-F](?:/\d{1,3})?")
+POSITIVE_NET = re.compile(r"(?:^|[^!] )-[sd] (\S+/\d{1,3})")
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -39,20 +39,22 @@ class Query:
     kind: str  # "address", "network", "port", "text"
     pattern: re.Pattern[str]  # what to highlight (and, for text and ports, what to match)
     network: IPNet | None = None
+    literal: str = ""  # text every matching rule line holds (case-insensitively but for ports): a prefilter
 
     def rule_matches(self, raw: str) -> bool:
         if self.pattern.search(raw):
             return True
         if self.kind == "address":
             assert self.network is not None
-            for m in _POSITIVE_NET.finditer(raw):
-                net = _net(m.group(1))
-                if net is not None and net.prefixlen > 0 and self.network.subnet_of(net):  # type: ignore[arg-type]
+            for m in POSITIVE_NET.finditer(raw):
+                net = parse_net(m.group(1))
+                if (net is not None and net.prefixlen > 0 and net.version == self.network.version
+                        and self.network.subnet_of(net)):  # type: ignore[arg-type]  # fmt: skip
                     return True
         elif self.kind == "network":
             assert self.network is not None
-            for m in _ADDR_TOKEN.finditer(raw):
-                net = _net(m.group(0))
+            for m in ADDR_TOKEN.finditer(raw):
+                net = parse_net(m.group(0))
                 if net is not None and net.version == self.network.version and net.subnet_of(self.network):  # type: ignore[arg-type]
                     return True
         return False
@@ -63,7 +65,7 @@ class Query:
         return any(n is not None and self.pattern.search(n) for n in names)
 
 
-def _net(text: str) -> IPNet | None:
+def parse_net(text: str) -> IPNet | None:
     if "." not in text and ":" not in text:
         return None
     try:
@@ -84,15 +86,17 @@ def compile_query(text: str) -> Query | None:
     if addr is not None:
         esc = re.escape(str(addr) if addr.version == 4 else t)
         pattern = re.compile(rf"(?<![\w.:]){esc}(?![\w.]|:[0-9a-fA-F]*:)", re.IGNORECASE)
-        return Query(t, "address", pattern, ipaddress.ip_network(addr))
+        literal = str(addr) if addr.version == 4 else t
+        return Query(t, "address", pattern, ipaddress.ip_network(addr), literal=literal)
     if "/" in t:
-        net = _net(t)
+        net = parse_net(t)
         if net is not None:
-            return Query(t, "network", re.compile(rf"(?<![\w.:]){re.escape(t)}(?![\w.])", re.IGNORECASE), net)
+            pattern = re.compile(rf"(?<![\w.:]){re.escape(t)}(?![\w.])", re.IGNORECASE)
+            return Query(t, "network", pattern, net, literal=t)
     m = re.fullmatch(r":?(\d{1,5})", t)
     if m and int(m.group(1)) <= 65535:
-        return Query(t, "port", re.compile(rf"(?<![\w./]){m.group(1)}(?![\w.])"))
-    return Query(t, "text", re.compile(re.escape(t), re.IGNORECASE))
+        return Query(t, "port", re.compile(rf"(?<![\w./]){m.group(1)}(?![\w.])"), literal=m.group(1))
+    return Query(t, "text", re.compile(re.escape(t), re.IGNORECASE), literal=t)
 
 
 @dataclass
