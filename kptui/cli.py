@@ -25,6 +25,7 @@ from kptui.engine.summary import summarize
 from kptui.reports import summary_text
 
 if TYPE_CHECKING:
+    from kptui.engine.kernel_replay_walks import KernelWalks
     from kptui.engine.packet import NodeContext, Packet
 
 # The trace machinery is imported by the commands that use it: `kptui summary` on a big dump is a race
@@ -200,8 +201,45 @@ def _open_terminal_as_stdin() -> None:
     os.close(fd)
 
 
+MAX_KERNEL_LOG = 512 * 1024 * 1024
+
+
+def load_kernel_log(path: str, *, live: bool = False) -> KernelWalks:
+    """Read and check ``--kernel-trace PATH``: a UserError (file, line, what is wrong) unless it holds a
+    traversal whose packet the engine can simulate."""
+    from kptui.ui.kernel_trace_view import parse_kernel_log
+
+    if live:
+        raise UserError("--kernel-trace compares the log with a dump: give the dump or capture bundle as FILE")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_KERNEL_LOG + 1)
+    except OSError as exc:
+        raise UserError(f"cannot read the kernel trace log {printable(path)}: {exc.strerror or exc}") from None
+    if len(data) > MAX_KERNEL_LOG:
+        raise UserError(f"{printable(path)}: the kernel trace log is over {MAX_KERNEL_LOG >> 20} MB")
+    try:
+        return parse_kernel_log(data, path)
+    except ValueError as exc:
+        text = str(exc)
+        raise UserError(text if text.startswith(printable(path)) else f"{printable(path)}: {text}") from None
+
+
+def write_text(path: str, text: str) -> None:
+    """The explorer's writer (``ctrl+s`` saves a trace): ``path`` (``~`` expanded) written atomically, through
+    a temporary file and a rename. Raises OSError, which the app shows."""
+    target = os.path.expanduser(path)
+    tmp = os.path.join(os.path.dirname(target) or ".", f".{os.path.basename(target)}.kptui-tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, target)
+
+
 def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``kptui FILE|- [packet options]``: the interactive explorer."""
+    """``kptui [FILE|-] [packet options]``: the interactive explorer, on a dump, a capture bundle (with its node
+    context) or, without FILE, the live node's rules (read-only), re-read every ``--watch`` seconds."""
+    from kptui.live.commands import app_source
+
     packet = node = None
     if args.src or args.dst:
         if not (args.src and args.dst):
@@ -210,15 +248,14 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     elif any((args.node_ip, args.pod_cidr, args.iface, args.uplink, args.pod_iface, args.recent,
               args.affinity_hit)):  # fmt: skip
         node = node_from_args(args)
-    if args.file != "-" and not os.path.exists(args.file) and not any(c in args.file for c in "./"):
-        names = ", ".join(sorted(_subcommands(build_parser())))
+    if args.file and args.file != "-" and not os.path.exists(args.file) and not any(c in args.file for c in "./"):
+        names = ", ".join(sorted(command_names()))
         raise UserError(f"invalid choice: '{args.file}' is neither a command ({names}) nor a file")
-    data, source = read_input(args.file)
-    ruleset = None
-    if data[:2] == b"\x1f\x8b":  # a capture bundle or a gzip'd dump, read as `kptui summary` reads it
-        from kptui.live.commands import ruleset_from_bytes
+    source = app_source(args, node)  # reads FILE (a dump or bundle), or prepares the live reader
+    kernel = None
+    if args.kernel_trace is not None:  # a kernel trace log to replay against FILE (UserError: file and line)
 
-        ruleset = ruleset_from_bytes(data, source)[0]
+        kernel = load_kernel_log(args.kernel_trace, live=source.reader is not None)
     if not sys.__stderr__ or not sys.__stderr__.isatty():
         raise UserError("the explorer draws on the terminal through standard error, which is not a terminal "
                         "here; use kptui summary or kptui trace for text output")  # fmt: skip
@@ -226,8 +263,9 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _open_terminal_as_stdin()
     from kptui.ui.app import make_app
 
-    app = make_app(ruleset=ruleset, data=None if ruleset else data, source=source, packet=packet, node=node,
-                   all_hops=args.all_hops)  # fmt: skip
+    app = make_app(writer=write_text, ruleset=source.ruleset, data=source.data, source=source.name, packet=packet,
+                   node=source.node, all_hops=args.all_hops, reader=source.reader, watch=source.watch,
+                   origin=source.origin, kernel=kernel)  # fmt: skip
     app.run()
     if app.error_message:
         print(app.error_message, file=err)
@@ -235,31 +273,61 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def build_app_parser() -> argparse.ArgumentParser:
+    from kptui.live.commands import add_source_options
+
     p = argparse.ArgumentParser(
         prog="kptui",
-        description="Explore a dump interactively: the chain tree, each rule decoded, and packet traces you can "
-        "step through hop by hop. With --src/--dst the packet is traced as the explorer opens.",
+        description="Explore rules interactively: the chain tree, each rule decoded, and packet traces you can "
+        "step through hop by hop. Without FILE, this node's live rules (read-only; needs root). With "
+        "--src/--dst the packet is traced as the explorer opens.",
     )
-    p.add_argument("file", metavar="FILE", help="the dump to read; '-' reads standard input (keys then come "
-                   "from the terminal)")  # fmt: skip
+    p.add_argument("file", metavar="FILE", nargs="?", help="a dump or capture bundle (a bundle brings its node "
+                   "context); '-' reads standard input (keys then come from the terminal); none: the live "
+                   "node")  # fmt: skip
     add_packet_options(p, required=False)
     p.add_argument("--all-hops", action="store_true", help="list every hop of a trace, not only the matches")
+    p.add_argument("--kernel-trace", metavar="LOG", help="open on a real kernel trace log (xtables-monitor --trace "
+                   "or nft monitor trace output; kptui trace-commands prints how to capture one), stepped like a "
+                   "trace and compared hop by hop with the engine's simulation of the same packet")  # fmt: skip
+    add_source_options(p)
+    p.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
+                   help="live mode: re-read the rules every SECONDS (default 2; at least 10x the time a read "
+                   "takes) and show what moved: per-rule deltas in the tree, h lists the hottest rules")
     p.set_defaults(handler=cmd_app)
     return p
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
-    for action in parser._actions:  # argparse has no public accessor for the subcommand names
-        if isinstance(action, argparse._SubParsersAction):
-            return set(action.choices)
-    return set()
+def _build_parsers() -> tuple[argparse.ArgumentParser, frozenset[str]]:
+    parser = argparse.ArgumentParser(
+        prog="kptui",
+        description="Explore kube-proxy's netfilter rules: decode iptables-save dumps and trace packets.",
+        epilog="kptui [FILE] [packet options] (no command) opens the interactive explorer, on FILE or on this "
+        "node's live rules; kptui --live -h lists its options.",
+    )
+    parser.add_argument("--version", action="version", version=f"kptui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_commands(sub)
+    return parser, frozenset(sub.choices)
 
 
-def is_app_invocation(parser: argparse.ArgumentParser, argv: Sequence[str]) -> bool:
-    """``kptui FILE …`` (no subcommand): the first argument is '-' or a word that names no subcommand."""
-    if not argv or (argv[0].startswith("-") and argv[0] != "-"):
-        return False
-    return argv[0] not in _subcommands(parser)
+def command_names() -> frozenset[str]:
+    """The subcommands (``summary``, ``trace``, …): any other first word is the explorer's FILE."""
+    return _build_parsers()[1]
+
+
+APP_OPTIONS_FIRST = ("-", "--live", "--netns", "--watch", "-4", "-6", "--backend", "--src", "--dst")
+
+
+def is_app_invocation(argv: Sequence[str], commands: frozenset[str] | None = None) -> bool:
+    """``kptui``, ``kptui FILE …``, ``kptui --live …``: the explorer. ``kptui COMMAND …``, ``kptui -h`` and
+    ``kptui --version``: the commands' parser."""
+    if not argv:
+        return True
+    first = argv[0]
+    if first.startswith("-") and first != "-":
+        return first.split("=", 1)[0] in APP_OPTIONS_FIRST or first.startswith("--") and first not in (
+            "--help", "--version")  # fmt: skip
+    return first not in (command_names() if commands is None else commands)
 
 
 def printable_text(text: str) -> str:
@@ -268,18 +336,15 @@ def printable_text(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kptui",
-        description="Explore kube-proxy's netfilter rules: decode iptables-save dumps and trace packets.",
-        epilog="kptui FILE [packet options] (no command) opens the interactive explorer; kptui FILE -h lists "
-        "its options.",
-    )
-    parser.add_argument("--version", action="version", version=f"kptui {__version__}")
+    return _build_parsers()[0]
+
+
+def add_commands(sub: Any) -> None:
+    """Register every subcommand on ``sub``."""
     from kptui.kube_commands import add_commands as add_kube_commands
     from kptui.live.commands import add_commands as add_live_commands
     from kptui.live.commands import add_source_options
 
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser(
         "summary",
         help="what a dump holds: backend, family, tables, chains, rules, dangling jumps",
@@ -305,15 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_trace)
     add_kube_commands(sub)  # services, explain, lint, diff (kptui.kube_commands)
     add_live_commands(sub)  # top, capture, deltas, conntrack, trace-commands (kptui.live.commands)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    parser = build_parser()
+    parser, commands = _build_parsers()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if is_app_invocation(parser, argv):
+    if is_app_invocation(argv, commands):
         parser = build_app_parser()
     try:
         args = parser.parse_args(argv)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kptui.engine.packet import NodeContext
     from kptui.top import Reading
 
-__all__ = ["add_commands", "add_source_options", "load_path", "load_source", "node_for_trace", "ruleset_from_bytes",
+__all__ = ["AppSource", "add_commands", "add_source_options", "app_source", "load_path", "load_source", "node_for_trace", "ruleset_from_bytes",
            "snapshot_report", "snapshot_text"]  # fmt: skip
 
 MAX_GUNZIP = 2 << 30
@@ -165,6 +165,50 @@ def node_for_trace(args: argparse.Namespace, given: NodeContext, snap: NodeSnaps
     )  # fmt: skip
 
 
+# -- the explorer's rules --------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class AppSource:
+    """What the explorer opens: a parsed ruleset (bundle, gzip), dump bytes (parsed behind the loading screen),
+    or a live reader (read behind the loading screen, re-read with ``--watch``); and the node context."""
+
+    name: str
+    ruleset: Ruleset | None = None
+    data: bytes | None = None
+    reader: LiveReader | None = None
+    watch: float | None = None
+    node: NodeContext | None = None
+    origin: str | None = None  # for the header
+
+
+def app_source(args: argparse.Namespace, given: NodeContext | None) -> AppSource:
+    """``kptui [FILE]``'s rules. A bundle's node context (addresses, pod CIDRs, interfaces) goes under the
+    node options given; without FILE (or with ``--live``/``--netns``) the live node is read, read-only."""
+    from kptui.cli import read_input
+    from kptui.engine.packet import NodeContext
+
+    live = args.live or args.netns or not args.file
+    if args.watch is not None and args.watch <= 0:
+        raise _user_error("--watch takes a number of seconds above 0")
+    if not live:
+        if args.watch is not None:
+            raise _user_error("--watch re-reads the live rules: drop FILE (kptui --watch), or use kptui top")
+        data, name = read_input(args.file)
+        if data[:2] != b"\x1f\x8b":
+            return AppSource(name, data=data, node=given)
+        ruleset, snap = ruleset_from_bytes(data, name, family=args.family, backend=_backend(args))
+        if snap is None:
+            return AppSource(name, ruleset=ruleset, node=given)
+        node = node_for_trace(args, given or NodeContext(), snap) if given is not None else snap.node
+        m = snap.metadata
+        origin = f"capture bundle {name}: host {m.get('hostname')}, captured {m.get('created')}"
+        return AppSource(name, ruleset=ruleset, node=node, origin=origin)
+    if args.file:
+        raise _user_error("give a FILE or --live/--netns, not both")
+    reader = LiveReader(args.netns, args.family or "ipv4", _backend(args))
+    origin = "live node" + (f", network namespace {args.netns}" if args.netns else "") + " (read-only)"
+    return AppSource(reader.source, reader=reader, watch=args.watch, node=given, origin=origin)
+
+
 # -- kptui top ------------------------------------------------------------------------------------------------
 class LiveReader:
     """One read of the live rules per call: the first through :func:`load_live` (which picks the backend),
@@ -174,6 +218,9 @@ class LiveReader:
         self.netns, self.family, self.backend = netns, family, backend
         self.source = f"live (netns {netns})" if netns else "live"
         self.warnings: tuple[str, ...] = ()
+        # the first read's node context and metadata (not its snapshot: that would pin the first ruleset)
+        self.node: NodeContext | None = None
+        self.metadata: dict[str, Any] = {}
 
     def __call__(self) -> Reading:
         from kptui.engine import ParseError, parse_ruleset_bytes
@@ -190,6 +237,7 @@ class LiveReader:
             except ParseError as exc:
                 raise ReadFailed(exc.diagnostic.format(quote=False)) from None
             self.backend, self.warnings = snap.backend, snap.warnings
+            self.node, self.metadata = snap.node, dict(snap.metadata)
             cmds = snap.metadata.get("commands", ())
             child = sum(c.get("cpu_seconds") or 0.0 for c in cmds)
             save = next((c["seconds"] for c in cmds if c["command"].startswith(_tool(self.family, snap.backend or ""))),

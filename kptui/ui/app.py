@@ -11,28 +11,39 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from functools import partial
+from typing import ClassVar, Protocol
 
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.widgets import Input
 
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
+from kptui.engine.kernel_replay_walks import KernelWalks
 from kptui.engine.packet import NodeContext, Packet
 from kptui.fmt import plural, printable
+from kptui.top import ReadFailed, Reading
 
 from .chain_tree import ChainTree, ChainTreePane
 from .clipboard import Clipboard
-from .export import Writer, write_text
+from .export import Writer, no_writer
 from .hop_list import HopList
-from .main_screen import MainScreen
+from .main_screen import Carry, MainScreen
 from .modals import HelpScreen, LoadingScreen, SaveScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
 from .services import Insights, load_insights
 from .trace_view import TraceView
+from .watch import Watcher
 
-__all__ = ["HELP_SECTIONS", "KptuiApp", "make_app"]
+__all__ = ["HELP_SECTIONS", "KptuiApp", "LiveSource", "make_app"]
+
+
+class LiveSource(Protocol):
+    """Reads the live rules (:class:`kptui.live.commands.LiveReader`); raises ReadFailed with a message."""
+
+    def __call__(self) -> Reading: ...
 
 FREEZE_GC_LINES = 50_000  # bigger dumps move their objects out of the cyclic GC's sight after parsing
 GC_FULL_NEVER = 1_000_000  # generation-1 collections before an automatic full one: never, in practice
@@ -52,11 +63,21 @@ class KptuiApp(App[int]):
 
     def __init__(self, *, ruleset: Ruleset | None = None, data: bytes | None = None, source: str | None = None,
                  packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
-                 writer: Writer = write_text, env: Mapping[str, str] | None = None,
-                 native_clipboard: Callable[[str], None] | None = None) -> None:  # fmt: skip
+                 writer: Writer = no_writer, env: Mapping[str, str] | None = None,
+                 native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
+                 watch: float | None = None, origin: str | None = None,
+                 kernel: KernelWalks | None = None) -> None:  # fmt: skip
         super().__init__()
-        if ruleset is None and data is None:
-            raise ValueError("make_app needs a ruleset or the bytes of a dump")
+        self.kernel = kernel  # --kernel-trace: a kernel trace log replayed against the rules
+        if ruleset is None and data is None and reader is None:
+            raise ValueError("make_app needs a ruleset, the bytes of a dump or a reader of live rules")
+        if watch is not None and reader is None:
+            raise ValueError("watch mode needs a reader of live rules")
+        self.reader = reader
+        self.watcher = Watcher(reader, watch) if reader is not None and watch is not None else None
+        self.origin = origin  # where the rules come from, for the header: "live node …", "capture bundle …"
+        self._refreeze = False
+        self._switching = False  # a watch refresh is replacing the main screen
         self.ruleset = ruleset
         self.data = data
         self.source = source or (ruleset.source if ruleset is not None else None) or "<dump>"
@@ -77,6 +98,13 @@ class KptuiApp(App[int]):
         return None
 
     def on_mount(self) -> None:
+        if self.origin:
+            self.sub_title = printable(self.origin)
+        if self.reader is not None:
+            self.push_screen(LoadingScreen("Reading this node's rules, read-only (iptables-save -c, ip -j addr, "
+                                           "ip -j route) …"))  # fmt: skip
+            self._read_live(first=True)
+            return
         if self.ruleset is not None:
             self.big = self.ruleset.line_count >= FREEZE_GC_LINES
             self.show_ruleset(self.ruleset, load_insights(self.ruleset))
@@ -101,6 +129,90 @@ class KptuiApp(App[int]):
         insights = load_insights(ruleset)
         self.settle()
         self.call_from_thread(self.show_ruleset, ruleset, insights)
+
+    # -- live rules and watch mode ------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="read", description="read the live rules")
+    def _read_live(self, first: bool) -> None:
+        assert self.reader is not None
+        try:
+            reading = self.reader()
+        except ReadFailed as exc:
+            self.call_from_thread(self.fail if first else self.read_failed, str(exc))
+            return
+        self.big = reading.ruleset.line_count >= FREEZE_GC_LINES
+        insights = load_insights(reading.ruleset)
+        if first:
+            self.settle()
+        self.call_from_thread(self.live_read, reading, insights, first)
+
+    def live_read(self, reading: Reading, insights: Insights, first: bool) -> None:
+        """A read arrived: the first shows the main screen; later ones (watch mode) rebuild it on the new rules,
+        keeping the cursor, the packet and the trace step."""
+        w = self.watcher
+        if w is not None:
+            w.reading = False
+            w.state.update(reading)
+            w.schedule()
+            self.set_timer(max(0.05, w.due - time.monotonic()), self._watch_tick)
+        if first:
+            if self.node is None:
+                self.node = getattr(self.reader, "node", None)
+            for warning in getattr(self.reader, "warnings", ()):
+                self.notify(printable(warning), title="live", severity="warning", markup=False)
+            self.show_ruleset(reading.ruleset, insights)
+            return
+        self.call_later(self._rebuild, reading, insights)
+
+    async def _rebuild(self, reading: Reading, insights: Insights) -> None:
+        old = self.main_screen
+        if old is None or self.screen is not old:
+            return  # a dialog is open: the next read rebuilds the screen
+        if not old.ready or self._switching:  # still mounting (reads can come faster): a moment later
+            self.set_timer(0.05, partial(self._rebuild, reading, insights))
+            return
+        screen = self._main_screen(reading.ruleset, insights, carry=old.carry_over())
+        self.ruleset, self.insights = reading.ruleset, insights
+        self._switching = True
+        try:
+            await self.switch_screen(screen)  # the new screen mounted, the old one removed
+        finally:
+            self._switching = False
+        if self.big:  # the old rules are garbage now: let the collector see (and free) them once idle
+            gc.unfreeze()
+            self._refreeze = True
+
+    def read_failed(self, message: str) -> None:
+        w = self.watcher
+        if w is None:
+            return
+        w.reading = False
+        w.state.failed(message)
+        w.schedule()
+        self.set_timer(max(0.05, w.due - time.monotonic()), self._watch_tick)
+        if self.main_screen is not None:
+            self.main_screen.update_watch_bar()
+
+    def _watch_tick(self) -> None:
+        w = self.watcher
+        if w is None or w.paused or w.reading:
+            return
+        if self.screen is not self.main_screen or isinstance(self.focused, Input):
+            # a dialog is open or the user is typing: rebuilding the screen now would take it away
+            w.held = True
+            self.set_timer(1.0, self._watch_tick)
+            return
+        w.held = False
+        w.reading = True
+        if self.main_screen is not None:
+            self.main_screen.update_watch_bar()
+        self._read_live(first=False)
+
+    def resume_watch(self) -> None:
+        w = self.watcher
+        if w is not None and not w.reading and time.monotonic() >= w.due:
+            self._watch_tick()
+        elif w is not None and not w.reading:
+            self.set_timer(max(0.05, w.due - time.monotonic()), self._watch_tick)
 
     @work(thread=True, exclusive=True, group="index", description="index the jumps")
     def _index_callers(self, ruleset: Ruleset) -> None:
@@ -131,18 +243,28 @@ class KptuiApp(App[int]):
 
     def collect_when_idle(self) -> None:
         """The full collections Python would have run during the last burst of keys, once keys stop."""
-        if time.monotonic() - self.last_input >= IDLE_SECONDS and gc.get_count()[2] >= GC_FULL_AFTER:
+        if time.monotonic() - self.last_input < IDLE_SECONDS:
+            return
+        if self._refreeze:  # a watch refresh replaced the rules: free the old ones, then freeze the new
+            self._refreeze = False
+            gc.collect()
+            gc.freeze()
+        elif gc.get_count()[2] >= GC_FULL_AFTER:
             gc.collect()
 
     def fail(self, message: str) -> None:
         self.error_message = message
         self.exit(2, return_code=2)
 
+    def _main_screen(self, ruleset: Ruleset, insights: Insights, carry: Carry | None = None) -> MainScreen:
+        return MainScreen(ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
+                          packet=self.packet, node=self.node, all_hops=self.all_hops,
+                          callers_indexed=not self.big, watcher=self.watcher, carry=carry,
+                          kernel=self.kernel)  # fmt: skip
+
     def show_ruleset(self, ruleset: Ruleset, insights: Insights) -> None:
         self.ruleset, self.insights = ruleset, insights
-        screen = MainScreen(ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
-                            packet=self.packet, node=self.node, all_hops=self.all_hops,
-                            callers_indexed=not self.big)  # fmt: skip
+        screen = self._main_screen(ruleset, insights)
         self.timings["ready"] = time.perf_counter()
         if isinstance(self.screen, LoadingScreen):
             self.switch_screen(screen)
@@ -185,11 +307,18 @@ HELP_SECTIONS = (
 
 def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, source: str | None = None,
              packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
-             writer: Writer = write_text, env: Mapping[str, str] | None = None,
-             native_clipboard: Callable[[str], None] | None = None) -> KptuiApp:  # fmt: skip
-    """The kptui app for a parsed ``ruleset`` or the ``data`` of a dump (parsed in a thread, with a loading
-    screen). ``packet``/``node`` fill the packet builder and trace at once. ``writer`` saves files (tests
-    pass their own); ``env`` and ``native_clipboard`` steer the clipboard policy (default: os.environ,
-    pyperclip)."""
+             writer: Writer = no_writer, env: Mapping[str, str] | None = None,
+             native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
+             watch: float | None = None, origin: str | None = None, kernel: KernelWalks | None = None
+             ) -> KptuiApp:  # fmt: skip
+    """The kptui app for a parsed ``ruleset``, the ``data`` of a dump (parsed in a thread, with a loading
+    screen) or the live rules ``reader`` returns (:class:`kptui.live.commands.LiveReader`: the app runs no
+    command itself); ``watch`` seconds re-read them (the interval adapts to a 10 % budget). ``packet``/
+    ``node`` fill the packet builder and trace at once (a live reader brings the node's own context).
+    ``origin`` says where the rules come from, in the header. ``writer`` saves files (tests pass their own);
+    ``env`` and ``native_clipboard`` steer the clipboard policy (default: os.environ, pyperclip). ``kernel``
+    (:func:`kptui.cli.load_kernel_log`) opens on a kernel trace log's traversal, compared with
+    the engine's simulation of the same packet."""
     return KptuiApp(ruleset=ruleset, data=data, source=source, packet=packet, node=node, all_hops=all_hops,
-                    writer=writer, env=env, native_clipboard=native_clipboard)
+                    writer=writer, env=env, native_clipboard=native_clipboard, reader=reader, watch=watch,
+                    origin=origin, kernel=kernel)

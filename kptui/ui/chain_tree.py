@@ -6,6 +6,7 @@ status line. The pane posts :class:`~kptui.ui.messages.RuleHighlighted` /
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from rich.text import Text
@@ -23,11 +24,15 @@ from kptui.fmt import plural, printable
 from .chain_tree_widget import ChainTree, NodeInfo
 from .locs import Loc
 from .search import FilterResult, compile_query, run_filter
+from .search_index import LazySearchIndex, filter_indexed
 from .services import Insights
+
+Moves = Mapping[Loc, tuple[int, bool]]
 
 __all__ = ["ChainTree", "ChainTreePane", "NodeInfo"]
 
-LIVE_FILTER_MAX_RULES = 20_000  # smaller dumps filter as you type; bigger ones on enter, in a thread
+LIVE_FILTER_MAX_RULES = 20_000  # both filter as you type: smaller dumps in the UI thread, bigger ones from
+# the search index (kptui.ui.search_index, built when the filter first opens) in a cancellable worker thread
 TYPING_PAUSE = 0.15  # seconds without a keystroke before the filter follows the typing
 EXPAND_FILTERED_CHAINS = 30  # a filter hitting at most this many chains shows their rules at once
 HISTORY = 200
@@ -45,20 +50,26 @@ class ChainTreePane(Vertical):
         Binding("escape", "clear_filter", "Clear filter", id="tree.clear-filter"),
     ]
 
-    def __init__(self, ruleset: Ruleset, insights: Insights, **kwargs: object) -> None:
+    def __init__(self, ruleset: Ruleset, insights: Insights, *, moves: tuple[Moves, Moves] | None = None,
+                 **kwargs: object) -> None:  # fmt: skip
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.ruleset = ruleset
         self.insights = insights
+        self.moves = moves  # watch mode: (rule moves, chain moves) since the previous read
         self.history: list[Loc] = []
         self.result: FilterResult | None = None
         self.matches: list[Loc] = []
         self.match_pos = -1
         self._typing: Timer | None = None
+        self.search = LazySearchIndex(ruleset, insights.service_of)
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: text, IP, CIDR, port, service, chain (enter applies, esc clears)",
                     id="tree-filter", compact=True)  # fmt: skip
-        yield ChainTree(self.ruleset, self.insights, id="chain-tree")
+        tree = ChainTree(self.ruleset, self.insights, id="chain-tree")
+        if self.moves is not None:
+            tree.rule_moves, tree.chain_moves = self.moves
+        yield tree
         yield Static(id="tree-status", markup=False)
 
     @property
@@ -120,6 +131,17 @@ class ChainTreePane(Vertical):
         box = self.query_one("#tree-filter", Input)
         box.display = True
         box.focus()
+        if self.ruleset.rule_count > LIVE_FILTER_MAX_RULES and not self.search.ready:
+            self._build_index()  # while the user types the first characters (about 2 s for 160k rules)
+
+    @work(thread=True, exclusive=True, group="search-index", description="index the rules for the filter")
+    def _build_index(self) -> None:
+        """Built when the filter first opens, not at start: it costs ~2 s and ~100 MB on a 160k-rule dump, which
+        a session that never filters need not pay (nor its first paint and expansions compete with)."""
+        self.search.get()
+        settle = getattr(self.app, "settle", None)
+        if settle is not None:
+            settle()  # long-lived: out of the cyclic collector's sight, like the ruleset
 
     def action_clear_filter(self, restore: bool = True) -> None:
         box = self.query_one("#tree-filter", Input)
@@ -162,8 +184,8 @@ class ChainTreePane(Vertical):
         event.stop()
         if self._typing is not None:
             self._typing.stop()
-        if self.ruleset.rule_count <= LIVE_FILTER_MAX_RULES:  # as you type, once typing pauses
-            self._typing = self.set_timer(TYPING_PAUSE, lambda: self.apply_filter(event.value))
+        background = self.ruleset.rule_count > LIVE_FILTER_MAX_RULES  # as you type, once typing pauses
+        self._typing = self.set_timer(TYPING_PAUSE, lambda: self.apply_filter(event.value, background=background))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -179,7 +201,8 @@ class ChainTreePane(Vertical):
                 self.show_everything()
             return
         if background:
-            self._status(f"filtering {plural(self.ruleset.rule_count, 'rule')} for '{query.text}' …")
+            doing = "filtering" if self.search.ready else "indexing"
+            self._status(f"{doing} {plural(self.ruleset.rule_count, 'rule')} for '{query.text}' …")
             self._filter_in_thread(query)
         else:
             self.show_filter(run_filter(self.ruleset, query, self.insights.service_of))
@@ -187,8 +210,7 @@ class ChainTreePane(Vertical):
     @work(thread=True, exclusive=True, group="tree-filter", description="filter")
     def _filter_in_thread(self, query: object) -> None:
         worker = get_current_worker()
-        result = run_filter(self.ruleset, query, self.insights.service_of,  # type: ignore[arg-type]
-                            cancelled=lambda: worker.is_cancelled)  # fmt: skip
+        result = filter_indexed(self.search.get(), query, cancelled=lambda: worker.is_cancelled)  # type: ignore[arg-type]
         if not worker.is_cancelled:
             self.app.call_from_thread(self.show_filter, result)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import ClassVar
@@ -79,6 +80,9 @@ class ChainTree(Tree[NodeInfo]):
         self._containers: dict[tuple[str | None, str], tuple[Group, ...]] = {}
         self._styles: dict[str, object] | None = None
         self._refs: dict[str | None, Counter[str | None]] = {}
+        # watch mode: what moved since the previous read (None: not watching, no delta column)
+        self.rule_moves: Mapping[Loc, tuple[int, bool]] | None = None
+        self.chain_moves: Mapping[Loc, tuple[int, bool]] = {}
 
     def refs(self, table: str | None, chain: str) -> int:
         """How many rules jump or go to ``chain`` (``iptables -L``'s "references"), counted from the rows'
@@ -145,7 +149,8 @@ class ChainTree(Tree[NodeInfo]):
             chain = chains[name]
             label = chain_label(chain, styles, service=self.insights.service_of(table, name),  # type: ignore[arg-type]
                                 refs=self.refs(table, name),
-                                n_shown=None if shown is None else len(shown), highlight=self.highlight)  # fmt: skip
+                                n_shown=None if shown is None else len(shown), highlight=self.highlight,
+                                delta=self.chain_moves.get(Loc(table, name)))  # fmt: skip
             loc = Loc(table, name)
             self._index[loc] = parent.add(label, NodeInfo("chain", loc, shown=shown),
                                           allow_expand=len(chain.rules) > 0)  # fmt: skip
@@ -157,11 +162,12 @@ class ChainTree(Tree[NodeInfo]):
         width = len(str(len(rows)))
         styles = self.styles_map()
         chains = table.chains
+        moves = self.rule_moves
         for i in shown if shown is not None else range(1, len(rows) + 1):
             row = rows[i - 1]
-            label = rule_label(i, width, row, loc.chain, styles, is_chain_target=row[4] in chains,  # type: ignore[arg-type]
-                               highlight=self.highlight)
             rloc = Loc(loc.table, loc.chain, i)
+            label = rule_label(i, width, row, loc.chain, styles, is_chain_target=row[4] in chains,  # type: ignore[arg-type]
+                               highlight=self.highlight, delta=False if moves is None else moves.get(rloc))
             self._index[rloc] = parent.add_leaf(label, NodeInfo("rule", rloc))
 
     def _fill(self, node: TreeNode[NodeInfo]) -> None:

@@ -8,18 +8,16 @@ they matched in a code block. Dump text is made printable and escaped for Markdo
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from kptui.engine.trace_model import Trace
-from kptui.engine.trace_report import hop_line, path_summary, trace_to_dict
+from kptui.engine.trace_report import hop_line, mark_text, path_summary, trace_to_dict
 from kptui.fmt import printable
 
-from .packet_state import mark_name, verdict_text
+from .packet_state import verdict_text
 
-__all__ = ["FORMATS", "Writer", "format_for", "trace_json", "trace_markdown", "write_text"]
+__all__ = ["FORMATS", "Writer", "format_for", "no_writer", "trace_json", "trace_markdown"]
 
 FORMATS = ("markdown", "json")
 Writer = Callable[[str, str], None]  # (path, text) → None; raises OSError
@@ -76,7 +74,7 @@ def trace_markdown(trace: Trace, *, source: str | None = None) -> str:
             state = ""
             if after is not None:
                 state = f"{after.src} → {after.dst}" + (f":{after.dport}" if after.dport is not None else "")
-                state += f", mark {mark_name(after.mark)}"
+                state += f", mark {mark_text(after.mark)}"
             out.append(f"| {i} | {hop.hook} | {hop.table} | {_cell(chain)} | {_cell(verdict_text(hop))} | {_cell(state)} |")
             rules.append(f"{i:>3}  {printable(hop_line(hop))}")
             if hop.rule:
@@ -86,9 +84,6 @@ def trace_markdown(trace: Trace, *, source: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` (``~`` expanded) atomically: a temporary file, then a rename."""
-    target = Path(os.path.expanduser(path))
-    tmp = target.with_name(f".{target.name}.kptui-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+def no_writer(path: str, text: str) -> None:
+    """The writer of an app started without one (tests, benchmarks): saving says so instead of writing."""
+    raise OSError(f"this kptui was started without a file writer (kptui.cli passes one); {path} not written")

@@ -37,6 +37,8 @@ def hop_text(hop: Hop) -> str:
     place = f"{hop.chain}:{hop.index}" if hop.index else f"{hop.chain} policy"
     long = f"{hop.hook:<11} {hop.table:<8} {place}"
     tail = line[len(long):] if line.startswith(long) else "  " + line
+    if hop.kind == "rule" and not hop.index:  # a kernel trace's rule the dump does not hold
+        place = f"{hop.chain}:?"
     return f"{HOOKS.get(hop.hook, hop.hook):<4} {hop.table:<6} {place}{tail}"
 
 
@@ -49,7 +51,7 @@ def visible_hops(path: TracePath, all_hops: bool) -> list[int]:
 
 class HopList(ScrollView, can_focus=True):
     COMPONENT_CLASSES: ClassVar[set[str]] = {"hop-list--cursor", "hop-list--miss", "hop-list--policy",
-                                             "hop-list--change", "hop-list--number"}  # fmt: skip
+                                             "hop-list--change", "hop-list--number", "hop-list--differs"}  # fmt: skip
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "step(1)", "Next hop", id="trace.next"),
         Binding("p", "step(-1)", "Prev hop", id="trace.previous"),
@@ -71,6 +73,10 @@ class HopList(ScrollView, can_focus=True):
         self.rows: list[int] = []
         self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(256)  # lines off the cursor
         self._generation = 0
+        # hops to highlight as differing, (path index, index into path.hops), for the trace ``marks_for`` only
+        # (a kernel trace log set against the engine: kptui.ui.kernel_trace_view)
+        self.marks: set[tuple[int, int]] = set()
+        self.marks_for: Trace | None = None
 
     # -- content ---------------------------------------------------------------------------------------
     @property
@@ -133,7 +139,8 @@ class HopList(ScrollView, can_focus=True):
         assert self.path is not None
         hop = self.path.hops[self.rows[pos]]
         text = Text(no_wrap=True, overflow="ellipsis", end="", style=self.rich_style)
-        text.append(f"{pos + 1:>4} ", self._style("number"))
+        differs = self.marks_for is self.trace and (self.path_index, self.rows[pos]) in self.marks
+        text.append(f"{pos + 1:>4}" + ("!" if differs else " "), self._style("differs" if differs else "number"))
         line = printable(hop_text(hop))
         if hop.kind == "policy":
             text.append(line, self._style("policy"))
@@ -144,6 +151,8 @@ class HopList(ScrollView, can_focus=True):
             at = line.find("  [")
             if at >= 0:
                 text.stylize(self._style("change"), len(text) - len(line) + at + 2, len(text))
+        if differs:
+            text.stylize(self._style("differs"), 5)
         text.truncate(width, overflow="ellipsis", pad=True)
         if pos == self.cursor:
             text.stylize(self._style("cursor"))

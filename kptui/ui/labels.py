@@ -20,7 +20,8 @@ from kptui.fmt import human, plural, printable
 __all__ = ["STYLE_NAMES", "chain_label", "rule_label", "split_rule", "target_kind"]
 
 STYLE_NAMES = ("index", "counter", "jump", "accept", "drop", "return", "nat", "mark", "target", "comment",
-               "service", "policy", "dim", "match", "table")  # fmt: skip
+               "service", "policy", "dim", "match", "table", "delta", "rising")  # fmt: skip
+DELTA_WIDTH = 7  # watch mode's "+1.2k" column
 
 _TARGET_KIND = {
     "ACCEPT": "accept", "DROP": "drop", "REJECT": "drop", "RETURN": "return", "DNAT": "nat", "SNAT": "nat",
@@ -65,9 +66,11 @@ def _counter(pk: str | None, by: str | None) -> str | None:
 
 
 def rule_label(index: int, width: int, row: Row, chain: str, styles: Styles, *, is_chain_target: bool,
-               highlight: re.Pattern[str] | None = None) -> Text:  # fmt: skip
+               highlight: re.Pattern[str] | None = None, delta: tuple[int, bool] | None | bool = False) -> Text:  # fmt: skip
     """``  3    36  1692 KUBE-NODEPORTS  -m comment --comment "…" -m addrtype --dst-type LOCAL``
 
+    ``delta`` (watch mode): the packets since the previous read and whether it is a refusing rule's counter
+    rising, shown in a column after the counters; None leaves the column blank, False omits it.
     Built as one string with style spans (5000 of these make KUBE-SERVICES; appending piece by piece costs
     three times as much)."""
     _line, raw, pk, by, target, goto = row
@@ -76,13 +79,21 @@ def rule_label(index: int, width: int, row: Row, chain: str, styles: Styles, *, 
     counter = _counter(pk, by)
     if counter is not None:
         head += counter + " "
+    delta_span = None
+    if delta is not False:
+        moved = f"+{human(delta[0])}" if isinstance(delta, tuple) and delta[0] else ""
+        if moved and isinstance(delta, tuple):
+            delta_span = (len(head), len(head) + DELTA_WIDTH - 1, styles["rising" if delta[1] else "delta"])
+        head += f"{moved:>{DELTA_WIDTH - 1}} "
     tgt = printable(target_text) if target_text else "(no target)"
     tail = "  " + printable(matches) if matches else ""
     plain = head + tgt + tail
     at = len(head)
     spans = [Span(0, len(f"{index:>{width}}"), styles["index"])]
     if counter is not None:
-        spans.append(Span(spans[0].end + 1, at - 1, styles["counter"]))
+        spans.append(Span(spans[0].end + 1, spans[0].end + 1 + len(counter), styles["counter"]))
+    if delta_span is not None:
+        spans.append(Span(*delta_span))
     spans.append(Span(at, at + len(tgt), styles[target_kind(target, is_chain_target)]))
     if tail:
         start = at + len(tgt)
@@ -94,7 +105,8 @@ def rule_label(index: int, width: int, row: Row, chain: str, styles: Styles, *, 
 
 
 def chain_label(chain: Chain, styles: Styles, *, service: str | None, refs: int | None,
-                n_shown: int | None = None, highlight: re.Pattern[str] | None = None) -> Text:  # fmt: skip
+                n_shown: int | None = None, highlight: re.Pattern[str] | None = None,
+                delta: tuple[int, bool] | None = None) -> Text:  # fmt: skip
     """``KUBE-SVC-…  shop/frontend:http · 3 rules · 1 ref · 58 pkts 3480 bytes``, or for a built-in chain
     ``INPUT (policy ACCEPT 49 pkts, 4359 bytes) · 4 rules`` (counters in ``iptables -nvL`` units)."""
     text = Text(printable(chain.name), styles["jump"] if not chain.builtin else styles["table"], no_wrap=True,
@@ -116,6 +128,8 @@ def chain_label(chain: Chain, styles: Styles, *, service: str | None, refs: int 
         if pk or by:
             parts.append(f"{human(pk)} pkts {human(by)} bytes")
     text.append(" · " + " · ".join(parts), styles["dim"])
+    if delta is not None and delta[0]:
+        text.append(f" · +{human(delta[0])} pkts", styles["rising" if delta[1] else "delta"])
     if highlight is not None:
         text.highlight_regex(highlight, styles["match"])
     return text

@@ -10,15 +10,16 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette, Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer
+from textual.widgets import ContentSwitcher, Footer, Static
 
 from kptui.engine import Ruleset
 from kptui.engine.packet import NodeContext, Packet
@@ -30,6 +31,7 @@ from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
 from .commands import Candidate, ChainCommands, KptuiCommands, chain_candidate
 from .export import Writer, format_for, trace_json, trace_markdown
+from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
 from .locs import Loc, rows_of, rule_at
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
 from .modals import SaveScreen
@@ -38,12 +40,24 @@ from .presets import presets_for
 from .rule_detail import RuleDetail
 from .services import Insights, ServiceInfo, comment_of, service_in_comment
 from .trace_view import TraceView
+from .watch import Watcher, chain_deltas, rule_deltas, watch_status
 
-__all__ = ["MainScreen"]
+__all__ = ["Carry", "MainScreen"]
+
+
+class Carry(NamedTuple):
+    """A main screen's state that survives a watch refresh (the screen is rebuilt on the new rules)."""
+
+    cursor: Loc | None
+    fields: dict[str, str]  # the packet builder's fields
+    node: NodeContext | None  # node options the fields do not show
+    step: tuple[int, int, bool] | None  # the trace's path, hop (index into path.hops) and all-hops choice
+    focus: str  # "tree", "detail", "builder", "trace"
 
 
 class MainScreen(Screen[None]):
-    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ChainCommands, KptuiCommands}
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ChainCommands, KptuiCommands,
+                                                                              KernelTraceCommands}
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - Screen declares it a plain attribute
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "focus_pane('tree')", "Tree", id="main.focus-tree"),
@@ -60,12 +74,23 @@ class MainScreen(Screen[None]):
         Binding("ctrl+s", "export", "Save trace", id="main.export",
                 tooltip="a file name ending .json saves kptui.trace/1 JSON, anything else Markdown"),
         Binding("colon", "jump", "Jump to chain", id="main.jump", tooltip="fuzzy search over every chain name"),
+        Binding("h", "hot_rules", "Hot rules", id="main.hot-rules",
+                tooltip="watch mode: the rules whose counters moved, hottest first; enter jumps to one"),
+        Binding("w", "pause_watch", "Pause/resume watch", id="main.pause-watch",
+                tooltip="watch mode: stop re-reading the rules (the screen stays as it is) or start again"),
+        Binding("right_curly_bracket", "kernel_traversal(1)", "Next traversal", id="main.kernel-next",
+                tooltip="--kernel-trace: replay the log's next traversal (packet) and compare it"),
+        Binding("left_curly_bracket", "kernel_traversal(-1)", "Prev traversal", id="main.kernel-previous"),
     ]
 
     def __init__(self, ruleset: Ruleset, insights: Insights, *, clipboard: Clipboard, writer: Writer,
                  packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
-                 callers_indexed: bool = True) -> None:
+                 callers_indexed: bool = True, watcher: Watcher | None = None, carry: Carry | None = None,
+                 kernel: KernelWalks | None = None) -> None:
         super().__init__()
+        self.kernel = KernelTraceController(self, kernel) if kernel is not None else None
+        self.watcher = watcher
+        self.carry = carry  # a watch refresh: the previous screen's state, put back on mount
         self.callers_indexed = callers_indexed
         self.ruleset = ruleset
         self.insights = insights
@@ -78,8 +103,12 @@ class MainScreen(Screen[None]):
         self._chains: list[Candidate] | None = None
 
     def compose(self) -> ComposeResult:
+        moves = None
+        if self.watcher is not None:
+            yield Static(id="watch-bar", markup=False)
+            moves = (rule_deltas(self.watcher.diff), chain_deltas(self.watcher.diff))
         with Horizontal(id="top"):
-            yield ChainTreePane(self.ruleset, self.insights, id="tree-pane")
+            yield ChainTreePane(self.ruleset, self.insights, id="tree-pane", moves=moves)
             yield RuleDetail(self.ruleset, self.insights, id="detail", callers_indexed=self.callers_indexed)
         with ContentSwitcher(initial="builder", id="bottom"):
             yield PacketBuilder(id="builder", pod_cidr=self.insights.pod_cidr)
@@ -111,11 +140,27 @@ class MainScreen(Screen[None]):
         if (start is None or not self.chains.reveal(start)) and self.ruleset.tables:
             self.chains.reveal(Loc(next(iter(self.ruleset.tables))))
         self.chains.chain_tree.focus()
+        if self.watcher is not None:
+            self.update_watch_bar()
+            self.set_interval(1.0, self.update_watch_bar)
+        # The packet builder's Selects finish composing their parts after this handler: fill them after the
+        # first refresh (setting a Select's value earlier fails now and then).
+        self.call_after_refresh(self._fill_builder)
+
+    ready = False  # composed, mounted and refreshed once: a watch refresh may read its state
+
+    def _fill_builder(self) -> None:
+        self.ready = True
+        if self.carry is not None:
+            self.restore(self.carry)
+            return
         packet, node = self.initial
         if packet is not None or node is not None:
             self.builder.fill(packet, node)
         if packet is not None:
             self.call_after_refresh(self.builder.request_trace)
+        if self.kernel is not None:  # --kernel-trace: the log's traversal against the engine's simulation
+            self.call_after_refresh(self.kernel.start)
 
     def callers_ready(self) -> None:
         """The app finished indexing who jumps where (big dumps do it after the first paint)."""
@@ -158,12 +203,18 @@ class MainScreen(Screen[None]):
         first = self.trace is None  # later traces keep the all-hops/matched-only choice the user made
         self.trace = result
         self.query_one(ContentSwitcher).current = "trace"
-        self.trace_view.show_trace(result, all_hops=self.all_hops if first else None)
+        step, self.pending_step = self.pending_step, None
+        self.trace_view.show_trace(result, all_hops=step[2] if step else self.all_hops if first else None)
+        if step is not None and step[0] < len(result.paths):  # a watch refresh: back to the same step
+            self.trace_view.select_path(step[0])
+            self.trace_view.hops.show(result, step[0], keep_hop=step[1])
         self.trace_view.focus_hops()
 
     def on_step_changed(self, message: StepChanged) -> None:
         loc = message.loc
         self.step = (loc, message.hop)
+        if self.kernel is not None:
+            self.kernel.on_step(message)
         self.chains.reveal(loc)
         self._show(loc)
 
@@ -194,10 +245,21 @@ class MainScreen(Screen[None]):
             self.query_one(ContentSwitcher).current = "trace"
             self.trace_view.focus_hops()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("hot_rules", "pause_watch"):
+            return self.watcher is not None  # the keys only exist in watch mode
+        if action == "kernel_traversal":
+            return self.kernel is not None
+        return True
+
     def action_trace(self) -> None:
         if not self.builder.request_trace():
             self.query_one(ContentSwitcher).current = "builder"
             self.builder.focus_first()
+
+    def action_kernel_traversal(self, delta: int) -> None:
+        if self.kernel is not None:
+            self.kernel.step(delta)
 
     def action_jump(self) -> None:
         self.app.push_screen(CommandPalette(providers=[ChainCommands], placeholder="Jump to chain…"))
@@ -252,6 +314,63 @@ class MainScreen(Screen[None]):
         self.notify(f"Saved the trace as {'JSON' if fmt == 'json' else 'Markdown'} to {printable(path)}",
                     markup=False)  # fmt: skip
         return None
+
+    # -- watch mode ---------------------------------------------------------------------------------------------
+    def update_watch_bar(self) -> None:
+        w = self.watcher
+        if w is None:
+            return
+        bar = self.query_one("#watch-bar", Static)
+        bar.update(Text(watch_status(w, getattr(self.app, "origin", None) or self.ruleset.source or "live"),
+                        no_wrap=True, overflow="ellipsis"))  # fmt: skip
+        bar.set_class(bool(w.diff is not None and w.diff.drops), "-rising")
+        bar.set_class(bool(w.state.error), "-failed")
+
+    def action_hot_rules(self) -> None:
+        if self.watcher is None:
+            self.notify("Hot rules need watch mode: kptui --watch (live counters)", severity="warning")
+            return
+        from .hot_rules import HotRulesScreen
+
+        def jump(loc: Loc | None) -> None:
+            if loc is not None:
+                self.goto(loc)
+
+        self.app.push_screen(HotRulesScreen(self.watcher, self.insights), jump)
+
+    def action_pause_watch(self) -> None:
+        if self.watcher is None:
+            self.notify("Not watching: kptui --watch [SECONDS] re-reads the live rules", severity="warning")
+            return
+        self.watcher.paused = not self.watcher.paused
+        resume = getattr(self.app, "resume_watch", None)
+        if not self.watcher.paused and resume is not None:
+            resume()
+        self.update_watch_bar()
+
+    def carry_over(self) -> Carry:
+        """What a refresh (watch mode) keeps: the cursor, the packet builder's fields, the trace step, focus."""
+        focus = "tree"
+        if self.focused is not None:
+            for pane, widget in (("detail", self.detail), ("builder", self.builder), ("trace", self.trace_view)):
+                if widget in self.focused.ancestors_with_self:
+                    focus = pane
+        step = None
+        if self.trace is not None:
+            hops = self.trace_view.hops
+            step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
+        return Carry(self.chains.cursor_loc, self.builder.field_values(), self.builder.extra_node, step, focus)
+
+    def restore(self, carry: Carry) -> None:
+        if carry.cursor is not None:
+            self.chains.reveal(carry.cursor)
+        self.builder.restore_fields(carry.fields, carry.node)
+        self.pending_step = carry.step
+        if carry.step is not None and self.builder.request_trace():
+            return  # show_trace puts the step back and focuses the trace
+        self.action_focus_pane(carry.focus)
+
+    pending_step: tuple[int, int, bool] | None = None
 
     # -- palette candidates --------------------------------------------------------------------------------
     def chain_candidates(self) -> list[Candidate]:

@@ -86,15 +86,19 @@ class PacketBuilder(VerticalScroll):
                                      id=f"pb-{name}", compact=True, classes="pb-select")  # fmt: skip
                     else:
                         label, placeholder = INPUTS[name]
+                        if name == "pod_cidr" and self.detected_pod_cidr:
+                            placeholder = self.detected_pod_cidr
                         yield Label(label, classes="pb-label")
                         yield Input(placeholder=placeholder, id=f"pb-{name}", compact=True, classes="pb-input")
-            yield Static(id=f"pb-err-{n}", classes="pb-error", markup=False)
-        yield Static(id="pb-err-general", classes="pb-error", markup=False)
+            yield self._hidden(Static(id=f"pb-err-{n}", classes="pb-error", markup=False))
+        yield self._hidden(Static(id="pb-err-general", classes="pb-error", markup=False))
 
-    def on_mount(self) -> None:
-        if self.detected_pod_cidr:
-            self.query_one("#pb-pod_cidr", Input).placeholder = self.detected_pod_cidr
-        self._show_errors()
+    @staticmethod
+    def _hidden(widget: Static) -> Static:
+        """Error lines start hidden (set here, not in on_mount: a mount handler may run before the children
+        of its children exist, and a watch refresh can replace the screen at any moment)."""
+        widget.display = False
+        return widget
 
     # -- values --------------------------------------------------------------------------------------------
     def value(self, name: str) -> str:
@@ -126,6 +130,16 @@ class PacketBuilder(VerticalScroll):
             self.extra_node = node
 
     extra_node: NodeContext | None = None  # options the fields do not show (interfaces, recent lists, …)
+
+    def field_values(self) -> dict[str, str]:
+        """Every field as typed (a watch refresh rebuilds the screen and puts them back)."""
+        return {name: self.value(name) for name in FIELDS}
+
+    def restore_fields(self, values: dict[str, str], node: NodeContext | None) -> None:
+        for name, value in values.items():
+            if name in FIELDS:
+                self.set_value(name, value)
+        self.extra_node = node
 
     def build(self) -> tuple[Packet, NodeContext] | None:
         """The packet and node, or None with ``self.errors`` set (field → message)."""

@@ -11,17 +11,13 @@ from collections.abc import Mapping
 from rich.style import Style
 from rich.text import Text
 
-from kptui.engine.trace_model import DROP_MARK, MASQ_MARK, Hop, PacketState, Trace, TracePath
+from kptui.engine.trace_model import Hop, PacketState, Trace, TracePath
+from kptui.engine.trace_report import mark_text
 from kptui.fmt import human, printable
 
-__all__ = ["STATE_STYLES", "mark_name", "state_text"]
+__all__ = ["STATE_STYLES", "state_text"]
 
 STATE_STYLES = ("label", "changed", "verdict", "miss", "heading")
-
-
-def mark_name(mark: int) -> str:
-    names = [n for bit, n in ((MASQ_MARK, "masq"), (DROP_MARK, "drop")) if mark & bit]
-    return f"{mark:#x}" + (f" ({'+'.join(names)})" if names else "")
 
 
 def _hostport(addr: str, port: int | None) -> str:
@@ -37,7 +33,7 @@ def _fields(s: PacketState) -> dict[str, str]:
     return {
         "src": _hostport(s.src, s.sport),
         "dst": _hostport(s.dst, s.dport),
-        "mark": mark_name(s.mark),
+        "mark": mark_text(s.mark),
         "ctstate": _ct(s),
         "iface": f"in {s.in_iface or '?'} · out {s.out_iface or '?'}",
     }

@@ -1,7 +1,7 @@
 """Compare the kernel's trace of a first packet with the engine's trace of the same packet.
 
-A *step* is one matched rule or applied policy: ``(hook, table, chain, kind, text)`` where ``text`` is the
-rule as printed (``-A CHAIN …``) or the policy. Rules compare equal when their text is identical or when
+A *step* (:class:`kptui.engine.trace_compare.Step`) is one matched rule or applied policy: ``(hook, table,
+chain, kind, text)`` where ``text`` is the rule as printed (``-A CHAIN …``) or the policy. Rules compare equal when their text is identical or when
 :func:`kptui.engine.rules.decode_rule` decodes both to the same :class:`RuleSpec` (spacing, quoting, option
 order). :func:`check` picks the engine path that went to the endpoint the kernel chose and fails with both
 step lists side by side when anything differs: steps, verdict, delivery, masquerade (the kernel's and what
@@ -11,66 +11,32 @@ path rests on an assumption although the lab's NodeContext decides everything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import pytest
 
 from kptui.engine import parse_ruleset
-from kptui.engine.kernel_trace import KernelTrace
 from kptui.engine.packet import NodeContext
-from kptui.engine.rules import decode_rule
 from kptui.engine.trace import trace
+from kptui.engine.trace_compare import (
+    Step,
+    compare,
+    engine_steps,
+    kernel_steps,
+    packet_differences,
+    same_steps,
+)
 from kptui.engine.trace_model import TracePath
 
 from .harness import KernelLab, Observation, Send
 
+__all__ = ["Step", "check", "check_one", "engine_steps", "kernel_steps", "packet_differences", "same_steps",
+           "side_by_side"]
+
 WIDTH = 78
 
 
-@dataclass(frozen=True)
-class Step:
-    """One matched rule or applied policy."""
-
-    hook: str | None
-    table: str
-    chain: str
-    kind: str  # rule or policy
-    text: str  # rule text, or the policy verdict
-
-    def same(self, other: Step) -> bool:
-        if (self.hook, self.table, self.chain, self.kind) != (other.hook, other.table, other.chain, other.kind):
-            return False
-        if self.text == other.text:
-            return True
-        if self.kind != "rule":
-            return False
-        try:
-            return decode_rule(self.text) == decode_rule(other.text)
-        except Exception:  # noqa: BLE001 - an undecodable text is simply "different"
-            return False
-
-    def short(self) -> str:
-        body = self.text if self.kind == "rule" else f"policy {self.text}"
-        return f"{self.hook or '?'} {self.table}/{self.chain}: {body}"
-
-
-def kernel_steps(k: KernelTrace) -> list[Step]:
-    """The kernel's matched rules and policies (``return`` events of old kernels left out)."""
-    return [Step(e.hook, e.table, e.chain, e.kind, (e.rule_text or "") if e.kind == "rule" else e.verdict)
-            for e in k.events if e.kind in ("rule", "policy")]  # fmt: skip
-
-
-def engine_steps(path: TracePath) -> list[Step]:
-    """The engine path's matched rules and applied policies."""
-    return [Step(h.hook, h.table, h.chain, h.kind, (h.rule or "") if h.kind == "rule" else (h.verdict or ""))
-            for h in path.matched_hops]  # fmt: skip
-
-
-def same_steps(a: list[Step], b: list[Step]) -> bool:
-    return len(a) == len(b) and all(x.same(y) for x, y in zip(a, b))
-
-
-def side_by_side(k: list[Step], e: list[Step], title_e: str) -> str:
+def side_by_side(k: Sequence[Step], e: Sequence[Step], title_e: str) -> str:
     """Both step lists in two columns; ``!!`` marks the rows that differ, then the first difference in full."""
     def cut(s: str) -> str:
         return s if len(s) <= WIDTH else s[: WIDTH - 1] + "…"
@@ -92,51 +58,6 @@ def side_by_side(k: list[Step], e: list[Step], title_e: str) -> str:
         rows.append(f"  kernel: {a.short() if a else '(nothing)'}")
         rows.append(f"  engine: {b.short() if b else '(nothing)'}")
     return "\n".join(rows)
-
-
-def _visits_kernel(k: KernelTrace) -> list[tuple[str | None, str, dict[str, object]]]:
-    out: list[tuple[str | None, str, dict[str, object]]] = []
-    last = None
-    for ev in k.events:
-        key = (ev.hook, ev.table, ev.packet.line if ev.packet else None)
-        if key == last or ev.packet is None:
-            continue
-        last = key
-        p = ev.packet
-        out.append((ev.hook, ev.table, {"src": p.src, "dst": p.dst, "sport": p.sport, "dport": p.dport,
-                                         "mark": p.mark, "in": p.iif or None}))  # fmt: skip
-    return out
-
-
-def _visits_engine(path: TracePath) -> list[tuple[str | None, str, dict[str, object]]]:
-    """Per table visit, the packet as the kernel's PACKET line shows it: xtables-monitor sends the packet with
-    the visit's first *traced* event, i.e. after the first matching rule ran -- so the mark includes that rule's
-    MARK, while addresses and ports are still those of the visit's start (NAT rewrites after the table)."""
-    out: list[tuple[str | None, str, dict[str, object]]] = []
-    last: tuple[str, str] | None = None
-    for h in path.hops:
-        if (h.hook, h.table) == last or not (h.matched or h.kind == "policy"):
-            continue
-        last = (h.hook, h.table)
-        s, after = h.before, h.after
-        assert s is not None and after is not None
-        out.append((h.hook, h.table, {"src": s.src, "dst": s.dst, "sport": s.sport, "dport": s.dport,
-                                       "mark": after.mark, "in": s.in_iface or None}))  # fmt: skip
-    return out
-
-
-def packet_differences(k: KernelTrace, path: TracePath) -> list[str]:
-    """Per table visit: the packet fields where the kernel's PACKET line and the engine's state differ."""
-    problems = []
-    for (kh, kt, kf), (eh, et, ef) in zip(_visits_kernel(k), _visits_engine(path)):
-        if (kh, kt) != (eh, et):
-            problems.append(f"visit order differs: kernel {kh} {kt}, engine {eh} {et}")
-            break
-        diff = {f: (kf[f], ef[f]) for f in kf if kf[f] != ef[f]}
-        if diff:
-            problems.append(f"packet at {kh} {kt}: " + ", ".join(f"{f} kernel={a!r} engine={b!r}"
-                                                                 for f, (a, b) in diff.items()))  # fmt: skip
-    return problems
 
 
 def check(obs: Observation, ctx: NodeContext, *, undecidable_ok: tuple[str, ...] = ()) -> TracePath:
@@ -186,6 +107,9 @@ def check(obs: Observation, ctx: NodeContext, *, undecidable_ok: tuple[str, ...]
             problems.append(f"masquerade: the echo server saw {obs.result.peer[0]} (source {k.first.src}), "
                             f"engine says masquerade={path.masquerade}")
     problems += packet_differences(k, path)
+    verdict = compare(k, result)  # the explorer's comparison (kptui --kernel-trace) must agree as well
+    if not problems and not verdict.agree:
+        problems.append(f"kptui.engine.trace_compare.compare disagrees: {verdict.summary}; {verdict.problems}")
     if problems:
         pytest.fail(f"{head}\n" + "\n".join(problems) + "\n" + side_by_side(ks, engine_steps(path), "path"),
                     pytrace=False)

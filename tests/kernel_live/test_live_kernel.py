@@ -237,3 +237,57 @@ def test_conntrack_live_flags_flows_to_a_removed_endpoint(node: Node) -> None:
         assert "STALE" in text and "conntrack -D -p tcp --orig-dst 10.96.10.20 --orig-port-dst 80" in text
     finally:
         node.load(node.rules)
+
+
+def test_the_explorer_reads_the_namespace_and_watch_counts_connections_exactly(node: Node) -> None:
+    """The app through Pilot, on the live rules of the test's namespace (the real LiveReader, read-only): the
+    rules are iptables-nft-save's, the node context comes from the namespace, and after 4 connections the
+    watch refresh shows exactly +4 on the service's KUBE-SERVICES rule."""
+    import asyncio
+
+    from kptui.live.commands import LiveReader
+    from kptui.ui.app import make_app
+    from kptui.ui.hot_rules import hot_rows
+    from kptui.ui.main_screen import MainScreen
+
+    saved = node.lab.save_rules(counters=False)
+    expected = parse_ruleset(saved)
+    reader = LiveReader(node.ns, "ipv4", None)
+    app = make_app(reader=reader, watch=0.2, origin=f"live node, network namespace {node.ns}",
+                   env={"KPTUI_CLIPBOARD": "osc52"})  # fmt: skip
+
+    async def drive() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+            for _ in range(1500):
+                if "painted" in app.timings:
+                    break
+                await pilot.pause(0.02)
+            assert app.watcher is not None
+            app.watcher.paused = True  # nothing is read while the connections run (a read under way ends)
+            for _ in range(1500):
+                screen = app.screen
+                if (not app.watcher.reading and isinstance(screen, MainScreen) and screen.query("#watch-bar")
+                        and screen.builder.value("node_ips")):  # filled after the screen's first refresh
+                    break
+                await pilot.pause(0.02)
+            assert isinstance(screen, MainScreen) and app.ruleset is not None
+            assert {t: len(tab.chains) for t, tab in app.ruleset.tables.items()} == {
+                t: len(tab.chains) for t, tab in expected.tables.items()}
+            assert app.ruleset.rule_count == expected.rule_count
+            assert app.node is not None and "10.0.0.2" in app.node.addresses
+            assert "10.0.0.2" in screen.builder.value("node_ips").split(", ")  # the namespace's own address
+            await asyncio.to_thread(lambda: [r.ok for r in node.connect(4)])
+            reads = app.watcher.state.reads
+            screen.chains.chain_tree.focus()
+            await pilot.press("w")  # resume: the next read comes at once
+            for _ in range(1500):
+                if app.watcher.state.reads > reads and app.main_screen is not screen:
+                    break
+                await pilot.pause(0.02)
+            assert app.watcher.state.reads > reads, "the watch never read again"
+            rows = [r for r in hot_rows(app.watcher, app.insights) if r.loc.chain == "KUBE-SERVICES"
+                    and r.loc.table == "nat" and WEB_RULE in r.text]  # fmt: skip
+            assert [r.packets for r in rows] == [4]
+            await pilot.press("q")
+
+    asyncio.run(drive())

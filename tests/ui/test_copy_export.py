@@ -87,7 +87,9 @@ async def test_y_copies_the_rule_Y_the_list_command_and_y_in_the_trace_the_trace
 
 @pytest.mark.asyncio
 async def test_ctrl_s_saves_the_trace_as_markdown_or_json(tmp_path: Path) -> None:
-    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
+    from kptui.cli import write_text  # the writer the CLI gives the app (the UI itself writes no files)
+
+    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE, writer=write_text)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(app, pilot)
         for name in ("trace.md", "trace.json"):
@@ -129,3 +131,17 @@ def test_markdown_escapes_what_the_dump_says() -> None:
     assert "`x\\|y`" in md
     assert "\x1b" not in md
     assert "````text" in md  # a fence longer than the backticks in the comment
+
+
+@pytest.mark.asyncio
+async def test_an_app_without_a_writer_says_so_instead_of_writing(tmp_path: Path) -> None:
+    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#save-path").value = str(tmp_path / "t.md")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "without a file writer" in str(app.screen.query_one("#save-error").content)
+    assert not (tmp_path / "t.md").exists()

@@ -1,0 +1,114 @@
+"""Watch mode in the app (``kptui --watch``): re-read the live rules now and then, and show what moved.
+
+:class:`Watcher` holds the reader (a callable returning :class:`kptui.top.Reading`; it lives in
+:mod:`kptui.live`, the UI runs no commands itself) and the same :class:`kptui.top.TopState` that ``kptui top``
+uses: the previous snapshot, the counter deltas since the last read and since the start, the last read's
+duration and failure. The interval adapts exactly as in ``kptui top``: at least ten times the last read's wall
+and CPU time, so reading never takes more than ~10 % of one core.
+
+:func:`rule_deltas` / :func:`chain_deltas` turn the last :class:`~kptui.engine.counters.CounterDiff` into what
+the chain tree shows next to each rule and chain; :func:`watch_status` is the one-line header.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kptui.engine.counters import CounterDiff
+from kptui.fmt import human, plural, printable
+from kptui.top import Reading, TopState
+
+from .locs import Loc
+
+__all__ = ["Move", "Watcher", "chain_deltas", "rule_deltas", "watch_status"]
+
+
+Move = tuple[int, bool]  # packets since the previous read; a refusing rule (DROP/REJECT/KUBE-MARK-DROP) rising
+
+
+def rule_deltas(diff: CounterDiff | None) -> dict[Loc, Move]:
+    """Loc (in the new snapshot) → its move, for every rule that moved or appeared."""
+    out: dict[Loc, Move] = {}
+    if diff is None:
+        return out
+    for d in (*diff.rules, *diff.appeared):
+        out[Loc(d.key.table, d.key.chain, d.index)] = (d.packets, d.drops)
+    return out
+
+
+def chain_deltas(diff: CounterDiff | None) -> dict[Loc, Move]:
+    """Chain → its rules' packets plus its policy counter's since the previous read."""
+    out: dict[Loc, Move] = {}
+    if diff is None:
+        return out
+    for c in diff.chains:
+        packets = c.packets + (c.policy_packets or 0)
+        if packets:
+            out[Loc(c.table, c.chain)] = (packets, c.drops)
+    for d in diff.drops:
+        loc = Loc(d.key.table, d.key.chain)
+        if loc in out:
+            out[loc] = (out[loc][0], True)
+    return out
+
+
+@dataclass
+class Watcher:
+    """The app's side of watch mode: the reader, the state, and whether the user paused it."""
+
+    read: Callable[[], Reading]
+    requested: float  # the interval asked for (seconds); reads may come less often (the 10 % budget)
+    state: TopState = field(init=False)
+    paused: bool = False
+    reading: bool = False
+    due: float = 0.0  # time.monotonic() of the next read
+    held: bool = False  # a read was due while the user typed or a dialog was open
+
+    def __post_init__(self) -> None:
+        self.state = TopState(self.requested)
+
+    def schedule(self, now: float | None = None) -> float:
+        """After a read (or a failure): when the next one is due, in seconds from now."""
+        delay = self.state.interval
+        self.due = (time.monotonic() if now is None else now) + delay
+        return delay
+
+    @property
+    def diff(self) -> CounterDiff | None:
+        return self.state.diff
+
+
+def watch_status(w: Watcher, source: str, now: float | None = None) -> str:
+    """``live · read 1.23 s · every 12.3 s, next in 5 s · 34 rules moved, +1.2k pkts · 2 DROP/REJECT rising``"""
+    s = w.state
+    now = time.monotonic() if now is None else now
+    parts = [printable(source)]
+    if s.last is not None:
+        parts.append(f"read {s.last.wall:.2f} s")
+    if w.paused:
+        parts.append("paused (w resumes)")
+    elif w.reading:
+        parts.append("reading …")
+    else:
+        interval = s.interval
+        note = f" (10 % budget; asked {w.requested:g} s)" if interval > w.requested + 1e-9 else ""
+        parts.append(f"every {interval:.3g} s{note}, next in {max(0, round(w.due - now))} s")
+    d = s.diff
+    if d is None:
+        parts.append("first read: deltas after the next one")
+    else:
+        moved = len(d.rules) + len(d.appeared)
+        if d.counters:
+            parts.append(f"{plural(moved, 'rule')} moved, +{human(d.packets)} pkts in {d.seconds:.3g} s")
+        else:
+            parts.append("no counters in the dump (saved without -c)")
+        if d.drops:
+            parts.append(f"⚠ {len(d.drops)} DROP/REJECT rising")
+        if d.appeared or d.vanished:
+            parts.append(f"{len(d.appeared)} appeared, {len(d.vanished)} vanished")
+    if s.error:
+        parts.append(f"✗ last read failed: {printable(s.error)}")
+    return " · ".join(parts)
+

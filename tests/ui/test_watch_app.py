@@ -1,0 +1,175 @@
+"""Watch mode in the explorer, driven by a reader that returns prepared snapshots (the real one, reading a
+namespace's rules, is tests/kernel_live/test_live_app.py): deltas in the tree, the status bar, the hot-rules
+dialog, pause, and a refresh that keeps the cursor, the packet and the trace step."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from kptui.engine import parse_ruleset
+from kptui.engine.packet import NodeContext
+from kptui.top import ReadFailed, Reading
+from kptui.ui.app import make_app
+from kptui.ui.hot_rules import HotRulesScreen, hot_rows
+from kptui.ui.locs import Loc
+
+from .conftest import NODEPORT_PACKET, SAMPLES
+
+BASE = (SAMPLES / "nodeport-cluster.rules").read_text()
+DROP_LINE = "[0:0] -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP"
+EXT_LINE = '[18:1080] -A KUBE-EXT-PY4JZH2ITZYEO4CN -j KUBE-SVC-PY4JZH2ITZYEO4CN'
+
+
+def bumped(drop: int, ext: int) -> str:
+    """The sample with the INVALID drop rule's and a KUBE-EXT jump's packet counters raised."""
+    text = BASE.replace(DROP_LINE, DROP_LINE.replace("[0:0]", f"[{drop}:{drop * 40}]"))
+    return text.replace(EXT_LINE, EXT_LINE.replace("[18:1080]", f"[{18 + ext}:{1080 + ext * 60}]"))
+
+
+class FakeReader:
+    """Returns the prepared dumps one per call (then repeats the last); an Exception in the list is raised."""
+
+    def __init__(self, *items: str | Exception) -> None:
+        self.items = list(items)
+        self.calls = 0
+        self.gate = threading.Event()  # reads from ``block_from`` on wait for it (the app reads in a thread)
+        self.gate.set()
+        self.block_from = 1
+        self.node = NodeContext(addresses=("10.0.0.2",), pod_cidrs=("10.244.0.0/16",))
+        self.warnings: tuple[str, ...] = ()
+
+    def __call__(self) -> Reading:
+        if self.calls >= self.block_from:
+            assert self.gate.wait(20)
+        item = self.items[min(self.calls, len(self.items) - 1)]
+        self.calls += 1
+        if isinstance(item, Exception):
+            raise item
+        return Reading.of(parse_ruleset(item, source="live (test)"), 0.01, 0.01, "live (test)")
+
+
+async def wait_for(pilot: object, cond: object, what: str) -> None:
+    for _ in range(400):
+        if cond():  # type: ignore[operator]
+            return
+        await pilot.pause(0.02)  # type: ignore[attr-defined]
+    raise AssertionError(f"never happened: {what}")
+
+
+def tree_line(app: object, loc: Loc) -> str:
+    node = app.main_screen.chains.chain_tree.node_for(loc)  # type: ignore[attr-defined]
+    return str(node.label)
+
+
+@pytest.mark.asyncio
+async def test_watch_shows_deltas_rising_drops_and_keeps_the_cursor_and_trace_step() -> None:
+    reader = FakeReader(bumped(0, 0), bumped(3, 5), bumped(3, 9))
+    reader.gate.clear()  # the second read waits until the screen is set up
+    app = make_app(reader=reader, watch=0.05, origin="live node (test)", env={"KPTUI_CLIPBOARD": "osc52"})
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: "painted" in app.timings, "the first read")
+        screen = app.main_screen
+        assert screen is not None
+        # the live node's context fills the packet builder
+        assert screen.builder.value("node_ips") == "10.0.0.2"
+        screen.builder.fill(NODEPORT_PACKET)
+        screen.chains.reveal(Loc("filter", "KUBE-FORWARD", 1))
+        screen.action_trace()
+        await wait_for(pilot, lambda: screen.trace is not None, "the trace")
+        screen.trace_view.hops.action_step(+3)
+        await pilot.pause()
+        step_before = screen.trace_view.hops.rows[screen.trace_view.hops.cursor]
+        reader.gate.set()
+        # the second read: the screen is rebuilt on the new rules
+        await wait_for(pilot, lambda: app.main_screen is not screen and app.main_screen is not None
+                       and app.main_screen.trace is not None, "the refresh")  # fmt: skip
+        new = app.main_screen
+        await pilot.pause()
+        assert new.trace_view.hops.rows[new.trace_view.hops.cursor] == step_before  # same hop of the same path
+        assert new.builder.value("dst") == NODEPORT_PACKET.dst and new.builder.value("dport") == "30080"
+        drop = tree_line(app, Loc("filter", "KUBE-FORWARD", 1))
+        assert re.search(r"\+3 +DROP", drop), drop
+        assert "+5" in tree_line(app, Loc("nat", "KUBE-EXT-PY4JZH2ITZYEO4CN", 2))
+        assert "+3 pkts" in tree_line(app, Loc("filter", "KUBE-FORWARD"))
+        bar = str(new.query_one("#watch-bar").content)
+        assert "live node (test)" in bar and "DROP/REJECT rising" in bar and "rules moved" in bar
+        assert new.query_one("#watch-bar").has_class("-rising")
+        # the hot rules: hottest first, the drop flagged; enter jumps to the rule
+        assert app.watcher is not None
+        rows = hot_rows(app.watcher, app.insights)
+        assert [(r.loc, r.packets, r.drops) for r in rows[:2]] == [
+            (Loc("nat", "KUBE-EXT-PY4JZH2ITZYEO4CN", 2), 5, False), (Loc("filter", "KUBE-FORWARD", 1), 3, True)]
+        assert [r.loc for r in hot_rows(app.watcher, app.insights, needle="invalid")] == [
+            Loc("filter", "KUBE-FORWARD", 1)]
+        app.watcher.paused = True  # hold the screen still while the dialog is used
+        new.trace_view.hops.blur()
+        new.chains.chain_tree.focus()
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HotRulesScreen), "the hot-rules dialog")
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: app.screen is new, "the dialog closing")
+        assert new.chains.cursor_loc == Loc("filter", "KUBE-FORWARD", 1)
+
+
+@pytest.mark.asyncio
+async def test_pause_stops_reading_and_a_failed_read_keeps_the_last_rules() -> None:
+    reader = FakeReader(bumped(0, 0), ReadFailed("iptables-nft-save: exit 1"), bumped(1, 1))
+    reader.block_from = 3  # the fourth read waits for the gate: the screen holds still meanwhile
+    reader.gate.clear()
+    app = make_app(reader=reader, watch=0.05, env={"KPTUI_CLIPBOARD": "osc52"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        w = app.watcher
+        assert w is not None
+        await wait_for(pilot, lambda: w.state.errors == 1 and w.state.reads == 2 and reader.calls == 3,
+                       "a good read, a failed one, a good one")  # fmt: skip
+        assert app.ruleset is not None and app.ruleset.rule_count > 0
+        await wait_for(pilot, lambda: app.main_screen is not None and app.main_screen.ready, "the rebuilt screen")
+        screen = app.main_screen
+        assert screen is not None and w.state.error is None  # the good read after the failure cleared it
+        screen.chains.chain_tree.focus()
+        await pilot.press("w")
+        assert w.paused
+        reader.gate.set()  # the read under way (if any) ends; none follows while paused
+        await pilot.pause(0.3)
+        calls = reader.calls
+        await pilot.pause(0.5)
+        assert reader.calls == calls
+        await wait_for(pilot, lambda: app.main_screen is not None and app.main_screen.ready, "the screen")
+        assert "paused" in str(app.main_screen.query_one("#watch-bar").content)  # type: ignore[union-attr]
+        app.main_screen.chains.chain_tree.focus()  # type: ignore[union-attr]
+        await pilot.press("w")
+        assert not w.paused
+        await wait_for(pilot, lambda: reader.calls > calls, "reading again after resume")
+
+
+@pytest.mark.asyncio
+async def test_a_failed_read_shows_in_the_bar_and_keeps_the_rules() -> None:
+    reader = FakeReader(bumped(0, 0), ReadFailed("iptables-nft-save: exit 1"), bumped(1, 1))
+    reader.block_from = 2  # the read after the failure waits: the failure stays on screen
+    reader.gate.clear()
+    app = make_app(reader=reader, watch=0.05, env={"KPTUI_CLIPBOARD": "osc52"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.watcher is not None and app.watcher.state.errors == 1, "the failed read")
+        screen = app.main_screen
+        assert screen is not None and app.ruleset is not None and app.ruleset.rule_count > 0
+        screen.update_watch_bar()
+        bar = screen.query_one("#watch-bar")
+        assert "last read failed: iptables-nft-save: exit 1" in str(bar.content) and bar.has_class("-failed")
+        reader.gate.set()
+
+
+@pytest.mark.asyncio
+async def test_a_first_read_that_fails_ends_the_app_with_the_message() -> None:
+    reader = FakeReader(ReadFailed("iptables-nft-save: permission denied (run kptui as root: sudo kptui)"))
+    app = make_app(reader=reader, env={"KPTUI_CLIPBOARD": "osc52"})
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.return_code is not None, "the app ending")
+    assert app.return_code == 2 and app.error_message is not None and "sudo kptui" in app.error_message
+
+
+def test_watch_without_a_reader_is_refused() -> None:
+    with pytest.raises(ValueError, match="watch mode needs"):
+        make_app(data=BASE.encode(), watch=2.0)
