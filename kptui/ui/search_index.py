@@ -19,6 +19,7 @@ for long by one C call: the UI thread stays responsive while a filter runs in a 
 from __future__ import annotations
 
 import threading
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,8 +56,8 @@ class SearchIndex:
     table_first: list[int]  # table position → id of its first chain (and the chain count, last)
     names_folded: list[str]  # chain names and service names, lower-cased
     services_folded: list[str]
-    rule_chain: list[int]  # rule id → chain id
-    rule_local: list[int]  # rule id → 1-based index in its chain
+    rule_chain: array[int]  # rule id → chain id (machine ints: a list of int objects costs 5x the memory)
+    rule_local: array[int]  # rule id → 1-based index in its chain
     raws: list[str]
     haystacks: list[str]  # SLICE lines at a time, joined by "\n" (empty for an ASCII dump: ``folded`` serves)
     folded: list[str]  # the same, lower-cased
@@ -77,8 +78,8 @@ def build_index(ruleset: Ruleset, service_of: ServiceOf) -> SearchIndex:
     names: list[str] = []
     services: list[str] = []
     table_first: list[int] = []
-    rule_chain: list[int] = []
-    rule_local: list[int] = []
+    rule_chain: array[int] = array("i")
+    rule_local: array[int] = array("i")
     raws: list[str] = []
     for ti, (tname, table) in enumerate(tables):
         table_first.append(len(names))
@@ -92,11 +93,22 @@ def build_index(ruleset: Ruleset, service_of: ServiceOf) -> SearchIndex:
             rule_chain.extend(repeat(cid, len(rows)))
             rule_local.extend(range(1, len(rows) + 1))
     table_first.append(len(names))
-    haystacks = ["\n".join(raws[at:at + SLICE]) for at in range(0, len(raws), SLICE)]
-    folded = [h.lower() for h in haystacks]
-    ascii_only = all(map(str.isascii, haystacks))
-    if ascii_only:  # lower-casing changed no digit: port queries read the folded copy (25 MB less at 220k rules)
+    # Slice by slice, so the original text and its lower-cased copy never coexist whole (20+ MB at 160k rules).
+    # An ASCII dump keeps only the folded copy: lower-casing changes no digit, so port queries read it too.
+    haystacks: list[str] = []
+    folded: list[str] = []
+    ascii_only = True
+    for at in range(0, len(raws), SLICE):
+        hay = "\n".join(raws[at:at + SLICE])
+        ascii_only = ascii_only and hay.isascii()
+        haystacks.append(hay)
+        folded.append(hay.lower())
+        if ascii_only:
+            haystacks[-1] = ""
+    if ascii_only:
         haystacks = []
+    else:  # a non-ASCII line somewhere: port queries need the original text of every slice
+        haystacks = ["\n".join(raws[at:at + SLICE]) for at in range(0, len(raws), SLICE)]
     return SearchIndex(
         tables=[t for t, _ in tables], chain_table=chain_table, chain_names=names, chain_services=services,
         table_first=table_first, names_folded=[n.lower() for n in names],
