@@ -8,7 +8,8 @@ Figures (targets in brackets; printed, never asserted):
 - a step redraw in the trace view (key n: hop list, tree cursor, detail, packet state, repaint), over every
   hop of an all-hops trace through KUBE-SERVICES: wall time from the key to the end of the screen refresh
   that shows the step, and the CPU time the step costs                                       [≤ 50 ms];
-- the filter: a query over every rule, until the filtered tree is drawn;
+- the filter: a query over every rule, until the filtered tree is drawn (the first one builds the search
+  index);
 - peak RSS of the process                                                                    [≤ 400 MB].
 
     python3 benchmarks/bench_ui.py [--services 5000] [--endpoints 10] [--size 160x48] [--dump FILE]
@@ -104,8 +105,9 @@ async def drive(dump: Path, size: tuple[int, int], steps: int = 0) -> dict[str, 
             out[f"step_{name}_p99"] = xs[max(0, int(len(xs) * 0.99) - 1)]
             out[f"step_{name}_max"] = xs[-1]
 
+        out["rss_before_filter_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()
-        tree.apply_filter("svc-4242", background=True)
+        tree.apply_filter("svc-4242", background=True)  # the first filter builds the search index
         while tree.result is None:
             await pilot.pause(0.01)
         await pilot.pause()
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  (target ≤ {TARGETS['step'] * 1000:.0f} ms per step: "
           f"{ok[r['step_wall_p99'] <= TARGETS['step']]} at p99)")
     print(f"filter 'svc-4242' over every rule   {r['filter']:.3f} s")
+    print(f"peak RSS before the first filter    {r['rss_before_filter_mb']:.0f} MB")
     print(f"peak RSS                            {r['rss_mb']:.0f} MB   (target ≤ {TARGETS['rss']} MB: "
           f"{ok[r['rss_mb'] <= TARGETS['rss']]})")
     return 0

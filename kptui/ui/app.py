@@ -141,6 +141,9 @@ class KptuiApp(App[int]):
             return
         self.big = reading.ruleset.line_count >= FREEZE_GC_LINES
         insights = load_insights(reading.ruleset)
+        prepare = getattr(insights, "prepare_findings", None)
+        if not first and prepare is not None:
+            prepare()  # here, in the reading thread: a refresh must not stall the screen computing them
         if first:
             self.settle()
         self.call_from_thread(self.live_read, reading, insights, first)
@@ -219,6 +222,9 @@ class KptuiApp(App[int]):
         """The reverse jump index ("jumped to from") takes a moment on a big dump: build it once the screen
         is up, rather than on the first keypress that needs it."""
         _ = ruleset.graph.callers
+        prepare = getattr(self.insights, "prepare_findings", None)
+        if prepare is not None:  # the kube engine's pitfall findings (they use the jump graph just built)
+            prepare()
         self.settle()
         self.call_from_thread(self._callers_ready)
 
@@ -264,6 +270,8 @@ class KptuiApp(App[int]):
 
     def show_ruleset(self, ruleset: Ruleset, insights: Insights) -> None:
         self.ruleset, self.insights = ruleset, insights
+        if self.big and hasattr(insights, "defer_findings"):
+            insights.defer_findings = True  # computed after the first paint: see _index_callers
         screen = self._main_screen(ruleset, insights)
         self.timings["ready"] = time.perf_counter()
         if isinstance(self.screen, LoadingScreen):

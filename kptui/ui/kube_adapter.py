@@ -67,6 +67,12 @@ class KubeInsights:
             self.services.setdefault(sp.label, service_info(sp))
         values = tuple(getattr(layout, "local_detector_values", ()) or ())
         self.pod_cidr: str | None = values[0] if getattr(layout, "local_detector", None) == "cidr" and values else None
+        # A big dump's findings take 0.4-0.8 s: the app sets this and calls prepare_findings() in its background
+        # thread after the first paint; until then the detail pane shows none (it is redrawn when they come).
+        self.defer_findings = False
+
+    def prepare_findings(self) -> None:
+        _ = self._pitfalls
 
     def service_of(self, table: str | None, chain: str) -> str | None:
         if table not in ("nat", None):
@@ -102,7 +108,7 @@ class KubeInsights:
 
     def findings(self, loc: Loc) -> Sequence[Finding]:
         """The pitfall findings about a rule or a chain (none for a table)."""
-        if loc.chain is None:
+        if loc.chain is None or (self.defer_findings and "_pitfalls" not in self.__dict__):
             return ()
         found = (self._pitfalls.for_chain(loc.table, loc.chain) if loc.index is None
                  else self._pitfalls.for_rule(loc.table, loc.chain, loc.index))  # fmt: skip

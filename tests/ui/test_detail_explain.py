@@ -54,3 +54,22 @@ async def test_explanations_from_hostile_comments_are_shown_literally() -> None:
         text = screen.detail.text
         assert "[bold red]default/broken[/] \\x1b[31mx has no endpoints, so clients" in text
         assert "\x1b" not in text
+
+
+def test_a_big_dumps_findings_wait_for_the_background_and_then_come() -> None:
+    """The app defers findings on big dumps (they take up to 0.8 s at 220k rules) to after the first paint."""
+    from kptui.engine.kube.findings import find_pitfalls
+    from kptui.ui.kube_adapter import kube_insights
+    from kptui.ui.locs import Loc
+
+    from .conftest import sample
+
+    ruleset = sample("no-endpoints.rules")
+    first = next(f for f in find_pitfalls(ruleset) if f.chain is not None and f.index is not None)
+    loc = Loc(first.table, first.chain, first.index)
+    insights = kube_insights(ruleset)
+    assert insights is not None
+    insights.defer_findings = True  # type: ignore[attr-defined]
+    assert insights.findings(loc) == ()
+    insights.prepare_findings()  # type: ignore[attr-defined]
+    assert any(first.code in f.text for f in insights.findings(loc))
