@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from kptui.engine import Rule, Ruleset
+from kptui.engine.comments import comment_of  # the one reader of kube-proxy's rule comments
 
 from .locs import Loc, rows_of
 
 __all__ = ["CommentInsights", "Finding", "Frontend", "Insights", "ServiceInfo", "comment_of", "load_insights"]
 
-_COMMENT = re.compile(r'--comment ("(?:[^"\\]|\\.)*"|\S+)')
 # ns/name[:port] as kube-proxy writes it (DNS labels; the port name may be empty or absent).
 _SERVICE = re.compile(r"(?<![\w/.:-])([a-z0-9](?:[-a-z0-9]*[a-z0-9])?/[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?"
                       r"(?::[-a-z0-9]*)?)(?![\w/])")  # fmt: skip
@@ -32,17 +32,6 @@ _DST = re.compile(r"(?<!! )-d (\S+)")
 _PROTO = re.compile(r"(?<!! )-p (\w+)")
 _DPORT = re.compile(r"(?<!! )--dport (\d+)")
 _NOT_SRC = re.compile(r"! -s (\S+)")
-
-
-def comment_of(raw: str) -> str | None:
-    """The ``--comment`` text of a rule line, unquoted (None without one). Read cheaply, no decoding."""
-    m = _COMMENT.search(raw)
-    if m is None:
-        return None
-    text = m.group(1)
-    if text.startswith('"') and text.endswith('"') and len(text) >= 2:
-        text = re.sub(r"\\(.)", r"\1", text[1:-1])
-    return text
 
 
 def service_in_comment(comment: str | None) -> str | None:
