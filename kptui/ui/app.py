@@ -74,7 +74,7 @@ class KptuiApp(App[int]):
         if watch is not None and reader is None:
             raise ValueError("watch mode needs a reader of live rules")
         self.reader = reader
-        self.watcher = Watcher(reader, watch) if reader is not None and watch is not None else None
+        self.watcher = Watcher(watch) if reader is not None and watch is not None else None
         self.origin = origin  # where the rules come from, for the header: "live node …", "capture bundle …"
         self._refreeze = False
         self._switching = False  # a watch refresh is replacing the main screen
@@ -201,10 +201,8 @@ class KptuiApp(App[int]):
             return
         if self.screen is not self.main_screen or isinstance(self.focused, Input):
             # a dialog is open or the user is typing: rebuilding the screen now would take it away
-            w.held = True
             self.set_timer(1.0, self._watch_tick)
             return
-        w.held = False
         w.reading = True
         if self.main_screen is not None:
             self.main_screen.update_watch_bar()

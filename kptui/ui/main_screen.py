@@ -326,9 +326,8 @@ class MainScreen(Screen[None]):
         bar.set_class(bool(w.diff is not None and w.diff.drops), "-rising")
         bar.set_class(bool(w.state.error), "-failed")
 
-    def action_hot_rules(self) -> None:
+    def action_hot_rules(self) -> None:  # check_action: only in watch mode
         if self.watcher is None:
-            self.notify("Hot rules need watch mode: kptui --watch (live counters)", severity="warning")
             return
         from .hot_rules import HotRulesScreen
 
@@ -338,9 +337,8 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(HotRulesScreen(self.watcher, self.insights), jump)
 
-    def action_pause_watch(self) -> None:
+    def action_pause_watch(self) -> None:  # check_action: only in watch mode
         if self.watcher is None:
-            self.notify("Not watching: kptui --watch [SECONDS] re-reads the live rules", severity="warning")
             return
         self.watcher.paused = not self.watcher.paused
         resume = getattr(self.app, "resume_watch", None)

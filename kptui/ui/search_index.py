@@ -95,19 +95,14 @@ def build_index(ruleset: Ruleset, service_of: ServiceOf) -> SearchIndex:
     table_first.append(len(names))
     # Slice by slice, so the original text and its lower-cased copy never coexist whole (20+ MB at 160k rules).
     # An ASCII dump keeps only the folded copy: lower-casing changes no digit, so port queries read it too.
-    haystacks: list[str] = []
     folded: list[str] = []
     ascii_only = True
     for at in range(0, len(raws), SLICE):
         hay = "\n".join(raws[at:at + SLICE])
         ascii_only = ascii_only and hay.isascii()
-        haystacks.append(hay)
         folded.append(hay.lower())
-        if ascii_only:
-            haystacks[-1] = ""
-    if ascii_only:
-        haystacks = []
-    else:  # a non-ASCII line somewhere: port queries need the original text of every slice
+    haystacks: list[str] = []
+    if not ascii_only:  # a non-ASCII line somewhere: port queries need the original text of every slice
         haystacks = ["\n".join(raws[at:at + SLICE]) for at in range(0, len(raws), SLICE)]
     return SearchIndex(
         tables=[t for t, _ in tables], chain_table=chain_table, chain_names=names, chain_services=services,

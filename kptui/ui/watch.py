@@ -1,7 +1,6 @@
 """Watch mode in the app (``kptui --watch``): re-read the live rules now and then, and show what moved.
 
-:class:`Watcher` holds the reader (a callable returning :class:`kptui.top.Reading`; it lives in
-:mod:`kptui.live`, the UI runs no commands itself) and the same :class:`kptui.top.TopState` that ``kptui top``
+:class:`Watcher` holds the same :class:`kptui.top.TopState` that ``kptui top``
 uses: the previous snapshot, the counter deltas since the last read and since the start, the last read's
 duration and failure. The interval adapts exactly as in ``kptui top``: at least ten times the last read's wall
 and CPU time, so reading never takes more than ~10 % of one core.
@@ -13,12 +12,11 @@ the chain tree shows next to each rule and chain; :func:`watch_status` is the on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kptui.engine.counters import CounterDiff
 from kptui.fmt import human, plural, printable
-from kptui.top import Reading, TopState
+from kptui.top import TopState
 
 from .locs import Loc
 
@@ -56,15 +54,13 @@ def chain_deltas(diff: CounterDiff | None) -> dict[Loc, Move]:
 
 @dataclass
 class Watcher:
-    """The app's side of watch mode: the reader, the state, and whether the user paused it."""
+    """The app's side of watch mode: the state, and whether the user paused it (the app owns the reader)."""
 
-    read: Callable[[], Reading]
     requested: float  # the interval asked for (seconds); reads may come less often (the 10 % budget)
     state: TopState = field(init=False)
     paused: bool = False
     reading: bool = False
     due: float = 0.0  # time.monotonic() of the next read
-    held: bool = False  # a read was due while the user typed or a dialog was open
 
     def __post_init__(self) -> None:
         self.state = TopState(self.requested)
