@@ -27,7 +27,8 @@ from .locs import rows_of
 
 __all__ = ["ADDR_TOKEN", "POSITIVE_NET", "FilterResult", "Query", "compile_query", "parse_net", "run_filter"]
 
-ADDR_TOKEN = re.compile(r"[0-9a-fA-F:.]*[0-9a-fA-F](?:/\d{1,3})?")
+# an address-like token: hex digits, dots and colons holding at least one dot or colon, with an optional /prefix
+ADDR_TOKEN = re.compile(r"[0-9a-fA-F:.]*[.:][0-9a-fA-F:.]*[0-9a-fA-F](?:/\d{1,3})?")
 POSITIVE_NET = re.compile(r"(?:^|[^!] )-[sd] (\S+/\d{1,3})")
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network

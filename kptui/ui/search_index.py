@@ -2,13 +2,14 @@
 
 Built once per ruleset (in a background thread: :class:`LazySearchIndex`), it holds, in kernel table order:
 
-- every rule line, raw and lower-cased, in one flat list (a rule's *id* is its position there), with the
-  chain of each rule; a query's literal is looked for with ``str.__contains__`` mapped over the lines (C
-  speed, no regex), and only the lines holding it are checked with the query's full pattern;
-- the positive ``-s``/``-d`` networks of every rule as integers keyed by (version, prefix length, masked
-  network), for the ``address`` kind (an address inside a rule's network);
-- every address token of every rule as an integer network, sorted per IP version, for the ``network`` kind
-  (a range lookup with :mod:`bisect`);
+- every rule line (the parser's own strings, not a copy) in one flat list (a rule's *id* is its position
+  there), with the chain of each rule; a query's literal is looked for in SLICE lines at a time joined into
+  one string (lower-cased for a needle with letters), so one C call rules out most slices, and only the
+  lines holding the literal are checked with the query's full pattern;
+- the positive ``-s``/``-d`` networks of every rule and every address token of every rule, each as
+  :class:`NetPostings` (networks as integers sorted per IP version, with their rule ids in flat arrays): an
+  ``address`` query looks up each prefix length present, a ``network`` query is a range lookup with
+  :mod:`bisect`;
 - the chain names and the service name of every ``KUBE-`` chain, for the name part of ``text`` queries.
 
 :func:`filter_indexed` gives exactly what :func:`kptui.ui.search.run_filter` gives (tests/ui/test_search_index.py
@@ -18,12 +19,13 @@ for long by one C call: the UI thread stays responsive while a filter runs in a 
 
 from __future__ import annotations
 
+import re
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, compress, repeat
+from itertools import accumulate, chain, compress, repeat
 
 from kptui.engine import Ruleset
 from kptui.engine.model import TABLE_ORDER
@@ -39,12 +41,37 @@ ServiceOf = Callable[[str | None, str], str | None]
 
 
 @dataclass(frozen=True)
-class TokenNets:
-    """One IP version's address tokens: sorted network integers, their prefix lengths and rule ids."""
+class NetPostings:
+    """One IP version's networks, sorted by (start, prefix length), each with the ids of the rules naming it.
 
-    starts: list[int]
-    prefixes: list[int]
-    rules: list[tuple[int, ...]]
+    Flat machine-int arrays (a list of rule ids per network, as Python objects, costs ten times the memory):
+    network ``i`` starts at ``starts[i]``, has the prefix ``prefixes[i]`` and its rules are
+    ``rules[offsets[i]:offsets[i + 1]]`` (ascending).
+    """
+
+    starts: Sequence[int]  # 64-bit machine ints for IPv4; a list for IPv6 (128-bit)
+    prefixes: array[int]
+    offsets: array[int]
+    rules: array[int]
+    prefix_set: tuple[int, ...]  # the prefix lengths present
+
+    def exact(self, start: int, prefix: int) -> array[int]:
+        """The rules naming exactly the network ``start/prefix``."""
+        at = bisect_left(self.starts, start)
+        while at < len(self.starts) and self.starts[at] == start:
+            if self.prefixes[at] == prefix:
+                return self.rules[self.offsets[at]:self.offsets[at + 1]]
+            at += 1
+        return self.rules[:0]
+
+    def inside(self, first: int, last: int, prefix: int) -> Iterator[int]:
+        """The rules naming a network that starts in ``first``..``last`` and whose prefix is at least ``prefix``
+        (so a network inside that range), in C: no Python loop over the networks."""
+        lo, hi = bisect_left(self.starts, first), bisect_right(self.starts, last)
+        offs = self.offsets
+        runs = compress(map(slice, offs[lo:hi], offs[lo + 1:hi + 1]),
+                        map(int.__ge__, self.prefixes[lo:hi], repeat(prefix)))  # fmt: skip
+        return chain.from_iterable(map(self.rules.__getitem__, runs))
 
 
 @dataclass(frozen=True)
@@ -54,17 +81,15 @@ class SearchIndex:
     chain_names: list[str]
     chain_services: list[str]  # "" for none
     table_first: list[int]  # table position → id of its first chain (and the chain count, last)
-    names_folded: list[str]  # chain names and service names, lower-cased
-    services_folded: list[str]
+    names_folded: str  # the chain names, lower-cased, joined by "\n" (one string: 55k small ones cost 3x)
+    services_folded: str  # the same for the service names
     rule_chain: array[int]  # rule id → chain id (machine ints: a list of int objects costs 5x the memory)
     rule_local: array[int]  # rule id → 1-based index in its chain
-    raws: list[str]
-    haystacks: list[str]  # SLICE lines at a time, joined by "\n" (empty for an ASCII dump: ``folded`` serves)
-    folded: list[str]  # the same, lower-cased
+    raws: list[str]  # the parser's own line strings (shared, not copied)
     ascii: bool  # every line is ASCII: lower-case equality is exactly re.IGNORECASE
     names_ascii: bool  # the same for chain and service names
-    positive: dict[tuple[int, int], dict[int, tuple[int, ...]]]  # (version, prefix) → masked net → rules
-    tokens: dict[int, TokenNets]  # version → address tokens
+    positive: dict[int, NetPostings]  # version → the positive ``-s``/``-d`` networks (not /0)
+    tokens: dict[int, NetPostings]  # version → every address token
 
     @property
     def rule_count(self) -> int:
@@ -93,118 +118,146 @@ def build_index(ruleset: Ruleset, service_of: ServiceOf) -> SearchIndex:
             rule_chain.extend(repeat(cid, len(rows)))
             rule_local.extend(range(1, len(rows) + 1))
     table_first.append(len(names))
-    # Slice by slice, so the original text and its lower-cased copy never coexist whole (20+ MB at 160k rules).
-    # An ASCII dump keeps only the folded copy: lower-casing changes no digit, so port queries read it too.
-    folded: list[str] = []
-    ascii_only = True
-    for at in range(0, len(raws), SLICE):
-        hay = "\n".join(raws[at:at + SLICE])
-        ascii_only = ascii_only and hay.isascii()
-        folded.append(hay.lower())
-    haystacks: list[str] = []
-    if not ascii_only:  # a non-ASCII line somewhere: port queries need the original text of every slice
-        haystacks = ["\n".join(raws[at:at + SLICE]) for at in range(0, len(raws), SLICE)]
     return SearchIndex(
         tables=[t for t, _ in tables], chain_table=chain_table, chain_names=names, chain_services=services,
-        table_first=table_first, names_folded=[n.lower() for n in names],
-        services_folded=[n.lower() for n in services], rule_chain=rule_chain, rule_local=rule_local, raws=raws, haystacks=haystacks,
-        folded=folded, ascii=ascii_only,
-        names_ascii=all(map(str.isascii, names)) and all(map(str.isascii, services)), positive=_positive_nets(raws), tokens=_token_nets(raws))
+        table_first=table_first, names_folded="\n".join(names).lower(),
+        services_folded="\n".join(services).lower(), rule_chain=rule_chain, rule_local=rule_local, raws=raws,
+        ascii=all(map(str.isascii, raws)), names_ascii=all(map(str.isascii, names)) and all(map(str.isascii, services)),
+        positive=_postings(raws, POSITIVE_NET.findall, positive=True), tokens=_postings(raws, ADDR_TOKEN.findall))
 
 
-def _positive_nets(raws: list[str]) -> dict[tuple[int, int], dict[int, tuple[int, ...]]]:
-    found: dict[tuple[int, int], dict[int, list[int]]] = {}
-    cache: dict[str, tuple[int, int, int] | None] = {}
-    for rid, texts in enumerate(map(POSITIVE_NET.findall, raws)):
+def _postings(raws: list[str], find: Callable[[str], list[str]], positive: bool = False) -> dict[int, NetPostings]:
+    """Every network ``find`` picks out of the lines, with the rules naming it (``positive``: not /0).
+
+    Built with a counting sort over machine-int arrays, so no per-network Python list ever exists: the
+    transient memory is one entry per distinct network text, not per occurrence."""
+    text_ids: dict[str, int] = {}
+    occ_text: array[int] = array("i")
+    occ_rule: array[int] = array("i")
+    for rid, texts in enumerate(map(find, raws)):
         for text in texts:
-            key = cache[text] if text in cache else cache.setdefault(text, _int_net(text))
-            if key is None or key[2] == 0:
-                continue
-            version, start, prefix = key
-            bucket = found.setdefault((version, prefix), {}).setdefault(start >> (_BITS[version] - prefix), [])
-            if not bucket or bucket[-1] != rid:
-                bucket.append(rid)
-    return {k: {n: tuple(rs) for n, rs in v.items()} for k, v in found.items()}
-
-
-def _token_nets(raws: list[str]) -> dict[int, TokenNets]:
-    by_net: dict[tuple[int, int, int], list[int]] = {}
-    cache: dict[str, tuple[int, int, int] | None] = {}
-    for rid, toks in enumerate(map(ADDR_TOKEN.findall, raws)):
-        for tok in toks:
-            key = cache[tok] if tok in cache else cache.setdefault(tok, _int_net(tok))
-            if key is not None:
-                rules = by_net.setdefault(key, [])
-                if not rules or rules[-1] != rid:
-                    rules.append(rid)
-    out: dict[int, TokenNets] = {}
+            occ_text.append(text_ids.setdefault(text, len(text_ids)))
+            occ_rule.append(rid)
+    nets = [n if n is None or not positive or n[2] else None for n in map(_int_net, text_ids)]
+    del text_ids
+    keys = sorted({n for n in nets if n is not None})
+    position = {k: i for i, k in enumerate(keys)}
+    text_pos = array("i", [-1 if n is None else position[n] for n in nets])
+    del position, nets
+    # Rule ids arrive in ascending order, so each network's rules come out sorted and a rule naming one
+    # network twice (``10.0.0.1`` and ``10.0.0.1/32``) is the last one placed there: counted once.
+    counts = array("i", [0]) * (len(keys) + 1)
+    last = array("i", [-1]) * len(keys)
+    for tid, rid in zip(occ_text, occ_rule, strict=True):
+        at = text_pos[tid]
+        if at >= 0 and last[at] != rid:
+            last[at] = rid
+            counts[at + 1] += 1
+    offsets = array("i", accumulate(counts))
+    del counts
+    rules = array("i", [0]) * offsets[-1]
+    cursor = offsets[:-1]
+    last = array("i", [-1]) * len(keys)
+    for tid, rid in zip(occ_text, occ_rule, strict=True):
+        at = text_pos[tid]
+        if at >= 0 and last[at] != rid:
+            last[at] = rid
+            rules[cursor[at]] = rid
+            cursor[at] += 1
+    out: dict[int, NetPostings] = {}
     for version in (4, 6):
-        keys = sorted(k for k in by_net if k[0] == version)
-        if keys:
-            out[version] = TokenNets([k[1] for k in keys], [k[2] for k in keys], [tuple(by_net[k]) for k in keys])
+        lo, hi = bisect_left(keys, (version,)), bisect_left(keys, (version + 1,))
+        if hi > lo:
+            starts: Sequence[int] = [k[1] for k in keys[lo:hi]]
+            prefixes = array("B", (k[2] for k in keys[lo:hi]))
+            out[version] = NetPostings(array("Q", starts) if version == 4 else starts, prefixes,
+                                       offsets[lo:hi + 1], rules, tuple(sorted(set(prefixes))))  # fmt: skip
     return out
 
 
+_V4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,3}))?", re.ASCII)
+
+
 def _int_net(text: str) -> tuple[int, int, int] | None:
+    """(version, masked network, prefix) as :func:`kptui.ui.search.parse_net` reads ``text``; a dotted quad
+    is read here directly (ten times faster than :mod:`ipaddress`, which it agrees with: a test checks)."""
+    m = _V4.fullmatch(text)
+    if m is not None:
+        octets = m.group(1, 2, 3, 4)
+        if all(o == "0" or (o[0] != "0" and int(o) <= 255) for o in octets):
+            prefix = 32 if m.group(5) is None else int(m.group(5))
+            if prefix > 32:
+                return None
+            value = int.from_bytes(bytes(map(int, octets)), "big")
+            return 4, value >> (32 - prefix) << (32 - prefix), prefix
+    elif "." in text and ":" in text and "." not in text.rpartition(":")[2]:
+        return None  # an IPv4 address with a port (``10.244.1.5:8080``): a dotted quad ends an IPv6 address
     net = parse_net(text)
     return None if net is None else (net.version, int(net.network_address), net.prefixlen)
 
 
 def _literal_hits(index: SearchIndex, query: Query, cancelled: Callable[[], bool]) -> list[int] | None:
-    """Rule ids whose line matches the query's pattern, in order; None when cancelled."""
+    """Rule ids whose line matches the query's pattern, in order; None when cancelled.
+
+    The lines are joined SLICE at a time for one ``in`` per slice (lower-cased when the needle has letters):
+    a fresh slice per query rather than a stored copy of every line, which would cost 20+ MB at 160k rules."""
     needle, search, raws = query.literal, query.pattern.search, index.raws
     folded = query.kind != "port" and index.ascii and needle.isascii()
     if folded:
         needle = needle.lower()
     exact = folded and query.kind == "text"  # the literal with IGNORECASE *is* the pattern
     usable = (folded or query.kind == "port") and needle and "\n" not in needle
+    lower = folded and needle != needle.upper()  # no letter in the needle: the original text answers the same
     hits: list[int] = []
-    ascii_port = query.kind == "port" and index.ascii  # digits: the folded copy holds them unchanged
-    hays = index.folded if folded or ascii_port else index.haystacks
-    for at, hay in zip(range(0, len(raws), SLICE), hays, strict=True):
+    for at in range(0, len(raws), SLICE):
         if cancelled():
             return None
         end = min(at + SLICE, len(raws))
         if not usable:  # a non-ASCII dump or query: the pattern itself on every line
             hits += compress(range(at, end), map(search, raws[at:end]))
-        elif needle in hay:  # one C call rules out a slice: most slices, for a rare query
+            continue
+        hay = "\n".join(raws[at:end])
+        if lower:
+            hay = hay.lower()
+        if needle in hay:  # one C call rules out a slice: most slices, for a rare query
             cands = list(compress(range(at, end), map(str.__contains__, hay.split("\n"), repeat(needle))))
             hits += cands if exact else compress(cands, map(search, map(raws.__getitem__, cands)))
     return hits
 
 
 def _address_hits(index: SearchIndex, query: Query) -> set[int]:
+    """Rules whose positive network contains the address."""
     assert query.network is not None
     version, value = query.network.version, int(query.network.network_address)
     bits = _BITS[version]
     found: set[int] = set()
-    for (v, prefix), nets in index.positive.items():
-        if v == version:
-            found.update(nets.get(value >> (bits - prefix), ()))
+    nets = index.positive.get(version)
+    if nets is not None:
+        for prefix in nets.prefix_set:
+            found.update(nets.exact(value >> (bits - prefix) << (bits - prefix), prefix))
     return found
 
 
 def _network_hits(index: SearchIndex, query: Query) -> set[int]:
+    """Rules naming a network or an address inside the query's network."""
     assert query.network is not None
     net = query.network
     toks = index.tokens.get(net.version)
-    found: set[int] = set()
     if toks is None:
-        return found
-    lo = bisect_left(toks.starts, int(net.network_address))
-    hi = bisect_right(toks.starts, int(net.broadcast_address))
-    inside = compress(toks.rules[lo:hi], map(int.__ge__, toks.prefixes[lo:hi], repeat(net.prefixlen)))
-    found.update(chain.from_iterable(inside))
-    return found
+        return set()
+    return set(toks.inside(int(net.network_address), int(net.broadcast_address), net.prefixlen))
 
 
 def _named_chains(index: SearchIndex, query: Query) -> list[int]:
     """Chains whose name or service name holds a text query."""
     ids = range(len(index.chain_names))
     needle = query.literal.lower()
-    if index.names_ascii and needle.isascii():
-        return sorted({*compress(ids, map(str.__contains__, index.names_folded, repeat(needle))),
-                       *compress(ids, map(str.__contains__, index.services_folded, repeat(needle)))})
+    if index.names_ascii and needle.isascii() and "\n" not in needle:
+        found: set[int] = set()
+        for hay in (index.names_folded, index.services_folded):
+            if needle in hay:
+                found.update(compress(ids, map(str.__contains__, hay.split("\n"), repeat(needle))))
+        return sorted(found)
     search = query.pattern.search
     return sorted({*compress(ids, map(search, index.chain_names)), *compress(ids, map(search, index.chain_services))})
 
