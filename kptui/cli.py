@@ -1,7 +1,7 @@
 """The ``kptui`` command: the only module that reads files, talks to the terminal and sets exit codes.
 
-Together with :mod:`kptui.live` (live mode, capture bundles, ``top``, ``deltas``, ``conntrack``), this is kptui's
-I/O layer: the only code that reads files, runs commands (all of them through
+Together with :mod:`kptui.explorer_command` (the explorer's invocation) and :mod:`kptui.live` (live mode, capture
+bundles, ``top``, ``deltas``, ``conntrack``), this is kptui's I/O layer: the only code that reads files, runs commands (all of them through
 :func:`kptui.live.runner.run_readonly`, read-only) or starts the app.
 
 Exit status: 0 success, 1 a finding the command was asked to flag, 2 bad input or usage (a clear message on
@@ -25,7 +25,6 @@ from kptui.engine.summary import summarize
 from kptui.reports import summary_text
 
 if TYPE_CHECKING:
-    from kptui.engine.kernel_replay_walks import KernelWalks
     from kptui.engine.packet import NodeContext, Packet
 
 # The trace machinery is imported by the commands that use it: `kptui summary` on a big dump is a race
@@ -190,113 +189,6 @@ def cmd_trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def _open_terminal_as_stdin() -> None:
-    """The dump came through standard input (or stdin is not a terminal): take keys from /dev/tty."""
-    try:
-        fd = os.open("/dev/tty", os.O_RDWR)
-    except OSError:
-        raise UserError("the explorer needs a terminal for its keys, and there is none here (no /dev/tty); "
-                        "use kptui summary or kptui trace for text output") from None  # fmt: skip
-    os.dup2(fd, 0)
-    os.close(fd)
-
-
-MAX_KERNEL_LOG = 512 * 1024 * 1024
-
-
-def load_kernel_log(path: str, *, live: bool = False) -> KernelWalks:
-    """Read and check ``--kernel-trace PATH``: a UserError (file, line, what is wrong) unless it holds a
-    traversal whose packet the engine can simulate."""
-    from kptui.ui.kernel_trace_view import parse_kernel_log
-
-    if live:
-        raise UserError("--kernel-trace compares the log with a dump: give the dump or capture bundle as FILE")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_KERNEL_LOG + 1)
-    except OSError as exc:
-        raise UserError(f"cannot read the kernel trace log {printable(path)}: {exc.strerror or exc}") from None
-    if len(data) > MAX_KERNEL_LOG:
-        raise UserError(f"{printable(path)}: the kernel trace log is over {MAX_KERNEL_LOG >> 20} MB")
-    try:
-        return parse_kernel_log(data, path)
-    except ValueError as exc:
-        text = str(exc)
-        raise UserError(text if text.startswith(printable(path)) else f"{printable(path)}: {text}") from None
-
-
-def write_text(path: str, text: str) -> None:
-    """The explorer's writer (``ctrl+s`` saves a trace): ``path`` (``~`` expanded) written atomically, through
-    a temporary file and a rename. Raises OSError, which the app shows."""
-    target = os.path.expanduser(path)
-    tmp = os.path.join(os.path.dirname(target) or ".", f".{os.path.basename(target)}.kptui-tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, target)
-
-
-def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``kptui [FILE|-] [packet options]``: the interactive explorer, on a dump, a capture bundle (with its node
-    context) or, without FILE, the live node's rules (read-only), re-read every ``--watch`` seconds."""
-    from kptui.live.commands import app_source
-
-    packet = node = None
-    if args.src or args.dst:
-        if not (args.src and args.dst):
-            raise UserError("--src and --dst go together: give both to trace a packet when the explorer opens")
-        packet, node = packet_from_args(args)
-    elif any((args.node_ip, args.pod_cidr, args.iface, args.uplink, args.pod_iface, args.recent,
-              args.affinity_hit)):  # fmt: skip
-        node = node_from_args(args)
-    if args.file and args.file != "-" and not os.path.exists(args.file) and not any(c in args.file for c in "./"):
-        names = ", ".join(sorted(command_names()))
-        raise UserError(f"invalid choice: '{args.file}' is neither a command ({names}) nor a file")
-    source = app_source(args, node)  # reads FILE (a dump or bundle), or prepares the live reader
-    kernel = None
-    if args.kernel_trace is not None:  # a kernel trace log to replay against FILE (UserError: file and line)
-
-        kernel = load_kernel_log(args.kernel_trace, live=source.reader is not None)
-    if not sys.__stderr__ or not sys.__stderr__.isatty():
-        raise UserError("the explorer draws on the terminal through standard error, which is not a terminal "
-                        "here; use kptui summary or kptui trace for text output")  # fmt: skip
-    if not os.isatty(0):
-        _open_terminal_as_stdin()
-    from kptui.ui.app import make_app
-
-    app = make_app(writer=write_text, ruleset=source.ruleset, data=source.data, source=source.name, packet=packet,
-                   node=source.node, all_hops=args.all_hops, reader=source.reader, watch=source.watch,
-                   origin=source.origin, kernel=kernel)  # fmt: skip
-    app.run()
-    if app.error_message:
-        print(app.error_message, file=err)
-    return app.return_code or 0
-
-
-def build_app_parser() -> argparse.ArgumentParser:
-    from kptui.live.commands import add_source_options
-
-    p = argparse.ArgumentParser(
-        prog="kptui",
-        description="Explore rules interactively: the chain tree, each rule decoded, and packet traces you can "
-        "step through hop by hop. Without FILE, this node's live rules (read-only; needs root). With "
-        "--src/--dst the packet is traced as the explorer opens.",
-    )
-    p.add_argument("file", metavar="FILE", nargs="?", help="a dump or capture bundle (a bundle brings its node "
-                   "context); '-' reads standard input (keys then come from the terminal); none: the live "
-                   "node")  # fmt: skip
-    add_packet_options(p, required=False)
-    p.add_argument("--all-hops", action="store_true", help="list every hop of a trace, not only the matches")
-    p.add_argument("--kernel-trace", metavar="LOG", help="open on a real kernel trace log (xtables-monitor --trace "
-                   "or nft monitor trace output; kptui trace-commands prints how to capture one), stepped like a "
-                   "trace and compared hop by hop with the engine's simulation of the same packet")  # fmt: skip
-    add_source_options(p)
-    p.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
-                   help="live mode: re-read the rules every SECONDS (default 2; at least 10x the time a read "
-                   "takes) and show what moved: per-rule deltas in the tree, h lists the hottest rules")
-    p.set_defaults(handler=cmd_app)
-    return p
-
-
 def _build_parsers() -> tuple[argparse.ArgumentParser, frozenset[str]]:
     parser = argparse.ArgumentParser(
         prog="kptui",
@@ -313,21 +205,6 @@ def _build_parsers() -> tuple[argparse.ArgumentParser, frozenset[str]]:
 def command_names() -> frozenset[str]:
     """The subcommands (``summary``, ``trace``, …): any other first word is the explorer's FILE."""
     return _build_parsers()[1]
-
-
-APP_OPTIONS_FIRST = ("-", "--live", "--netns", "--watch", "-4", "-6", "--backend", "--src", "--dst")
-
-
-def is_app_invocation(argv: Sequence[str], commands: frozenset[str] | None = None) -> bool:
-    """``kptui``, ``kptui FILE …``, ``kptui --live …``: the explorer. ``kptui COMMAND …``, ``kptui -h`` and
-    ``kptui --version``: the commands' parser."""
-    if not argv:
-        return True
-    first = argv[0]
-    if first.startswith("-") and first != "-":
-        return first.split("=", 1)[0] in APP_OPTIONS_FIRST or first.startswith("--") and first not in (
-            "--help", "--version")  # fmt: skip
-    return first not in (command_names() if commands is None else commands)
 
 
 def printable_text(text: str) -> str:
@@ -375,6 +252,8 @@ def add_commands(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    from kptui.explorer_command import build_app_parser, is_app_invocation
+
     parser, commands = _build_parsers()
     argv = list(sys.argv[1:] if argv is None else argv)
     if is_app_invocation(argv, commands):

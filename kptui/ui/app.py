@@ -323,7 +323,7 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
     ``node`` fill the packet builder and trace at once (a live reader brings the node's own context).
     ``origin`` says where the rules come from, in the header. ``writer`` saves files (tests pass their own);
     ``env`` and ``native_clipboard`` steer the clipboard policy (default: os.environ, pyperclip). ``kernel``
-    (:func:`kptui.cli.load_kernel_log`) opens on a kernel trace log's traversal, compared with
+    (:func:`kptui.explorer_command.load_kernel_log`) opens on a kernel trace log's traversal, compared with
     the engine's simulation of the same packet."""
     return KptuiApp(ruleset=ruleset, data=data, source=source, packet=packet, node=node, all_hops=all_hops,
                     writer=writer, env=env, native_clipboard=native_clipboard, reader=reader, watch=watch,

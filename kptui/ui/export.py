@@ -86,4 +86,4 @@ def trace_markdown(trace: Trace, *, source: str | None = None) -> str:
 
 def no_writer(path: str, text: str) -> None:
     """The writer of an app started without one (tests, benchmarks): saving says so instead of writing."""
-    raise OSError(f"this kptui was started without a file writer (kptui.cli passes one); {path} not written")
+    raise OSError(f"this kptui was started without a file writer (kptui.explorer_command passes one); {path} not written")

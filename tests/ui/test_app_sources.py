@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from kptui.bundle import encode_bundle
-from kptui.cli import UserError, build_app_parser
+from kptui.cli import UserError
+from kptui.explorer_command import build_app_parser
 from kptui.live.commands import LiveReader, app_source
 from kptui.ui.app import make_app
 

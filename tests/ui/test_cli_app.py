@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from kptui import cli
+from kptui import cli, explorer_command
 
 from .conftest import SAMPLES
 
@@ -34,14 +34,14 @@ SAMPLE = str(SAMPLES / "nodeport-cluster.rules")
     ],
 )
 def test_app_mode_is_chosen_only_when_no_subcommand_is_named(argv: list[str], app: bool) -> None:
-    assert cli.is_app_invocation(argv) is app
+    assert explorer_command.is_app_invocation(argv) is app
 
 
 def test_every_subcommand_is_still_a_subcommand() -> None:
     names = cli.command_names()
     assert {"summary", "trace", "services", "top", "capture", "deltas", "conntrack", "trace-commands"} <= names
     for name in names:
-        assert not cli.is_app_invocation([name, SAMPLE])
+        assert not explorer_command.is_app_invocation([name, SAMPLE])
 
 
 def run(argv: list[str], monkeypatch: pytest.MonkeyPatch, *, tty: bool = False) -> tuple[int, str]:
@@ -85,7 +85,7 @@ def test_stdin_dump_without_a_tty_for_keys_is_a_clear_error(monkeypatch: pytest.
         raise OSError(6, "No such device or address")
 
     monkeypatch.setattr(sys, "stdin", Stdin())
-    monkeypatch.setattr(cli.os, "isatty", lambda fd: False)
-    monkeypatch.setattr(cli.os, "open", no_tty)
+    monkeypatch.setattr(explorer_command.os, "isatty", lambda fd: False)
+    monkeypatch.setattr(explorer_command.os, "open", no_tty)
     code, err = run(["-"], monkeypatch, tty=True)
     assert code == 2 and "needs a terminal for its keys" in err
