@@ -11,7 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from samples.scenarios import BY_NAME
+
 from ..kernel_gate import KernelGate
+from .harness import KernelLab, kernel_lab
 
 GATE = KernelGate(
     "KERNEL CONFORMANCE TESTS",
@@ -33,6 +36,13 @@ def kernel_ok() -> Iterator[None]:
     """Depend on this (module lab fixtures do) to run only where real netfilter is available."""
     require_kernel()
     yield
+
+
+@pytest.fixture(scope="module")
+def clusterip_lab(kernel_ok: None) -> Iterator[KernelLab]:
+    """The clusterip scenario's lab (addresses in tests/kernel/clusterip.py), built once per test module."""
+    with kernel_lab(BY_NAME["clusterip"]) as lab:
+        yield lab
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -6,7 +6,6 @@ taken out of the dump. Needs root and the netfilter tools (tests/kernel_gate.py)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +18,12 @@ from kptui.engine.kernel_trace import KernelTrace
 from kptui.engine.trace_compare import kernel_steps
 from kptui.explorer_command import load_kernel_log
 from kptui.ui.app import make_app
-from samples.scenarios import BY_NAME
 
-from .harness import KernelLab, Observation, Send, kernel_lab
+from .clusterip import API, DNS, WEB
+from .harness import KernelLab, Observation, Send
 
 pytestmark = pytest.mark.kernel
 
-WEB = ("10.96.10.20", 80)
-API = ("10.96.0.1", 443)
-DNS = ("10.96.0.10", 53)
-
-
-@pytest.fixture(scope="module")
-def klab(kernel_ok: None) -> Iterator[KernelLab]:
-    with kernel_lab(BY_NAME["clusterip"]) as k:
-        yield k
 
 
 def captured(obs: Observation, tmp_path: Path) -> tuple[KernelWalks, KernelTrace]:
@@ -48,12 +38,12 @@ def captured(obs: Observation, tmp_path: Path) -> tuple[KernelWalks, KernelTrace
 
 @pytest.mark.parametrize("send", [Send("pod", "tcp", *WEB), Send("outside", "tcp", *WEB), Send("node", "tcp", *API),
                                   Send("pod", "udp", *DNS)], ids=["pod-web", "outside-web", "node-api", "pod-dns"])
-def test_a_real_capture_agrees_with_the_simulation_hop_by_hop(klab: KernelLab, send: Send, tmp_path: Path) -> None:
-    (obs,) = klab.observe([send])
+def test_a_real_capture_agrees_with_the_simulation_hop_by_hop(clusterip_lab: KernelLab, send: Send, tmp_path: Path) -> None:
+    (obs,) = clusterip_lab.observe([send])
     assert obs.kernel is not None, f"{obs.describe()}: not captured\n{obs.capture[:3000]}"
     _, walk = captured(obs, tmp_path)
     rs = parse_ruleset(obs.rules, source="kernel-save")
-    rp = replay(rs, walk, klab.context_for(obs))
+    rp = replay(rs, walk, clusterip_lab.context_for(obs))
     cmp = rp.comparison
     detail = "\n".join(f"{n}. {r.kind}: {r.detail}" for n, r in enumerate(cmp.rows, 1) if not r.ok)
     assert cmp.agree, f"{obs.describe()}\n{cmp.summary}\n{detail}\n{cmp.problems}"
@@ -66,15 +56,15 @@ def test_a_real_capture_agrees_with_the_simulation_hop_by_hop(klab: KernelLab, s
         assert cmp.path.masquerade and rp.kernel.masquerade
 
 
-def test_a_rule_taken_out_of_the_dump_shows_where_they_diverge(klab: KernelLab, tmp_path: Path) -> None:
-    (obs,) = klab.observe([Send("outside", "tcp", *WEB)])
+def test_a_rule_taken_out_of_the_dump_shows_where_they_diverge(clusterip_lab: KernelLab, tmp_path: Path) -> None:
+    (obs,) = clusterip_lab.observe([Send("outside", "tcp", *WEB)])
     assert obs.kernel is not None
     _, walk = captured(obs, tmp_path)
     masq = [line for line in obs.rules.splitlines()
             if line.startswith("-A KUBE-SVC-") and "! -s 10.244.0.0/16" in line and "10.96.10.20/32" in line]
     assert len(masq) == 1, "the cluster IP's masquerade rule for traffic from outside the pod network"
     rs = parse_ruleset(obs.rules.replace(masq[0] + "\n", ""), source="kernel-save minus one rule")
-    rp = replay(rs, walk, klab.context_for(obs))
+    rp = replay(rs, walk, clusterip_lab.context_for(obs))
     cmp = rp.comparison
     assert not cmp.agree and rp.missing == 1
     n = cmp.first_difference
@@ -84,10 +74,10 @@ def test_a_rule_taken_out_of_the_dump_shows_where_they_diverge(klab: KernelLab, 
 
 
 @pytest.mark.asyncio
-async def test_the_explorer_opens_a_real_capture(klab: KernelLab, tmp_path: Path) -> None:
-    (obs,) = klab.observe([Send("pod", "tcp", *WEB)])
+async def test_the_explorer_opens_a_real_capture(clusterip_lab: KernelLab, tmp_path: Path) -> None:
+    (obs,) = clusterip_lab.observe([Send("pod", "tcp", *WEB)])
     walks, walk = captured(obs, tmp_path)
-    app = make_app(ruleset=parse_ruleset(obs.rules, source="kernel-save"), node=klab.context_for(obs),
+    app = make_app(ruleset=parse_ruleset(obs.rules, source="kernel-save"), node=clusterip_lab.context_for(obs),
                    kernel=walks, env={"KPTUI_CLIPBOARD": "osc52"})  # fmt: skip
     async with app.run_test(size=(140, 45)) as pilot:
         for _ in range(500):
