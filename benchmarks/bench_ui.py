@@ -4,12 +4,14 @@
 Figures (targets in brackets; printed, never asserted):
 - parse: the dump parsed in the app's loading thread (what the loading screen covers);
 - first paint after the parse: from the parsed ruleset to the main screen's first refresh   [≤ 1.5 s];
-- expanding nat/KUBE-SERVICES (5000+ rules) in the chain tree, until it is drawn             [≤ 0.3 s];
+- expanding nat/KUBE-SERVICES (5000+ rules) in the chain tree, until it is drawn (the end of the screen
+  refresh that shows it)                                                                     [≤ 0.3 s];
 - a step redraw in the trace view (key n: hop list, tree cursor, detail, packet state, repaint), over every
   hop of an all-hops trace through KUBE-SERVICES: wall time from the key to the end of the screen refresh
   that shows the step, and the CPU time the step costs                                       [≤ 50 ms];
-- the filter: a query over every rule, until the filtered tree is drawn (the first one builds the search
-  index);
+- the search index: when it is ready after the first paint (built in the background, giving way to the UI;
+  a filter that needs it sooner hurries it);
+- the filter: a query over every rule, until the filtered tree is drawn;
 - peak RSS of the process                                                                    [≤ 400 MB].
 
     python3 benchmarks/bench_ui.py [--services 5000] [--endpoints 10] [--size 160x48] [--dump FILE]
@@ -43,6 +45,16 @@ def middle_service(path: Path) -> tuple[str, int, str]:
     return m.group(1), int(m.group(3)), m.group(2)
 
 
+async def drawn(screen: object) -> float:
+    """When the screen's next refresh ends (a callback after it): "until it is drawn". Not Pilot's pause(),
+    which waits for the whole process to go idle (up to 1 s) and so counts background work too."""
+    done: list[float] = []
+    screen.call_after_refresh(lambda: done.append(time.perf_counter()))  # type: ignore[attr-defined]
+    while not done:
+        await asyncio.sleep(0.002)
+    return done[0]
+
+
 async def drive(dump: Path, size: tuple[int, int], steps: int = 0) -> dict[str, float | int]:
     from kptui.engine.packet import NodeContext, Packet
     from kptui.ui.app import make_app
@@ -59,14 +71,22 @@ async def drive(dump: Path, size: tuple[int, int], steps: int = 0) -> dict[str, 
         screen = app.main_screen
         assert screen is not None
         tree = screen.chains
+        indexed: float | None = None
+
+        async def watch_index() -> None:  # the search index is built in the background after the first paint
+            nonlocal indexed
+            while not tree.search.ready:
+                await asyncio.sleep(0.01)
+            indexed = time.perf_counter()
+
+        watcher = asyncio.ensure_future(watch_index())
         n_rules = len(app.ruleset.chain("nat", "KUBE-SERVICES").rules)  # type: ignore[union-attr]
         out["kube_services_rules"] = n_rules
         tree.reveal(Loc("nat", "KUBE-POSTROUTING"))
         await pilot.pause()
         t0 = time.perf_counter()
         tree.reveal(Loc("nat", "KUBE-SERVICES", 1))
-        await pilot.pause()
-        out["expand"] = time.perf_counter() - t0
+        out["expand"] = await drawn(screen) - t0
 
         ip, port, proto = middle_service(dump)
         packet = Packet("10.244.1.5", ip, proto, None, port, "pod")
@@ -76,9 +96,8 @@ async def drive(dump: Path, size: tuple[int, int], steps: int = 0) -> dict[str, 
         screen.builder.fill(packet, node)
         screen.builder.request_trace()
         while screen.trace is None or screen.trace_view.hops.hop is None:
-            await pilot.pause(0.01)
-        await pilot.pause()
-        out["trace_shown"] = time.perf_counter() - t0
+            await asyncio.sleep(0.002)
+        out["trace_shown"] = await drawn(screen) - t0
         hops = screen.trace_view.hops
         out["hops"] = len(hops.rows)
         # The wall time of a step: from the key to the end of the first screen refresh after the screen
@@ -94,9 +113,9 @@ async def drive(dump: Path, size: tuple[int, int], steps: int = 0) -> dict[str, 
         cpu: list[float] = []
         wall: list[float] = []
         for _ in range(min(len(hops.rows) - 1, steps or len(hops.rows))):
-            c0, t0 = time.process_time(), time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()  # this thread runs the app: its CPU only
             await pilot.press("n")  # a real key event; Pilot returns once it is handled and the app is idle
-            cpu.append(time.process_time() - c0)
+            cpu.append(time.thread_time() - c0)
             wall.append(painted[-1] - t0)
         type(screen).on_step_changed = handler  # type: ignore[method-assign]
         for name, xs in (("cpu", cpu), ("wall", wall)):
@@ -106,12 +125,15 @@ async def drive(dump: Path, size: tuple[int, int], steps: int = 0) -> dict[str, 
             out[f"step_{name}_max"] = xs[-1]
 
         out["rss_before_filter_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["index_ready_at_filter"] = tree.search.ready
         t0 = time.perf_counter()
-        tree.apply_filter("svc-4242", background=True)  # the first filter builds the search index
+        tree.apply_filter("svc-4242", background=True)  # waits for the search index if not built yet
         while tree.result is None:
-            await pilot.pause(0.01)
-        await pilot.pause()
-        out["filter"] = time.perf_counter() - t0
+            await asyncio.sleep(0.002)
+        out["filter"] = await drawn(screen) - t0
+        await watcher  # the filter needed the index: it is ready now
+        if indexed is not None:
+            out["indexed_after_paint"] = indexed - app.timings["painted"]
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -144,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{r[f'step_{name}_p99'] * 1000:.1f} ms, max {r[f'step_{name}_max'] * 1000:.1f} ms")
     print(f"  (target ≤ {TARGETS['step'] * 1000:.0f} ms per step: "
           f"{ok[r['step_wall_p99'] <= TARGETS['step']]} at p99)")
-    print(f"filter 'svc-4242' over every rule   {r['filter']:.3f} s")
+    if "indexed_after_paint" in r:
+        print(f"search index ready                  {r['indexed_after_paint']:.1f} s after the first paint "
+              "(built in the background, giving way to the UI)")
+    print(f"filter 'svc-4242' over every rule   {r['filter']:.3f} s   "
+          f"({'index built before' if r['index_ready_at_filter'] else 'includes finishing the index'})")
     print(f"peak RSS before the first filter    {r['rss_before_filter_mb']:.0f} MB")
     print(f"peak RSS                            {r['rss_mb']:.0f} MB   (target ≤ {TARGETS['rss']} MB: "
           f"{ok[r['rss_mb'] <= TARGETS['rss']]})")

@@ -166,6 +166,8 @@ class MainScreen(Screen[None]):
         """The app finished indexing who jumps where (big dumps do it after the first paint)."""
         self.callers_indexed = True
         self.detail.callers_ready()
+        if self.watcher is None:  # a dump: index it for the filter now, so the first `/` answers at once (watch
+            self.chains.prepare_search()  # mode rebuilds the screen on every read: there, the first `/` does)
 
     # -- coordination ------------------------------------------------------------------------------------
     def _show(self, loc: Loc) -> None:

@@ -196,3 +196,22 @@ async def test_a_big_dump_filters_as_you_type_in_a_worker(monkeypatch: pytest.Mo
         assert q is not None
         assert same(pane.result, run_filter(pane.ruleset, q, pane.insights.service_of))
         assert pane.search.ready
+
+
+@pytest.mark.asyncio
+async def test_a_big_dump_is_indexed_in_the_background_after_the_first_paint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kptui.ui import app as app_module
+
+    monkeypatch.setattr(chain_tree, "LIVE_FILTER_MAX_RULES", 0)  # every dump is "big" for the filter
+    monkeypatch.setattr(app_module, "FREEZE_GC_LINES", 0)  # and for the app: jump index and findings deferred
+    app = app_for("nodeport-cluster.rules")
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        assert screen is not None
+        for _ in range(200):  # the jump index, then the search index, each in a worker
+            if screen.chains.search.ready:
+                break
+            await pilot.pause(0.02)
+        assert screen.callers_indexed and screen.chains.search.ready  # without `/` ever being pressed
+        assert not screen.chains.query_one("#tree-filter", Input).display

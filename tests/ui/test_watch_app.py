@@ -173,3 +173,22 @@ async def test_a_first_read_that_fails_ends_the_app_with_the_message() -> None:
 def test_watch_without_a_reader_is_refused() -> None:
     with pytest.raises(ValueError, match="watch mode needs"):
         make_app(data=BASE.encode(), watch=2.0)
+
+
+@pytest.mark.asyncio
+async def test_watch_mode_indexes_the_rules_for_the_filter_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kptui.ui import app as app_module
+    from kptui.ui import chain_tree
+
+    monkeypatch.setattr(chain_tree, "LIVE_FILTER_MAX_RULES", 0)  # a "big" node: each read would pay for an index
+    monkeypatch.setattr(app_module, "FREEZE_GC_LINES", 0)
+    reader = FakeReader(bumped(0, 0))
+    app = make_app(reader=reader, watch=30, origin="live node (test)")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: app.main_screen is not None and app.main_screen.callers_indexed, "the jumps")
+        screen = app.main_screen
+        assert screen is not None
+        await pilot.pause(0.2)
+        assert not screen.chains.search.ready  # not built behind the user's back on every read
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: screen.chains.search.ready, "the index, on the first /")
