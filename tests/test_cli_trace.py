@@ -71,7 +71,7 @@ def test_node_ip_repeats_and_takes_commas() -> None:
     [
         (["--dst", "10.0.0.300", "--dport", "80"], "destination '10.0.0.300' is not an IP address"),
         (["--dst", "10.0.0.2"], "a tcp packet needs a destination port"),
-        (["--dst", "10.0.0.2", "--dport", "80", "--mark", "banana"], "invalid literal"),
+        (["--dst", "10.0.0.2", "--dport", "80", "--mark", "banana"], "is not a number"),
         (["--dst", "10.0.0.2", "--dport", "80", "--iface", "eth0"], "should read NAME=CIDR"),
         (["--dst", "10.0.0.2", "--dport", "99999"], "not a port number"),
         (["--dst", "10.0.0.2", "--dport", "80", "--from", "mars"], "invalid choice"),

@@ -8,6 +8,7 @@ frozen and validated on construction (:class:`ValueError` with a message meant f
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -27,9 +28,20 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_mark(text: str) -> int:
-    """``0x4000``, ``16384`` → int; ValueError for anything else or out of 32 bits."""
-    value = int(text, 0)
-    if not 0 <= value <= 0xFFFFFFFF:
+    """A packet's mark as iptables reads a number (``strtoul`` base 0): ``0x4000``, ``16384``, ``040000``
+    (octal). ValueError, with a message for the user, for anything else or out of 32 bits."""
+    t = text.strip()
+    if "/" in t:
+        raise ValueError(f"mark '{text}': a packet's mark is one value (e.g. 0x4000), not value/mask")
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", t):
+        value = int(t, 16)
+    elif re.fullmatch(r"0[0-7]*", t):
+        value = int(t, 8)
+    elif re.fullmatch(r"[1-9][0-9]*", t):
+        value = int(t)
+    else:
+        raise ValueError(f"mark '{text}' is not a number (e.g. 0x4000 or 16384)")
+    if value > 0xFFFFFFFF:
         raise ValueError(f"mark {text} is not a 32-bit value")
     return value
 

@@ -68,7 +68,8 @@ class KernelTraceController:
         walk = self.walks.walks[index % len(self.walks.walks)]
         self.screen.trace_view.query_one("#trace-title", Static).update(
             Text(f"replaying kernel traversal {index % len(self.walks.walks) + 1} …"))
-        self.screen.run_worker(partial(self._replay, index % len(self.walks.walks), walk), thread=True,
+        request = self.screen.new_trace_request()  # a later trace or replay wins over this one
+        self.screen.run_worker(partial(self._replay, index % len(self.walks.walks), walk, request), thread=True,
                                exclusive=True, group="kernel-trace", description="replay the kernel trace")
 
     def step(self, delta: int) -> None:
@@ -84,13 +85,13 @@ class KernelTraceController:
         self._summary().display = self.replay is not None and message.trace is self.replay.trace
 
     # -- the replay -----------------------------------------------------------------------------------------
-    def _replay(self, index: int, walk: KernelTrace) -> None:
+    def _replay(self, index: int, walk: KernelTrace, request: int) -> None:
         try:
             result = replay(self.screen.ruleset, walk, self.screen.initial[1])
         except ValueError as exc:
             self.screen.app.call_from_thread(self._failed, index, str(exc))
             return
-        self.screen.app.call_from_thread(self._show, index, result)
+        self.screen.app.call_from_thread(self._show, index, result, request)
 
     def _failed(self, index: int, message: str) -> None:
         self.screen.notify(f"kernel traversal {index + 1}: {printable(message)}", title="kernel trace log",
@@ -105,8 +106,10 @@ class KernelTraceController:
         view.mount(summary, after="#trace-title")
         return summary
 
-    def _show(self, index: int, rp: KernelReplay) -> None:
+    def _show(self, index: int, rp: KernelReplay, request: int) -> None:
         screen = self.screen
+        if not screen.is_latest_request(request):
+            return  # another trace or traversal was asked for meanwhile
         self.index, self.replay = index, rp
         view = screen.trace_view
         view.hops.marks, view.hops.marks_for = set(rp.marks()), rp.trace

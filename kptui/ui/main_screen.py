@@ -111,7 +111,7 @@ class MainScreen(Screen[None]):
             yield ChainTreePane(self.ruleset, self.insights, id="tree-pane", moves=moves)
             yield RuleDetail(self.ruleset, self.insights, id="detail", callers_indexed=self.callers_indexed)
         with ContentSwitcher(initial="builder", id="bottom"):
-            yield PacketBuilder(id="builder", pod_cidr=self.insights.pod_cidr)
+            yield PacketBuilder(id="builder", pod_cidr=self.insights.pod_cidr, family=self.ruleset.family)
             yield TraceView(id="trace")
         yield Footer()
 
@@ -189,17 +189,32 @@ class MainScreen(Screen[None]):
     def on_trace_requested(self, message: TraceRequested) -> None:
         self.query_one(ContentSwitcher).current = "trace"
         self.trace_view.busy(message.packet)
-        self._trace_in_thread(message.packet, message.node)
+        self._trace_in_thread(message.packet, message.node, self.new_trace_request())
+
+    _trace_request = 0
+
+    def new_trace_request(self) -> int:
+        """A number for a trace about to be computed in a thread: only the latest request's result is shown
+        (a thread cannot be stopped, so an older, slower trace may finish after a newer one)."""
+        self._trace_request += 1
+        return self._trace_request
+
+    def is_latest_request(self, request: int) -> bool:
+        return request == self._trace_request
 
     @work(thread=True, exclusive=True, group="trace", description="trace")
-    def _trace_in_thread(self, packet: Packet, node: NodeContext) -> None:
+    def _trace_in_thread(self, packet: Packet, node: NodeContext, request: int) -> None:
         from kptui.engine.trace import trace
 
         result = trace(self.ruleset, packet, node)
         settle = getattr(self.app, "settle", None)
         if settle is not None:
             settle()  # the compiled prefilters the first trace built live as long as the ruleset
-        self.app.call_from_thread(self.show_trace, result)
+        self.app.call_from_thread(self._traced, result, request)
+
+    def _traced(self, result: Trace, request: int) -> None:
+        if self.is_latest_request(request):
+            self.show_trace(result)
 
     def show_trace(self, result: Trace) -> None:
         first = self.trace is None  # later traces keep the all-hops/matched-only choice the user made
@@ -257,7 +272,7 @@ class MainScreen(Screen[None]):
     def action_trace(self) -> None:
         if not self.builder.request_trace():
             self.query_one(ContentSwitcher).current = "builder"
-            self.builder.focus_first()
+            self.builder.focus_first(self.builder.first_error())
 
     def action_kernel_traversal(self, delta: int) -> None:
         if self.kernel is not None:
@@ -272,7 +287,7 @@ class MainScreen(Screen[None]):
 
     def _copy(self, text: str, what: str) -> None:
         ok, message = self.clipboard.copy(text, what)
-        self.notify(message, severity="information" if ok else "warning", markup=False)
+        self.notify(printable(message), severity="information" if ok else "warning", markup=False)
 
     def action_copy(self, what: str = "auto") -> None:
         loc = self.detail.loc
@@ -290,7 +305,7 @@ class MainScreen(Screen[None]):
             self._copy(printable(rule.raw), f"rule {printable(str(loc))} as an iptables-save line")
         elif loc is not None and loc.chain is not None:
             tool = "ip6tables" if self.ruleset.family == "ipv6" else "iptables"
-            table = f"-t {shlex.quote(loc.table)} " if loc.table else ""
+            table = f"-t {shlex.quote(printable(loc.table))} " if loc.table else ""
             cmd = f"{tool} {table}-L {shlex.quote(printable(loc.chain))} -nv"
             self._copy(cmd, f"'{cmd}'")
         else:
@@ -405,5 +420,5 @@ class MainScreen(Screen[None]):
 
     def run_preset(self, service: ServiceInfo, index: int) -> None:
         self.builder.set_service(service)
-        self.builder.apply_preset(index)
-        self.action_trace()
+        if self.builder.apply_preset(index, service):  # this service's preset, whatever the pane shows
+            self.action_trace()

@@ -8,6 +8,9 @@ is shown under the field it is about. A valid packet is posted as
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
-from kptui.engine.packet import CTSTATES, ORIGINS, NodeContext, Packet, parse_mark
+from kptui.engine.packet import CTSTATES, ORIGINS, PORT_PROTOCOLS, PROTOCOLS, NodeContext, Packet, parse_mark
 from kptui.fmt import printable
 
 from .messages import TraceRequested
@@ -25,7 +28,8 @@ from .services import ServiceInfo
 
 __all__ = ["FIELDS", "PacketBuilder"]
 
-PROTOS = ("tcp", "udp", "sctp", "icmp")
+PROTOS = tuple(PROTOCOLS)  # the engine's own list: a packet from the command line keeps its protocol
+IFNAME = re.compile(r"[^\s/:]{1,15}")  # a Linux interface name (IFNAMSIZ 16, no blank, slash or colon)
 # field id → (label, placeholder); Select fields have choices instead.
 INPUTS = {
     "src": ("source", "e.g. 10.244.1.5"),
@@ -59,14 +63,34 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.replace(" ", ",").split(",") if v.strip())
 
 
+def _version(text: str) -> int | None:
+    try:
+        return ipaddress.ip_network(text, strict=False).version
+    except ValueError:
+        return None
+
+
+def _port(name: str, text: str) -> tuple[int | None, str | None]:
+    """A port field: (value, None) or (None, the error). ASCII digits only: ``str.isdigit`` takes ``²``."""
+    if not text:
+        return None, None
+    if re.fullmatch(r"[0-9]{1,5}", text) and int(text) <= 65535:
+        return int(text), None
+    if re.fullmatch(r"[0-9]+", text):
+        return None, f"{name} {text} is not a port number (0-65535)"
+    return None, f"{name} '{text}' is not a number"
+
+
 class PacketBuilder(VerticalScroll):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "leave_field", "Leave field", show=False, id="builder.leave-field"),
     ]
 
-    def __init__(self, *, pod_cidr: str | None = None, **kwargs: object) -> None:
+    def __init__(self, *, pod_cidr: str | None = None, family: str | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.detected_pod_cidr = pod_cidr
+        # the dump's local-traffic detector (``! -s CIDR``): text from the dump, kept only if it is a network
+        self.detected_pod_cidr = pod_cidr if pod_cidr and _version(pod_cidr) else None
+        self.family = {"ipv4": 4, "ipv6": 6}.get(family or "")  # the dump's IP family, when it says
         self.service: ServiceInfo | None = None
         self.presets: list[Preset] = []
         self.errors: dict[str, str] = {}
@@ -87,7 +111,7 @@ class PacketBuilder(VerticalScroll):
                     else:
                         label, placeholder = INPUTS[name]
                         if name == "pod_cidr" and self.detected_pod_cidr:
-                            placeholder = self.detected_pod_cidr
+                            placeholder = self.detected_pod_cidr  # used when the field is left empty
                         yield Label(label, classes="pb-label")
                         yield Input(placeholder=placeholder, id=f"pb-{name}", compact=True, classes="pb-input")
             yield self._hidden(Static(id=f"pb-err-{n}", classes="pb-error", markup=False))
@@ -103,8 +127,7 @@ class PacketBuilder(VerticalScroll):
     # -- values --------------------------------------------------------------------------------------------
     def value(self, name: str) -> str:
         if name in SELECTS:
-            v = self.query_one(f"#pb-{name}", Select).value
-            return str(v) if v is not Select.NULL else ""
+            return str(self.query_one(f"#pb-{name}", Select).value)  # never blank: allow_blank=False
         return self.query_one(f"#pb-{name}", Input).value.strip()
 
     def set_value(self, name: str, value: str) -> None:
@@ -124,12 +147,14 @@ class PacketBuilder(VerticalScroll):
                             ("dport", "" if packet.dport is None else str(packet.dport)),
                             ("in_iface", packet.in_iface or ""), ("mark", f"{packet.mark:#x}")):  # fmt: skip
                 self.set_value(name, v)
+            self.extra_packet = packet
         if node is not None:
             self.set_value("node_ips", ", ".join(node.addresses))
             self.set_value("pod_cidr", ", ".join(node.pod_cidrs))
             self.extra_node = node
 
     extra_node: NodeContext | None = None  # options the fields do not show (interfaces, recent lists, …)
+    extra_packet: Packet | None = None  # the same for the packet (ICMP type, length, MAC)
 
     def field_values(self) -> dict[str, str]:
         """Every field as typed (a watch refresh rebuilds the screen and puts them back)."""
@@ -147,32 +172,44 @@ class PacketBuilder(VerticalScroll):
         v = self.value
         ports: dict[str, int | None] = {}
         for name in ("sport", "dport"):
-            text = v(name)
-            if text and not text.isdigit():
-                errors[name] = f"{name} '{text}' is not a number"
-            ports[name] = int(text) if text.isdigit() else None
+            ports[name], error = _port(name, v(name))
+            if error:
+                errors[name] = error
+            elif v(name) and v("proto") not in PORT_PROTOCOLS:
+                errors[name] = f"{v('proto')} has no ports: leave {name} empty"
         mark = 0
         if v("mark"):
             try:
                 mark = parse_mark(v("mark"))
             except ValueError as exc:
-                errors["mark"] = str(exc) if "32-bit" in str(exc) else f"mark '{v('mark')}' is not a number (e.g. 0x4000)"
+                errors["mark"] = str(exc)
         for name, what in (("src", "source"), ("dst", "destination")):
             if not v(name):
                 errors[name] = f"{what} address needed"
+        family = _version(v("src")) or _version(v("dst"))
+        if family and self.family and family != self.family and "src" not in errors:
+            errors["src"] = f"the dump holds IPv{self.family} rules: an IPv{family} packet never meets them"
+        iface = v("in_iface")
+        if iface and v("origin") == "local":
+            errors["in_iface"] = "a packet the node sends has no input interface: leave in-iface empty"
+        elif iface and (not IFNAME.fullmatch(iface) or iface in (".", "..")):
+            errors["in_iface"] = f"in-iface '{iface}' is not an interface name (up to 15 characters, no / or :)"
+        node_ips = _split(v("node_ips"))
+        if family and node_ips and all(_version(ip) not in (None, family) for ip in node_ips):
+            errors["node_ips"] = f"node address: none is IPv{family} like the packet"
+        pod_cidrs = _split(v("pod_cidr")) or ((self.detected_pod_cidr,) if self.detected_pod_cidr else ())
         node = None
         try:
-            base = self.extra_node or NodeContext()
-            node = NodeContext(addresses=_split(v("node_ips")), pod_cidrs=_split(v("pod_cidr")),
-                               interfaces=base.interfaces, uplink=base.uplink, pod_iface=base.pod_iface,
-                               recent=base.recent, recent_all=base.recent_all, ipsets=base.ipsets)  # fmt: skip
+            node = replace(self.extra_node or NodeContext(), addresses=node_ips, pod_cidrs=pod_cidrs)
         except ValueError as exc:
-            errors[field_of(str(exc)) or "general"] = str(exc)
+            errors.setdefault(field_of(str(exc)) or "general", str(exc))
         packet = None
         if not errors:
+            extra = self.extra_packet or Packet("0.0.0.0", "0.0.0.0", "icmp")  # (no extra fields)
             try:
                 packet = Packet(v("src"), v("dst"), v("proto"), ports["sport"], ports["dport"], v("origin"),
-                                v("in_iface") or None, mark, v("ctstate"))  # fmt: skip
+                                iface or None, mark, v("ctstate"), icmp_type=extra.icmp_type, length=extra.length,
+                                mac=extra.mac)  # fmt: skip
             except ValueError as exc:
                 errors[field_of(str(exc)) or "general"] = str(exc)
         self.errors = errors
@@ -180,6 +217,10 @@ class PacketBuilder(VerticalScroll):
         if errors or packet is None or node is None:
             return None
         return packet, node
+
+    def first_error(self) -> str | None:
+        """The first field (in screen order) with an error."""
+        return next((f for f in FIELDS if f in self.errors), None)
 
     def _show_errors(self) -> None:
         for n, row in enumerate(ROWS):
@@ -211,7 +252,7 @@ class PacketBuilder(VerticalScroll):
         if service is self.service:
             return
         self.service = service
-        self.presets = presets_for(service, node_ip="", pod_cidr=None) if service is not None else []
+        self.presets = presets_for(service) if service is not None else []
         select = self.query_one("#pb-preset", Select)
         select.set_options([(Text(printable(p.label)), i) for i, p in enumerate(self.presets)])
         # (Select renders its prompt as markup: no dump text in it; the options are Text objects)
@@ -219,21 +260,25 @@ class PacketBuilder(VerticalScroll):
                          if service is not None and self.presets
                          else "presets: put the tree's cursor on a service")  # fmt: skip
 
-    def apply_preset(self, index: int) -> None:
-        if self.service is None or not 0 <= index < len(self.presets):
-            return
-        node_ips = _split(self.value("node_ips"))
-        pod_cidr = (_split(self.value("pod_cidr")) or (self.detected_pod_cidr,))[0]
-        fresh = presets_for(self.service, node_ip=node_ips[0] if node_ips else "", pod_cidr=pod_cidr)
+    def apply_preset(self, index: int, service: ServiceInfo | None = None) -> bool:
+        """Fill the fields from preset ``index`` of ``service`` (default: the service the presets are offered
+        for), with the node addresses and pod CIDRs as typed (or detected). False if there is no such preset."""
+        service = service or self.service
+        pod_cidrs = _split(self.value("pod_cidr")) or ((self.detected_pod_cidr,) if self.detected_pod_cidr else ())
+        fresh = presets_for(service, node_ips=_split(self.value("node_ips")), pod_cidrs=pod_cidrs) if service else []
+        if not 0 <= index < len(fresh):
+            return False
         for name, value in fresh[index].fields.items():
             self.set_value(name, value)
         self.build()
+        return True
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "pb-preset":
             event.stop()
             if event.value is not Select.NULL:
                 self.apply_preset(int(event.value))  # type: ignore[call-overload]
+                event.select.clear()  # back to the prompt: picking the same preset again applies it again
 
     # -- actions ---------------------------------------------------------------------------------------------
     def request_trace(self) -> bool:
@@ -254,5 +299,6 @@ class PacketBuilder(VerticalScroll):
     def action_leave_field(self) -> None:
         self.query_one("#pb-trace", Button).focus()
 
-    def focus_first(self) -> None:
-        self.query_one("#pb-src", Input).focus()
+    def focus_first(self, name: str | None = None) -> None:
+        """Focus field ``name`` (the first field with an error, say), else the source."""
+        self.query_one(f"#pb-{name or 'src'}").focus()

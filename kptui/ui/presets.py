@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import NamedTuple
+
+from kptui.engine.kube.explain_common import hostport
 
 from .services import Frontend, ServiceInfo
 
@@ -30,24 +33,33 @@ def pod_source(pod_cidr: str | None) -> str:
     return str(net.network_address + offset)
 
 
-def _hostport(ip: str | None, port: int) -> str:
-    if ip is None:
-        return f":{port}"
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+def _family(text: str | None) -> int | None:
+    try:
+        return ipaddress.ip_network(text or "", strict=False).version
+    except ValueError:
+        return None
 
 
-def presets_for(service: ServiceInfo, *, node_ip: str = "", pod_cidr: str | None = None) -> list[Preset]:
+def _first_of(family: int | None, values: Sequence[str]) -> str | None:
+    """The first of ``values`` (addresses or CIDRs) of that IP family (any family for None)."""
+    return next((v for v in values if family is None or _family(v) == family), None)
+
+
+def presets_for(service: ServiceInfo, *, node_ips: Sequence[str] = (), pod_cidrs: Sequence[str] = ()) -> list[Preset]:
+    """The presets for each of the service's frontends, the node address and pod CIDR taken of the
+    frontend's IP family (a dual-stack node: the IPv6 ClusterIP gets an IPv6 pod source)."""
     out: list[Preset] = []
     for fe in service.frontends:
-        out.extend(_presets(service.name, fe, node_ip, pod_cidr))
+        family = _family(fe.ip) if fe.ip else _family(_first_of(None, node_ips))
+        node_ip = _first_of(family, node_ips) or ""
+        out.extend(_presets(service.name, fe, node_ip, _first_of(family, pod_cidrs), family == 6))
     return out
 
 
-def _presets(name: str, fe: Frontend, node_ip: str, pod_cidr: str | None) -> list[Preset]:
-    v6 = ":" in (fe.ip or node_ip or "")
+def _presets(name: str, fe: Frontend, node_ip: str, pod_cidr: str | None, v6: bool) -> list[Preset]:
     outside = OUTSIDE_CLIENT6 if v6 else OUTSIDE_CLIENT
     base = {"proto": fe.proto, "dport": str(fe.port), "sport": "", "in_iface": "", "mark": "0", "ctstate": "NEW"}
-    where = f"{_hostport(fe.ip, fe.port)}/{fe.proto}"
+    where = hostport(fe.ip, fe.port, fe.proto)
     if fe.kind == "cluster-ip":
         return [Preset(f"pod → ClusterIP {where} ({name})",
                        {**base, "origin": "pod", "src": pod_source(pod_cidr), "dst": fe.ip or ""})]
