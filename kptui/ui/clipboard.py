@@ -4,7 +4,11 @@ the local machine's clipboard through pyperclip, chosen by ``KPTUI_CLIPBOARD``:
 - ``osc52``: OSC 52 only (``App.copy_to_clipboard``);
 - ``native``: pyperclip only;
 - ``auto`` (default): OSC 52 only when ``SSH_TTY``, ``SSH_CONNECTION`` or ``TMUX`` is set (pyperclip would reach
-  the wrong machine) or pyperclip has no backend; otherwise both.
+  the wrong machine) or pyperclip has no backend; otherwise both. Any other value acts as ``auto`` and every
+  copy's sentence says so.
+
+The decision is taken from the environment first: pyperclip is probed (it reads ``/proc``, searches ``PATH``,
+may import Qt bindings) only when ``auto`` has no remote variable to go by, or when it is about to be used.
 
 OSC 52 payloads are capped (:data:`OSC52_MAX`: many terminals drop longer sequences); the native clipboard
 takes up to :data:`NATIVE_MAX`. Every copy returns a sentence saying what happened, for a notification.
@@ -17,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from kptui.fmt import plural
+from kptui.fmt import plural, printable
 
 __all__ = ["MODES", "NATIVE_MAX", "OSC52_MAX", "Clipboard", "Plan", "choose"]
 
@@ -25,6 +29,7 @@ MODES = ("auto", "osc52", "native")
 OSC52_MAX = 100_000  # bytes of UTF-8 text (≈ 133 KB once base64-encoded)
 NATIVE_MAX = 10_000_000
 REMOTE_VARS = ("SSH_TTY", "SSH_CONNECTION", "TMUX")
+SHOWN_MAX = 40  # characters of a not-understood KPTUI_CLIPBOARD value quoted back
 
 
 class Terminal(Protocol):
@@ -36,21 +41,37 @@ class Plan:
     osc52: bool
     native: bool
     why: str
+    note: str = ""  # said with every copy: a KPTUI_CLIPBOARD value that was not understood
 
 
-def choose(env: Mapping[str, str], native_available: bool) -> Plan:
-    mode = env.get("KPTUI_CLIPBOARD", "auto").strip().lower() or "auto"
+def _channels(osc52: bool, native: bool) -> str:
+    return " and ".join(n for n, on in (("OSC 52", osc52), ("the system clipboard", native)) if on)
+
+
+def choose(env: Mapping[str, str], native_available: bool | Callable[[], bool]) -> Plan:
+    """The channels for ``env``. ``native_available`` may be a probe: it is called only when ``auto`` has no
+    remote variable to decide by."""
+    raw = env.get("KPTUI_CLIPBOARD", "auto").strip()
+    mode = raw.lower() or "auto"
     if mode == "osc52":
         return Plan(True, False, "KPTUI_CLIPBOARD=osc52")
     if mode == "native":
         return Plan(False, True, "KPTUI_CLIPBOARD=native")
-    note = "" if mode == "auto" else f"KPTUI_CLIPBOARD={mode!r} is not one of {', '.join(MODES)}; using auto. "
-    remote = [v for v in REMOTE_VARS if env.get(v)]
-    if remote:
-        return Plan(True, False, f"{note}{remote[0]} is set")
-    if not native_available:
-        return Plan(True, False, f"{note}no local clipboard tool")
-    return Plan(True, True, f"{note}local session")
+    unknown = mode != "auto"
+    prefix = f"KPTUI_CLIPBOARD={mode!r} is not one of {', '.join(MODES)}; using auto. " if unknown else ""
+    remote = next((v for v in REMOTE_VARS if env.get(v)), None)
+    if remote is not None:
+        osc52, native, reason = True, False, f"{remote} is set"
+    elif not (native_available() if callable(native_available) else native_available):
+        osc52, native, reason = True, False, "no local clipboard tool"
+    else:
+        osc52, native, reason = True, True, "local session"
+    note = ""
+    if unknown:
+        shown = printable(raw if len(raw) <= SHOWN_MAX else raw[:SHOWN_MAX] + "…")
+        note = (f"KPTUI_CLIPBOARD={shown} not understood ({'|'.join(MODES)}): "
+                f"used auto, {_channels(osc52, native)} ({reason})")  # fmt: skip
+    return Plan(osc52, native, prefix + reason, note)
 
 
 def _size(n: int) -> str:
@@ -58,7 +79,8 @@ def _size(n: int) -> str:
 
 
 class Clipboard:
-    """``copy(text, what)`` through the chosen channels; ``last`` keeps what was copied (tests, native mode)."""
+    """``copy(text, what)`` through the channels :func:`choose` picks for ``env`` (``os.environ`` by default);
+    ``native`` replaces pyperclip (tests)."""
 
     def __init__(self, terminal: Terminal, env: Mapping[str, str] | None = None,
                  native: Callable[[str], None] | None = None) -> None:  # fmt: skip
@@ -66,7 +88,6 @@ class Clipboard:
         self.env = os.environ if env is None else env
         self._native = native
         self._probed = native is not None
-        self.last: str | None = None
 
     def native_copy(self) -> Callable[[str], None] | None:
         if not self._probed:
@@ -82,9 +103,7 @@ class Clipboard:
 
     @property
     def plan(self) -> Plan:
-        mode = self.env.get("KPTUI_CLIPBOARD", "auto").strip().lower()
-        native_ok = True if mode in ("osc52", "native") else self.native_copy() is not None
-        return choose(self.env, native_ok)
+        return choose(self.env, lambda: self.native_copy() is not None)
 
     def copy(self, text: str, what: str) -> tuple[bool, str]:
         """(copied, message)."""
@@ -110,8 +129,8 @@ class Clipboard:
             else:
                 self.terminal.copy_to_clipboard(text)
                 channels.append("OSC 52 (the terminal)")
+        note = f". {plan.note}" if plan.note else ""
         if channels:
-            self.last = text
-            return True, f"Copied {what} ({_size(size)}) via {' and '.join(channels)}"
+            return True, f"Copied {what} ({_size(size)}) via {' and '.join(channels)}{note}"
         hint = "; save it with ctrl+s instead" if size > OSC52_MAX else ""
-        return False, f"Not copied: {what}: {'; '.join(problems) or 'no clipboard channel'}{hint}"
+        return False, f"Not copied: {what}: {'; '.join(problems) or 'no clipboard channel'}{hint}{note}"
