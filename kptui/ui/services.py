@@ -149,15 +149,22 @@ class CommentInsights:
 
     # -- answers --------------------------------------------------------------------------------------
     def service_of(self, table: str | None, chain: str) -> str | None:
+        return self._service_of(table, chain, set())
+
+    def _service_of(self, table: str | None, chain: str, visiting: set[tuple[str | None, str]]) -> str | None:
+        """Only final answers go into the cache: the UI thread and workers (palette, search index, filter)
+        ask at the same time, and a placeholder seen by another thread would be a wrong answer."""
         key = (table, chain)
         if key in self._cache:
             return self._cache[key]
-        self._cache[key] = None  # a guard against jump loops while resolving
-        found = self._resolve(table, chain)
+        if key in visiting:  # a jump loop
+            return None
+        visiting.add(key)
+        found = self._resolve(table, chain, visiting)
         self._cache[key] = found
         return found
 
-    def _resolve(self, table: str | None, chain_name: str) -> str | None:
+    def _resolve(self, table: str | None, chain_name: str, visiting: set[tuple[str | None, str]]) -> str | None:
         if not _HASHED.match(chain_name):
             return None
         if (table, chain_name) in self._by_chain:
@@ -169,7 +176,7 @@ class CommentInsights:
                 if name:
                     return name
         for ref in self.ruleset.graph.callers_of(table, chain_name)[:3]:
-            name = self.service_of(ref.table, ref.chain)
+            name = self._service_of(ref.table, ref.chain, visiting)
             if name:
                 return name
             caller = self.ruleset.chain(ref.table, ref.chain)
