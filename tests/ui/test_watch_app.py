@@ -59,6 +59,13 @@ async def wait_for(pilot: object, cond: object, what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+def settled(app: object) -> bool:
+    """The main screen of the latest rules is mounted, refreshed and showing (a rebuild sets the app's rules
+    before it switches screens: the old screen is still ``ready`` meanwhile, and keys would go astray)."""
+    screen = app.main_screen  # type: ignore[attr-defined]
+    return screen is not None and screen.ready and screen.ruleset is app.ruleset and app.screen is screen  # type: ignore[attr-defined]
+
+
 def tree_line(app: object, loc: Loc) -> str:
     node = app.main_screen.chains.chain_tree.node_for(loc)  # type: ignore[attr-defined]
     return str(node.label)
@@ -126,7 +133,7 @@ async def test_pause_stops_reading_and_a_failed_read_keeps_the_last_rules() -> N
         await wait_for(pilot, lambda: w.state.errors == 1 and w.state.reads == 2 and reader.calls == 3,
                        "a good read, a failed one, a good one")  # fmt: skip
         assert app.ruleset is not None and app.ruleset.rule_count > 0
-        await wait_for(pilot, lambda: app.main_screen is not None and app.main_screen.ready, "the rebuilt screen")
+        await wait_for(pilot, lambda: settled(app), "the rebuilt screen")
         screen = app.main_screen
         assert screen is not None and w.state.error is None  # the good read after the failure cleared it
         screen.chains.chain_tree.focus()
@@ -137,7 +144,7 @@ async def test_pause_stops_reading_and_a_failed_read_keeps_the_last_rules() -> N
         calls = reader.calls
         await pilot.pause(0.5)
         assert reader.calls == calls
-        await wait_for(pilot, lambda: app.main_screen is not None and app.main_screen.ready, "the screen")
+        await wait_for(pilot, lambda: settled(app), "the screen")
         assert "paused" in str(app.main_screen.query_one("#watch-bar").content)  # type: ignore[union-attr]
         app.main_screen.chains.chain_tree.focus()  # type: ignore[union-attr]
         await pilot.press("w")
