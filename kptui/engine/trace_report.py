@@ -9,7 +9,7 @@ from typing import Any
 
 from .trace_model import DROP_MARK, MASQ_MARK, Hop, PacketState, Trace, TracePath
 
-__all__ = ["SCHEMA", "entry_mark", "hop_line", "path_summary", "trace_text", "trace_to_dict"]
+__all__ = ["SCHEMA", "entry_mark", "hop_line", "hop_place", "path_summary", "trace_text", "trace_to_dict"]
 
 SCHEMA = "kptui.trace/1"
 
@@ -63,8 +63,16 @@ def path_summary(trace: Trace, path: TracePath) -> str:
     return " · ".join(parts)
 
 
+def hop_place(hop: Hop) -> str:
+    """``KUBE-SERVICES:12``, ``INPUT policy``, or ``KUBE-SERVICES:?`` for a rule the dump does not hold (a
+    kernel trace's hop located nowhere in the dump)."""
+    if hop.kind == "policy":
+        return f"{hop.chain} policy"
+    return f"{hop.chain}:{hop.index if hop.index else '?'}"
+
+
 def hop_line(hop: Hop) -> str:
-    where = f"{hop.hook:<11} {hop.table:<8} {hop.chain}" + (f":{hop.index}" if hop.index else " policy")
+    where = f"{hop.hook:<11} {hop.table:<8} {hop_place(hop)}"
     if hop.kind == "policy":
         return f"{where}  → {hop.verdict}"
     if not hop.matched:
