@@ -9,7 +9,7 @@ from typing import Any
 
 from .trace_model import DROP_MARK, MASQ_MARK, Hop, PacketState, Trace, TracePath
 
-__all__ = ["SCHEMA", "entry_mark", "hop_line", "hop_place", "path_summary", "trace_text", "trace_to_dict"]
+__all__ = ["SCHEMA", "entry_mark", "hop_line", "hop_place", "path_brief", "path_summary", "path_verdict", "trace_text", "trace_to_dict"]
 
 SCHEMA = "kptui.trace/1"
 
@@ -41,26 +41,40 @@ def _ended_at(path: TracePath) -> Hop | None:
 
 def path_summary(trace: Trace, path: TracePath) -> str:
     """``10.244.1.5:40000 → 10.96.0.10:53/udp ⇒ DNAT 10.244.2.7:53 (p=0.333) · mark 0x4000 · MASQUERADE · ACCEPT``"""
-    parts = [trace.packet.describe()]
-    f = path.final
+    head = trace.packet.describe() + (f" ⇒ DNAT {path.endpoint}" if path.endpoint else "")
+    return " · ".join([head + f" (p={float(path.probability):.3g})", *_rewrites(path), path_verdict(path)])
+
+
+def path_brief(path: TracePath) -> str:
+    """One path for a narrow line, the verdict first (the packet is said once, elsewhere):
+    ``ACCEPT (forwarded) · p=0.333 · ⇒ 10.244.2.7:53 · mark 0x4000 (masq) · MASQUERADE as 10.0.0.2``"""
+    parts = [path_verdict(path), f"p={float(path.probability):.3g}"]
     if path.endpoint:
-        parts[0] += f" ⇒ DNAT {path.endpoint}"
-    parts[0] += f" (p={float(path.probability):.3g})"
+        parts.append(f"⇒ {path.endpoint}")
+    return " · ".join(parts + _rewrites(path))
+
+
+def path_verdict(path: TracePath) -> str:
+    """``ACCEPT (forwarded)``, ``ACCEPT (delivered on the node)``, ``DROP at filter/KUBE-FIREWALL:1``."""
+    if path.verdict == "ACCEPT":
+        return "ACCEPT" + {"local": " (delivered on the node)", "forward": " (forwarded)"}.get(path.delivery or "", "")
+    end = _ended_at(path)
+    where = f" at {end.table}/{end.chain}" + (f":{end.index}" if end and end.index else "") if end else ""
+    return f"{path.verdict}{where}"
+
+
+def _rewrites(path: TracePath) -> list[str]:
+    """The mark the packet reached POSTROUTING with and its source rewrite, if any."""
+    out = []
+    f = path.final
     mark = entry_mark(path)
     if mark:
-        parts.append(f"mark {mark_text(mark)}")
+        out.append(f"mark {mark_text(mark)}")
     if f.masquerade:
-        parts.append(f"MASQUERADE as {f.src}")
+        out.append(f"MASQUERADE as {f.src}")
     elif f.snat:
-        parts.append(f"SNAT {_hostport(f.src, f.sport)}")
-    if path.verdict == "ACCEPT":
-        parts.append("ACCEPT" + {"local": " (delivered on the node)", "forward": " (forwarded)"}.get(
-            path.delivery or "", ""))  # fmt: skip
-    else:
-        end = _ended_at(path)
-        where = f" at {end.table}/{end.chain}" + (f":{end.index}" if end and end.index else "") if end else ""
-        parts.append(f"{path.verdict}{where}")
-    return " · ".join(parts)
+        out.append(f"SNAT {_hostport(f.src, f.sport)}")
+    return out
 
 
 def hop_place(hop: Hop) -> str:

@@ -20,7 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from kptui.engine.trace_model import Hop, Trace, TracePath
-from kptui.engine.trace_report import hop_line
+from kptui.engine.trace_report import hop_line, hop_place
 from kptui.fmt import printable
 
 from .messages import StepChanged
@@ -33,12 +33,8 @@ HOOKS = {"PREROUTING": "PRE", "INPUT": "IN", "FORWARD": "FWD", "OUTPUT": "OUT", 
 def hop_text(hop: Hop) -> str:
     """:func:`~kptui.engine.trace_report.hop_line` with the hook and table shortened for narrow terminals:
     ``PRE  nat    KUBE-MARK-MASQ:1  → CONTINUE  [mark 0x0 → 0x4000 (masq)]``."""
-    line = hop_line(hop)
-    place = f"{hop.chain}:{hop.index}" if hop.index else f"{hop.chain} policy"
-    long = f"{hop.hook:<11} {hop.table:<8} {place}"
-    tail = line[len(long):] if line.startswith(long) else "  " + line
-    if hop.kind == "rule" and not hop.index:  # a kernel trace's rule the dump does not hold
-        place = f"{hop.chain}:?"
+    place = hop_place(hop)
+    tail = hop_line(hop)[len(f"{hop.hook:<11} {hop.table:<8} {place}"):]  # hop_line starts with exactly that
     return f"{HOOKS.get(hop.hook, hop.hook):<4} {hop.table:<6} {place}{tail}"
 
 

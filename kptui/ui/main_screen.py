@@ -221,10 +221,11 @@ class MainScreen(Screen[None]):
         self.trace = result
         self.query_one(ContentSwitcher).current = "trace"
         step, self.pending_step = self.pending_step, None
-        self.trace_view.show_trace(result, all_hops=step[2] if step else self.all_hops if first else None)
-        if step is not None and step[0] < len(result.paths):  # a watch refresh: back to the same step
-            self.trace_view.select_path(step[0])
-            self.trace_view.hops.show(result, step[0], keep_hop=step[1])
+        self.step = None  # until the new trace's first step (a path may have none)
+        if step is not None:  # a watch refresh: back to the same path and hop
+            self.trace_view.show_trace(result, all_hops=step[2], path_index=step[0], keep_hop=step[1])
+        else:
+            self.trace_view.show_trace(result, all_hops=self.all_hops if first else None)
         self.trace_view.focus_hops()
 
     def on_step_changed(self, message: StepChanged) -> None:

@@ -12,8 +12,10 @@ from rich.style import Style
 from rich.text import Text
 
 from kptui.engine.trace_model import Hop, PacketState, Trace, TracePath
-from kptui.engine.trace_report import mark_text
+from kptui.engine.trace_report import hop_place, mark_text
 from kptui.fmt import human, printable
+
+from .hop_list import HOOKS
 
 __all__ = ["STATE_STYLES", "state_text"]
 
@@ -29,13 +31,18 @@ def _ct(s: PacketState) -> str:
     return s.ctstate + ("+DNAT" if s.dnat else "") + ("+SNAT" if s.snat else "")
 
 
+def _iface(name: str | None) -> str:
+    """An interface: ``-`` known to be none (a packet the node sends has no input interface), ``?`` unknown."""
+    return "?" if name is None else name or "-"
+
+
 def _fields(s: PacketState) -> dict[str, str]:
     return {
         "src": _hostport(s.src, s.sport),
         "dst": _hostport(s.dst, s.dport),
         "mark": mark_text(s.mark),
         "ctstate": _ct(s),
-        "iface": f"in {s.in_iface or '?'} · out {s.out_iface or '?'}",
+        "iface": f"in {_iface(s.in_iface)} · out {_iface(s.out_iface)}",
     }
 
 
@@ -54,43 +61,46 @@ def verdict_text(hop: Hop) -> str:
 
 def state_text(trace: Trace, path: TracePath, position: int, total: int, hop: Hop,
                styles: Mapping[str, Style]) -> Text:  # fmt: skip
-    """The state panel for ``hop`` (the ``position``-th of ``total`` visible hops): where, the verdict, then
-    the fields this hop changed (first, so a short terminal shows them), then the rest."""
+    """The state panel for ``hop`` (the ``position``-th of ``total`` visible hops): where, the verdict, the
+    fields this hop changed, its counter and note first (so a short terminal shows them), then the rest."""
     t = Text(end="")
-    hook = {"PREROUTING": "PRE", "POSTROUTING": "POST", "FORWARD": "FWD"}.get(hop.hook, hop.hook)
-    where = f"{hook} {hop.table} {hop.chain}" + (f":{hop.index}" if hop.index else " policy")
     t.append(f"{position + 1}/{total} ", styles["label"])
-    t.append(printable(where) + "\n", styles["heading"])
+    t.append(printable(f"{HOOKS.get(hop.hook, hop.hook)} {hop.table} {hop_place(hop)}") + "\n", styles["heading"])
     t.append(printable(verdict_text(hop)) + "\n", styles["verdict"] if hop.matched or hop.kind == "policy"
              else styles["miss"])  # fmt: skip
     after = hop.after or hop.before
     before = hop.before or after
+    old = new = {}
     if after is not None and before is not None:
         old, new = _fields(before), _fields(after)
-        changed = [k for k in new if old[k] != new[k]]
-        for name in changed + [k for k in new if k not in changed]:
-            t.append(f"{name:<8}", styles["label"])
-            if name in changed:
-                t.append(printable(f"{old[name]} → {new[name]}"), styles["changed"])
-            else:
-                t.append(printable(new[name]))
-            t.append("\n")
-    t.append("counter ", styles["label"])
-    if hop.counter is None:
-        t.append("not in the dump\n")
-    else:
-        pk, by = hop.counter
-        if hop.matched or hop.kind == "policy":
-            t.append(f"{human(pk)} → ", styles["label"])
-            t.append(f"{human(pk + 1)} pkts", styles["changed"])
-            length = trace.packet.length
-            t.append(f", {human(by)} → {human(by + length)} bytes\n" if length else f", {human(by)} bytes + this packet\n")
-        else:
-            t.append(f"{human(pk)} pkts (unchanged: no match)\n")
+    unchanged = [k for k in new if old[k] == new[k]]
+    for name in (k for k in new if old[k] != new[k]):
+        t.append(f"{name:<8}", styles["label"])
+        t.append(printable(f"{old[name]} → {new[name]}") + "\n", styles["changed"])
+    _counter(t, trace, hop, styles)
     if hop.note:
         t.append("note    ", styles["label"])
         t.append(printable(hop.note) + "\n")
+    for name in unchanged:
+        t.append(f"{name:<8}", styles["label"])
+        t.append(printable(new[name]) + "\n")
     for a in path.assumptions:
         t.append("assumes ", styles["label"])
         t.append(printable(a) + "\n")
     return t
+
+
+def _counter(t: Text, trace: Trace, hop: Hop, styles: Mapping[str, Style]) -> None:
+    """The counter this hop increments, going up by one (a rule that did not match leaves it)."""
+    t.append("counter ", styles["label"])
+    if hop.counter is None:
+        t.append("not in the dump\n")
+        return
+    pk, by = hop.counter
+    if hop.matched or hop.kind == "policy":
+        t.append(f"{human(pk)} → ", styles["label"])
+        t.append(f"{human(pk + 1)} pkts", styles["changed"])
+        length = trace.packet.length
+        t.append(f", {human(by)} → {human(by + length)} bytes\n" if length else f", {human(by)} bytes + this packet\n")
+    else:
+        t.append(f"{human(pk)} pkts (unchanged: no match)\n")

@@ -17,8 +17,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from kptui.engine.packet import Packet
-from kptui.engine.trace_model import Hop, Trace
-from kptui.engine.trace_report import path_summary
+from kptui.engine.trace_model import Trace
+from kptui.engine.trace_report import path_brief
 from kptui.fmt import plural, printable
 
 from .hop_list import HopList
@@ -58,29 +58,31 @@ class TraceView(Vertical):
     def path_index(self) -> int:
         return self.hops.path_index
 
-    @property
-    def current_hop(self) -> Hop | None:
-        return self.hops.hop
-
     # -- what the screen calls ---------------------------------------------------------------------------
     def busy(self, packet: Packet) -> None:
         """A trace is running (the first one on a big dump builds the chain prefilters: about a second)."""
         self.query_one("#trace-title", Static).update(Text(f"tracing {printable(packet.describe())} …"))
 
-    def show_trace(self, trace: Trace, *, all_hops: bool | None = None) -> None:
+    def show_trace(self, trace: Trace, *, all_hops: bool | None = None, path_index: int = 0,
+                   keep_hop: int | None = None) -> None:  # fmt: skip
+        """Show ``trace`` on path ``path_index`` (kept in range), the cursor on hop ``keep_hop`` (an index into
+        the path's hops: a watch refresh puts the step back) or the first."""
         self.trace = trace
+        path_index = path_index if 0 <= path_index < len(trace.paths) else 0
         title = Text(printable(trace.packet.describe()) + f" · from {trace.packet.origin} · "
                      f"{plural(len(trace.paths), 'path')}", no_wrap=True, overflow="ellipsis")  # fmt: skip
         title.append("   n/p step · a all hops · [ ] path", "dim")
         self.query_one("#trace-title", Static).update(title)
         paths = self.query_one("#trace-paths", OptionList)
         paths.clear_options()
-        paths.add_options([Option(Text(f"{i}. " + printable(path_summary(trace, p)), no_wrap=True,
+        paths.add_options([Option(Text(f"{i}. " + printable(path_brief(p)), no_wrap=True,
                                        overflow="ellipsis")) for i, p in enumerate(trace.paths, 1)])  # fmt: skip
         paths.display = bool(trace.paths)
         if trace.paths:
-            paths.highlighted = 0
-        self.hops.show(trace, 0, all_hops=all_hops)
+            with paths.prevent(OptionList.OptionHighlighted):  # queued, it would select that path later
+                paths.highlighted = path_index
+        self.hops.show(trace, path_index, all_hops=all_hops, keep_hop=keep_hop)
+        self._no_hop()
 
     def select_path(self, index: int) -> None:
         if self.trace is None or not 0 <= index < len(self.trace.paths) or index == self.hops.path_index:
@@ -88,7 +90,16 @@ class TraceView(Vertical):
         self.hops.show(self.trace, index)
         paths = self.query_one("#trace-paths", OptionList)
         if paths.highlighted != index:
-            paths.highlighted = index
+            with paths.prevent(OptionList.OptionHighlighted):
+                paths.highlighted = index
+        self._no_hop()
+
+    def _no_hop(self) -> None:
+        """A path with no hop to show (a dump without the tables this packet meets): no step message comes,
+        so the state panel says so instead of keeping the previous trace's step."""
+        if self.hops.hop is None:
+            self.query_one("#trace-state", Static).update(
+                Text("this path evaluated no rule: the dump has no table on the hooks this packet meets"))
 
     def focus_hops(self) -> None:
         self.hops.focus()

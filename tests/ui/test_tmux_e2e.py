@@ -59,7 +59,7 @@ def test_kptui_in_tmux_traces_and_steps(tmux: list[str]) -> None:
     subprocess.run([*tmux, "new-session", "-d", "-s", "kptui", "-x", "140", "-y", "36", "-c", str(ROOT),
                     f"{shell}; echo KPTUI-EXIT=$?; sleep 30"], check=True)  # fmt: skip
     # the first hop and the path summary
-    _wait_for(tmux, "1/17 PRE mangle PREROUTING policy", "⇒ DNAT 10.244.1.21:8080 (p=0.5)")
+    _wait_for(tmux, "1/17 PRE mangle PREROUTING policy", "1. ACCEPT (forwarded) · p=0.5 · ⇒ 10.244.1.21:8080")
     for _ in range(5):
         subprocess.run([*tmux, "send-keys", "-t", "kptui", "n"], check=True)
     # the step label, the mark change in the state panel and the hop in the list

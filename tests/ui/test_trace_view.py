@@ -28,7 +28,7 @@ async def test_stepping_every_hop_of_a_nodeport_etp_cluster_trace() -> None:
         assert trace is not None and len(trace.paths) == 2
         paths = view.query_one("#trace-paths", OptionList)
         first = str(paths.get_option_at_index(0).prompt)
-        assert "⇒ DNAT 10.244.1.21:8080 (p=0.5)" in first and "ACCEPT (forwarded)" in first
+        assert first.startswith("1. ACCEPT (forwarded) · p=0.5 · ⇒ 10.244.1.21:8080")  # the verdict first
         assert "mark 0x4000 (masq)" in first
 
         seen: list[tuple[str, int | None]] = []

@@ -199,3 +199,31 @@ async def test_watch_mode_indexes_the_rules_for_the_filter_only_when_asked(monke
         assert not screen.chains.search.ready  # not built behind the user's back on every read
         await pilot.press("slash")
         await wait_for(pilot, lambda: screen.chains.search.ready, "the index, on the first /")
+
+
+@pytest.mark.asyncio
+async def test_a_refresh_keeps_the_step_on_a_path_other_than_the_first() -> None:
+    reader = FakeReader(bumped(0, 0), bumped(1, 1))
+    reader.gate.clear()  # the second read waits until the step is set
+    app = make_app(reader=reader, watch=0.05, origin="live node (test)")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: settled(app), "the first read")
+        screen = app.main_screen
+        assert screen is not None
+        screen.builder.fill(NODEPORT_PACKET)
+        screen.action_trace()
+        await wait_for(pilot, lambda: screen.trace is not None and screen.trace_view.hops.hop is not None, "the trace")
+        assert len(screen.trace.paths) == 2  # type: ignore[union-attr]
+        screen.trace_view.select_path(1)
+        screen.trace_view.hops.action_step(+7)
+        await pilot.pause()
+        hops = screen.trace_view.hops
+        before = (hops.path_index, hops.rows[hops.cursor])
+        assert before[0] == 1 and before[1] > 0
+        reader.gate.set()
+        await wait_for(pilot, lambda: app.main_screen is not screen and settled(app)
+                       and app.main_screen.trace is not None, "the refresh")  # type: ignore[union-attr]  # fmt: skip
+        await pilot.pause(0.2)  # any queued highlight of the path list has been handled by now
+        new = app.main_screen.trace_view  # type: ignore[union-attr]
+        assert (new.hops.path_index, new.hops.rows[new.hops.cursor]) == before
+        assert new.query_one("#trace-paths").highlighted == 1

@@ -1,0 +1,69 @@
+"""The trace view at its edges: a path with no hop, the packet state in an 80×24 terminal (the counter and
+the change still visible), the verdict first on each path line, and hop places for kernel hops."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Static
+
+from kptui.engine import parse_ruleset
+from kptui.engine.packet import NodeContext, Packet
+from kptui.engine.trace_model import Hop
+from kptui.engine.trace_report import hop_place
+from kptui.ui.app import make_app
+
+from .conftest import NODEPORT_NODE, NODEPORT_PACKET, app_for, ready
+
+S_DUMP = "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n-A INPUT -s 10.0.0.9/32 -j DROP\n"
+
+
+def screen_text(app: object) -> str:
+    strips = app.screen._compositor.render_strips()  # type: ignore[attr-defined]
+    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
+
+
+@pytest.mark.asyncio
+async def test_a_path_without_hops_says_so_and_leaves_no_stale_step() -> None:
+    rs = parse_ruleset(S_DUMP, source="rules.S")  # iptables -S: no table, so no hook has rules to meet
+    app = make_app(ruleset=rs, source="rules.S")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        screen.builder.fill(Packet("10.0.0.1", "10.0.0.2", "tcp", None, 80, "external"), NodeContext())
+        screen.action_trace()
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if screen.trace is not None:
+                break
+        await pilot.pause()
+        assert screen.trace is not None and all(not p.hops for p in screen.trace.paths)
+        assert screen.step is None
+        state = str(screen.trace_view.query_one("#trace-state", Static).content)
+        assert "evaluated no rule" in state
+
+
+@pytest.mark.asyncio
+async def test_at_80x24_the_state_panel_shows_the_change_and_the_counter() -> None:
+    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        hops = app.main_screen.trace_view.hops
+        for _ in range(100):
+            if hops.hop is not None:
+                break
+            await pilot.pause(0.02)
+        hops.action_step(+5)  # KUBE-MARK-MASQ
+        await pilot.pause(0.1)
+        assert hops.hop is not None and hops.hop.chain == "KUBE-MARK-MASQ"
+        text = screen_text(app)
+        assert "mark    0x0 → 0x4000 (masq)" in text
+        assert "counter 72 → 73 pkts" in text
+        assert "1. ACCEPT (forwarded) · p=0.5" in text  # the verdict fits on an 80-column path line
+
+
+def test_hop_places() -> None:
+    base = {"hook": "PREROUTING", "table": "nat", "chain": "KUBE-SERVICES", "matched": True}
+    hop = Hop._make([None] * len(Hop._fields))._replace(**base)
+    assert hop_place(hop._replace(kind="rule", index=12)) == "KUBE-SERVICES:12"
+    assert hop_place(hop._replace(kind="policy", index=None)) == "KUBE-SERVICES policy"
+    assert hop_place(hop._replace(kind="rule", index=None)) == "KUBE-SERVICES:?"  # a kernel hop not in the dump
