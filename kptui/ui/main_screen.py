@@ -214,7 +214,10 @@ class MainScreen(Screen[None]):
 
     def _traced(self, result: Trace, request: int) -> None:
         if self.is_latest_request(request):
+            self._shown_request = request
             self.show_trace(result)
+
+    _shown_request = 0
 
     def show_trace(self, result: Trace) -> None:
         first = self.trace is None  # later traces keep the all-hops/matched-only choice the user made
@@ -375,6 +378,8 @@ class MainScreen(Screen[None]):
         if self.trace is not None:
             hops = self.trace_view.hops
             step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
+        elif self._shown_request != self._trace_request and self.kernel is None:
+            step = (0, 0, self.all_hops)  # a trace still running: the new screen traces the builder's packet
         return Carry(self.chains.cursor_loc, self.builder.field_values(), self.builder.extra_node, step, focus)
 
     def restore(self, carry: Carry) -> None:

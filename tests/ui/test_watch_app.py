@@ -227,3 +227,34 @@ async def test_a_refresh_keeps_the_step_on_a_path_other_than_the_first() -> None
         new = app.main_screen.trace_view  # type: ignore[union-attr]
         assert (new.hops.path_index, new.hops.rows[new.hops.cursor]) == before
         assert new.query_one("#trace-paths").highlighted == 1
+
+
+@pytest.mark.asyncio
+async def test_a_trace_still_running_at_a_refresh_is_run_again_on_the_new_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kptui.engine import trace as trace_module
+
+    release = threading.Event()
+    real = trace_module.trace
+
+    def slow_first(*args: object, **kwargs: object) -> object:
+        if not release.is_set():
+            release.wait(10)  # the first trace is still running when the refresh comes
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trace_module, "trace", slow_first)
+    reader = FakeReader(bumped(0, 0), bumped(1, 1))
+    reader.gate.clear()
+    app = make_app(reader=reader, watch=0.05, origin="live node (test)")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: settled(app), "the first read")
+        screen = app.main_screen
+        assert screen is not None
+        screen.builder.fill(NODEPORT_PACKET)
+        screen.action_trace()
+        await pilot.pause(0.1)
+        assert screen.trace is None  # still running
+        reader.gate.set()
+        await wait_for(pilot, lambda: app.main_screen is not screen and settled(app), "the refresh")
+        release.set()
+        await wait_for(pilot, lambda: app.main_screen.trace is not None, "the trace on the new screen")  # type: ignore[union-attr]
+        assert app.main_screen.trace.packet.dport == 30080  # type: ignore[union-attr]
