@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import ClassVar
@@ -22,6 +22,7 @@ from textual.widgets.tree import TreeNode
 
 from kptui.engine import Ruleset
 from kptui.engine.model import TABLE_ORDER
+from kptui.engine.rulelist import Row
 from kptui.fmt import plural, printable
 
 from .labels import STYLE_NAMES, chain_label, rule_label
@@ -103,9 +104,58 @@ class ChainTree(Tree[NodeInfo]):
         return node.label.cell_len + (2 if node.allow_expand else 0)  # type: ignore[union-attr]
 
     def styles_map(self) -> dict[str, object]:
+        """The component classes' styles, looked up once (until the theme changes: :meth:`_theme_changed`)."""
         if self._styles is None:
             self._styles = {n: self.get_component_rich_style(f"chain-tree--{n}", partial=True) for n in STYLE_NAMES}
         return self._styles
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        """Labels carry their styles: look the styles up again and rebuild the labels of the nodes made so far."""
+        self._styles = None
+        rows: dict[Loc, Sequence[Row]] = {}
+        for loc, node in self._index.items():
+            info = node.data
+            if info is None:
+                continue
+            if info.kind == "table":
+                node.set_label(self._table_label(loc.table))
+            elif info.kind == "chain" and loc.chain is not None:
+                node.set_label(self._chain_label(loc.table, loc.chain, info.shown))
+            elif info.kind == "rule" and loc.chain is not None:
+                if loc.chain_loc not in rows:
+                    rows[loc.chain_loc] = rows_of(self.ruleset.tables[loc.table].chains[loc.chain])
+                node.set_label(self._rule_label(loc, rows[loc.chain_loc]))
+        dim = self.styles_map()["dim"]
+        for node in self._groups.values():
+            node.set_label(Text(node.label.plain, dim, end=""))  # type: ignore[union-attr, arg-type]
+
+    # -- labels ----------------------------------------------------------------------------------------
+    def _table_label(self, tname: str | None) -> Text:
+        table = self.ruleset.tables[tname]
+        styles = self.styles_map()
+        label = Text(printable(tname or "(no table: iptables -S form)"), styles["table"], end="")  # type: ignore[arg-type]
+        label.append(f"  {plural(len(table.chains), 'chain')} · {plural(table.rule_count, 'rule')}",
+                     styles["dim"])  # type: ignore[arg-type]
+        return label
+
+    def _chain_label(self, table: str | None, name: str, shown: tuple[int, ...] | None) -> Text:
+        return chain_label(self.ruleset.tables[table].chains[name], self.styles_map(),  # type: ignore[arg-type]
+                           service=self.insights.service_of(table, name), refs=self.refs(table, name),
+                           n_shown=None if shown is None else len(shown), highlight=self.highlight,
+                           delta=self.chain_moves.get(Loc(table, name)))  # fmt: skip
+
+    def _rule_label(self, rloc: Loc, rows: Sequence[Row]) -> Text:
+        """The label of rule ``rloc``; ``rows``: its chain's rows."""
+        assert rloc.chain is not None and rloc.index is not None
+        chains = self.ruleset.tables[rloc.table].chains
+        row = rows[rloc.index - 1]
+        moves = self.rule_moves
+        return rule_label(rloc.index, len(str(len(rows))), row, rloc.chain,
+                          self.styles_map(), is_chain_target=row[4] in chains,  # type: ignore[arg-type]
+                          highlight=self.highlight, delta=False if moves is None else moves.get(rloc))  # fmt: skip
 
     # -- building ------------------------------------------------------------------------------------
     def show_view(self, view: dict[str | None, list[Entry]], *, highlight: re.Pattern[str] | None = None,
@@ -122,11 +172,7 @@ class ChainTree(Tree[NodeInfo]):
             for chain, groups in paths(items):
                 if groups:
                     self._containers[(tname, chain)] = groups
-            table = self.ruleset.tables[tname]
-            label = Text(printable(tname or "(no table: iptables -S form)"), self.styles_map()["table"], end="")  # type: ignore[arg-type]
-            label.append(f"  {plural(len(table.chains), 'chain')} · {plural(table.rule_count, 'rule')}",
-                         self.styles_map()["dim"])  # type: ignore[arg-type]
-            node = self.root.add(label, NodeInfo("table", Loc(tname), items=items))
+            node = self.root.add(self._table_label(tname), NodeInfo("table", Loc(tname), items=items))
             self._index[Loc(tname)] = node
             self._open(node)
             if highlight is not None:
@@ -139,36 +185,23 @@ class ChainTree(Tree[NodeInfo]):
 
     def _add_items(self, parent: TreeNode[NodeInfo], table: str | None, items: list[Entry | Group]) -> None:
         chains = self.ruleset.tables[table].chains
-        styles = self.styles_map()
+        dim = self.styles_map()["dim"]
         for item in items:
             if isinstance(item, Group):
-                label = Text(item.label, styles["dim"], end="")  # type: ignore[arg-type]
+                label = Text(printable(item.label), dim, end="")  # type: ignore[arg-type]  # holds chain names
                 self._groups[id(item)] = parent.add(label, NodeInfo("group", Loc(table), items=item.items))
                 continue
             name, shown = item
-            chain = chains[name]
-            label = chain_label(chain, styles, service=self.insights.service_of(table, name),  # type: ignore[arg-type]
-                                refs=self.refs(table, name),
-                                n_shown=None if shown is None else len(shown), highlight=self.highlight,
-                                delta=self.chain_moves.get(Loc(table, name)))  # fmt: skip
             loc = Loc(table, name)
-            self._index[loc] = parent.add(label, NodeInfo("chain", loc, shown=shown),
-                                          allow_expand=len(chain.rules) > 0)  # fmt: skip
+            self._index[loc] = parent.add(self._chain_label(table, name, shown), NodeInfo("chain", loc, shown=shown),
+                                          allow_expand=len(chains[name].rules) > 0)  # fmt: skip
 
     def _add_rules(self, parent: TreeNode[NodeInfo], loc: Loc, shown: tuple[int, ...] | None) -> None:
-        table = self.ruleset.tables[loc.table]
         assert loc.chain is not None
-        rows = rows_of(table.chains[loc.chain])
-        width = len(str(len(rows)))
-        styles = self.styles_map()
-        chains = table.chains
-        moves = self.rule_moves
+        rows = rows_of(self.ruleset.tables[loc.table].chains[loc.chain])
         for i in shown if shown is not None else range(1, len(rows) + 1):
-            row = rows[i - 1]
             rloc = Loc(loc.table, loc.chain, i)
-            label = rule_label(i, width, row, loc.chain, styles, is_chain_target=row[4] in chains,  # type: ignore[arg-type]
-                               highlight=self.highlight, delta=False if moves is None else moves.get(rloc))
-            self._index[rloc] = parent.add_leaf(label, NodeInfo("rule", rloc))
+            self._index[rloc] = parent.add_leaf(self._rule_label(rloc, rows), NodeInfo("rule", rloc))
 
     def _fill(self, node: TreeNode[NodeInfo]) -> None:
         info = node.data
@@ -207,7 +240,10 @@ class ChainTree(Tree[NodeInfo]):
         if chain is None or loc.index is None:
             return chain
         self._open(chain)
-        return self._index.get(loc, chain)
+        node = self._index.get(loc)
+        if node is None and chain.data is not None and chain.data.shown is None:
+            return chain  # every rule is shown and this one is not there (a stale place after a reload)
+        return node  # None: a filter hides the rule (the pane then clears the filter)
 
     def reveal(self, loc: Loc) -> TreeNode[NodeInfo] | None:
         node = self.node_for(loc)

@@ -11,15 +11,15 @@ import json
 import re
 from collections.abc import Callable
 
-from kptui.engine.trace_model import Trace
-from kptui.engine.trace_report import hop_line, mark_text, path_summary, trace_to_dict
+from kptui.engine.kube.explain_common import hostport
+from kptui.engine.trace_model import PacketState, Trace
+from kptui.engine.trace_report import hop_line, hop_place, mark_text, path_summary, trace_to_dict
 from kptui.fmt import printable
 
 from .packet_state import verdict_text
 
-__all__ = ["FORMATS", "Writer", "format_for", "no_writer", "trace_json", "trace_markdown"]
+__all__ = ["Writer", "format_for", "no_writer", "packet_after", "trace_json", "trace_markdown"]
 
-FORMATS = ("markdown", "json")
 Writer = Callable[[str, str], None]  # (path, text) → None; raises OSError
 
 
@@ -31,10 +31,22 @@ def trace_json(trace: Trace) -> str:
     return json.dumps(trace_to_dict(trace), indent=2, ensure_ascii=False) + "\n"
 
 
+def _plain(text: str) -> str:
+    """Markdown table cell text: printable, pipes and backslashes escaped, no backticks."""
+    return printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
+
+
 def _cell(text: str) -> str:
-    """Markdown table cell: printable, pipes and backslashes escaped, in code spans."""
-    clean = printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
+    """A Markdown table cell in a code span."""
+    clean = _plain(text)
     return f"`{clean}`" if clean else ""
+
+
+def packet_after(state: PacketState) -> str:
+    """``10.0.0.1:40000 → [fd00::5]:8080, NEW, mark 0x4000``: both ends with their ports (an IPv6 address in
+    brackets, so its port cannot be read as part of it), the conntrack state and the mark."""
+    return (f"{hostport(state.src, state.sport)} → {hostport(state.dst, state.dport)}, {state.ctstate}, "
+            f"mark {mark_text(state.mark)}")
 
 
 def _fence(lines: list[str]) -> tuple[str, str]:
@@ -69,13 +81,9 @@ def trace_markdown(trace: Trace, *, source: str | None = None) -> str:
         out += ["", "| # | hook | table | chain | verdict | packet after |", "|---|---|---|---|---|---|"]
         rules: list[str] = []
         for i, hop in enumerate(path.matched_hops, 1):
-            chain = hop.chain + (f":{hop.index}" if hop.index else " (policy)")
-            after = hop.after
-            state = ""
-            if after is not None:
-                state = f"{after.src} → {after.dst}" + (f":{after.dport}" if after.dport is not None else "")
-                state += f", mark {mark_text(after.mark)}"
-            out.append(f"| {i} | {hop.hook} | {hop.table} | {_cell(chain)} | {_cell(verdict_text(hop))} | {_cell(state)} |")
+            state = packet_after(hop.after) if hop.after is not None else ""
+            out.append(f"| {i} | {_plain(hop.hook)} | {_plain(hop.table)} | {_cell(hop_place(hop))} "
+                       f"| {_cell(verdict_text(hop))} | {_cell(state)} |")  # fmt: skip
             rules.append(f"{i:>3}  {printable(hop_line(hop))}")
             if hop.rule:
                 rules.append(f"     {printable(hop.rule)}")

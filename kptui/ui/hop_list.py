@@ -154,6 +154,14 @@ class HopList(ScrollView, can_focus=True):
             text.stylize(self._style("cursor"))
         return Strip(text.render(self.app.console, ""), width)
 
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        """Rendered lines carry the old theme's colours: render them again."""
+        self._cache.clear()
+        self.refresh()
+
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(self.scrollable_content_region.width, len(self.rows))
         self._cache.clear()

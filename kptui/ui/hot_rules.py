@@ -1,7 +1,7 @@
 """The hot-rules dialog of watch mode (``h``): the rules whose counters moved, hottest first, like
-``kptui top`` but navigable. Rising DROP/REJECT counters are highlighted; ``s`` switches between "since the
-last read" and "since watching started"; typing filters by service, chain or rule text; enter jumps to the
-rule in the tree.
+``kptui top`` but navigable. Rising DROP/REJECT counters are highlighted; ``ctrl+s`` switches between "since
+the last read" and "since watching started"; the filter box above the list (tab to it) narrows the list by
+service, chain or rule text as you type; enter jumps to the rule in the tree.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ class HotRow(NamedTuple):
     bytes: int
     rate: float  # packets per second over the last interval
     total: int  # packets since watching started
-    target: str | None
     text: str
     service: str | None
     drops: bool
@@ -60,7 +59,7 @@ def hot_rows(w: Watcher, insights: Insights | None, *, since_start: bool = False
         if needle and not any(needle in t.lower() for t in (x.key.chain, x.key.text, service or "")):
             continue
         rows.append(HotRow(Loc(x.key.table, x.key.chain, x.index), x.packets, x.bytes, d.rate(x.packets), total,
-                           x.target, x.key.text, service, x.drops, x.status))  # fmt: skip
+                           x.key.text, service, x.drops, x.status))  # fmt: skip
     rows.sort(key=(lambda r: (-r.total, -r.packets)) if since_start else (lambda r: (-r.packets, -r.bytes, -r.total)))
     return rows
 

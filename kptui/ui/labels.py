@@ -104,7 +104,7 @@ def rule_label(index: int, width: int, row: Row, chain: str, styles: Styles, *, 
     return text
 
 
-def chain_label(chain: Chain, styles: Styles, *, service: str | None, refs: int | None,
+def chain_label(chain: Chain, styles: Styles, *, service: str | None, refs: int,
                 n_shown: int | None = None, highlight: re.Pattern[str] | None = None,
                 delta: tuple[int, bool] | None = None) -> Text:  # fmt: skip
     """``KUBE-SVC-…  shop/frontend:http · 3 rules · 1 ref · 58 pkts 3480 bytes``, or for a built-in chain
@@ -121,7 +121,7 @@ def chain_label(chain: Chain, styles: Styles, *, service: str | None, refs: int 
     n = len(chain.rules)
     count = plural(n, "rule") if n_shown is None else f"{n_shown} of {plural(n, 'rule')} match"
     parts = [count]
-    if refs is not None and chain.policy is None:
+    if chain.policy is None:
         parts.append(plural(refs, "ref"))
     if n and chain.policy is None:
         pk, by = chain.rule_totals()

@@ -18,7 +18,10 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from kptui.engine import Chain, Rule, Ruleset
+from kptui.engine.lexer import quote
 from kptui.engine.model import HEADER
+from kptui.engine.model import Option as RuleOption
+from kptui.engine.rules import STRING_OPTIONS
 from kptui.engine.trace_model import Hop
 from kptui.engine.trace_report import hop_line
 from kptui.fmt import human, plural, printable
@@ -40,10 +43,16 @@ def _counts(packets: int, nbytes: int) -> str:
     return short if short == exact else f"{short} (exactly {packets} / {nbytes})"
 
 
+def _args(opt: RuleOption) -> str:
+    """An option's arguments quoted as iptables-save quotes them (``--log-prefix "drop it: "``)."""
+    string = opt.name in STRING_OPTIONS
+    return " ".join(quote(a, string=string) for a in opt.args)
+
+
 class RuleDetail(Vertical):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "rule-detail--heading", "rule-detail--label", "rule-detail--service", "rule-detail--negation",
-        "rule-detail--hop", "rule-detail--error", "rule-detail--warning", "rule-detail--link",
+        "rule-detail--hop", "rule-detail--error", "rule-detail--warning",
     }  # fmt: skip
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_link", "Go to link", show=False, id="detail.open-link"),
@@ -179,10 +188,7 @@ class RuleDetail(Vertical):
                     body.append("NOT ", self._s("negation"))
                 body.append(printable(opt.name), self._s("heading"))
                 if opt.args:
-                    value = opt.value
-                    if opt.name == "--comment" or (len(opt.args) == 1 and (" " in value or not value)):
-                        value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-                    body.append(" " + printable(value))
+                    body.append(" " + printable(_args(opt)))
                 body.append("\n")
         body.append("target\n", self._s("heading"))
         target = spec.target
@@ -196,7 +202,7 @@ class RuleDetail(Vertical):
             for opt in target.options:
                 body.append(" " + ("! " if opt.negated else "") + printable(opt.name))
                 if opt.args:
-                    body.append(" " + printable(opt.value))
+                    body.append(" " + printable(_args(opt)))
             if jumps:
                 note = "   (goto: no return here)" if target.goto else "   (jump: returns here)"
                 body.append(note, self._s("label"))
@@ -205,21 +211,20 @@ class RuleDetail(Vertical):
         body.append(f"{printable(self.ruleset.source or '<dump>')}:{rule.line}\n")
         body.append("  " + printable(rule.raw) + "\n")
 
-    def _insight(self, text: Text, loc: Loc | None) -> None:
+    def _insight(self, text: Text, loc: Loc) -> None:
         """The kube engine's explanation and findings (nothing at all when it has none)."""
-        if loc is not None and loc.kind == "rule":
+        if loc.kind == "rule":
             rule = rule_at(self.ruleset, loc)
             explanation = self.insights.explain(rule) if rule is not None else None
             if explanation:
                 text.append("what it does\n", self._s("heading"))
                 text.append(printable(explanation) + "\n")
-        elif loc is not None and loc.kind == "chain" and loc.chain is not None:
+        elif loc.kind == "chain" and loc.chain is not None:
             about = self.insights.explain_chain(loc.table, loc.chain)
             if about:
                 text.append("what it is for\n", self._s("heading"))
                 text.append(printable(about) + "\n")
-        findings = self.insights.findings(loc) if loc is not None else ()
-        for f in findings:
+        for f in self.insights.findings(loc):
             text.append(f"{f.severity}: ", self._s("error") if f.severity == "error" else self._s("warning"))
             text.append(printable(f.text) + "\n")
 

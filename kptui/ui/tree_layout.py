@@ -26,7 +26,7 @@ Entry: TypeAlias = "tuple[str, tuple[int, ...] | None]"  # chain name, None (all
 
 
 class Group(NamedTuple):
-    label: str
+    label: str  # made of chain names as dumped: untrusted, escaped (printable) where it is shown
     items: list[Entry | Group]
 
 

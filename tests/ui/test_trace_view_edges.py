@@ -67,3 +67,22 @@ def test_hop_places() -> None:
     assert hop_place(hop._replace(kind="rule", index=12)) == "KUBE-SERVICES:12"
     assert hop_place(hop._replace(kind="policy", index=None)) == "KUBE-SERVICES policy"
     assert hop_place(hop._replace(kind="rule", index=None)) == "KUBE-SERVICES:?"  # a kernel hop not in the dump
+
+
+@pytest.mark.asyncio
+async def test_a_theme_change_renders_the_hop_list_again() -> None:
+    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app, pilot)
+        hops = app.main_screen.trace_view.hops
+        for _ in range(100):
+            if hops.hop is not None:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        line = hops.render_line(2)  # a line off the cursor: from the cache once drawn
+        assert hops._cache
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        again = hops.render_line(2)
+        assert [s.style for s in again] != [s.style for s in line]
