@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
@@ -16,6 +17,9 @@ from textual.content import Content
 from textual.style import Style
 
 from kptui.fmt import printable
+
+from .locs import Loc
+from .presets import presets_for
 
 if TYPE_CHECKING:
     from .main_screen import MainScreen
@@ -123,3 +127,35 @@ class KptuiCommands(_ScreenProvider):
 def chain_candidate(table: str | None, chain: str, service: str | None, run: Callable[[], object]) -> Candidate:
     text = f"chain: {printable(table or '?')}/{printable(chain)}" + (f"  {printable(service)}" if service else "")
     return Candidate(text, "jump to this chain in the tree", run)
+
+
+def chain_commands(screen: MainScreen) -> list[Candidate]:
+    """``chain: …`` for every chain of the screen's dump (with the service of a KUBE-* chain)."""
+    out = []
+    for tname, table in screen.ruleset.tables.items():
+        for name in table.chains:
+            service = screen.insights.service_of(tname, name) if name.startswith("KUBE-") else None
+            out.append(chain_candidate(tname, name, service, partial(screen.goto, Loc(tname, name))))
+    return out
+
+
+def screen_commands(screen: MainScreen) -> list[Candidate]:
+    """What the keys do, by name, and a ``trace: …`` per preset of every service."""
+    out = [
+        Candidate("trace: run the packet builder's packet", "t", screen.action_trace),
+        Candidate("trace: show all hops / matched only", "a in the trace",
+                  lambda: screen.trace_view.action_toggle_all_hops()),
+        Candidate("copy: rule as an iptables-save line", "y on a rule", partial(screen.action_copy, "rule")),
+        Candidate("copy: iptables -L command for this chain", "Y", partial(screen.action_copy, "list")),
+        Candidate("copy: trace as text", "y in the trace", partial(screen.action_copy, "trace")),
+        Candidate("export: trace as Markdown…", "ctrl+s", partial(screen.action_export, "markdown")),
+        Candidate("export: trace as JSON (kptui.trace/1)…", "ctrl+s, name ending .json",
+                  partial(screen.action_export, "json")),
+    ]  # fmt: skip
+    for pane, key in (("tree", "1"), ("detail", "2"), ("builder", "3"), ("trace", "4")):
+        out.append(Candidate(f"view: focus the {pane}", key, partial(screen.action_focus_pane, pane)))
+    for service in screen.insights.services.values():
+        for i, preset in enumerate(presets_for(service)):
+            out.append(Candidate(f"trace: {printable(preset.label)}", "fill the packet builder and trace",
+                                 partial(screen.run_preset, service, i)))  # fmt: skip
+    return out

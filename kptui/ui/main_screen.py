@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from functools import partial
 from typing import ClassVar, NamedTuple
 
 from rich.text import Text
@@ -29,14 +28,13 @@ from kptui.fmt import printable
 
 from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
-from .commands import Candidate, ChainCommands, KptuiCommands, chain_candidate
+from .commands import Candidate, ChainCommands, KptuiCommands, chain_commands, screen_commands
 from .export import Writer, format_for, trace_json, trace_markdown
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
 from .locs import Loc, rows_of, rule_at
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
 from .modals import SaveScreen
 from .packet_builder import PacketBuilder
-from .presets import presets_for
 from .rule_detail import RuleDetail
 from .services import Insights, ServiceInfo, comment_of, service_in_comment
 from .trace_view import TraceView
@@ -396,33 +394,11 @@ class MainScreen(Screen[None]):
     # -- palette candidates --------------------------------------------------------------------------------
     def chain_candidates(self) -> list[Candidate]:
         if self._chains is None:
-            out = []
-            for tname, table in self.ruleset.tables.items():
-                for name in table.chains:
-                    service = self.insights.service_of(tname, name) if name.startswith("KUBE-") else None
-                    out.append(chain_candidate(tname, name, service, partial(self.goto, Loc(tname, name))))
-            self._chains = out
+            self._chains = chain_commands(self)
         return self._chains
 
     def command_candidates(self) -> list[Candidate]:
-        out = [
-            Candidate("trace: run the packet builder's packet", "t", self.action_trace),
-            Candidate("trace: show all hops / matched only", "a in the trace",
-                      lambda: self.trace_view.action_toggle_all_hops()),
-            Candidate("copy: rule as an iptables-save line", "y on a rule", partial(self.action_copy, "rule")),
-            Candidate("copy: iptables -L command for this chain", "Y", partial(self.action_copy, "list")),
-            Candidate("copy: trace as text", "y in the trace", partial(self.action_copy, "trace")),
-            Candidate("export: trace as Markdown…", "ctrl+s", partial(self.action_export, "markdown")),
-            Candidate("export: trace as JSON (kptui.trace/1)…", "ctrl+s, name ending .json",
-                      partial(self.action_export, "json")),
-        ]  # fmt: skip
-        for pane, key in (("tree", "1"), ("detail", "2"), ("builder", "3"), ("trace", "4")):
-            out.append(Candidate(f"view: focus the {pane}", key, partial(self.action_focus_pane, pane)))
-        for service in self.insights.services.values():
-            for i, preset in enumerate(presets_for(service)):
-                out.append(Candidate(f"trace: {printable(preset.label)}", "fill the packet builder and trace",
-                                     partial(self.run_preset, service, i)))  # fmt: skip
-        return out
+        return screen_commands(self)
 
     def run_preset(self, service: ServiceInfo, index: int) -> None:
         self.builder.set_service(service)

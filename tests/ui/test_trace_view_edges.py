@@ -11,10 +11,22 @@ from kptui.engine.packet import NodeContext, Packet
 from kptui.engine.trace_model import Hop
 from kptui.engine.trace_report import hop_place
 from kptui.ui.app import make_app
+from kptui.ui.hop_list import HopList
 
 from .conftest import NODEPORT_NODE, NODEPORT_PACKET, app_for, ready
 
 S_DUMP = "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n-A INPUT -s 10.0.0.9/32 -j DROP\n"
+
+
+async def first_hop(app: object, pilot: object) -> HopList:
+    """The hop list once the app's start-up trace shows its first hop."""
+    await ready(app, pilot)  # type: ignore[arg-type]
+    hops: HopList = app.main_screen.trace_view.hops  # type: ignore[attr-defined]
+    for _ in range(100):
+        if hops.hop is not None:
+            break
+        await pilot.pause(0.02)  # type: ignore[attr-defined]
+    return hops
 
 
 def screen_text(app: object) -> str:
@@ -46,12 +58,7 @@ async def test_a_path_without_hops_says_so_and_leaves_no_stale_step() -> None:
 async def test_at_80x24_the_state_panel_shows_the_change_and_the_counter() -> None:
     app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
     async with app.run_test(size=(80, 24)) as pilot:
-        await ready(app, pilot)
-        hops = app.main_screen.trace_view.hops
-        for _ in range(100):
-            if hops.hop is not None:
-                break
-            await pilot.pause(0.02)
+        hops = await first_hop(app, pilot)
         hops.action_step(+5)  # KUBE-MARK-MASQ
         await pilot.pause(0.1)
         assert hops.hop is not None and hops.hop.chain == "KUBE-MARK-MASQ"
@@ -73,12 +80,7 @@ def test_hop_places() -> None:
 async def test_a_theme_change_renders_the_hop_list_again() -> None:
     app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
     async with app.run_test(size=(120, 36)) as pilot:
-        await ready(app, pilot)
-        hops = app.main_screen.trace_view.hops
-        for _ in range(100):
-            if hops.hop is not None:
-                break
-            await pilot.pause(0.02)
+        hops = await first_hop(app, pilot)
         await pilot.pause()
         line = hops.render_line(2)  # a line off the cursor: from the cache once drawn
         assert hops._cache

@@ -15,6 +15,7 @@ from kptui.top import ReadFailed, Reading
 from kptui.ui.app import make_app
 from kptui.ui.hot_rules import HotRulesScreen, hot_rows
 from kptui.ui.locs import Loc
+from kptui.ui.main_screen import MainScreen
 
 from .conftest import NODEPORT_PACKET, SAMPLES
 
@@ -64,6 +65,16 @@ def settled(app: object) -> bool:
     before it switches screens: the old screen is still ``ready`` meanwhile, and keys would go astray)."""
     screen = app.main_screen  # type: ignore[attr-defined]
     return screen is not None and screen.ready and screen.ruleset is app.ruleset and app.screen is screen  # type: ignore[attr-defined]
+
+
+async def trace_on_first_read(app: object, pilot: object) -> MainScreen:
+    """The screen of the first read, with the NodePort packet's trace asked for."""
+    await wait_for(pilot, lambda: settled(app), "the first read")
+    screen: MainScreen | None = app.main_screen  # type: ignore[attr-defined]
+    assert screen is not None
+    screen.builder.fill(NODEPORT_PACKET)
+    screen.action_trace()
+    return screen
 
 
 def tree_line(app: object, loc: Loc) -> str:
@@ -207,11 +218,7 @@ async def test_a_refresh_keeps_the_step_on_a_path_other_than_the_first() -> None
     reader.gate.clear()  # the second read waits until the step is set
     app = make_app(reader=reader, watch=0.05, origin="live node (test)")
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: settled(app), "the first read")
-        screen = app.main_screen
-        assert screen is not None
-        screen.builder.fill(NODEPORT_PACKET)
-        screen.action_trace()
+        screen = await trace_on_first_read(app, pilot)
         await wait_for(pilot, lambda: screen.trace is not None and screen.trace_view.hops.hop is not None, "the trace")
         assert len(screen.trace.paths) == 2  # type: ignore[union-attr]
         screen.trace_view.select_path(1)
@@ -243,14 +250,10 @@ async def test_a_trace_still_running_at_a_refresh_is_run_again_on_the_new_rules(
 
     monkeypatch.setattr(trace_module, "trace", slow_first)
     reader = FakeReader(bumped(0, 0), bumped(1, 1))
-    reader.gate.clear()
+    reader.gate.clear()  # the second read waits for the gate
     app = make_app(reader=reader, watch=0.05, origin="live node (test)")
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: settled(app), "the first read")
-        screen = app.main_screen
-        assert screen is not None
-        screen.builder.fill(NODEPORT_PACKET)
-        screen.action_trace()
+        screen = await trace_on_first_read(app, pilot)
         await pilot.pause(0.1)
         assert screen.trace is None  # still running
         reader.gate.set()
