@@ -61,10 +61,14 @@ async def wait_for(pilot: object, cond: object, what: str) -> None:
 
 
 def settled(app: object) -> bool:
-    """The main screen of the latest rules is mounted, refreshed and showing (a rebuild sets the app's rules
-    before it switches screens: the old screen is still ``ready`` meanwhile, and keys would go astray)."""
+    """The main screen of the latest rules read is mounted, refreshed and showing (a rebuild can wait for the
+    old screen and sets the app's rules only before it switches: the old screen is still ``ready`` meanwhile,
+    and keys would go to a screen about to go)."""
     screen = app.main_screen  # type: ignore[attr-defined]
-    return screen is not None and screen.ready and screen.ruleset is app.ruleset and app.screen is screen  # type: ignore[attr-defined]
+    watcher = app.watcher  # type: ignore[attr-defined]
+    last = watcher.state.last if watcher is not None else None  # the latest good read (a rebuild may wait for
+    latest = app.ruleset if last is None else last.ruleset  # the screen to be ready: not yet the app's rules)
+    return screen is not None and screen.ready and screen.ruleset is latest and app.screen is screen  # type: ignore[attr-defined]
 
 
 async def trace_on_first_read(app: object, pilot: object) -> MainScreen:
