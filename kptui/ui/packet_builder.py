@@ -205,11 +205,11 @@ class PacketBuilder(VerticalScroll):
             errors.setdefault(field_of(str(exc)) or "general", str(exc))
         packet = None
         if not errors:
-            extra = self.extra_packet or Packet("0.0.0.0", "0.0.0.0", "icmp")  # (no extra fields)
+            extra = self.extra_packet  # what the fields do not show, from the command line's packet
             try:
                 packet = Packet(v("src"), v("dst"), v("proto"), ports["sport"], ports["dport"], v("origin"),
-                                iface or None, mark, v("ctstate"), icmp_type=extra.icmp_type, length=extra.length,
-                                mac=extra.mac)  # fmt: skip
+                                iface or None, mark, v("ctstate"), icmp_type=extra.icmp_type if extra else None,
+                                length=extra.length if extra else None, mac=extra.mac if extra else None)  # fmt: skip
             except ValueError as exc:
                 errors[field_of(str(exc)) or "general"] = str(exc)
         self.errors = errors
