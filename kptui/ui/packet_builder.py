@@ -197,7 +197,7 @@ class PacketBuilder(VerticalScroll):
         node_ips = _split(v("node_ips"))
         if family and node_ips and all(_version(ip) not in (None, family) for ip in node_ips):
             errors["node_ips"] = f"node address: none is IPv{family} like the packet"
-        pod_cidrs = _split(v("pod_cidr")) or ((self.detected_pod_cidr,) if self.detected_pod_cidr else ())
+        pod_cidrs = self._pod_cidrs()
         node = None
         try:
             node = replace(self.extra_node or NodeContext(), addresses=node_ips, pod_cidrs=pod_cidrs)
@@ -217,6 +217,10 @@ class PacketBuilder(VerticalScroll):
         if errors or packet is None or node is None:
             return None
         return packet, node
+
+    def _pod_cidrs(self) -> tuple[str, ...]:
+        """The pod CIDRs as typed; none typed: the dump's own local-traffic detector, if it has one."""
+        return _split(self.value("pod_cidr")) or ((self.detected_pod_cidr,) if self.detected_pod_cidr else ())
 
     def first_error(self) -> str | None:
         """The first field (in screen order) with an error."""
@@ -264,8 +268,7 @@ class PacketBuilder(VerticalScroll):
         """Fill the fields from preset ``index`` of ``service`` (default: the service the presets are offered
         for), with the node addresses and pod CIDRs as typed (or detected). False if there is no such preset."""
         service = service or self.service
-        pod_cidrs = _split(self.value("pod_cidr")) or ((self.detected_pod_cidr,) if self.detected_pod_cidr else ())
-        fresh = presets_for(service, node_ips=_split(self.value("node_ips")), pod_cidrs=pod_cidrs) if service else []
+        fresh = presets_for(service, node_ips=_split(self.value("node_ips")), pod_cidrs=self._pod_cidrs()) if service else []
         if not 0 <= index < len(fresh):
             return False
         for name, value in fresh[index].fields.items():
