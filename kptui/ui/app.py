@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import ClassVar, Protocol
 
 from textual import events, work
@@ -78,6 +77,7 @@ class KptuiApp(App[int]):
         self.origin = origin  # where the rules come from, for the header: "live node …", "capture bundle …"
         self._refreeze = False
         self._switching = False  # a watch refresh is replacing the main screen
+        self._unshown: tuple[Reading, Insights] | None = None  # a watch read whose screen is not built yet
         self.ruleset = ruleset
         self.data = data
         self.source = source or (ruleset.source if ruleset is not None else None) or "<dump>"
@@ -164,15 +164,23 @@ class KptuiApp(App[int]):
                 self.notify(printable(warning), title="live", severity="warning", markup=False)
             self.show_ruleset(reading.ruleset, insights)
             return
-        self.call_later(self._rebuild, reading, insights)
+        waiting = self._unshown is not None
+        self._unshown = (reading, insights)  # only the latest read is ever shown
+        if not waiting:
+            self.call_later(self._rebuild)
 
-    async def _rebuild(self, reading: Reading, insights: Insights) -> None:
+    async def _rebuild(self) -> None:
         old = self.main_screen
-        if old is None or self.screen is not old:
-            return  # a dialog is open: the next read rebuilds the screen
-        if not old.ready or self._switching:  # still mounting (reads can come faster): a moment later
-            self.set_timer(0.05, partial(self._rebuild, reading, insights))
+        if self._unshown is None:
             return
+        if old is None or self.screen is not old:
+            self._unshown = None
+            return  # a dialog is open: the next read rebuilds the screen
+        if not old.ready or self._switching:  # still mounting: a moment later
+            self.set_timer(0.05, self._rebuild)
+            return
+        reading, insights = self._unshown
+        self._unshown = None
         screen = self._main_screen(reading.ruleset, insights, carry=old.carry_over())
         self.ruleset, self.insights = reading.ruleset, insights
         self._switching = True
@@ -202,6 +210,11 @@ class KptuiApp(App[int]):
         if self.screen is not self.main_screen or isinstance(self.focused, Input):
             # a dialog is open or the user is typing: rebuilding the screen now would take it away
             self.set_timer(1.0, self._watch_tick)
+            return
+        if self._unshown is not None or self._switching:
+            # the screen of the last read is still being built (a big dump, a loaded machine): reading again
+            # now would pile up reads the screen never shows
+            self.set_timer(0.05, self._watch_tick)
             return
         w.reading = True
         if self.main_screen is not None:

@@ -265,3 +265,30 @@ async def test_a_trace_still_running_at_a_refresh_is_run_again_on_the_new_rules(
         release.set()
         await wait_for(pilot, lambda: app.main_screen.trace is not None, "the trace on the new screen")  # type: ignore[union-attr]
         assert app.main_screen.trace.packet.dport == 30080  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_reads_wait_while_the_screen_of_the_last_read_is_still_being_built(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """On a loaded machine or a big dump a rebuilt screen takes longer than the watch interval: the reads wait
+    for it rather than piling up (each would be one more screen to build, and the deltas shown would belong to a
+    read the screen never showed); the screen that ends up shown is the latest read's."""
+    original = MainScreen._fill_builder
+    built: list[MainScreen] = []
+
+    def slow_fill(self: MainScreen) -> None:
+        built.append(self)
+        if len(built) == 2:  # the first rebuilt screen takes 2.5 s to be ready
+            self.set_timer(2.5, lambda: original(self))
+        else:
+            original(self)
+
+    monkeypatch.setattr(MainScreen, "_fill_builder", slow_fill)
+    reader = FakeReader(bumped(0, 0), bumped(1, 1), bumped(2, 2), bumped(3, 3))
+    app = make_app(reader=reader, watch=0.05, env={"KPTUI_CLIPBOARD": "osc52"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: len(built) == 2, "the first rebuilt screen")
+        calls = reader.calls
+        await pilot.pause(2.0)  # the rebuilt screen is not ready yet: at most the one read that had begun
+        assert reader.calls <= calls + 1, (calls, reader.calls)
+        await wait_for(pilot, lambda: reader.calls >= calls + 2 and settled(app), "reading again once it is ready")
