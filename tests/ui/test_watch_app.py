@@ -104,6 +104,9 @@ async def test_watch_shows_deltas_rising_drops_and_keeps_the_cursor_and_trace_st
         screen.trace_view.hops.action_step(+3)
         await pilot.pause()
         step_before = screen.trace_view.hops.rows[screen.trace_view.hops.cursor]
+        assert app.watcher is not None
+        await wait_for(pilot, lambda: app.watcher.reading, "the second read, waiting at the gate")  # type: ignore[union-attr]
+        app.watcher.paused = True  # the read under way ends, no third one follows: the deltas stay the second's
         reader.gate.set()
         # the second read: the screen is rebuilt on the new rules
         await wait_for(pilot, lambda: app.main_screen is not screen and app.main_screen is not None
@@ -120,13 +123,11 @@ async def test_watch_shows_deltas_rising_drops_and_keeps_the_cursor_and_trace_st
         assert "live node (test)" in bar and "DROP/REJECT rising" in bar and "rules moved" in bar
         assert new.query_one("#watch-bar").has_class("-rising")
         # the hot rules: hottest first, the drop flagged; enter jumps to the rule
-        assert app.watcher is not None
         rows = hot_rows(app.watcher, app.insights)
         assert [(r.loc, r.packets, r.drops) for r in rows[:2]] == [
             (Loc("nat", "KUBE-EXT-PY4JZH2ITZYEO4CN", 2), 5, False), (Loc("filter", "KUBE-FORWARD", 1), 3, True)]
         assert [r.loc for r in hot_rows(app.watcher, app.insights, needle="invalid")] == [
             Loc("filter", "KUBE-FORWARD", 1)]
-        app.watcher.paused = True  # hold the screen still while the dialog is used
         new.trace_view.hops.blur()
         new.chains.chain_tree.focus()
         await pilot.press("h")
