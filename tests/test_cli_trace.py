@@ -35,6 +35,23 @@ def test_text_has_one_summary_line_per_path_then_hops() -> None:
     assert "-A KUBE-NODEPORTS -p tcp -m comment --comment \"shop/frontend:http\" -m tcp --dport 30080" in out
 
 
+def test_a_masquerade_to_an_address_not_known_is_not_reported_as_the_client_address() -> None:
+    """Without the node's addresses the simulation keeps the packet's source at MASQUERADE: the summary and the
+    JSON must not present the client's own address as the masqueraded source."""
+    args = ["trace", NODEPORT, "--src", "203.0.113.7", "--dst", "10.0.0.2", "--dport", "30080", "--from", "external"]
+    code, out, err = run(*args)
+    assert code == 0, err
+    summaries = [line for line in out.splitlines() if line.startswith("path ") and "DNAT" in line]
+    assert len(summaries) == 2 and all("MASQUERADE (to an address not known)" in s for s in summaries), summaries
+    assert "MASQUERADE as 203.0.113.7" not in out
+    code, out, _ = run(*args, "--json")
+    masq = [p for p in json.loads(out)["paths"] if p["masquerade"]]
+    assert len(masq) == 2 and all(p["masquerade_as"] is None for p in masq)
+    code, out, _ = run(*args, "--json", *NODE)
+    masq = [p for p in json.loads(out)["paths"] if p["masquerade"]]
+    assert len(masq) == 2 and all(p["masquerade_as"] == p["final"]["src"] == "10.0.0.2" for p in masq)
+
+
 def test_json_schema() -> None:
     code, out, _ = run("trace", NODEPORT, "--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "30080",
                        "--from", "external", "--json", *NODE)  # fmt: skip

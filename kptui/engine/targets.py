@@ -14,7 +14,7 @@ from typing import NamedTuple
 from .graph import KNOWN_TARGETS
 from .model import Target
 from .packet import NodeContext
-from .trace_model import PacketState
+from .trace_model import MASQ_ADDRESS_UNKNOWN, PacketState
 
 __all__ = ["Effect", "apply_target", "mark_op"]
 
@@ -153,7 +153,7 @@ def apply_target(target: Target, state: PacketState, node: NodeContext, table: s
         elif addr is None:
             addr = _node_address(node, family)
             note = (f"the address of {state.out_iface or 'the outgoing interface'} is not known; assumed the "
-                    f"node address {addr}") if addr else "the outgoing interface's address is not known"  # fmt: skip
+                    f"node address {addr}") if addr else MASQ_ADDRESS_UNKNOWN  # fmt: skip
         ports = target.option("--to-ports")
         sport = int(ports.args[0].split("-")[0]) if ports and ports.args else state.sport
         new = state.with_(src=addr or state.src, sport=sport, snat=True, masquerade=True)

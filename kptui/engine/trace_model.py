@@ -13,10 +13,13 @@ from typing import Any, NamedTuple
 
 from .packet import NodeContext, Packet
 
-__all__ = ["DROP_MARK", "MASQ_MARK", "Hop", "PacketState", "Trace", "TracePath"]
+__all__ = ["DROP_MARK", "MASQ_ADDRESS_UNKNOWN", "MASQ_MARK", "Hop", "PacketState", "Trace", "TracePath"]
 
 MASQ_MARK = 0x4000  # KUBE-MARK-MASQ
 DROP_MARK = 0x8000  # KUBE-MARK-DROP (kube-proxy ≤ 1.24)
+# the note of a MASQUERADE hop whose new source is not known (no address of the outgoing interface nor of the
+# node was given): the packet keeps its source in the simulation, and the reports say the address is unknown
+MASQ_ADDRESS_UNKNOWN = "the outgoing interface's address is not known: give the node's addresses"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .trace_model import DROP_MARK, MASQ_MARK, Hop, PacketState, Trace, TracePath
+from .trace_model import DROP_MARK, MASQ_ADDRESS_UNKNOWN, MASQ_MARK, Hop, PacketState, Trace, TracePath
 
-__all__ = ["SCHEMA", "entry_mark", "hop_line", "hop_place", "path_brief", "path_summary", "path_verdict", "trace_text", "trace_to_dict"]
+__all__ = ["SCHEMA", "entry_mark", "hop_line", "hop_place", "masquerade_address", "path_brief", "path_summary", "path_verdict", "trace_text", "trace_to_dict"]
 
 SCHEMA = "kptui.trace/1"
 
@@ -71,10 +71,22 @@ def _rewrites(path: TracePath) -> list[str]:
     if mark:
         out.append(f"mark {mark_text(mark)}")
     if f.masquerade:
-        out.append(f"MASQUERADE as {f.src}")
+        addr = masquerade_address(path)
+        out.append(f"MASQUERADE as {addr}" if addr else "MASQUERADE (to an address not known)")
     elif f.snat:
         out.append(f"SNAT {_hostport(f.src, f.sport)}")
     return out
+
+
+def masquerade_address(path: TracePath) -> str | None:
+    """The source MASQUERADE gave the packet, or None: no masquerade, or to an address the trace does not know
+    (the packet then kept its source in the simulation: reporting that as the new source would be wrong)."""
+    if not path.final.masquerade:
+        return None
+    for hop in reversed(path.hops):
+        if hop.matched and hop.verdict == "MASQUERADE":
+            return None if hop.note == MASQ_ADDRESS_UNKNOWN else path.final.src
+    return path.final.src
 
 
 def hop_place(hop: Hop) -> str:
@@ -154,6 +166,7 @@ def trace_to_dict(trace: Trace, *, all_hops: bool = True) -> dict[str, Any]:
                 "delivery": path.delivery,
                 "endpoint": path.endpoint,
                 "masquerade": path.masquerade,
+                "masquerade_as": masquerade_address(path),
                 "mark": f"{path.final.mark:#x}",
                 "postrouting_mark": f"{entry_mark(path):#x}",
                 "final": {"src": path.final.src, "dst": path.final.dst, "sport": path.final.sport,
