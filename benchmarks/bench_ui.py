@@ -100,24 +100,37 @@ async def drive(dump: Path, size: tuple[int, int], steps: int = 0) -> dict[str, 
         out["trace_shown"] = await drawn(screen) - t0
         hops = screen.trace_view.hops
         out["hops"] = len(hops.rows)
-        # The wall time of a step: from the key to the end of the first screen refresh after the screen
-        # handled the step (a callback after that refresh records the time; Pilot's own idle wait is excluded).
-        painted: list[float] = []
+        # The wall time of a step: from the key to the end of the first screen refresh (compositor update)
+        # that follows the screen's handling of the step. Both are recorded by wrappers; Pilot's own idle wait
+        # is excluded.
+        from textual.screen import Screen
+
+        handled: list[float] = []
+        refreshed: list[float] = []
         handler = type(screen).on_step_changed
+        compositor_refresh = Screen._compositor_refresh
 
         def timed(self: object, message: object) -> None:
             handler(self, message)  # type: ignore[arg-type]
-            screen.call_after_refresh(lambda: painted.append(time.perf_counter()))
+            handled.append(time.perf_counter())
+
+        def timed_refresh(self: Screen) -> None:
+            compositor_refresh(self)
+            refreshed.append(time.perf_counter())
 
         type(screen).on_step_changed = timed  # type: ignore[method-assign]
+        Screen._compositor_refresh = timed_refresh  # type: ignore[method-assign]
         cpu: list[float] = []
         wall: list[float] = []
         for _ in range(min(len(hops.rows) - 1, steps or len(hops.rows))):
             c0, t0 = time.thread_time(), time.perf_counter()  # this thread runs the app: its CPU only
             await pilot.press("n")  # a real key event; Pilot returns once it is handled and the app is idle
+            while not handled or handled[-1] < t0 or not refreshed or refreshed[-1] < handled[-1]:
+                await asyncio.sleep(0.001)  # the refresh showing the step may still be on its way
             cpu.append(time.thread_time() - c0)
-            wall.append(painted[-1] - t0)
+            wall.append(min(t for t in refreshed if t > handled[-1]) - t0)
         type(screen).on_step_changed = handler  # type: ignore[method-assign]
+        Screen._compositor_refresh = compositor_refresh  # type: ignore[method-assign]
         for name, xs in (("cpu", cpu), ("wall", wall)):
             xs.sort()
             out[f"step_{name}_median"] = statistics.median(xs)

@@ -2,7 +2,8 @@
 
 A path through KUBE-SERVICES can have thousands of hops (one per rule that missed). The list renders only
 the visible lines, keeps rendered strips in an LRU cache, and repaints two lines when the cursor moves, so a
-step costs the same with 10 hops or 100,000.
+step costs the same with 10 hops or 100,000. The screen paints a step (:meth:`HopList.paint_cursor`) together
+with the other panes it moves, so a step is one frame.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual.geometry import Size
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 
 from kptui.engine.trace_model import Hop, Trace, TracePath
 from kptui.engine.trace_report import hop_line, hop_place
@@ -26,6 +28,8 @@ from kptui.fmt import printable
 from .messages import StepChanged
 
 __all__ = ["HopList", "hop_text", "visible_hops"]
+
+PAINT_FALLBACK = 0.25  # seconds: a step nobody painted (see watch_cursor) is painted by the list itself
 
 HOOKS = {"PREROUTING": "PRE", "INPUT": "IN", "FORWARD": "FWD", "OUTPUT": "OUT", "POSTROUTING": "POST"}
 
@@ -73,6 +77,8 @@ class HopList(ScrollView, can_focus=True):
         # (a kernel trace log set against the engine: kptui.ui.kernel_trace_view)
         self.marks: set[tuple[int, int]] = set()
         self.marks_for: Trace | None = None
+        self._unpainted: set[int] = set()  # lines the cursor left or reached, not repainted yet
+        self._fallback: Timer | None = None
 
     # -- content ---------------------------------------------------------------------------------------
     @property
@@ -168,18 +174,38 @@ class HopList(ScrollView, can_focus=True):
 
     # -- the cursor ----------------------------------------------------------------------------------------
     def watch_cursor(self, old: int, new: int) -> None:
+        """A step: the hop list is painted by the screen's handler of the step, with the tree, the detail and
+        the packet state, so the whole step is one frame. (Painted here, the hop list would be one frame and
+        the rest another a timer tick later: the screen refreshes as soon as it idles, before the step message
+        has travelled up to it. That doubled the compositing work of a step and its latency.)"""
+        self._unpainted.update((old, new))
+        hop = self.hop
+        if hop is None or self.trace is None:
+            self.paint_cursor()
+            return
+        self.post_message(StepChanged(self.trace, self.path_index, new, hop))
+        if self._fallback is None:  # in case no handler paints it (the screen is going away, say)
+            self._fallback = self.set_timer(PAINT_FALLBACK, self.paint_cursor)
+
+    def paint_cursor(self) -> None:
+        """Scroll the cursor into view and repaint the lines it left and reached (once per step; again is a
+        no-op)."""
+        if self._fallback is not None:
+            self._fallback.stop()
+            self._fallback = None
+        if not self._unpainted:
+            return
+        lines, self._unpainted = self._unpainted, set()
+        new = self.cursor
         height = self.scrollable_content_region.height or 1
         top = self.scroll_offset.y
         if new < top:
             self.scroll_to(y=max(0, new - height * 3 // 4), animate=False, immediate=True)
         elif new >= top + height:  # a page at a time: one full repaint per page, not per step
             self.scroll_to(y=new - height // 4, animate=False, immediate=True)
-        for pos in (old, new):
+        for pos in lines:
             if 0 <= pos < len(self.rows):
                 self.refresh_line(pos)
-        hop = self.hop
-        if hop is not None and self.trace is not None:
-            self.post_message(StepChanged(self.trace, self.path_index, new, hop))
 
     def move_to(self, pos: int) -> None:
         if self.rows:

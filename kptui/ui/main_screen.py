@@ -175,10 +175,12 @@ class MainScreen(Screen[None]):
         self.builder.set_service(self.service_info(loc))
 
     def on_rule_highlighted(self, message: RuleHighlighted) -> None:
-        self._show(message.loc)
+        if message.loc == self.chains.cursor_loc:  # else stale: the cursor has moved on (a reveal passes
+            self._show(message.loc)  # through other nodes as it expands chains; each posts a highlight)
 
     def on_chain_highlighted(self, message: ChainHighlighted) -> None:
-        self._show(message.loc)
+        if message.loc == self.chains.cursor_loc:
+            self._show(message.loc)
 
     def on_navigate_requested(self, message: NavigateRequested) -> None:
         self.chains.reveal(message.loc, history=message.history)
@@ -232,6 +234,8 @@ class MainScreen(Screen[None]):
     def on_step_changed(self, message: StepChanged) -> None:
         loc = message.loc
         self.step = (loc, message.hop)
+        if message.trace is self.trace_view.trace:  # not a step of a trace replaced since
+            self.trace_view.show_step(message)
         if self.kernel is not None:
             self.kernel.on_step(message)
         self.chains.reveal(loc)

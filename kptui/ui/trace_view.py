@@ -2,7 +2,8 @@
 packet state at the current hop.
 
 Stepping posts :class:`~kptui.ui.messages.StepChanged` (from the hop list); the screen moves the chain tree
-and the detail pane to the hop's rule.
+and the detail pane to the hop's rule and has this pane paint the step (:meth:`TraceView.show_step`), all in
+one handler, so a step is one frame.
 """
 
 from __future__ import annotations
@@ -104,12 +105,16 @@ class TraceView(Vertical):
     def focus_hops(self) -> None:
         self.hops.focus()
 
-    # -- events ------------------------------------------------------------------------------------------------
-    def on_step_changed(self, event: StepChanged) -> None:  # lets the message bubble on to the screen
+    def show_step(self, event: StepChanged) -> None:
+        """Paint a step: the hop list's cursor and the packet state at the hop. The screen calls this from its
+        handler of the step, with the tree and the detail, so the whole step is one frame."""
+        self.hops.paint_cursor()
         path = event.trace.paths[event.path_index]
         styles = {n: self.get_component_rich_style(f"trace-state--{n}", partial=True) for n in STATE_STYLES}
         text = state_text(event.trace, path, event.position, len(self.hops.rows), event.hop, styles)
         self.query_one("#trace-state", Static).update(text, layout=False)  # its size comes from the CSS
+
+    # -- events ------------------------------------------------------------------------------------------------
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
