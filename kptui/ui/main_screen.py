@@ -232,10 +232,12 @@ class MainScreen(Screen[None]):
         self.trace_view.focus_hops()
 
     def on_step_changed(self, message: StepChanged) -> None:
+        hops = self.trace_view.hops
+        if message.trace is not hops.trace or message.path_index != hops.path_index:
+            return  # a step of a trace or path replaced since: the new one's own step follows
         loc = message.loc
         self.step = (loc, message.hop)
-        if message.trace is self.trace_view.trace:  # not a step of a trace replaced since
-            self.trace_view.show_step(message)
+        self.trace_view.show_step(message)
         if self.kernel is not None:
             self.kernel.on_step(message)
         self.chains.reveal(loc)

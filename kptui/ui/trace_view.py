@@ -115,7 +115,6 @@ class TraceView(Vertical):
         self.query_one("#trace-state", Static).update(text, layout=False)  # its size comes from the CSS
 
     # -- events ------------------------------------------------------------------------------------------------
-
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
         self.select_path(event.option_index)

@@ -140,3 +140,29 @@ async def test_a_step_nobody_paints_is_painted_by_the_hop_list(monkeypatch: pyte
         assert hops.cursor == len(hops.rows) - 1
         top = hops.scroll_offset.y
         assert top <= hops.cursor < top + hops.scrollable_content_region.height
+
+
+@pytest.mark.asyncio
+async def test_a_step_of_a_replaced_trace_moves_nothing() -> None:
+    """A step message still on its way when its trace was replaced (a new trace, a watch refresh) is ignored:
+    the tree, the detail and the packet state stay on the current trace's step."""
+    from kptui.engine.trace import trace
+    from kptui.ui.messages import StepChanged
+
+    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        hops = await first_hop(app, pilot)
+        await pilot.press("n", "n", "n")
+        await pilot.pause(0.1)
+        screen = app.main_screen
+        assert screen is not None
+        before = (screen.step, screen.chains.cursor_loc, screen.detail.loc,
+                  str(screen.trace_view.query_one("#trace-state", Static).content))  # fmt: skip
+        old = trace(app.ruleset, NODEPORT_PACKET, NODEPORT_NODE)  # an equal trace, but not the one shown
+        assert old is not hops.trace
+        last = old.paths[0].hops[-1]
+        screen.post_message(StepChanged(old, 0, len(old.paths[0].hops) - 1, last))
+        await pilot.pause(0.1)
+        after = (screen.step, screen.chains.cursor_loc, screen.detail.loc,
+                 str(screen.trace_view.query_one("#trace-state", Static).content))  # fmt: skip
+        assert after == before and before[1] != StepChanged(old, 0, 0, last).loc  # it would have moved
