@@ -80,10 +80,13 @@ class ChainTreePane(Vertical):
         self.query_one("#tree-filter").display = False
         self.show_everything()
 
-    def show_everything(self) -> None:
+    def show_everything(self, at: Loc | None = None) -> None:
+        """The whole ruleset, unfiltered, the cursor on ``at`` (else on no line: the caller reveals one)."""
         rs = self.ruleset
         self.chain_tree.show_view({t: [(c, None) for c in rs.tables[t].chains] for t in rs.tables})
         self.result, self.matches, self.match_pos = None, [], -1
+        if at is not None:
+            self.chain_tree.reveal(at)
         self._status()
 
     def _status(self, extra: str = "") -> None:
@@ -157,9 +160,7 @@ class ChainTreePane(Vertical):
         here = self.cursor_loc
         if self.result is not None:
             self.workers.cancel_group(self, "tree-filter")
-            self.show_everything()
-            if restore and here is not None:
-                self.chain_tree.reveal(here)
+            self.show_everything(at=here if restore else None)
         self.chain_tree.focus()
         self.refresh_bindings()
 
@@ -205,7 +206,7 @@ class ChainTreePane(Vertical):
         query = compile_query(text)
         if query is None:
             if self.result is not None:
-                self.show_everything()
+                self.show_everything(at=self.cursor_loc)
             return
         if background:
             doing = "filtering" if self.search.ready else "indexing"
@@ -229,7 +230,6 @@ class ChainTreePane(Vertical):
         self.matches = self.chain_tree.show_view(result.tables, highlight=result.query.pattern,
                                            expand_chains=result.chains <= EXPAND_FILTERED_CHAINS)  # fmt: skip
         self.match_pos = 0 if self.matches else -1
-        if self.matches:
-            self.chain_tree.reveal(self.matches[0])
+        self.chain_tree.reveal(self.matches[0] if self.matches else Loc(next(iter(result.tables))))
         self._status()
         self.refresh_bindings()

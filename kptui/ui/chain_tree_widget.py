@@ -160,8 +160,13 @@ class ChainTree(Tree[NodeInfo]):
     # -- building ------------------------------------------------------------------------------------
     def show_view(self, view: dict[str | None, list[Entry]], *, highlight: re.Pattern[str] | None = None,
                   expand_chains: bool = False) -> list[Loc]:  # fmt: skip
-        """Replace the tree's content; returns the filter matches in display order."""
+        """Replace the tree's content; returns the filter matches in display order. The cursor is on no line
+        until the caller reveals one."""
         self.clear()
+        # Tree.clear() keeps the cursor's line number and node: a reveal landing on the same line of the new
+        # content would then change nothing, post no highlight, and leave the old view's node as the cursor
+        # node (the detail pane and `y` stayed on a rule of the previous filter)
+        self.cursor_line = -1
         self._index.clear()
         self._groups.clear()
         self._containers.clear()

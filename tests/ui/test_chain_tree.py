@@ -182,3 +182,30 @@ async def test_a_big_table_groups_hashed_chains_and_reveal_opens_the_groups(tmp_
         assert "KUBE-SERVICES" in " ".join(top)
         assert app.main_screen.chains.reveal(Loc("nat", sep, 1))
         assert app.main_screen.chains.cursor_loc == Loc("nat", sep, 1)
+
+
+async def test_a_new_filter_result_moves_the_detail_and_copy_to_its_first_match() -> None:
+    """Two filters whose first matches sit on the same line of their views: the second must still move the
+    cursor node, the detail pane and `y` to its own match (Textual's Tree keeps the cursor line across a
+    clear, so the same line posted no highlight and the previous filter's rule stayed current)."""
+    dump = ("*nat\n:PREROUTING ACCEPT [0:0]\n:A-CHAIN - [0:0]\n:B-CHAIN - [0:0]\n"
+            '-A A-CHAIN -s 10.1.0.1/32 -m comment --comment "alpha" -j ACCEPT\n'
+            '-A B-CHAIN -s 10.2.0.2/32 -m comment --comment "bravo" -j ACCEPT\nCOMMIT\n')  # fmt: skip
+    app = make_app(ruleset=parse_ruleset(dump, source="two.rules"), env={"KPTUI_CLIPBOARD": "osc52"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        assert screen is not None
+        tree = screen.chains
+        for text, loc in (("alpha", Loc("nat", "A-CHAIN", 1)), ("bravo", Loc("nat", "B-CHAIN", 1)),
+                          ("alpha", Loc("nat", "A-CHAIN", 1))):  # fmt: skip
+            tree.apply_filter(text)
+            await pilot.pause(0.1)
+            assert tree.matches == [loc]
+            assert tree.cursor_loc == loc and screen.detail.loc == loc, (text, tree.cursor_loc, screen.detail.loc)
+        tree.chain_tree.focus()
+        await pilot.press("y")
+        assert app.clipboard.startswith("-A A-CHAIN ")
+        tree.apply_filter("")  # emptied: everything again, the cursor where it was
+        await pilot.pause(0.1)
+        assert tree.result is None and tree.cursor_loc == Loc("nat", "A-CHAIN", 1)
