@@ -96,3 +96,5 @@ async def test_no_color_keeps_the_cursor_and_changes_visible_by_text_style(monke
         assert hops.get_component_rich_style("hop-list--cursor", partial=True).reverse
         state = app.main_screen.trace_view.get_component_rich_style("trace-state--changed", partial=True)
         assert state.reverse and state.bold
+        paths = app.main_screen.trace_view.query_one("#trace-paths")  # the chosen path, among equal-looking lines
+        assert paths.get_component_rich_style("option-list--option-highlighted", partial=True).reverse

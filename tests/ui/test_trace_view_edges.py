@@ -166,3 +166,21 @@ async def test_a_step_of_a_replaced_trace_moves_nothing() -> None:
         after = (screen.step, screen.chains.cursor_loc, screen.detail.loc,
                  str(screen.trace_view.query_one("#trace-state", Static).content))  # fmt: skip
         assert after == before and before[1] != StepChanged(old, 0, 0, last).loc  # it would have moved
+
+
+@pytest.mark.asyncio
+async def test_the_detail_text_is_wrapped_to_the_width_left_by_its_scrollbar() -> None:
+    """When the detail text is taller than the pane its scrollbar takes a column: the text must be wrapped to
+    what is left (it was wrapped one column wider, so the last letter of long lines was cut off:
+    "kube-prox" for "kube-proxy")."""
+    from kptui.ui.text_view import TextView
+
+    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await first_hop(app, pilot)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        body = app.main_screen.detail.query_one(TextView)  # type: ignore[union-attr]
+        assert body.virtual_size.height > body.scrollable_content_region.height  # it scrolls: a scrollbar
+        assert body._width == body.scrollable_content_region.width
+        assert "kube-proxy matches service addresses" in screen_text(app)
