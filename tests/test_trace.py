@@ -232,3 +232,17 @@ def test_a_negated_undecidable_match_is_the_opposite_of_the_plain_one() -> None:
     result = trace(rs, Packet("10.244.1.5", "10.244.2.7", dport=80), NODE)
     verdicts = {p.assumptions: p.verdict for p in result.paths}
     assert verdicts == {("set allowed src: assumed true",): "ACCEPT", ("set allowed src: assumed false",): "DROP"}
+
+
+def test_paths_that_differ_only_by_an_assumption_say_it_on_their_brief_line() -> None:
+    """Without the node's addresses, `addrtype --dst-type LOCAL` is undecidable: two paths, each certain under
+    its assumption. Their one-line forms must not look alike with p=1 each."""
+    from kptui.engine.trace_report import path_brief
+
+    rs = parse_ruleset(rules(filter="-A FORWARD -m addrtype --dst-type LOCAL -j DROP\n"))
+    t = trace(rs, Packet("10.0.0.9", "10.0.0.2", "tcp", None, 80, "external"))
+    briefs = sorted(path_brief(p) for p in t.paths)
+    assert briefs == [
+        "ACCEPT (forwarded) · p=1 if addrtype dst 10.0.0.2 false",
+        "DROP at filter/FORWARD:1 · p=1 if addrtype dst 10.0.0.2 true",
+    ], briefs

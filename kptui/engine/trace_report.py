@@ -47,8 +47,12 @@ def path_summary(trace: Trace, path: TracePath) -> str:
 
 def path_brief(path: TracePath) -> str:
     """One path for a narrow line, the verdict first (the packet is said once, elsewhere):
-    ``ACCEPT (forwarded) · p=0.333 · ⇒ 10.244.2.7:53 · mark 0x4000 (masq) · MASQUERADE as 10.0.0.2``"""
-    parts = [path_verdict(path), f"p={float(path.probability):.3g}"]
+    ``ACCEPT (forwarded) · p=0.333 · ⇒ 10.244.2.7:53 · mark 0x4000 (masq) · MASQUERADE as 10.0.0.2``; the
+    probability of a path that assumed an undecidable match says so: ``p=1 if addrtype dst 10.96.0.10 true``."""
+    chance = f"p={float(path.probability):.3g}"
+    if path.assumptions:  # paths that differ only by an undecidable match look alike without it (p=1 each)
+        chance += " if " + "; ".join(a.replace(": assumed ", " ") for a in path.assumptions)
+    parts = [path_verdict(path), chance]
     if path.endpoint:
         parts.append(f"⇒ {path.endpoint}")
     return " · ".join(parts + _rewrites(path))
