@@ -246,3 +246,19 @@ def test_paths_that_differ_only_by_an_assumption_say_it_on_their_brief_line() ->
         "ACCEPT (forwarded) · p=1 if addrtype dst 10.0.0.2 false",
         "DROP at filter/FORWARD:1 · p=1 if addrtype dst 10.0.0.2 true",
     ], briefs
+
+
+def test_the_brief_line_keeps_a_mark_that_is_not_only_the_masquerade_bit() -> None:
+    """The 80-column path line leaves out a mark that is only the masquerade bit (the MASQUERADE it asked for
+    is said next); any other bit keeps the mark on the line, and the CLI's line always has it."""
+    from kptui.engine.trace_report import path_brief, path_summary
+
+    for mark, shown in (("0x4000", None), ("0x4010", "mark 0x4010 (masq)")):
+        rs = parse_ruleset(rules(mangle=f"-A FORWARD -j MARK --set-xmark {mark}/0xffffffff\n",
+                                 nat="-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE\n"))  # fmt: skip
+        t = trace(rs, Packet("10.244.1.5", "192.0.2.9", "tcp", None, 80, "pod"), NODE)
+        (path,) = t.paths
+        brief = path_brief(path)
+        assert brief.endswith("MASQUERADE as 10.0.0.2"), brief
+        assert ("mark" in brief) is (shown is not None) and (shown or "") in brief, brief
+        assert f"mark {mark}" in path_summary(t, path)

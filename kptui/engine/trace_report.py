@@ -47,7 +47,7 @@ def path_summary(trace: Trace, path: TracePath) -> str:
 
 def path_brief(path: TracePath) -> str:
     """One path for a narrow line, the verdict first (the packet is said once, elsewhere):
-    ``ACCEPT (forwarded) · p=0.333 · ⇒ 10.244.2.7:53 · mark 0x4000 (masq) · MASQUERADE as 10.0.0.2``; the
+    ``ACCEPT (forwarded) · p=0.333 · ⇒ 10.244.2.7:53 · MASQUERADE as 10.0.0.2``; the
     probability of a path that assumed an undecidable match says so: ``p=1 if addrtype dst 10.96.0.10 true``."""
     chance = f"p={float(path.probability):.3g}"
     if path.assumptions:  # paths that differ only by an undecidable match look alike without it (p=1 each)
@@ -55,7 +55,7 @@ def path_brief(path: TracePath) -> str:
     parts = [path_verdict(path), chance]
     if path.endpoint:
         parts.append(f"⇒ {path.endpoint}")
-    return " · ".join(parts + _rewrites(path))
+    return " · ".join(parts + _rewrites(path, brief=True))
 
 
 def path_verdict(path: TracePath) -> str:
@@ -67,12 +67,13 @@ def path_verdict(path: TracePath) -> str:
     return f"{path.verdict}{where}"
 
 
-def _rewrites(path: TracePath) -> list[str]:
-    """The mark the packet reached POSTROUTING with and its source rewrite, if any."""
+def _rewrites(path: TracePath, *, brief: bool = False) -> list[str]:
+    """The mark the packet reached POSTROUTING with and its source rewrite, if any. ``brief`` (an 80-column
+    line) leaves out a mark that is only the masquerade bit when the MASQUERADE it asked for is said next."""
     out = []
     f = path.final
     mark = entry_mark(path)
-    if mark:
+    if mark and not (brief and f.masquerade and mark == MASQ_MARK):
         out.append(f"mark {mark_text(mark)}")
     if f.masquerade:
         addr = masquerade_address(path)

@@ -29,7 +29,9 @@ async def test_stepping_every_hop_of_a_nodeport_etp_cluster_trace() -> None:
         paths = view.query_one("#trace-paths", OptionList)
         first = str(paths.get_option_at_index(0).prompt)
         assert first.startswith("1. ACCEPT (forwarded) · p=0.5 · ⇒ 10.244.1.21:8080")  # the verdict first
-        assert "mark 0x4000 (masq)" in first
+        # the masquerade the mark asked for, in 80 columns (the mark itself is at its hop, and in the CLI line)
+        assert first == "1. ACCEPT (forwarded) · p=0.5 · ⇒ 10.244.1.21:8080 · MASQUERADE as 10.0.0.2"
+        assert len(first) <= 78
 
         seen: list[tuple[str, int | None]] = []
         marked_at = dnat_at = None
