@@ -23,7 +23,7 @@ from kptui.engine.packet import CTSTATES, ORIGINS, PORT_PROTOCOLS, PROTOCOLS, No
 from kptui.fmt import printable
 
 from .messages import TraceRequested
-from .presets import Preset, presets_for
+from .presets import NODE_NEEDED, Preset, presets_for
 from .services import ServiceInfo
 
 __all__ = ["FIELDS", "PacketBuilder"]
@@ -38,8 +38,8 @@ INPUTS = {
     "dport": ("dport", "e.g. 80"),
     "in_iface": ("in-iface", "from the origin"),
     "mark": ("mark", "0x0"),
-    "node_ips": ("node IPs", "10.0.0.2, …"),
-    "pod_cidr": ("pod CIDR", "10.244.0.0/16"),
+    "node_ips": ("node IPs", "e.g. 10.0.0.2"),  # "e.g.": an example, not a value used when left empty
+    "pod_cidr": ("pod CIDR", "e.g. 10.244.0.0/16"),  # the dump's detected CIDR replaces it (that one is used)
 }
 SELECTS = {"origin": ("from", ORIGINS), "proto": ("proto", PROTOS), "ctstate": ("state", CTSTATES)}
 ROWS = (("origin", "proto", "ctstate"), ("src", "sport"), ("dst", "dport"), ("in_iface", "mark"),
@@ -66,6 +66,14 @@ def _split(text: str) -> tuple[str, ...]:
 def _version(text: str) -> int | None:
     try:
         return ipaddress.ip_network(text, strict=False).version
+    except ValueError:
+        return None
+
+
+def _ip_version(text: str) -> int | None:
+    """4 or 6 for an IP address (what the engine's Packet and NodeContext take), else None."""
+    try:
+        return ipaddress.ip_address(text).version
     except ValueError:
         return None
 
@@ -148,6 +156,7 @@ class PacketBuilder(VerticalScroll):
                             ("in_iface", packet.in_iface or ""), ("mark", f"{packet.mark:#x}")):  # fmt: skip
                 self.set_value(name, v)
             self.extra_packet = packet
+            self._node_preset = None  # the packet given replaces the preset's
         if node is not None:
             self.set_value("node_ips", ", ".join(node.addresses))
             self.set_value("pod_cidr", ", ".join(node.pod_cidrs))
@@ -167,9 +176,11 @@ class PacketBuilder(VerticalScroll):
         self.extra_node = node
 
     def build(self) -> tuple[Packet, NodeContext] | None:
-        """The packet and node, or None with ``self.errors`` set (field → message)."""
+        """The packet and node, or None with ``self.errors`` set (field → message): every field in error at
+        once (each checked here as the engine checks it; the engine's own check comes last)."""
         errors: dict[str, str] = {}
         v = self.value
+        waiting = self._fill_from_node()
         ports: dict[str, int | None] = {}
         for name in ("sport", "dport"):
             ports[name], error = _port(name, v(name))
@@ -177,6 +188,8 @@ class PacketBuilder(VerticalScroll):
                 errors[name] = error
             elif v(name) and v("proto") not in PORT_PROTOCOLS:
                 errors[name] = f"{v('proto')} has no ports: leave {name} empty"
+            elif name == "dport" and not v(name) and v("proto") in PORT_PROTOCOLS:
+                errors[name] = f"a {v('proto')} packet needs a destination port"
         mark = 0
         if v("mark"):
             try:
@@ -184,9 +197,12 @@ class PacketBuilder(VerticalScroll):
             except ValueError as exc:
                 errors["mark"] = str(exc)
         for name, what in (("src", "source"), ("dst", "destination")):
-            if not v(name):
-                errors[name] = f"{what} address needed"
-        family = _version(v("src")) or _version(v("dst"))
+            if name not in waiting and _ip_version(v(name)) is None:
+                errors[name] = f"{what} '{v(name)}' is not an IP address" if v(name) else f"{what} address needed"
+        versions = {_ip_version(v("src")), _ip_version(v("dst"))} - {None}
+        if len(versions) > 1:
+            errors["dst"] = "source and destination must both be IPv4 or both IPv6"
+        family = _ip_version(v("src")) or _ip_version(v("dst"))
         if family and self.family and family != self.family and "src" not in errors:
             errors["src"] = f"the dump holds IPv{self.family} rules: an IPv{family} packet never meets them"
         iface = v("in_iface")
@@ -195,9 +211,17 @@ class PacketBuilder(VerticalScroll):
         elif iface and (not IFNAME.fullmatch(iface) or iface in (".", "..")):
             errors["in_iface"] = f"in-iface '{iface}' is not an interface name (up to 15 characters, no / or :)"
         node_ips = _split(v("node_ips"))
-        if family and node_ips and all(_version(ip) not in (None, family) for ip in node_ips):
+        bad = next((ip for ip in node_ips if _ip_version(ip) is None), None)
+        if bad is not None:
+            errors["node_ips"] = f"node address '{bad}' is not an IP address"
+        elif family and node_ips and all(_version(ip) != family for ip in node_ips):
             errors["node_ips"] = f"node address: none is IPv{family} like the packet"
+        elif waiting:
+            errors["node_ips"] = NODE_NEEDED
         pod_cidrs = self._pod_cidrs()
+        bad = next((c for c in _split(v("pod_cidr")) if _version(c) is None), None)
+        if bad is not None:
+            errors["pod_cidr"] = f"pod CIDR '{bad}' is not an address or CIDR"
         node = None
         try:
             node = replace(self.extra_node or NodeContext(), addresses=node_ips, pod_cidrs=pod_cidrs)
@@ -266,21 +290,52 @@ class PacketBuilder(VerticalScroll):
 
     def apply_preset(self, index: int, service: ServiceInfo | None = None) -> bool:
         """Fill the fields from preset ``index`` of ``service`` (default: the service the presets are offered
-        for), with the node addresses and pod CIDRs as typed (or detected). False if there is no such preset."""
+        for), with the node addresses and pod CIDRs as typed (or detected). False if there is no such preset.
+        A preset that needs the node's address while none is typed fills what it can and waits for it."""
         service = service or self.service
-        fresh = presets_for(service, node_ips=_split(self.value("node_ips")), pod_cidrs=self._pod_cidrs()) if service else []
+        fresh = self._presets(service) if service else []
         if not 0 <= index < len(fresh):
             return False
-        for name, value in fresh[index].fields.items():
+        preset = fresh[index]
+        for name, value in preset.fields.items():
             self.set_value(name, value)
+        waits = service is not None and any(not preset.fields.get(f) for f in preset.node_fields)
+        self._node_preset = (service, index, preset) if waits and service is not None else None
         self.build()
         return True
+
+    _node_preset: tuple[ServiceInfo, int, Preset] | None = None  # applied before the node's address was known
+
+    def _presets(self, service: ServiceInfo) -> list[Preset]:
+        return presets_for(service, node_ips=_split(self.value("node_ips")), pod_cidrs=self._pod_cidrs(),
+                           family=self.family)  # fmt: skip
+
+    def _fill_from_node(self) -> tuple[str, ...]:
+        """The fields a preset left for the node's address and still empty, if no node address is typed yet.
+        Once one is typed (and all are addresses), the preset fills them from it, with every field it set
+        that still holds what it set (an outside client of the node address's family, say)."""
+        if self._node_preset is None:
+            return ()
+        service, index, applied = self._node_preset
+        waiting = tuple(f for f in applied.node_fields if not self.value(f))
+        node_ips = _split(self.value("node_ips"))
+        if waiting and (not node_ips or any(_ip_version(ip) is None for ip in node_ips)):
+            return waiting
+        self._node_preset = None
+        fresh = self._presets(service)
+        if waiting and index < len(fresh) and fresh[index].label == applied.label:
+            for name, value in fresh[index].fields.items():
+                if self.value(name) == applied.fields.get(name):
+                    self.set_value(name, value)
+        return ()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "pb-preset":
             event.stop()
             if event.value is not Select.NULL:
                 self.apply_preset(int(event.value))  # type: ignore[call-overload]
+                if self._node_preset is not None:
+                    self.focus_first("node_ips")  # where the missing node address goes
                 event.select.clear()  # back to the prompt: picking the same preset again applies it again
 
     # -- actions ---------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from kptui.engine.kube.explain_common import hostport
 
 from .services import Frontend, ServiceInfo
 
-__all__ = ["OUTSIDE_CLIENT", "Preset", "pod_source", "presets_for"]
+__all__ = ["NODE_NEEDED", "OUTSIDE_CLIENT", "Preset", "pod_source", "presets_for"]
+
+NODE_NEEDED = "a NodePort is reached on the node's own address: type the node's IP here, then enter"
 
 OUTSIDE_CLIENT = "203.0.113.10"  # TEST-NET-3: an address no cluster owns
 OUTSIDE_CLIENT6 = "2001:db8::10"
@@ -19,6 +21,7 @@ OUTSIDE_CLIENT6 = "2001:db8::10"
 class Preset(NamedTuple):
     label: str
     fields: dict[str, str]  # packet builder field id → value
+    node_fields: tuple[str, ...] = ()  # the fields that take the node's own address (empty while unknown)
 
 
 def pod_source(pod_cidr: str | None) -> str:
@@ -45,14 +48,22 @@ def _first_of(family: int | None, values: Sequence[str]) -> str | None:
     return next((v for v in values if family is None or _family(v) == family), None)
 
 
-def presets_for(service: ServiceInfo, *, node_ips: Sequence[str] = (), pod_cidrs: Sequence[str] = ()) -> list[Preset]:
+def presets_for(service: ServiceInfo, *, node_ips: Sequence[str] = (), pod_cidrs: Sequence[str] = (),
+                family: int | None = None) -> list[Preset]:
     """The presets for each of the service's frontends, the node address and pod CIDR taken of the
-    frontend's IP family (a dual-stack node: the IPv6 ClusterIP gets an IPv6 pod source)."""
+    frontend's IP family (a dual-stack node: the IPv6 ClusterIP gets an IPv6 pod source). A frontend without
+    an address of its own (a NodePort) takes the family of the node address: the first of ``family`` (the
+    dump's, when it says), else the first typed; none typed, ``family``. The labels and their order never
+    depend on the node (the palette lists them without it)."""
     out: list[Preset] = []
     for fe in service.frontends:
-        family = _family(fe.ip) if fe.ip else _family(_first_of(None, node_ips))
-        node_ip = _first_of(family, node_ips) or ""
-        out.extend(_presets(service.name, fe, node_ip, _first_of(family, pod_cidrs), family == 6))
+        if fe.ip:
+            fe_family = _family(fe.ip)
+        else:
+            first = _first_of(family, node_ips) or _first_of(None, node_ips)
+            fe_family = _family(first) if first else family
+        node_ip = _first_of(fe_family, node_ips) or ""
+        out.extend(_presets(service.name, fe, node_ip, _first_of(fe_family, pod_cidrs), fe_family == 6))
     return out
 
 
@@ -66,9 +77,9 @@ def _presets(name: str, fe: Frontend, node_ip: str, pod_cidr: str | None, v6: bo
     if fe.kind == "nodeport":
         return [
             Preset(f"outside → NodePort {where} ({name})",
-                   {**base, "origin": "external", "src": outside, "dst": node_ip}),
+                   {**base, "origin": "external", "src": outside, "dst": node_ip}, ("dst",)),
             Preset(f"node → NodePort {where} ({name})",
-                   {**base, "origin": "local", "src": node_ip, "dst": node_ip}),
+                   {**base, "origin": "local", "src": node_ip, "dst": node_ip}, ("src", "dst")),
         ]  # fmt: skip
     label = {"loadbalancer": "LoadBalancer IP", "external-ip": "external IP"}.get(fe.kind, fe.kind)
     return [Preset(f"outside → {label} {where} ({name})",
