@@ -9,7 +9,10 @@ input, and starts the app. The app itself reads no files and runs no commands.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import secrets
+import stat
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -58,14 +61,75 @@ def load_kernel_log(path: str, *, live: bool = False) -> KernelWalks:
         raise UserError(text if text.startswith(printable(path)) else f"{printable(path)}: {text}") from None
 
 
-def write_text(path: str, text: str) -> None:
-    """The explorer's writer (``ctrl+s`` saves a trace): ``path`` (``~`` expanded) written atomically, through
-    a temporary file and a rename. Raises OSError, which the app shows."""
-    target = os.path.expanduser(path)
-    tmp = os.path.join(os.path.dirname(target) or ".", f".{os.path.basename(target)}.kptui-tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, target)
+def write_text(path: str, text: str, *, replace: bool = False) -> bool:
+    """The explorer's writer (``ctrl+s`` saves a trace, :class:`kptui.ui.export.Writer`): ``text`` written
+    to ``path`` (``~`` expanded) atomically, through a temporary file beside it and a rename. A file already
+    there is replaced only with ``replace`` (else FileExistsError, and nothing is written: the dialog asks
+    first); True when one was. A symbolic link keeps pointing where it did: the file it names is written. Any other
+    failure is an OSError whose ``strerror`` the dialog shows; no temporary file is left behind."""
+    try:
+        return _write_file(os.path.expanduser(path), text.encode("utf-8", "backslashreplace"), replace)
+    except ValueError:  # a NUL (or a lone surrogate) in the name
+        raise OSError(errno.EINVAL, "that is not a name a file can have") from None
+
+
+def _write_file(target: str, data: bytes, replace: bool) -> bool:
+    if not os.path.basename(target):
+        raise IsADirectoryError(errno.EISDIR, "that names a directory: add a file name")
+    real = os.path.realpath(target) if os.path.islink(target) else target
+    if os.path.isdir(real):
+        raise IsADirectoryError(errno.EISDIR, "that is a directory: add a file name")
+    folder = os.path.dirname(real) or "."
+    if not os.path.isdir(folder):
+        if os.path.lexists(folder):
+            raise NotADirectoryError(errno.ENOTDIR, f"{printable(folder)} is not a directory")
+        raise FileNotFoundError(errno.ENOENT, f"there is no directory {printable(folder)}")
+    existed = os.path.lexists(target)
+    if existed and not replace:
+        raise FileExistsError(errno.EEXIST, "a file of that name exists")
+    mode = stat.S_IMODE(os.stat(real).st_mode) if os.path.isfile(real) else None
+    tmp = _temporary_copy(real, data, mode)
+    try:
+        if existed:
+            os.replace(tmp, real)
+        else:
+            _link_new(tmp, real)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return existed
+
+
+def _temporary_copy(real: str, data: bytes, mode: int | None) -> str:
+    """``data`` in a new file beside ``real`` (the mode of the file it replaces, else 0666 less the umask)."""
+    name = f".{os.path.basename(real)}.{secrets.token_hex(6)}.kptui-tmp"
+    tmp = os.path.join(os.path.dirname(real) or ".", name)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:  # not the target: FileExistsError means "the file is there" to the dialog
+        raise OSError(errno.EBUSY, f"a temporary file {printable(tmp)} is in the way") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _link_new(tmp: str, real: str) -> None:
+    """Put the new file in place, never over one that appeared since the check (a hard link fails if the
+    name is taken; on a file system without hard links, the check has to do)."""
+    try:
+        os.link(tmp, real)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "a file of that name exists") from None
+    except OSError:
+        if os.path.lexists(real):
+            raise FileExistsError(errno.EEXIST, "a file of that name exists") from None
+        os.replace(tmp, real)
 
 
 def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from kptui.engine.kube.explain_common import hostport
 from kptui.engine.trace_model import PacketState, Trace
@@ -18,9 +19,32 @@ from kptui.fmt import printable
 
 from .packet_state import verdict_text
 
-__all__ = ["Writer", "format_for", "no_writer", "packet_after", "trace_json", "trace_markdown"]
+__all__ = ["Exists", "Writer", "format_for", "no_writer", "packet_after", "saved_message", "trace_json",
+           "trace_markdown"]
 
-Writer = Callable[[str, str], None]  # (path, text) → None; raises OSError
+
+class Writer(Protocol):
+    """Writes ``text`` to ``path``; True when that replaced a file. A file already at ``path`` is replaced
+    only with ``replace=True``: without it the writer raises FileExistsError and writes nothing, so the save
+    dialog can ask first. Any other failure is an OSError whose ``strerror`` says what is wrong (a directory, a
+    directory that does not exist). :func:`kptui.explorer_command.write_text` is the real one."""
+
+    def __call__(self, path: str, text: str, /, *, replace: bool = False) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Exists:
+    """What saving to ``path`` gives when a file is there and replacing was not asked for: nothing written."""
+
+    path: str
+
+
+def saved_message(path: str, fmt: str, *, replaced: bool) -> str:
+    """The notification after a save: "Replaced …" when a file was there (the user confirmed it)."""
+    what = "JSON" if fmt == "json" else "Markdown"
+    if replaced:
+        return f"Replaced {printable(path)} with the trace as {what}"
+    return f"Saved the trace as {what} to {printable(path)}"
 
 
 def format_for(path: str) -> str:
@@ -92,6 +116,6 @@ def trace_markdown(trace: Trace, *, source: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def no_writer(path: str, text: str) -> None:
+def no_writer(path: str, text: str, /, *, replace: bool = False) -> bool:
     """The writer of an app started without one (tests, benchmarks): saving says so instead of writing."""
     raise OSError(f"this kptui was started without a file writer (kptui.explorer_command passes one); {path} not written")

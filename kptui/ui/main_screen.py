@@ -29,7 +29,7 @@ from kptui.fmt import printable
 from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
 from .commands import Candidate, ChainCommands, KptuiCommands, chain_commands, screen_commands
-from .export import Writer, format_for, trace_json, trace_markdown
+from .export import Exists, Writer, format_for, saved_message, trace_json, trace_markdown
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
 from .locs import Loc, rows_of, rule_at
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
@@ -326,18 +326,20 @@ class MainScreen(Screen[None]):
         default = "kptui-trace.json" if fmt == "json" else "kptui-trace.md"
         self.app.push_screen(SaveScreen(default, self.save_trace))
 
-    def save_trace(self, path: str) -> str | None:
-        """Write the current trace to ``path`` (format by extension); an error message, or None."""
+    def save_trace(self, path: str, *, replace: bool = False) -> str | Exists | None:
+        """Write the current trace to ``path`` (format by extension): None when written, Exists when a file is
+        there and ``replace`` is not set (the dialog asks first), else an error message."""
         if self.trace is None:
             return "no trace to save"
         fmt = format_for(path)
         text = trace_json(self.trace) if fmt == "json" else trace_markdown(self.trace, source=self.ruleset.source)
         try:
-            self.writer(path, text)
+            replaced = self.writer(path, text, replace=replace)
+        except FileExistsError:
+            return Exists(path)
         except OSError as exc:
             return f"cannot write {path}: {exc.strerror or exc}"
-        self.notify(f"Saved the trace as {'JSON' if fmt == 'json' else 'Markdown'} to {printable(path)}",
-                    markup=False)  # fmt: skip
+        self.notify(saved_message(path, fmt, replaced=replaced), markup=False)
         return None
 
     # -- watch mode ---------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from textual.widgets import Footer, Input, LoadingIndicator, Static
 
 from kptui.fmt import printable
 
+from .export import Exists
+
 __all__ = ["HelpScreen", "LoadingScreen", "SaveScreen", "binding_rows"]
 
 
@@ -82,16 +84,19 @@ class HelpScreen(ModalScreen[None]):
 
 
 class SaveScreen(ModalScreen[str | None]):
-    """Ask where to save the trace; ``save(path)`` returns None on success or an error to show inline."""
+    """Ask where to save the trace. ``save(path)`` returns None when saved, an error to show inline, or
+    :class:`~kptui.ui.export.Exists` when a file is there: the dialog says so, and only a second enter on the
+    same path calls ``save(path, replace=True)``. Changing the path asks again."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="save.cancel"),
     ]
 
-    def __init__(self, default: str, save: Callable[[str], str | None]) -> None:
+    def __init__(self, default: str, save: Callable[..., str | Exists | None]) -> None:
         super().__init__()
         self.default = default
         self.save = save
+        self.confirming: str | None = None  # the path whose file a second enter replaces
 
     def compose(self) -> ComposeResult:
         with Vertical(id="save-box"):
@@ -109,13 +114,24 @@ class SaveScreen(ModalScreen[str | None]):
         path = event.value.strip()
         if not path:
             return
-        problem = self.save(path)
+        problem = self.save(path, replace=True) if path == self.confirming else self.save(path)
         if problem is None:
             self.dismiss(path)
             return
+        if isinstance(problem, Exists):
+            self.confirming = path
+            problem = f"{path} exists — press enter again to replace it, or change the name"
+        else:
+            self.confirming = None
         box = self.query_one("#save-error", Static)
         box.update(Text(printable(problem)))
         box.display = True
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Another path: the confirmation was for the old one (its notice goes too)."""
+        if self.confirming is not None and event.value.strip() != self.confirming:
+            self.confirming = None
+            self.query_one("#save-error").display = False
 
     def action_cancel(self) -> None:
         self.dismiss(None)
