@@ -57,6 +57,13 @@ def inline(app: KptuiApp) -> str:
     return str(box.content) if box.display else ""
 
 
+async def save_dialog(app: KptuiApp, pilot: object) -> None:
+    """The app up with its start-up trace, and ctrl+s's dialog open."""
+    await ready(app, pilot)
+    await pilot.press("ctrl+s")  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
 def app_with(writer: Writer) -> KptuiApp:
     return app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE, writer=writer)
 
@@ -69,9 +76,7 @@ async def test_an_existing_file_is_kept_until_a_second_enter_replaces_it(tmp_pat
     app = app_with(write_text)
     notes = noted(app)
     async with app.run_test(size=(120, 40)) as pilot:
-        await ready(app, pilot)
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await save_dialog(app, pilot)
         await submit(app, pilot, str(notes_md))
         assert notes_md.read_text() == MY_NOTES  # the user's file is untouched
         assert isinstance(app.screen, SaveScreen)  # the dialog stays open and says why
@@ -90,9 +95,7 @@ async def test_a_new_file_is_saved_at_the_first_enter_as_before(tmp_path: Path) 
     app = app_with(write_text)
     notes = noted(app)
     async with app.run_test(size=(120, 40)) as pilot:
-        await ready(app, pilot)
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await save_dialog(app, pilot)
         await submit(app, pilot, str(target))
         assert app.screen is app.main_screen
         assert json.loads(target.read_text())["schema"] == "kptui.trace/1"
@@ -105,9 +108,7 @@ async def test_a_directory_or_a_missing_directory_is_said_inline(tmp_path: Path)
     (tmp_path / "plain").write_text("x")
     app = app_with(write_text)
     async with app.run_test(size=(120, 40)) as pilot:
-        await ready(app, pilot)
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await save_dialog(app, pilot)
         cases = [
             (str(tmp_path), f"cannot write {tmp_path}: that is a directory: add a file name"),
             (f"{tmp_path}/", f"cannot write {tmp_path}/: that names a directory: add a file name"),
@@ -132,9 +133,7 @@ async def test_changing_the_path_asks_again() -> None:
     app = app_with(writer)
     notes = noted(app)
     async with app.run_test(size=(120, 40)) as pilot:
-        await ready(app, pilot)
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await save_dialog(app, pilot)
         await submit(app, pilot, "a.md")
         assert inline(app).startswith("a.md exists — press enter again")
         await submit(app, pilot, "b.md")  # another existing file: asks about that one
@@ -157,9 +156,7 @@ async def test_an_error_after_the_notice_ends_the_confirmation() -> None:
     writer = FakeWriter({"a.md": MY_NOTES})
     app = app_with(writer)
     async with app.run_test(size=(120, 40)) as pilot:
-        await ready(app, pilot)
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await save_dialog(app, pilot)
         await submit(app, pilot, "a.md")
         assert inline(app).startswith("a.md exists")
         await submit(app, pilot, "   ")  # an empty name does nothing
