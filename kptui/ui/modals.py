@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import ClassVar, Protocol
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -83,6 +83,12 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+class Save(Protocol):
+    """What the save dialog calls: None when saved, an error to show, or Exists (nothing written)."""
+
+    def __call__(self, path: str, *, replace: bool = False) -> str | Exists | None: ...
+
+
 class SaveScreen(ModalScreen[str | None]):
     """Ask where to save the trace. ``save(path)`` returns None when saved, an error to show inline, or
     :class:`~kptui.ui.export.Exists` when a file is there: the dialog says so, and only a second enter on the
@@ -92,7 +98,7 @@ class SaveScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="save.cancel"),
     ]
 
-    def __init__(self, default: str, save: Callable[..., str | Exists | None]) -> None:
+    def __init__(self, default: str, save: Save) -> None:
         super().__init__()
         self.default = default
         self.save = save
