@@ -265,8 +265,11 @@ def test_the_explorer_reads_the_namespace_and_watch_counts_connections_exactly(n
             assert app.watcher is not None
             app.watcher.paused = True  # nothing is read while the connections run (a read under way ends)
             for _ in range(1500):
-                screen = app.screen
-                if (not app.watcher.reading and isinstance(screen, MainScreen) and screen.query("#watch-bar")
+                # settled: no read under way, and the screen shown is the latest read's, mounted and refreshed
+                # (a read that was under way at the pause rebuilds the screen: its panes mount a moment later)
+                screen, last = app.main_screen, app.watcher.state.last
+                if (not app.watcher.reading and screen is not None and screen.ready and app.screen is screen
+                        and last is not None and screen.ruleset is last.ruleset
                         and screen.builder.value("node_ips")):  # filled after the screen's first refresh
                     break
                 await pilot.pause(0.02)
