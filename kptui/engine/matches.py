@@ -8,52 +8,15 @@ branches on the last two and says so. Adding a module is adding one function to 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import NamedTuple
 
+from .flow import Chance, Check, CheckFn, Env, Outcome, Undecidable
 from .model import HEADER, Match, Option
-from .packet import PROTOCOLS, NodeContext
+from .packet import PROTOCOLS
 from .trace_model import PacketState
 
 __all__ = ["Chance", "Check", "Env", "Undecidable", "compile_match", "probability_of"]
-
-
-class Chance(NamedTuple):
-    p: Fraction  # probability that the match is true
-    note: str
-
-
-class Undecidable(NamedTuple):
-    key: str  # the same key on a path is decided the same way
-    reason: str
-    negated: bool = False  # the check is the key's negation (``! --match-set …``): true when the key is false
-
-
-Outcome = bool | Chance | Undecidable
-
-
-@dataclass(frozen=True)
-class Env:
-    """What matches may consult besides the packet state."""
-
-    node: NodeContext
-    family: int
-    hook: str
-    length: int | None
-    icmp_type: int | None
-    tcp_flags: frozenset[str]
-    mac: str | None
-
-
-CheckFn = Callable[[PacketState, Env], Outcome]
-
-
-class Check(NamedTuple):
-    fn: CheckFn
-    text: str  # the option as written, for "which match failed"
 
 
 def _opt_text(module: str, opt: Option) -> str:

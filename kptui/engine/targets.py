@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Container
-from typing import NamedTuple
 
+from .flow import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE, Effect
 from .graph import KNOWN_TARGETS
 from .model import Target
 from .packet import NodeContext
@@ -18,8 +18,6 @@ from .trace_model import MASQ_ADDRESS_UNKNOWN, PacketState
 
 __all__ = ["Effect", "apply_target", "mark_op"]
 
-# flows
-CONTINUE, STOP_TABLE, END, RETURN, JUMP, GOTO = "continue", "stop-table", "end", "return", "jump", "goto"
 
 _CONTINUING = frozenset(
     {
@@ -27,13 +25,6 @@ _CONTINUING = frozenset(
         "SECMARK", "CONNSECMARK", "IDLETIMER", "LED", "RATEEST", "TEE", "SET", "TCPOPTSTRIP", "ECN",
     }
 )  # fmt: skip
-
-
-class Effect(NamedTuple):
-    verdict: str  # what the hop shows
-    flow: str
-    state: PacketState
-    note: str | None = None
 
 
 def mark_op(current: int, target: Target) -> int:

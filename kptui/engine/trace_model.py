@@ -45,6 +45,7 @@ class PacketState:
     out_iface: str | None = None
     hook: str = ""
     recent: frozenset[str] = frozenset()  # recent lists this path added the source to (``--set``)
+    dyn: frozenset[tuple[str, str]] = frozenset()  # nft dynamic set elements this path added: (set, element)
 
     def with_(self, **changes: Any) -> PacketState:
         return replace(self, **changes)
