@@ -32,7 +32,9 @@ def _negate(fn: CheckFn) -> CheckFn:
             return not r
         if isinstance(r, Chance):
             return Chance(1 - r.p, f"not ({r.note})")
-        return Undecidable(r.key, r.reason, not r.negated)
+        if isinstance(r, Undecidable):
+            return r._replace(negated=not r.negated)
+        return r  # Choices are never negated: their checks are compiled as they are
 
     return neg
 

@@ -19,10 +19,11 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .compiled import ChainIndex, CompiledRuleset
+from .flow import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE
 from .matches import Chance, Env, Undecidable
 from .model import Ruleset
 from .packet import NodeContext, Packet
-from .targets import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE, apply_target
+from .targets import apply_target
 from .trace_model import Hop, PacketState, Trace, TracePath
 
 __all__ = ["MAX_PATHS", "trace"]
