@@ -26,7 +26,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from .packet import NodeContext
 from .trace_model import PacketState
@@ -39,6 +39,7 @@ __all__ = [
     "RETURN",
     "STOP_TABLE",
     "Action",
+    "ChainView",
     "Chance",
     "Check",
     "Choices",
@@ -46,6 +47,7 @@ __all__ = [
     "Env",
     "Outcome",
     "Pred",
+    "RuleRow",
     "Spread",
     "Undecidable",
     "iface_question",
@@ -195,3 +197,32 @@ def route_iface(node: NodeContext, dst: str) -> str | None:
         if local_pods.version == ip.version and ip in local_pods:
             return node.pod_iface
     return node.uplink
+
+
+# -- what the walker needs of a chain ---------------------------------------------------------------------
+class RuleRow(NamedTuple):
+    """One rule as a hop shows it, without decoding it."""
+
+    line: int | None  # source line in the dump / listing
+    text: str  # the rule exactly as listed (iptables: ``-A CHAIN …`` without counters; nft: the rule's text
+    #            stripped, without a trailing ``# handle N``)
+    counter: tuple[int, int] | None  # (packets, bytes) as saved, or None
+    handle: int | None = None  # nft rule handle, when listed
+
+
+class ChainView(Protocol):
+    """A chain ready for walking (iptables: :class:`kptui.engine.compiled.ChainIndex`; nft: the nft front
+    end's). ``ops(i)`` compiles rule ``i`` (0-based) on first use. ``next_candidate`` may skip rules that
+    provably cannot match (a prefilter); a chain without one returns ``start``."""
+
+    name: str
+
+    def __len__(self) -> int: ...
+
+    def row(self, i: int) -> RuleRow: ...
+
+    def ops(self, i: int) -> tuple[Check | Action, ...]: ...
+
+    def next_candidate(self, start: int, dst: str, dport: int | None) -> int: ...
+
+    def miss_reason(self, i: int, dst: str, dport: int | None) -> str: ...

@@ -86,6 +86,8 @@ class Hop(NamedTuple):
     counter: tuple[int, int] | None = None  # the rule's (or policy's) counters in the dump, before this hop
     note: str | None = None  # a branch taken here (statistic, an undecidable match), or a caveat
     probability: Fraction = Fraction(1)  # of reaching this hop
+    family: str | None = None  # the rule's family as nft names it: "ip", "ip6", "inet" (iptables: ip / ip6)
+    handle: int | None = None  # the nft rule handle, when the listing has one (``nft -a``, ``nft -j``)
 
     @property
     def changes(self) -> dict[str, tuple[Any, Any]]:
