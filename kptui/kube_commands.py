@@ -15,10 +15,11 @@ __all__ = ["add_commands"]
 
 def cmd_services(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from kptui.cli import emit_json, load, print_warnings
+    from kptui.engine.kube import service_index_of
     from kptui.engine.kube.report import matches_filter, service_to_dict, services_text
 
     ruleset = load(args.file)
-    services = [s for s in ruleset.service_index if args.filter is None or matches_filter(s, args.filter)]
+    services = [s for s in service_index_of(ruleset) if args.filter is None or matches_filter(s, args.filter)]
     if args.json:
         emit_json([service_to_dict(s) for s in services], out, compact=len(services) > 1000)
     else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from .compiled import ChainIndex, CompiledRuleset
+from .compiled import ChainIndex, CompiledRuleset, compiled_ruleset
 from .flow import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE
 from .matches import Chance, Env, Undecidable
 from .model import Ruleset
@@ -91,7 +91,7 @@ def _route(node: NodeContext, dst: str) -> str | None:
 class _Walker:
     def __init__(self, ruleset: Ruleset, packet: Packet, node: NodeContext, max_paths: int) -> None:
         self.rs = ruleset
-        self.compiled: CompiledRuleset = ruleset.compiled
+        self.compiled: CompiledRuleset = compiled_ruleset(ruleset)
         self.packet = packet
         self.node = node
         self.max_paths = max_paths

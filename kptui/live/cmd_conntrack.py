@@ -88,11 +88,9 @@ def index_view(ruleset: Ruleset) -> tuple[list[Frontend], dict[tuple[str, str, i
     from kptui.engine.conntrack import Frontend, dnat_endpoints
 
     try:
-        index = getattr(ruleset, "service_index", None)
-        if index is None:
-            from kptui.engine.kube import build_service_index
+        from kptui.engine.kube import service_index_of
 
-            index = build_service_index(ruleset)
+        index = service_index_of(ruleset)
         frontends: list[Frontend] = []
         endpoints: dict[tuple[str, str, int | None], list[str]] = {k: list(v) for k, v in dnat_endpoints(ruleset).items()}
         for svc in index:

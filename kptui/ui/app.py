@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
+from kptui.engine.graph import graph_of
 from kptui.engine.kernel_replay_walks import KernelWalks
 from kptui.engine.packet import NodeContext, Packet
 from kptui.fmt import plural, printable
@@ -232,7 +233,7 @@ class KptuiApp(App[int]):
     def _index_callers(self, ruleset: Ruleset) -> None:
         """The reverse jump index ("jumped to from") takes a moment on a big dump: build it once the screen
         is up, rather than on the first keypress that needs it."""
-        _ = ruleset.graph.callers
+        _ = graph_of(ruleset).callers
         prepare = getattr(self.insights, "prepare_findings", None)
         if prepare is not None:  # the kube engine's pitfall findings (they use the jump graph just built)
             prepare()
