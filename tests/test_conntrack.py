@@ -125,7 +125,7 @@ def test_cli_conntrack(files: tuple[Path, Path]) -> None:
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.rules")), ids=lambda p: p.name)
 def test_the_rule_scan_and_the_service_index_agree(path: Path) -> None:
-    from kptui.live.cmd_conntrack import index_view
+    from kptui.cli.conntrack import index_view
 
     rs = parse(path.read_text(), path.name)
     view = index_view(rs)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kptui.bundle import encode_bundle
 from kptui.cli import main
+from kptui.node.bundle import encode_bundle
 
 from .conftest import ROOT, SAMPLES
 from .test_bundle import collection

@@ -245,7 +245,7 @@ def test_the_explorer_reads_the_namespace_and_watch_counts_connections_exactly(n
     watch refresh shows exactly +4 on the service's KUBE-SERVICES rule since watching started."""
     import asyncio
 
-    from kptui.live.commands import LiveReader
+    from kptui.node.live import LiveReader
     from kptui.ui.app import make_app
     from kptui.ui.hot_rules import hot_rows
     from kptui.ui.main_screen import MainScreen

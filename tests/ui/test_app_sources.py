@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kptui.bundle import encode_bundle
 from kptui.cli import UserError
-from kptui.explorer_command import build_app_parser
-from kptui.live.commands import LiveReader, app_source
+from kptui.cli.explorer import app_source, build_app_parser
+from kptui.node.bundle import encode_bundle
+from kptui.node.live import LiveReader
 from kptui.ui.app import make_app
 
 from ..test_bundle import collection
