@@ -103,17 +103,19 @@ MAX_KERNEL_LOG = 512 * 1024 * 1024
 def load_kernel_log(path: str, *, live: bool = False) -> KernelWalks:
     """Read and check ``--kernel-trace PATH``: a UserError (file, line, what is wrong) unless it holds a
     traversal whose packet the engine can simulate."""
+    from kptui.node.errors import InputTooLarge
+    from kptui.node.limits import Limits, read_bounded
     from kptui.ui.kernel_trace_view import parse_kernel_log
 
     if live:
         raise UserError("--kernel-trace compares the log with a dump: give the dump or capture bundle as FILE")
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_KERNEL_LOG + 1)
+            data = read_bounded(f, Limits(max_input=MAX_KERNEL_LOG, explicit=True))
+    except InputTooLarge:
+        raise UserError(f"{printable(path)}: the kernel trace log is over {MAX_KERNEL_LOG >> 20} MB") from None
     except OSError as exc:
         raise UserError(f"cannot read the kernel trace log {printable(path)}: {exc.strerror or exc}") from None
-    if len(data) > MAX_KERNEL_LOG:
-        raise UserError(f"{printable(path)}: the kernel trace log is over {MAX_KERNEL_LOG >> 20} MB")
     try:
         return parse_kernel_log(data, path)
     except ValueError as exc:

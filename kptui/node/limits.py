@@ -11,7 +11,10 @@ set ``--max-input`` explicitly: real dumps and bundles inflate about 7×, so a 1
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import stat
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -70,12 +73,34 @@ def _raise_hint(limits: Limits) -> str:
 
 
 def read_bounded(fh: BinaryIO, limits: Limits) -> bytes:
-    """All of ``fh`` if it holds at most ``limits.max_input`` bytes; InputTooLarge otherwise."""
-    data = fh.read(limits.max_input + 1)
-    if len(data) > limits.max_input:
-        raise InputTooLarge(f"more than {human_size(limits.max_input)} (kptui's reading ceiling): refusing it; "
-                            f"{_raise_hint(limits)} raises the ceiling")  # fmt: skip
-    return data
+    """All of ``fh`` if it holds at most ``limits.max_input`` bytes; InputTooLarge otherwise. Never asks for
+    more memory than the data takes (``read(n)`` would reserve n bytes up front)."""
+    try:
+        info = os.fstat(fh.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        info = None
+    if info is not None and stat.S_ISREG(info.st_mode):
+        if info.st_size > limits.max_input:
+            _too_large(limits)
+        data = fh.read()  # sized from the file: one allocation
+        if len(data) > limits.max_input:  # it grew meanwhile
+            _too_large(limits)
+        return data
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = fh.read(min(CHUNK, limits.max_input + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limits.max_input:
+            _too_large(limits)
+
+
+def _too_large(limits: Limits) -> None:
+    raise InputTooLarge(f"more than {human_size(limits.max_input)} (kptui's reading ceiling): refusing it; "
+                        f"{_raise_hint(limits)} raises the ceiling")  # fmt: skip
 
 
 def inflate(data: bytes, limits: Limits, what: str = "gzip data") -> bytes:
