@@ -97,7 +97,8 @@ def test_scale_up_gives_new_endpoints_and_exact_shares() -> None:
     assert c.renames == () and c.fields == ()
     lines = diff_text(diff(dump(web(3)), dump(web(5)))).splitlines()
     assert "~ default/web:http: endpoints 3 → 5 (+10.244.1.13:8080 +10.244.1.14:8080)" in lines
-    assert "~ default/web:http: shares 33.3 % → 20.0 %" in lines
+    # 10.14: the share change names the endpoints whose shares changed
+    assert "~ default/web:http: shares 33.3 % → 20.0 % for 10.244.1.10:8080 10.244.1.11:8080 10.244.1.12:8080" in lines
 
 
 def test_scale_down_removes_endpoints_and_shares_grow() -> None:
@@ -110,7 +111,7 @@ def test_scale_down_removes_endpoints_and_shares_grow() -> None:
         ("10.244.1.10:8080", five[0], Fraction(1, 2)), ("10.244.1.11:8080", five[1], Fraction(1, 2))]
     text = diff_text(diff(dump(web(5)), dump(web(2))))
     assert "~ default/web:http: endpoints 5 → 2 (-10.244.1.12:8080 -10.244.1.13:8080 -10.244.1.14:8080)" in text
-    assert "~ default/web:http: shares 20.0 % → 50.0 %" in text
+    assert "~ default/web:http: shares 20.0 % → 50.0 % for 10.244.1.10:8080 10.244.1.11:8080\n" in text
 
 
 def test_replaced_endpoint_keeps_the_count_and_the_shares() -> None:

@@ -177,12 +177,11 @@ def node_from_args(args: argparse.Namespace) -> NodeContext:
     return node
 
 
-def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
-    """Build the packet and node from the packet options; bad values raise UserError (ports on a protocol
-    without ports included: the engine would drop them silently)."""
-    from kptui.engine.packet import PORT_PROTOCOLS, PROTOCOLS, Packet, parse_mark
+def check_ports(args: argparse.Namespace) -> None:
+    """UserError for ``--sport``/``--dport`` on a protocol without ports (icmp, icmpv6): the engine would
+    drop them silently, and the packet builder refuses them too."""
+    from kptui.engine.packet import PORT_PROTOCOLS, PROTOCOLS
 
-    node = node_from_args(args)
     proto = {"ipv6-icmp": "icmpv6"}.get(args.proto.lower(), args.proto.lower())
     if proto in PROTOCOLS and proto not in PORT_PROTOCOLS:
         given = [f"--{name} {value}" for name, value in (("sport", args.sport), ("dport", args.dport))
@@ -190,6 +189,15 @@ def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
         if given:
             raise UserError(f"{proto} has no ports: drop {' and '.join(given)} (ports go with "
                             f"{', '.join(p for p in PROTOCOLS if p in PORT_PROTOCOLS)})")  # fmt: skip
+
+
+def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
+    """Build the packet and node from the packet options; bad values raise UserError (ports on a protocol
+    without ports included: the engine would drop them silently)."""
+    from kptui.engine.packet import Packet, parse_mark
+
+    node = node_from_args(args)
+    check_ports(args)
     try:
         packet = Packet(
             args.src, args.dst, args.proto, args.sport, args.dport, args.origin, args.in_iface,

@@ -58,7 +58,7 @@ def conntrack_text(doc: dict[str, Any], matches: Sequence[EntryMatch], *, show_a
                 f"{plural(len(matches), 'DNATed entry', 'DNATed entries')}, staleness not checked")  # fmt: skip
     out = [f"{doc['source']}: {plural(doc['entries_read'], 'entry', 'entries')}{head}"]
     groups: dict[str, list[EntryMatch]] = {}
-    unknown = "(service unknown without rules)" if not doc["rules"] else "(no service)"
+    unknown = "(services unknown without rules)" if not doc["rules"] else "(no service)"
     for m in matches:
         groups.setdefault(m.service or unknown, []).append(m)
     fixes: dict[str, None] = {}

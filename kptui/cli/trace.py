@@ -10,6 +10,7 @@ from .common import (
     UserError,
     add_packet_options,
     add_source_options,
+    check_ports,
     emit_json,
     load_snapshot,
     node_for_trace,
@@ -44,6 +45,7 @@ def cmd_trace_commands(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     from kptui.engine.trace_commands import trace_commands
     from kptui.live.runner import check_netns_name
 
+    check_ports(args)
     try:
         if args.netns:
             check_netns_name(args.netns)

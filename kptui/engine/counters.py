@@ -194,7 +194,7 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
     notes = []
     if not counters:
         which = "neither snapshot has" if not (old_counters or new_counters) else \
-            "the old snapshot has" if not old_counters else "the new snapshot has"
+            "the old snapshot has no" if not old_counters else "the new snapshot has no"
         notes.append(f"{which} rule counters (save with iptables-save -c): no counter deltas, only the rules "
                      "that appeared or vanished")  # fmt: skip
     for tname, nt in b.tables.items():
