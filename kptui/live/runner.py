@@ -84,6 +84,7 @@ ALLOWED: frozenset[tuple[str, ...]] = frozenset(
 # not loaded, IPv6 disabled) are left out of the answer, not reported as 0.
 SYSCTLS: tuple[str, ...] = (
     "net/ipv4/ip_forward",
+    "net/ipv4/conf/*/forwarding",  # per interface: the kernel forwards what arrives on an interface with it on
     "net/ipv4/conf/*/route_localnet",
     "net/ipv4/conf/*/rp_filter",
     "net/ipv6/conf/*/forwarding",

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kptui.live.runner import (
+    SYSCTLS,
     CommandResult,
     SysctlRead,
     check_netns_name,
@@ -37,8 +38,7 @@ SAVE_TIMEOUT = 300.0  # iptables-nft-save of a 220k-rule node takes ~20 s on a s
 SHORT_TIMEOUT = 15.0
 CONNTRACK_TIMEOUT = 120.0
 Runner = Callable[..., CommandResult]
-SYSCTL_COMMAND = ("read /proc/sys", "net.ipv4.ip_forward", "net.ipv4.conf.*.route_localnet", "net.ipv4.conf.*.rp_filter",
-                  "net.ipv6.conf.*.forwarding", "net.bridge.bridge-nf-call-ip(6)tables", "net.ipv4.vs.conntrack")  # fmt: skip
+SYSCTL_COMMAND = ("read /proc/sys", *(p.replace("/", ".") for p in SYSCTLS))  # what the manifest says was run
 
 
 def tool(family: str, backend: str) -> str:
