@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from kptui import __version__
 from kptui.engine import ParseError
+from kptui.fmt import out_of_memory
 
 from .common import ORIGINS, UserError, node_from_args
 from .conntrack import add_conntrack_command
@@ -34,9 +35,6 @@ from .trace import add_trace_commands
 
 __all__ = ["ORIGINS", "UserError", "build_parser", "command_names", "entry", "main", "node_from_args"]
 
-OUT_OF_MEMORY = ("kptui: out of memory{what}: this input needs more memory than this machine (or its memory "
-                 "limit) gives; free memory, raise the limit, or give a smaller input (--max-input caps what is "
-                 "read)")  # fmt: skip
 
 
 def add_commands(sub: Any) -> None:
@@ -92,7 +90,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     except SystemExit as exc:  # argparse already printed usage; keep its status (2 for errors)
         return int(exc.code or 0)
     handler: Callable[[argparse.Namespace, TextIO, TextIO], int] = args.handler
-    out_of_memory = False
+    oom = False
     try:
         return handler(args, out, err)
     except ParseError as exc:
@@ -104,17 +102,16 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     except KeyboardInterrupt:
         return 130
     except MemoryError:
-        out_of_memory = True  # reported below, once the frames holding the data are gone
+        oom = True  # reported below, once the frames holding the data are gone
     except BrokenPipeError:  # `kptui summary big | head`: the reader left, which is fine
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
             pass
         return 0
-    if out_of_memory:
+    if oom:
         gc.collect()
-        what = f" ({args.command})" if getattr(args, "command", None) else ""
-        print(OUT_OF_MEMORY.format(what=what), file=err)
+        print(out_of_memory(getattr(args, "command", None) or "the explorer"), file=err)
     return 2
 
 

@@ -22,7 +22,7 @@ from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
 from kptui.engine.graph import graph_of
 from kptui.engine.kernel_replay_walks import KernelWalks
 from kptui.engine.packet import NodeContext, Packet
-from kptui.fmt import plural, printable
+from kptui.fmt import out_of_memory, plural, printable
 from kptui.top import ReadFailed, Reading
 
 from .chain_tree import ChainTree, ChainTreePane
@@ -125,6 +125,10 @@ class KptuiApp(App[int]):
         except ParseError as exc:
             self.call_from_thread(self.fail, exc.diagnostic.format())
             return
+        except MemoryError:
+            self.data = None
+            self.call_from_thread(self.fail, out_of_memory("the explorer, reading " + printable(self.source)))
+            return
         self.data = None
         self.big = lines >= FREEZE_GC_LINES
         insights = load_insights(ruleset)
@@ -139,6 +143,9 @@ class KptuiApp(App[int]):
             reading = self.reader()
         except ReadFailed as exc:
             self.call_from_thread(self.fail if first else self.read_failed, str(exc))
+            return
+        except MemoryError:  # a watch re-read too big for memory: the last good rules stay on screen
+            self.call_from_thread(self.fail if first else self.read_failed, out_of_memory("reading the live rules"))
             return
         self.big = reading.ruleset.line_count >= FREEZE_GC_LINES
         insights = load_insights(reading.ruleset)
