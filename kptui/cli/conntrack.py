@@ -6,7 +6,14 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .common import UserError, add_source_options, emit_json, load_snapshot, print_snapshot_warnings
+from .common import (
+    UserError,
+    add_source_options,
+    emit_json,
+    load_snapshot,
+    node_errors,
+    print_snapshot_warnings,
+)
 
 if TYPE_CHECKING:
     from kptui.engine.conntrack import EntryMatch, Frontend
@@ -135,15 +142,14 @@ def cmd_conntrack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ruleset: Ruleset | None = None
     snap = None
     if args.live or args.netns:
-        from kptui.live.runner import run_readonly
+        from kptui.node.collect import read_conntrack
 
         if args.file:
             raise UserError("give a conntrack FILE or --live/--netns, not both")
-        r = run_readonly(["conntrack", "-L", "-f", family], netns=args.netns, timeout=120.0)
-        if not r.ok:
-            raise UserError(r.describe_failure() + (" (conntrack needs root: sudo kptui conntrack --live)"
-                                                    if "root" in r.stderr else ""))  # fmt: skip
-        text, source = r.stdout.decode("utf-8", "replace"), r.display
+        with node_errors():
+            read = read_conntrack(family, netns=args.netns)
+        prefix = f"ip netns exec {args.netns} " if args.netns else ""
+        text, source = read.data.decode("utf-8", "replace"), prefix + " ".join(read.command)
         if not args.rules:
             snap = load_snapshot(args)
             ruleset = snap.ruleset

@@ -3,5 +3,5 @@ read-only argument lists, no shell, a timeout), makes its only HTTP request (kub
 reads its only kernel settings (a fixed list of sysctls). kptui never writes netfilter state.
 
 What the live node holds is gathered into a snapshot by :mod:`kptui.node.collect`; nothing else calls the
-runner except the ``conntrack --live`` command.
+runner.
 """

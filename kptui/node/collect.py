@@ -32,7 +32,7 @@ from .errors import LiveError, NodeDataError
 from .parts import Artifact, Collection
 from .snapshot import NodeSnapshot, build_snapshot
 
-__all__ = ["LiveError", "collect", "load_live", "read_rules", "tool"]
+__all__ = ["LiveError", "collect", "load_live", "read_conntrack", "read_rules", "tool"]
 
 SAVE_TIMEOUT = 300.0  # iptables-nft-save of a 220k-rule node takes ~20 s on a small machine
 SHORT_TIMEOUT = 15.0
@@ -86,6 +86,23 @@ def read_rules(family: str = "ipv4", *, netns: str | None = None, backends: Iter
         r = runner([tool(family, backend), "-c"], netns=netns, timeout=SAVE_TIMEOUT)
         out.append(_artifact(name, "rules", r, started, family=family, backend=backend))
     return out
+
+
+def read_conntrack(family: str = "ipv4", *, netns: str | None = None, runner: Runner | None = None) -> Artifact:
+    """The live conntrack table of ``family`` (``conntrack -L -f FAMILY``); LiveError when it cannot be read."""
+    if family not in ("ipv4", "ipv6"):
+        raise LiveError(f"family must be ipv4 or ipv6, not {family!r}")
+    if netns is not None:
+        try:
+            check_netns_name(netns)
+        except ValueError as exc:
+            raise LiveError(str(exc)) from None
+    started = time.time()
+    r = (runner or run_readonly)(["conntrack", "-L", "-f", family], netns=netns, timeout=CONNTRACK_TIMEOUT)
+    if not r.ok:
+        raise LiveError(r.describe_failure() + (" (conntrack needs root: sudo kptui conntrack --live)"
+                                                if "root" in r.stderr else ""))  # fmt: skip
+    return _artifact(f"conntrack/conntrack-{family}.txt", "conntrack", r, started, family=family)
 
 
 def _facts(netns: str | None, proxy: tuple[str | None, str | None], started: float) -> dict[str, Any]:
