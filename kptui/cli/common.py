@@ -222,9 +222,10 @@ def limits_of(args: argparse.Namespace) -> Limits:
 
 
 def load_snapshot(args: argparse.Namespace, path: str | None = None, *, live_ok: bool = True,
-                  need_rules: bool = True) -> NodeSnapshot:  # fmt: skip
+                  need_rules: bool = True, parse: bool | None = None) -> NodeSnapshot:  # fmt: skip
     """The snapshot a command works on: ``path`` (default: FILE, a dump, listing or bundle) or, with
-    ``--live``/``--netns``, the live node. With ``need_rules`` its rules are parsed here (``ParseError``
+    ``--live``/``--netns``, the live node. ``need_rules``: a source without iptables rules is a UserError
+    (an nft listing says so). ``parse`` (default: ``need_rules``): the rules are parsed here (``ParseError``
     for a dump that does not parse) and moved out of the cyclic collector's sight: they live until the
     command ends, and every later allocation burst would make the collector walk their million objects."""
     from kptui.node.sources import open_live, open_source
@@ -243,7 +244,7 @@ def load_snapshot(args: argparse.Namespace, path: str | None = None, *, live_ok:
                                 "standard input), or --live to read this node's rules")  # fmt: skip
             snap = open_source(path, family=family, backend=backend_of(args), limits=limits_of(args),
                                need_rules=need_rules)  # fmt: skip
-        if need_rules:
+        if need_rules if parse is None else parse:
             _ = snap.ruleset
             gc.freeze()
     return snap

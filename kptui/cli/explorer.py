@@ -68,9 +68,8 @@ def app_source(args: argparse.Namespace, given: NodeContext | None) -> AppSource
     if not live:
         if args.watch is not None:
             raise UserError("--watch re-reads the live rules: drop FILE (kptui --watch), or use kptui top")
-        snap = load_snapshot(args, live_ok=False, need_rules=False)
-        if not snap.captured:
-            assert snap.rules is not None
+        snap = load_snapshot(args, live_ok=False, parse=False)  # a file's dump is parsed behind the loading screen
+        if not snap.captured and snap.rules is not None:
             return AppSource(snap.source, data=snap.rules.data, node=given)
         ruleset = snap.ruleset
         node = node_for_trace(args, given or NodeContext(), snap) if given is not None else snap.node

@@ -108,3 +108,10 @@ async def test_running_out_of_memory_while_parsing_ends_the_app_with_a_message(m
     assert app.return_code == 2
     assert app.error_message is not None and app.error_message.startswith(
         "kptui: out of memory (the explorer, reading big.rules): ")
+
+
+def test_an_nft_listing_is_refused_before_the_explorer_starts(tmp_path: Path) -> None:
+    path = tmp_path / "ruleset.txt"
+    path.write_text("table ip kube-proxy {\n}\n")
+    with pytest.raises(UserError, match=f"^{path}: holds an nft listing; this kptui cannot read nft rulesets yet$"):
+        source_for(str(path))
