@@ -249,3 +249,18 @@ def test_reading_a_bad_file_names_it(tmp_path: Path) -> None:
         read_source(str(tmp_path))
     code, _, err = run("summary", str(tmp_path / "gone"))
     assert code == 2 and err.startswith("kptui: cannot read ")
+
+
+def test_a_bundle_without_usable_rules_still_gives_its_conntrack_and_node(tmp_path: Path) -> None:
+    base = collection()
+    arts = tuple(a for a in base.artifacts if a.kind != "rules") + (
+        Artifact("rules/iptables-nft-save.rules", "rules", b"", "ipv4", "nf_tables", ("iptables-nft-save", "-c"),
+                 status=4, stderr="Permission denied"),)  # fmt: skip
+    path = tmp_path / "b.kptui"
+    path.write_bytes(encode_bundle(Collection(arts, base.facts)))
+    snap = open_source(str(path), need_rules=False)
+    assert snap.rules is None and snap.conntrack == CT and snap.node.addresses[0] == "10.0.0.2"
+    code, out, err = run("conntrack", str(path))
+    assert code == 0 and "1 entry" in out and "Traceback" not in err
+    code, _, err = run("summary", str(path))
+    assert code == 2 and "Traceback" not in err and "no ipv4 rules could be read (nf_tables: exit status 4" in err

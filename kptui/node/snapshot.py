@@ -157,7 +157,7 @@ class NodeSnapshot:
             addrs, routes = [], []
         if addr is None:
             warnings.append("the node's addresses could not be read: traces will treat its addresses as unknown")
-        return node_facts(addrs, routes, fam, self.ruleset), tuple(warnings)
+        return node_facts(addrs, routes, fam, self.ruleset if self.rules is not None else None), tuple(warnings)
 
     # -- the other parts ---------------------------------------------------------------------------------
     def dump(self, family: str | None = None, backend: str | None = None) -> bytes | None:
