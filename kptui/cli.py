@@ -131,8 +131,9 @@ def add_packet_options(p: argparse.ArgumentParser, *, required: bool = True) -> 
     n.add_argument("--pod-iface", metavar="IFACE", help="the interface pod traffic arrives on (e.g. cni0)")
     n.add_argument("--recent", action="append", metavar="NAME",
                    help="a recent list (session affinity) that already holds the source (repeat)")
-    n.add_argument("--affinity-hit", action="store_true",
-                   help="treat the source as already recorded in every recent list (a returning client)")
+    n.add_argument("--affinity-hit", nargs="?", const="any", metavar="ENDPOINT",
+                   help="a returning client (session affinity): bound to ENDPOINT (IP:PORT or IP), or, without "
+                   "it, to one endpoint of each service, not known which (one path per endpoint)")
 
 
 def node_from_args(args: argparse.Namespace) -> NodeContext:
@@ -149,7 +150,7 @@ def node_from_args(args: argparse.Namespace) -> NodeContext:
         node = NodeContext(
             addresses=_split_list(args.node_ip), pod_cidrs=_split_list(args.pod_cidr), interfaces=ifaces,
             uplink=args.uplink, pod_iface=args.pod_iface, recent=frozenset(_split_list(args.recent)),
-            recent_all=args.affinity_hit,
+            affinity=args.affinity_hit,
         )  # fmt: skip
     except ValueError as exc:
         raise UserError(str(exc)) from None

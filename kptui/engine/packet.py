@@ -137,7 +137,9 @@ class NodeContext:
     uplink: str | None = None  # the interface external traffic arrives on and the default route uses
     pod_iface: str | None = None  # the interface pod traffic arrives on (e.g. cni0, or a veth)
     recent: frozenset[str] = frozenset()  # recent lists (session affinity) that already hold the source
-    recent_all: bool = False  # every recent list holds the source (a repeat client)
+    # a returning client (session affinity): "any" — bound to one endpoint of each service, not known which
+    # (traces fork, one path per endpoint); or the endpoint it is bound to (IP:PORT or IP); None: a new client
+    affinity: str | None = None
     ipsets: Mapping[str, tuple[str, ...]] | None = None  # set name → members (CIDRs); None: unknown
 
     def __post_init__(self) -> None:

@@ -104,9 +104,12 @@ class TracePath:
     verdict: str  # ACCEPT (delivered or forwarded), DROP, REJECT, QUEUE, or LOOP (a jump loop: an error)
     hops: tuple[Hop, ...]
     final: PacketState
-    delivery: str | None  # "local" (to a socket on the node), "forward" (out of the node) or None (ended)
-    assumptions: tuple[str, ...] = ()  # undecidable matches this path assumed true or false
+    delivery: str | None  # "local" (to a socket on the node), "forward" (an arriving packet routed out of the
+    #                       node), "sent" (a packet the node sent, out of the node), or None (it ended)
+    assumptions: tuple[str, ...] = ()  # what this path assumed (undecidable questions, unknown addresses)
     notes: tuple[str, ...] = ()
+    facts: tuple[Any, ...] = ()  # the assumptions as :data:`kptui.engine.assume.Fact` s (key, pred, truth)
+    prefix: int = 0  # how many of ``facts`` were assumed before the path's first chance split
 
     @property
     def matched_hops(self) -> tuple[Hop, ...]:
@@ -132,6 +135,7 @@ class Trace:
     node: NodeContext
     paths: tuple[TracePath, ...]
     notes: tuple[str, ...] = field(default=())
+    scenarios: tuple[Any, ...] = field(default=())  # kptui.engine.assume.Scenario s: paths by assumptions
 
     @property
     def total_probability(self) -> Fraction:

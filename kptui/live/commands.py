@@ -161,7 +161,7 @@ def node_for_trace(args: argparse.Namespace, given: NodeContext, snap: NodeSnaps
         base, addresses=given.addresses if args.node_ip else base.addresses,
         pod_cidrs=given.pod_cidrs if args.pod_cidr else base.pod_cidrs,
         interfaces={**base.interfaces, **given.interfaces}, uplink=args.uplink or base.uplink,
-        pod_iface=args.pod_iface or base.pod_iface, recent=given.recent, recent_all=given.recent_all,
+        pod_iface=args.pod_iface or base.pod_iface, recent=given.recent, affinity=given.affinity,
     )  # fmt: skip
 
 

@@ -134,14 +134,14 @@ class KernelLab:
         self._iface_cache = None
 
     def context(self, *, pod_iface: str | None = None, recent: frozenset[str] = frozenset(),
-                recent_all: bool = False) -> NodeContext:  # fmt: skip
+                affinity: str | None = None) -> NodeContext:  # fmt: skip
         """NodeContext with the node's real addresses and interfaces."""
         ifaces = self.interfaces()
         addrs = tuple(dict.fromkeys(c.split("/")[0] for cs in ifaces.values() for c in cs
                                     if not c.startswith("127.")))  # fmt: skip
         return NodeContext(addresses=addrs, pod_cidrs=POD_CIDRS, interfaces=ifaces, uplink=UPLINK,
                            pod_iface=pod_iface or self.pod_iface(self.topo.client), recent=recent,
-                           recent_all=recent_all, ipsets=self.ipsets())  # fmt: skip
+                           affinity=affinity, ipsets=self.ipsets())  # fmt: skip
 
     def context_for(self, obs: Observation, **kw: object) -> NodeContext:
         """NodeContext for one observation. NodeContext has a single ``pod_iface`` for "the interface pod traffic
