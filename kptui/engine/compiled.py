@@ -92,6 +92,7 @@ class ChainIndex:
             for r in chain.rules
         ]  # fmt: skip
         self._compiled: list[CompiledRule | None] = [None] * len(self.rows)
+        self._rows: list[RuleRow | None] = [None] * len(self.rows)
         self._keys: list[_Key] | None = None
         self._candidates: dict[tuple[str, int | None], list[int]] = {}
         self._recent: RecentLists | None = None
@@ -124,8 +125,11 @@ class ChainIndex:
         return self.compiled(i).ops
 
     def row(self, i: int) -> RuleRow:
-        r = self.rows[i]
-        return RuleRow(r[0], r[1], (int(r[2]), int(r[3] or 0)) if r[2] is not None else None)
+        got = self._rows[i]
+        if got is None:
+            r = self.rows[i]
+            got = self._rows[i] = RuleRow(r[0], r[1], (int(r[2]), int(r[3] or 0)) if r[2] is not None else None)
+        return got
 
     def key(self, i: int) -> _Key:
         if self._keys is None:

@@ -191,8 +191,16 @@ class _Walker:
             if view is None or len(c.frames) > MAX_DEPTH or steps > 1_000_000:
                 return self.finish(c, "LOOP", None, f"jump loop or depth over {MAX_DEPTH} at {chain_name}")
             nxt = view.next_candidate(pos, c.state.dst, c.state.dport)
-            for i in range(pos, nxt):  # provably not matching: recorded, not evaluated
-                self.miss(c, view, i, view.miss_reason(i, c.state.dst, c.state.dport))
+            if nxt > pos:  # provably not matching: recorded, not evaluated (thousands in KUBE-SERVICES: inlined)
+                base, state, prob, log = c.base, c.state, c.prob, c.log
+                hook, name, dst, dport = _hook(c.phase), view.name, state.dst, state.dport
+                for i in range(pos, nxt):
+                    row = view.row(i)
+                    log = _Log(Hop(hook, base.table, name, "rule", i + 1, row.line, row.text, False, None,
+                                   failed=view.miss_reason(i, dst, dport), before=state, after=state,
+                                   counter=row.counter, probability=prob, family=base.family, handle=row.handle),
+                               log)  # fmt: skip
+                c.log = log
             if nxt >= len(view):  # fell off the end: a user chain returns, a base chain applies its policy
                 policy_end = self.leave_chain(c)
                 if policy_end is not None:
@@ -363,6 +371,8 @@ class _Walker:
                 verdict, flow, target = eff.verdict, eff.flow, eff.target
                 if eff.note:
                     notes.append(eff.note)
+                    if eff.note == MASQ_ADDRESS_UNKNOWN and _MASQ_UNKNOWN not in c.stated:
+                        c.stated = c.stated + (_MASQ_UNKNOWN,)
                 if flow != CONTINUE:
                     break
                 continue
@@ -524,8 +534,6 @@ class _Walker:
         hops = _materialize(c.log)
         notes = c.notes + ((note,) if note else ())
         assumptions = tuple(fact_text(*f) for f in c.facts) + c.stated
-        if any(h.matched and h.verdict == "MASQUERADE" and MASQ_ADDRESS_UNKNOWN in (h.note or "") for h in hops):
-            assumptions += (_MASQ_UNKNOWN,)
         prefix = len(c.facts) if c.prefix is None else c.prefix
         return TracePath(c.prob, verdict, hops, c.state, delivery, assumptions, notes, c.facts, prefix)
 
