@@ -36,6 +36,7 @@ __all__ = [
     "END",
     "GOTO",
     "JUMP",
+    "REINJECT",
     "RETURN",
     "STOP_TABLE",
     "Action",
@@ -62,6 +63,8 @@ END = "end"  # drop, reject, queue: the packet ends here
 RETURN = "return"  # back to the calling chain (a base chain: its policy)
 JUMP = "jump"  # call Effect.target, come back here
 GOTO = "goto"  # continue in Effect.target, do not come back
+REINJECT = "reinject"  # IPVS (NAT forwarding) rewrote the destination and sends the packet on itself: it
+#                        leaves this hook and goes through LOCAL_OUT's chains (not IPVS again), then POSTROUTING
 
 Pred = tuple[str, str]  # ("eq", "eth0") or ("prefix", "veth"): a fact about a variable's value
 
