@@ -47,6 +47,7 @@ from .flow import (
 from .iproute import detector_hints
 from .model import Ruleset
 from .packet import NodeContext, Packet
+from .routing import Decision, input_route, output_reroute
 from .schedule import BaseChain, Netfilter, hook_schedule
 from .trace_model import MASQ_ADDRESS_UNKNOWN, Hop, PacketState, Trace, TracePath
 
@@ -110,6 +111,7 @@ class _Walker:
         self.compiled: CompiledRuleset | None = self.ruleset.compiled if self.ruleset is not None else None
         self.nft_views: Any = getattr(rules.nft, "views", None) if rules.nft is not None else None
         self.pod_nets = node.pod_cidrs or (detector_hints(self.ruleset, packet.family)[0] if self.ruleset else ())
+        self.localnet_guard = _has_localnet_guard(self.ruleset)
         self.envs: dict[str, Env] = {}
         self.schedules: dict[str, tuple[BaseChain, ...]] = {}
         self.truncated = False
@@ -166,6 +168,11 @@ class _Walker:
         if p.origin == "local":
             start.state = state.with_(hook="OUTPUT")
             start.state = start.state.with_(out_iface=self.out_iface(start, start.state.dst, work))
+            d = output_reroute(self.node, p.src, p.dst, start.state.out_iface, first=True,
+                               guard=self.localnet_guard)  # fmt: skip
+            if d is not None and d.drop:  # never sent: the path is the routing decision alone
+                self.decision_hop(start, p.dst, d)
+                start.done = self.finish(start, "DROP", None)
         else:
             start.state = state.with_(hook="PREROUTING")
         work.append(start)
@@ -238,13 +245,26 @@ class _Walker:
         s = c.state
         phase = c.phase
         if phase == "PREROUTING":
-            if self.is_local(c, s.dst, work):
+            local = self.is_local(c, s.dst, work)
+            d = input_route(self.node, s.src, s.dst, s.in_iface, local, guard=self.localnet_guard)
+            if d is not None:
+                self.decision_hop(c, s.dst, d)
+                if d.drop:
+                    return "DROP", None
+            if local:
                 nxt, s = "INPUT", s.with_(out_iface="")
             else:
                 nxt, s = "FORWARD", s.with_(out_iface=route_iface(self.node, s.dst))
         elif phase == "OUTPUT":
             # re-routed when nat OUTPUT changed the destination (REFERENCE §1)
-            out = self.out_iface(c, s.dst, work) if s.dst != s.orig_dst else s.out_iface
+            out = s.out_iface
+            if s.dst != s.orig_dst:
+                out = self.out_iface(c, s.dst, work)
+                d = output_reroute(self.node, s.src, s.dst, out, first=False, guard=self.localnet_guard)
+                if d is not None:
+                    self.decision_hop(c, s.dst, d)
+                    if d.drop:
+                        return "DROP", None
             nxt, s = "POSTROUTING", s.with_(out_iface=out)
         elif phase == "POSTROUTING":
             if s.out_iface == "lo" or local_question(s.dst, self.node) is True:
@@ -300,6 +320,13 @@ class _Walker:
     def take_as_given(c: _Cursor, key: str, addr: str, why: str) -> None:
         c.given = c.given + ((key, None, False),)
         c.stated = c.stated + (f"{addr} is not a node address (taken so: {why}; no node addresses given)",)
+
+    def decision_hop(self, c: _Cursor, addr: str, d: Decision) -> None:
+        c.add(Hop(_hook(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {d.text}", True,
+                  "DROP" if d.drop else "ROUTE", before=c.state, after=c.state, note=d.note,
+                  probability=c.prob))  # fmt: skip
+        if d.note and d.note not in c.stated:
+            c.stated = c.stated + (d.note,)
 
     def route_hop(self, c: _Cursor, addr: str, local: bool, note: str) -> None:
         where = "a node address: delivered locally" if local else "not a node address: routed on"
@@ -556,6 +583,16 @@ def _materialize(log: Any) -> tuple[Hop, ...]:
 
 def _hook(phase: str) -> str:
     return phase.removeprefix("LO-")
+
+
+def _has_localnet_guard(rs: Ruleset | None) -> bool:
+    """kube-proxy's "block incoming localnet connections" rule: it writes it when it turns route_localnet on."""
+    chain = rs.chain("filter", "KUBE-FIREWALL") if rs is not None else None
+    if chain is None:
+        return False
+    rows = getattr(chain.rules, "rows", None)
+    raws = (r[1] for r in rows) if rows is not None else (r.raw for r in chain.rules)
+    return any("block incoming localnet connections" in raw for raw in raws)
 
 
 def _tie_note(base: BaseChain) -> str | None:
