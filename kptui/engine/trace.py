@@ -78,6 +78,7 @@ class _Cursor:
     done: TracePath | None = None  # a fork that already ended (a spread branch whose verdict ended the packet)
     stated: tuple[str, ...] = ()  # what this path took for granted without forking (listed as assumptions)
     prefix: int | None = None  # how many facts were assumed before the path's first chance split
+    reroute: tuple[str | None] | None = None  # OUTPUT: the interface the packet was routed to again after NAT
 
     def chance(self) -> None:
         """A chance split happens here: later assumptions are alternatives within a branch."""
@@ -88,7 +89,7 @@ class _Cursor:
         # Freeze the hops so far into one tuple both branches share (paths share long prefixes).
         self.log = _materialize(self.log)
         c = _Cursor(self.phase, self.sched, self.pos, self.frames, self.state, self.prob, self.log, self.facts,
-                    self.given, self.notes, None, self.stated, self.prefix)  # fmt: skip
+                    self.given, self.notes, None, self.stated, self.prefix, self.reroute)  # fmt: skip
         for k, v in changes.items():
             setattr(c, k, v)
         return c
@@ -222,7 +223,13 @@ class _Walker:
         """Move to the next base chain of this hook (or the next hook); an end (verdict, delivery) when the
         packet has gone through all hooks."""
         while True:
+            left = c.sched[c.pos] if 0 <= c.pos < len(c.sched) else None
             c.pos += 1
+            if left is not None and left.nat and c.phase == "OUTPUT" and c.reroute is None and \
+                    (c.pos >= len(c.sched) or not c.sched[c.pos].nat):
+                end = self.reroute(c, work)  # the NAT core's OUTPUT hook, right after its nat chains
+                if end is not None:
+                    return end
             while c.pos < len(c.sched):
                 base = c.sched[c.pos]
                 if base.nat and not self.nat_runs(c.state, _hook(c.phase)):
@@ -233,6 +240,22 @@ class _Walker:
             end = self.next_phase(c, work)
             if end is not None:
                 return end
+
+    def reroute(self, c: _Cursor, work: list[_Cursor]) -> tuple[str, str | None] | None:
+        """nat OUTPUT changed the destination: the NAT core routes the packet again (``ip_route_me_harder``)
+        before the later OUTPUT chains run; a failure drops it there. Those chains still see the interface the
+        packet was first routed to (the hook's ``out``); POSTROUTING sees the new one."""
+        s = c.state
+        if s.dst == s.orig_dst:
+            return None
+        out = self.out_iface(c, s.dst, work)
+        c.reroute = (out,)
+        d = output_reroute(self.node, s.src, s.dst, out, first=False, guard=self.localnet_guard)
+        if d is not None:
+            self.decision_hop(c, s.dst, d)
+            if d.drop:
+                return "DROP", None
+        return None
 
     @staticmethod
     def nat_runs(s: PacketState, hook: str) -> bool:
@@ -256,15 +279,11 @@ class _Walker:
             else:
                 nxt, s = "FORWARD", s.with_(out_iface=route_iface(self.node, s.dst))
         elif phase == "OUTPUT":
-            # re-routed when nat OUTPUT changed the destination (REFERENCE §1)
-            out = s.out_iface
-            if s.dst != s.orig_dst:
-                out = self.out_iface(c, s.dst, work)
-                d = output_reroute(self.node, s.src, s.dst, out, first=False, guard=self.localnet_guard)
-                if d is not None:
-                    self.decision_hop(c, s.dst, d)
-                    if d.drop:
-                        return "DROP", None
+            if c.reroute is None and s.dst != s.orig_dst:  # no nat chain (an nft-only node's rewrite): here
+                end = self.reroute(c, work)
+                if end is not None:
+                    return end
+            out = c.reroute[0] if c.reroute is not None else s.out_iface
             nxt, s = "POSTROUTING", s.with_(out_iface=out)
         elif phase == "POSTROUTING":
             if s.out_iface == "lo" or local_question(s.dst, self.node) is True:
