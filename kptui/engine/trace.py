@@ -48,7 +48,7 @@ from .iproute import detector_hints
 from .model import Ruleset
 from .packet import NodeContext, Packet
 from .routing import Decision, input_route, output_reroute
-from .schedule import BaseChain, Netfilter, hook_schedule
+from .schedule import CONNTRACK_PRIORITY, BaseChain, Netfilter, hook_schedule
 from .trace_model import MASQ_ADDRESS_UNKNOWN, Hop, PacketState, Trace, TracePath
 
 __all__ = ["MAX_PATHS", "trace"]
@@ -235,6 +235,9 @@ class _Walker:
                 if base.nat and not self.nat_runs(c.state, _hook(c.phase)):
                     c.pos += 1
                     continue
+                pre = base.priority < CONNTRACK_PRIORITY and c.phase in ("PREROUTING", "OUTPUT")
+                if pre != c.state.pre_ct:
+                    c.state = c.state.with_(pre_ct=pre)
                 c.frames = ((base.ns, base.chain, 0),)
                 return None
             end = self.next_phase(c, work)

@@ -14,8 +14,6 @@ Every sysctl and route is set inside the lab's own node namespace and restored; 
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -45,15 +43,7 @@ def klab(kernel_ok: None) -> Iterator[KernelLab]:
 
 
 def read_sysctls(klab: KernelLab) -> dict[str, str]:
-    out = klab.lab.exec(klab.lab.node, ["sysctl", "-a", "-r", r"route_localnet|rp_filter|ip_forward|forwarding"],
-                        check=False).stdout  # fmt: skip
-    return {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in out.splitlines()) if v}
-
-
-def read_routes(klab: KernelLab) -> tuple[tuple[str, str], ...]:
-    routes = json.loads(klab.lab.ip(klab.lab.node, "-j", "-4", "route", "show") or "[]")
-    return tuple((str(r.get("dst")), "" if r.get("type", "unicast") != "unicast" else str(r.get("dev") or ""))
-                 for r in routes)  # fmt: skip
+    return klab.sysctls()
 
 
 @contextmanager
@@ -72,7 +62,7 @@ def engine_path(klab: KernelLab, obs: Observation) -> TracePath:
     """The engine's path for the kernel's walk: told the namespace's sysctls and routes, and the endpoint the
     kernel chose (the statistic branch); its matched rules must be the kernel's."""
     assert obs.kernel is not None and obs.kernel.first is not None, obs.capture[:2000]
-    ctx: NodeContext = dataclasses.replace(klab.context_for(obs), sysctls=read_sysctls(klab), routes=read_routes(klab))
+    ctx: NodeContext = klab.context_for(obs)  # the namespace's real sysctls and routes are in it
     result = trace(parse_ruleset(obs.rules, source="kernel-save"), obs.packet(), ctx)
     ks = kernel_steps(obs.kernel)
     paths = [p for p in result.paths if p.endpoint == obs.kernel.endpoint and same_steps(ks, engine_steps(p))]
