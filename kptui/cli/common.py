@@ -147,8 +147,9 @@ def add_packet_options(p: argparse.ArgumentParser, *, required: bool = True) -> 
     n.add_argument("--pod-iface", metavar="IFACE", help="the interface pod traffic arrives on (e.g. cni0)")
     n.add_argument("--recent", action="append", metavar="NAME",
                    help="a recent list (session affinity) that already holds the source (repeat)")
-    n.add_argument("--affinity-hit", action="store_true",
-                   help="treat the source as already recorded in every recent list (a returning client)")
+    n.add_argument("--affinity-hit", nargs="?", const="any", metavar="ENDPOINT",
+                   help="a returning client (session affinity): bound to ENDPOINT (IP:PORT or IP), or, without "
+                   "it, to one endpoint of each service, not known which (one path per endpoint)")
 
 
 def _split_list(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -170,7 +171,7 @@ def node_from_args(args: argparse.Namespace) -> NodeContext:
         node = NodeContext(
             addresses=_split_list(args.node_ip), pod_cidrs=_split_list(args.pod_cidr), interfaces=ifaces,
             uplink=args.uplink, pod_iface=args.pod_iface, recent=frozenset(_split_list(args.recent)),
-            recent_all=args.affinity_hit,
+            affinity=args.affinity_hit,
         )  # fmt: skip
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -259,5 +260,5 @@ def node_for_trace(args: argparse.Namespace, given: NodeContext, snap: NodeSnaps
         base, addresses=given.addresses if args.node_ip else base.addresses,
         pod_cidrs=given.pod_cidrs if args.pod_cidr else base.pod_cidrs,
         interfaces={**base.interfaces, **given.interfaces}, uplink=args.uplink or base.uplink,
-        pod_iface=args.pod_iface or base.pod_iface, recent=given.recent, recent_all=given.recent_all,
+        pod_iface=args.pod_iface or base.pod_iface, recent=given.recent, affinity=given.affinity,
     )  # fmt: skip
