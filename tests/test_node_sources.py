@@ -264,3 +264,22 @@ def test_a_bundle_without_usable_rules_still_gives_its_conntrack_and_node(tmp_pa
     assert code == 0 and "1 entry" in out and "Traceback" not in err
     code, _, err = run("summary", str(path))
     assert code == 2 and "Traceback" not in err and "no ipv4 rules could be read (nf_tables: exit status 4" in err
+
+
+def test_the_snapshots_routes_and_sysctls_reach_the_trace(tmp_path: Path) -> None:
+    """The snapshot is where traces get their node context from: a bundle's sysctls and routes decide the
+    kernel's routing hops (here: forwarding off on the node, so a forwarded connection is dropped at routing)."""
+    snap = load_bundle(encode_bundle(format2()))
+    assert snap.node.routes == (("default", "eth0"),) and dict(snap.node.sysctls) == SYSCTLS
+    assert open_source(str(FORMAT1)).node.sysctls == {}  # format 1 did not capture them: unknown
+    col = format2()
+    off = tuple(Artifact(a.name, a.kind, b'{"net.ipv4.ip_forward": "0"}', command=a.command) if a.kind == "sysctl"
+                else a for a in col.artifacts)  # fmt: skip
+    for name, arts, dropped in (("on.kptui", col.artifacts, False), ("off.kptui", off, True)):
+        path = tmp_path / name
+        path.write_bytes(encode_bundle(Collection(arts, col.facts)))
+        code, out, err = run("trace", str(path), "--src", "10.0.0.1", "--dst", "10.96.10.20", "--dport", "80",
+                             "--from", "external", "--json")  # fmt: skip
+        assert code == 0, err
+        paths = json.loads(out)["paths"]
+        assert paths and all((p["verdict"] == "DROP" and "at routing" in p["summary"]) is dropped for p in paths)

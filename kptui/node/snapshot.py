@@ -14,6 +14,7 @@ Adding a part: give it an artifact kind (:data:`kptui.node.parts.KINDS`), read i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -116,11 +117,27 @@ class NodeSnapshot:
         """How the node context was found (None for a file)."""
         return self._facts_and_warnings[0]
 
-    @property
+    @cached_property
     def node(self) -> NodeContext:
-        """The trace's node context: addresses, interfaces, uplink, pod CIDRs (empty for a file)."""
+        """The trace's node context: addresses, interfaces, uplink, pod CIDRs, and for the kernel's routing
+        decisions the routes of the family in use and the sysctls (empty for a file: nothing known)."""
         f = self.facts
-        return f.context if f is not None else NodeContext()
+        if f is None:
+            return NodeContext()
+        return dataclasses.replace(f.context, routes=self._routes(), sysctls=dict(self.sysctls or {}))
+
+    def _routes(self) -> tuple[tuple[str, str], ...] | None:
+        """The main table's routes of the family in use as the engine takes them: (destination, device; ""
+        for a blackhole, unreachable or prohibit route); None when they were not read."""
+        a = self.routes.get(self.family or "ipv4")
+        if a is None:
+            return None
+        try:
+            routes = parse_ip_json(a.data, "ip -j route show")
+        except ValueError:
+            return None
+        return tuple((str(r.get("dst")), "" if r.get("type", "unicast") != "unicast" else str(r.get("dev") or ""))
+                     for r in routes if r.get("dst"))  # fmt: skip
 
     @cached_property
     def warnings(self) -> tuple[str, ...]:
