@@ -1,0 +1,280 @@
+"""A rule's text (as ``nft list ruleset`` prints it) parsed into statements.
+
+The statement and expression units do the work (:mod:`.registry`); this module holds the shared grammar: a
+key expression (``ip daddr . meta l4proto . th dport``, ``meta mark & 0x4000``), a value for a datatype (a
+constant, ``{ anonymous set }``, ``{ k : v }`` map, ``@set``, ``a . b`` concatenation) and the loop over a
+rule's statements with its trailing ``comment "…"``.
+
+Text from a listing is untrusted and often damaged: a statement kptui does not know, or one it cannot read,
+keeps the rest of the rule verbatim as an :class:`OtherStmt` (evaluated as undecidable) and adds a located
+warning; nothing raises out of :func:`parse_rule` but a :class:`ParseError` for an unterminated string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import Diagnostic, ParseError
+from .expr_payload import RAW, RAW_PAYLOAD
+from .exprs import (
+    Binop,
+    Concat,
+    Counter,
+    ElemOpts,
+    Flags,
+    MapItem,
+    Node,
+    OtherStmt,
+    SetLit,
+    SetRef,
+    Stmt,
+    Value,  # fmt: skip
+    Verdict,
+)
+from .lexer import Cursor, Token, tokenize
+from .registry import EXPR_BY_NODE, EXPR_KEYWORDS, STMT_AFTER, STMT_KEYWORDS
+from .stmt_misc import CT_COUNT
+from .symbols import parse_time
+from .unitbase import DType
+from .values import VERDICTS, component, word_value
+
+__all__ = ["BINOPS", "RuleParser", "parse_rule"]
+
+BINOPS = {"&": "&", "|": "|", "^": "^", "<<": "<<", ">>": ">>", "and": "&", "or": "|", "xor": "^",
+          "lshift": "<<", "rshift": ">>"}  # fmt: skip
+_ELEM_OPTS = ("timeout", "expires", "comment", "counter")
+Warn = Callable[[Diagnostic], None]
+
+
+class RuleParser:
+    """Parses one rule (or an ``elements = { … }`` block) at a cursor; implements :class:`unitbase.TextCtx`."""
+
+    def __init__(self, cur: Cursor, family: str, warn: Warn) -> None:
+        self.cur = cur
+        self.family = family
+        self._warn = warn
+
+    # -- TextCtx --------------------------------------------------------------------------------------
+    def warn(self, message: str, col: int, length: int) -> None:
+        self._warn(Diagnostic(message, self.cur.lineno, col, length, self.cur.line, severity="warning"))
+
+    def dtype(self, e: Value) -> DType:
+        if isinstance(e, Concat):
+            return tuple(d if isinstance(d, str) else "integer" for d in (self.dtype(i) for i in e.items))
+        if isinstance(e, Binop):
+            return self.dtype(e.left)
+        if isinstance(e, Node):
+            unit = EXPR_BY_NODE.get(type(e))
+            if unit is not None:
+                return unit.dtype(e, self.family)
+        return "integer"
+
+    def starts_expr(self, ahead: int = 0) -> bool:
+        t = self.cur.peek_token(ahead)
+        if t is None or t.quoted:
+            return False
+        return t.text in EXPR_KEYWORDS or t.text == "(" or bool(RAW.match(t.text))
+
+    def primary(self) -> Value:
+        cur = self.cur
+        t = cur.next("an expression")
+        if t.quoted:
+            cur.pos -= 1
+            raise cur.error("expected an expression, found a string")
+        if t.text == "(":
+            e = self.expr()
+            cur.expect(")")
+            return e
+        if RAW.match(t.text):
+            return RAW_PAYLOAD.parse(self, t.text)
+        unit = EXPR_KEYWORDS.get(t.text)
+        if unit is None:
+            cur.pos -= 1
+            raise cur.error(f"unknown expression '{t.text}'")
+        return unit.parse(self, t.text)
+
+    def _binop_chain(self, left: Value) -> Value:
+        cur = self.cur
+        while cur.peek() in BINOPS:
+            op = BINOPS[cur.word()]
+            d = "integer" if op in ("<<", ">>") else self.dtype(left)
+            right = self._operand_value(d)
+            left = Binop(op, left, right)
+        return left
+
+    def expr(self) -> Value:
+        items = [self._binop_chain(self.primary())]
+        while self.cur.accept("."):
+            items.append(self._binop_chain(self.primary()))
+        return Concat(tuple(items)) if len(items) > 1 else items[0]
+
+    def operand(self, dtype: DType) -> Value:
+        if self.starts_expr():
+            e = self.expr()
+            return e
+        v = self.value(dtype)
+        return self._binop_chain(v)
+
+    def _operand_value(self, dtype: DType) -> Value:
+        if self.starts_expr():
+            return self._binop_chain(self.primary())
+        if self.cur.peek() == "(":  # (syn|ack): flags written as an expression
+            self.cur.pos += 1
+            items = [self._one(dtype, 0)]
+            while self.cur.accept("|"):
+                items.append(self._one(dtype, 0))
+            self.cur.expect(")")
+            return Flags(tuple(items)) if len(items) > 1 else items[0]
+        return self._one(dtype, 0)
+
+    def value(self, dtype: DType) -> Value:
+        first = self._one(dtype, 0)
+        if self.cur.peek() != ".":
+            return first
+        items = [first]
+        while self.cur.accept("."):
+            items.append(self._one(dtype, len(items)))
+        return Concat(tuple(items))
+
+    # -- values ---------------------------------------------------------------------------------------
+    def _one(self, dtype: DType, i: int) -> Value:
+        cur = self.cur
+        t = cur.peek_token()
+        if t is None:
+            raise cur.error("expected a value, found the end of the rule")
+        if not t.quoted:
+            if t.text == "{":
+                return self.set_lit(dtype)
+            if t.text.startswith("@") and len(t.text) > 1 and not RAW.match(t.text):
+                cur.pos += 1
+                return SetRef(t.text[1:])
+            if t.text in "{}(),;:":
+                raise cur.error(f"expected a value, found {t.text!r}")
+        cur.pos += 1
+        return word_value(t.text, t.quoted, component(dtype, i))
+
+    def set_lit(self, dtype: DType, data_dtype: DType = "integer") -> SetLit:
+        cur = self.cur
+        cur.expect("{")
+        items: list[Value] = []
+        while not cur.accept("}"):
+            items.append(self.element(dtype, data_dtype))
+            if not cur.accept(","):
+                cur.expect("}")
+                break
+        return SetLit(tuple(items))
+
+    def element(self, dtype: DType, data_dtype: DType = "integer") -> Value:
+        """``KEY [timeout T] [expires T] [counter packets P bytes B] [comment "c"] [: DATA]``."""
+        cur = self.cur
+        key = self.value(dtype)
+        opts = self.elem_opts()
+        if opts is not None:
+            key = ElemOpts(key, *opts)
+        if cur.accept(":"):
+            return MapItem(key, self.data(data_dtype))
+        return key
+
+    def elem_opts(self) -> tuple[float | None, float | None, str | None, tuple[int, int] | None] | None:
+        cur = self.cur
+        if cur.peek() not in _ELEM_OPTS:
+            return None
+        timeout = expires = None
+        comment = None
+        counter = None
+        while cur.peek() in _ELEM_OPTS:
+            word = cur.word()
+            if word == "comment":
+                comment = cur.string("a comment")
+            elif word == "counter":
+                cur.expect("packets")
+                p = cur.int_()
+                cur.expect("bytes")
+                counter = (p, cur.int_())
+            else:
+                text = cur.word("a time")
+                t = parse_time(text)
+                if t is None:
+                    raise cur.error(f"'{text}' is not a time", cur.tokens[cur.pos - 1])
+                if word == "timeout":
+                    timeout = t
+                else:
+                    expires = t
+        return timeout, expires, comment, counter
+
+    def data(self, dtype: DType) -> Value:
+        """A map element's data: a verdict, or a value."""
+        cur = self.cur
+        w = cur.peek()
+        if w in VERDICTS and dtype in ("integer", "verdict", ("verdict",)):
+            cur.pos += 1
+            if w in ("jump", "goto"):
+                return Verdict(w, cur.word("a chain name"))
+            return Verdict(w)
+        return self.value(dtype)
+
+    # -- statements ----------------------------------------------------------------------------------
+    def statement(self) -> Stmt:
+        cur = self.cur
+        t = cur.peek_token()
+        assert t is not None
+        if t.quoted:
+            raise cur.error("unexpected string")
+        word = t.text
+        unit = STMT_KEYWORDS.get(word)
+        if word == "ct" and cur.peek(1) == "count":
+            unit = CT_COUNT
+        if unit is not None and unit.parse is not None:
+            cur.pos += 1
+            return unit.parse(self, word)
+        if self.starts_expr():
+            lhs = self.expr()
+            after = STMT_AFTER.get(cur.peek() or "") or STMT_AFTER[""]
+            assert after.parse_after is not None
+            return after.parse_after(self, lhs)
+        raise _Unknown(t)
+
+
+class _Unknown(Exception):
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+
+def parse_rule(line: str, start: int, end: int, lineno: int | None, family: str,
+               warn: Warn) -> tuple[tuple[Stmt, ...], str | None]:  # fmt: skip
+    """The statements and the comment of the rule in ``line[start:end]``."""
+    tokens = tokenize(line, start, end, lineno=lineno)
+    comment = None
+    if len(tokens) >= 2 and tokens[-1].quoted and tokens[-2].text == "comment" and not tokens[-2].quoted:
+        comment = tokens[-1].text
+        tokens = tokens[:-2]
+    cur = Cursor(tokens, line, lineno)
+    p = RuleParser(cur, family, warn)
+    stmts: list[Stmt] = []
+    while not cur.at_end:
+        if cur.accept(";"):
+            continue
+        begin = cur.pos
+        try:
+            stmts.append(p.statement())
+        except _Unknown as exc:
+            tok = exc.token
+            warn(Diagnostic(f"unknown statement '{tok.text}': kept verbatim, evaluated as undecidable", lineno,
+                            tok.col, len(tok.text), line, severity="warning"))  # fmt: skip
+            stmts.append(OtherStmt(tok.text, cur.span_text(begin, len(tokens))))
+            break
+        except ParseError as exc:
+            d = exc.diagnostic
+            warn(Diagnostic(f"{d.message}: the rest of the rule is kept verbatim, evaluated as undecidable",
+                            lineno, d.column, d.length, line, severity="warning"))  # fmt: skip
+            first = tokens[begin].text if begin < len(tokens) else "?"
+            stmts.append(OtherStmt(first, cur.span_text(begin, len(tokens))))
+            break
+    return tuple(stmts), comment
+
+
+def rule_counter(stmts: tuple[Stmt, ...]) -> tuple[int, int] | None:
+    for s in stmts:
+        if isinstance(s, Counter) and s.packets is not None:
+            return (s.packets, s.bytes or 0)
+    return None
