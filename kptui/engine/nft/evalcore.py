@@ -47,7 +47,8 @@ class Var(NamedTuple):
 
 class Dist(NamedTuple):
     values: tuple[Any, ...]  # each equally likely
-    note: str
+    note: str  # what chooses: ``numgen random mod 3``
+    caveat: str = ""  # what kptui assumed, if anything
 
 
 class _Miss:

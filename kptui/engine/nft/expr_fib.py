@@ -15,6 +15,7 @@ import ipaddress
 from typing import Any
 
 from ..flow import Env, Undecidable, local_question, route_iface
+from ..packet import NodeContext
 from ..trace_model import PacketState
 from .evalcore import BROKEN, YesNo
 from .exprs import Fib
@@ -87,10 +88,28 @@ def _value(ctx: EvalCtx, node: Fib) -> ValueFn:
             if s.in_iface is None:
                 return Undecidable(f"route {addr} via iif", f"whether the route to {addr} leaves by the input "
                                    "interface (not known)")  # fmt: skip
-            return out if out == s.in_iface else False
+            if out == s.in_iface:
+                return out
+            if not _specific(e.node, addr):
+                return Undecidable(f"route {addr} via iif", f"whether the route to {addr} leaves by {s.in_iface} "
+                                   "(only the default route is known)")  # fmt: skip
+            return False
         return out
 
     return oif
+
+
+def _specific(node: NodeContext, addr: str) -> bool:
+    """Whether the context routes ``addr`` by more than its default route (a local address, an interface's
+    network, the node's pod network)."""
+    if node.is_local(addr):
+        return True
+    ip = ipaddress.ip_address(addr)
+    nets = [c for cs in node.interfaces.values() for c in cs]
+    if any(ip.version == n.version and ip in n for n in (ipaddress.ip_interface(c).network for c in nets)):
+        return True
+    return bool(node.pod_cidrs and node.pod_iface and ip in ipaddress.ip_network(node.pod_cidrs[0])
+                and ip.version == ipaddress.ip_network(node.pod_cidrs[0]).version)  # fmt: skip
 
 
 FIB = ExprUnit(

@@ -49,11 +49,9 @@ def _ng_text(ctx: PrintCtx, node: Numgen) -> str:
 
 def _ng_value(ctx: EvalCtx, node: Numgen) -> ValueFn:
     values = tuple(range(node.offset, node.offset + node.mod))
-    if node.mode == "random":
-        note = f"numgen random mod {node.mod}"
-    else:
-        note = f"numgen inc mod {node.mod} (a round-robin counter in an unknown position: each value assumed 1/{node.mod})"
-    dist = Dist(values, note)
+    caveat = "" if node.mode == "random" else (f"a round-robin counter in an unknown position: each value assumed "
+                                                f"1/{node.mod}")  # fmt: skip
+    dist = Dist(values, f"numgen {node.mode} mod {node.mod}", caveat)
     return lambda s, e: dist
 
 
@@ -112,9 +110,8 @@ def _hash_text(ctx: PrintCtx, node: Hash) -> str:
 
 def _hash_value(ctx: EvalCtx, node: Hash) -> ValueFn:
     values = tuple(range(node.offset, node.offset + node.mod))
-    note = (f"{node.kind} mod {node.mod}: a hash of the packet's fields kptui does not compute; each value "
-            f"assumed 1/{node.mod}")  # fmt: skip
-    dist = Dist(values, note)
+    caveat = f"a hash of the packet's fields kptui does not compute: each value assumed 1/{node.mod}"
+    dist = Dist(values, f"{node.kind} mod {node.mod}", caveat)
     return lambda s, e: dist
 
 

@@ -289,13 +289,15 @@ class Limit(Node):
 
 @dataclass(frozen=True, slots=True)
 class Quota(Node):
-    """``quota [over] N UNIT [used N UNIT]`` (bytes as listed: value and unit)."""
+    """``quota [over] N UNIT [used N UNIT]`` (bytes as listed: value and unit), or a named quota object
+    ``quota name "q"``."""
 
     val: int
     unit: str
     used: int | None = None
     used_unit: str | None = None
     inv: bool = False
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ Both listing forms give the same model: ``nft list ruleset`` (with or without ``
 ``nft -j list ruleset``. What only one form can show is kept but left out of equality (``compare=False``):
 source lines, handles (only ``-a`` and JSON list them), the rule text as printed (``-nn`` prints numbers), the
 priority as printed, an element's ``expires`` (it counts down between two listings), ``auto-merge``, ``typeof``
-and table and chain comments (nft 1.0.6's JSON form does not carry them). Everything else compares equal for
+table and chain comments and a base chain's devices (nft 1.0.6's JSON form does not carry them). Everything else compares equal for
 the same kernel state.
 """
 
@@ -56,8 +56,8 @@ class NftChain:
     hook: str | None = None
     priority: int | None = None  # resolved: ``dstnat - 10`` → -110
     policy: str | None = None  # accept / drop for a base chain (accept when not listed)
-    devices: tuple[str, ...] = ()
-    comment: str | None = field(default=None, compare=False)  # nft 1.0.6's JSON omits chain comments
+    devices: tuple[str, ...] = field(default=(), compare=False)  # nft 1.0.6's JSON omits devices and comments
+    comment: str | None = field(default=None, compare=False)
     flags: tuple[str, ...] = ()
     handle: int | None = field(default=None, compare=False)
     line: int | None = field(default=None, compare=False)

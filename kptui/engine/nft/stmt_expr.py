@@ -128,9 +128,10 @@ def _vmap_compile(ctx: EvalCtx, v: VMap) -> tuple[Op, ...]:
                 if isinstance(data, Verdict):
                     p, _, vals = shares.setdefault(data, (Fraction(0), data, []))
                     shares[data] = (p + Fraction(1, len(got.values)), data, vals + [str(value)])
-            branches = tuple((p, verdict_effect(ctx, data, s), f"{got.note} = {', '.join(vals)}")
+            tail = f" ({got.caveat})" if got.caveat else ""
+            branches = tuple((p, verdict_effect(ctx, data, s), f"{got.note} = {', '.join(vals)}{tail}")
                              for p, data, vals in shares.values())  # fmt: skip
-            return Spread(branches, f"{got.note}: a value with no element of {where}, the rule goes on")
+            return Spread(branches, f"{got.note}: a value with no element of {where}, the rule goes on{tail}")
         if isinstance(got, Verdict):
             return verdict_effect(ctx, got, s)
         return Undecidable(f"nft {ctx.text(v)}", f"{where} holds no verdict for the packet's key")

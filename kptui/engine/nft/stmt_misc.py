@@ -186,6 +186,8 @@ _BYTES = {"bytes": 1, "kbytes": 1024, "mbytes": 1024**2, "gbytes": 1024**3}
 
 def _quota_parse(ctx: TextCtx, word: str) -> Quota:
     cur = ctx.cur
+    if cur.accept("name"):
+        return Quota(0, "", name=cur.string("a quota name"))
     inv = cur.accept("over")
     val = cur.int_("a quota")
     unit = cur.word("a byte unit")
@@ -199,6 +201,8 @@ def _quota_parse(ctx: TextCtx, word: str) -> Quota:
 
 
 def _quota_json(ctx: JsonCtx, key: str, obj: Any) -> Quota:
+    if isinstance(obj, str):
+        return Quota(0, "", name=obj)
     if not isinstance(obj, dict):
         raise ctx.error("quota takes an object")
     used = obj.get("used") or None
@@ -207,6 +211,8 @@ def _quota_json(ctx: JsonCtx, key: str, obj: Any) -> Quota:
 
 
 def _quota_text(ctx: PrintCtx, q: Quota) -> str:
+    if q.name is not None:
+        return f'quota name "{q.name}"'
     out = "quota " + ("over " if q.inv else "") + f"{q.val} {q.unit}"
     if q.used:
         out += f" used {q.used} {q.used_unit or 'bytes'}"
@@ -214,6 +220,10 @@ def _quota_text(ctx: PrintCtx, q: Quota) -> str:
 
 
 def _quota_compile(ctx: EvalCtx, q: Quota) -> tuple[Op, ...]:
+    if q.name is not None:
+        text = ctx.text(q)
+        unknown = Undecidable(f"nft {text}", f"how much of quota {q.name} is used is not in the rules")
+        return (Check(lambda s, e: unknown, text),)
     limit = q.val * _BYTES.get(q.unit, 1)
     used = (q.used or 0) * _BYTES.get(q.used_unit or "bytes", 1)
 

@@ -188,7 +188,8 @@ def _compile(ctx: EvalCtx, n: Nat) -> tuple[Op, ...]:
                         continue
                     a, p = _data_parts(data)
                     eff = _apply(n, s, e, a, p if p is not None else n.port)
-                    branches.append((Fraction(1, len(got.values)), eff, f"{got.note} = {value}"))
+                    tail = f" ({got.caveat})" if got.caveat else ""
+                    branches.append((Fraction(1, len(got.values)), eff, f"{got.note} = {value}{tail}"))
                 return Spread(tuple(branches), f"{got.note}: a value with no map element, no NAT")
             a, p = _data_parts(got)
             return _apply(n, s, e, a, p if p is not None else n.port)
