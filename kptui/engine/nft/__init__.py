@@ -2,6 +2,7 @@
 
 from .model import NftChain, NftElement, NftObject, NftRule, NftRuleset, NftSet, NftTable
 from .parse import is_nft_listing, parse_nft, parse_nft_bytes
+from .view import NftChainView, NftCompiled
 
-__all__ = ["NftChain", "NftElement", "NftObject", "NftRule", "NftRuleset", "NftSet", "NftTable", "is_nft_listing",
+__all__ = ["NftChain", "NftChainView", "NftCompiled", "NftElement", "NftObject", "NftRule", "NftRuleset", "NftSet", "NftTable", "is_nft_listing",
            "parse_nft", "parse_nft_bytes"]

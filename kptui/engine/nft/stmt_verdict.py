@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..flow import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE, Action, Effect, Env
+from ..flow import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE, Action, Check, Effect, Env
 from ..trace_model import PacketState
 from .exprs import Queue, Reject, Verdict
 from .symbols import ICMP_CODE, ICMPV6_CODE, ICMPX_CODE, name_of
@@ -130,11 +130,21 @@ def _reject_text(ctx: PrintCtx, r: Reject) -> str:
 def _reject_compile(ctx: EvalCtx, r: Reject) -> tuple[Op, ...]:
     what = "a TCP reset" if r.type == "tcp reset" else f"{r.type} {r.code or 'port-unreachable'}"
     note = f"rejected: {what} is sent back"
+    text = ctx.text(r)
 
     def fn(s: PacketState, e: Env) -> Effect:
         return Effect("REJECT", END, s, note)
 
-    return (Action(fn, "reject"),)
+    # nft adds a protocol match the listing does not show: a TCP reset only for TCP, an icmp reject only for
+    # IPv4 (icmpv6: IPv6) where the table sees both
+    if r.type == "tcp reset":
+        return (Check(lambda s, e: s.proto == "tcp", f"meta l4proto tcp (implied by {text})"), Action(fn, text))
+    want = {"icmp": 4, "icmpv6": 6}.get(r.type or "")
+    if want is not None and ctx.family not in ("ip", "ip6"):
+        nfproto = "ipv4" if want == 4 else "ipv6"
+        return (Check(lambda s, e: (6 if ":" in s.src else 4) == want, f"meta nfproto {nfproto} (implied by {text})"),
+                Action(fn, text))  # fmt: skip
+    return (Action(fn, text),)
 
 
 REJECT = StmtUnit(
