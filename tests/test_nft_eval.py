@@ -7,8 +7,23 @@ from typing import Any
 
 import pytest
 
-from kptui.engine.flow import (CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE, Action, Chance, Check, Effect, Env,
-                               Spread, Undecidable, iface_question, local_question)  # fmt: skip
+from kptui.engine.flow import (
+    CONTINUE,
+    END,
+    GOTO,
+    JUMP,
+    RETURN,
+    STOP_TABLE,
+    Action,
+    Chance,
+    Check,
+    Effect,
+    Env,
+    Spread,  # fmt: skip
+    Undecidable,
+    iface_question,
+    local_question,
+)
 from kptui.engine.model import Option, Target
 from kptui.engine.nft import NftCompiled, parse_nft
 from kptui.engine.packet import NodeContext
@@ -22,8 +37,8 @@ BLANK = NodeContext()
 
 def state(src: str = "10.244.1.5", dst: str = "10.96.0.10", proto: str = "tcp", sport: int | None = 40000,
           dport: int | None = 80, **kw: Any) -> PacketState:  # fmt: skip
-    base = dict(orig_src=src, orig_dst=dst, orig_sport=sport, orig_dport=dport, in_iface="cni0", out_iface="",
-                hook="PREROUTING")  # fmt: skip
+    base: dict[str, Any] = {"orig_src": src, "orig_dst": dst, "orig_sport": sport, "orig_dport": dport,
+                            "in_iface": "cni0", "out_iface": "", "hook": "PREROUTING"}  # fmt: skip
     base.update(kw)
     return PacketState(src, dst, proto, sport, dport, **base)
 
@@ -420,7 +435,7 @@ def test_chain_view_rows_and_cached_ops() -> None:
     view = c.chain("ip", "t", "c")
     assert view is not None and len(view) == 1 and c.chain("ip", "t", "nope") is None
     row = view.row(0)
-    assert (row.line, row.text, row.counter, row.handle) == (3, 'ip saddr 10.0.0.1 counter packets 4 bytes 240 '
-                                                             'accept comment "hi"', (4, 240), 7)  # fmt: skip
+    text = 'ip saddr 10.0.0.1 counter packets 4 bytes 240 accept comment "hi"'
+    assert (row.line, row.text, row.counter, row.handle) == (3, text, (4, 240), 7)
     assert view.ops(0) is view.ops(0) and view.next_candidate(0, "10.0.0.1", None) == 0
     assert c.chain("ip", "t", "c") is view

@@ -313,16 +313,33 @@ class TableCompiler:
             q = Undecidable(f"nft {text}", f"'{text}' is not modelled by kptui")
             return (Check(lambda s, env: q, text),)
         try:
-            return unit.compile(self, st)
-        except (ConstError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            ops = unit.compile(self, st)
+        except _BAD_INPUT as exc:
             q = Undecidable(f"nft {text}", f"'{text}' cannot be evaluated: {exc}")
             return (Check(lambda s, env: q, text),)
+        return tuple(_guarded(op, text) for op in ops)
 
     def compile_rule(self, stmts: tuple[Node, ...]) -> tuple[Op, ...]:
         ops: list[Op] = []
         for st in stmts:
             ops.extend(self.compile_stmt(st))
         return tuple(ops)
+
+
+_BAD_INPUT = (ConstError, ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError)
+
+
+def _guarded(op: Op, text: str) -> Op:
+    """``op`` made safe against values from a damaged listing: an exception becomes an undecidable outcome."""
+    fn = op.fn
+
+    def safe(s: PacketState, env: Env) -> Any:
+        try:
+            return fn(s, env)
+        except _BAD_INPUT as exc:
+            return Undecidable(f"nft {text}", f"'{text}' cannot be evaluated: {exc}")
+
+    return op._replace(fn=safe)
 
 
 def _key(v: Any) -> tuple[Any, ...]:

@@ -24,8 +24,8 @@ from ..flow import Undecidable
 from .exprs import Flags, Prefix, Range, Value
 from .symbols import BITMASK_TYPES, SYMBOLS, number_of, parse_time
 
-__all__ = ["BROKEN", "MISS", "Broken", "ConstError", "Dist", "Var", "YesNo", "const", "element_matcher",
-           "is_marker"]  # fmt: skip
+__all__ = ["BROKEN", "MAX_DIST", "MISS", "Broken", "ConstError", "Dist", "Var", "YesNo", "const",
+           "element_matcher", "is_marker"]  # fmt: skip
 
 
 class Broken(NamedTuple):
@@ -43,6 +43,9 @@ class YesNo(NamedTuple):
 
 class Var(NamedTuple):
     which: str  # "in" or "out": the interface variable flow.iface_question asks about
+
+
+MAX_DIST = 65536  # values of a numgen/hash kptui enumerates (kube-proxy's mod is the number of endpoints)
 
 
 class Dist(NamedTuple):

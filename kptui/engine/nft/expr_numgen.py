@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .evalcore import Dist
+from ..flow import Undecidable
+from .evalcore import MAX_DIST, Dist
 from .exprs import Hash, Numgen
 from .unitbase import EvalCtx, ExprUnit, JsonCtx, PrintCtx, TextCtx, ValueFn
 
@@ -47,7 +48,17 @@ def _ng_text(ctx: PrintCtx, node: Numgen) -> str:
     return f"numgen {node.mode} mod {node.mod}{tail}"
 
 
+def _too_many(kind: str, mod: int) -> ValueFn | None:
+    if mod <= MAX_DIST:
+        return None
+    q = Undecidable(f"nft {kind} mod {mod}", f"{kind} mod {mod}: more values than kptui enumerates ({MAX_DIST})")
+    return lambda s, e: q
+
+
 def _ng_value(ctx: EvalCtx, node: Numgen) -> ValueFn:
+    big = _too_many("numgen", node.mod)
+    if big is not None:
+        return big
     values = tuple(range(node.offset, node.offset + node.mod))
     caveat = "" if node.mode == "random" else (f"a round-robin counter in an unknown position: each value assumed "
                                                 f"1/{node.mod}")  # fmt: skip
@@ -109,6 +120,9 @@ def _hash_text(ctx: PrintCtx, node: Hash) -> str:
 
 
 def _hash_value(ctx: EvalCtx, node: Hash) -> ValueFn:
+    big = _too_many(node.kind, node.mod)
+    if big is not None:
+        return big
     values = tuple(range(node.offset, node.offset + node.mod))
     caveat = f"a hash of the packet's fields kptui does not compute: each value assumed 1/{node.mod}"
     dist = Dist(values, f"{node.kind} mod {node.mod}", caveat)

@@ -170,7 +170,7 @@ class JsonReader:
         for o in exprs:
             try:
                 out.append(self.stmt(o))
-            except (JsonError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            except (JsonError, ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
                 key = next(iter(o), "?") if isinstance(o, dict) and o else "?"
                 out.append(OtherStmt(str(key), f"{key} (unreadable: {exc})"))
         return tuple(out)

@@ -33,7 +33,7 @@ _OBJECTS = ("counter", "quota", "limit", "ct helper", "ct timeout", "ct expectat
 
 def _types(v: Any) -> tuple[str, ...]:
     if isinstance(v, list):
-        return tuple(str(x) for x in v)
+        return tuple(str(x) for x in v) or ("integer",)
     return tuple(p.strip() for p in str(v).split(" . "))
 
 
@@ -98,7 +98,7 @@ class _Doc:
                 t["objects"].append(NftObject(kind, str(body.get("name", "")), body.get("handle")))
             else:
                 self.warn(where, f"unknown object '{kind}': skipped")
-        except (JsonError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (JsonError, ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
             self.warn(where, f"{kind} of an unexpected shape ({exc}): skipped")
 
     def chain(self, t: dict[str, Any], family: str, table: str, body: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from .symbols import parse_time, resolve_priority
 __all__ = ["parse_listing"]
 
 _HANDLE = re.compile(r"\s+# handle (\d+)\s*$")
-_WARNING = re.compile(r"#\s*Warning: table (\S+) (\S+) is managed by iptables-nft")
+_WARNING = re.compile(r"#\s*Warning: table (\S+) (\S+) is managed by iptables-nft[^\n]*")
 _HEADER = re.compile(r"type (\S+) hook (\S+)(?: device (\"[^\"]*\"|\S+)| devices = \{([^}]*)\})? priority "
                      r"([^;]+);(?:\s*policy (\S+);)?")  # fmt: skip
 _OBJECTS = ("counter", "quota", "limit", "flowtable", "secmark", "synproxy", "tunnel")
@@ -113,6 +113,14 @@ class _Reader:
             line = lines[i]
             lineno = i + 1
             i += 1
+            if "# Warning: table" in line and not line.lstrip().startswith("#"):
+                # ``nft list ruleset > FILE 2>&1``: nft's warning (stderr, unbuffered) lands wherever the
+                # buffered listing stood, inside a line; take it out and join the line's two halves
+                m = _WARNING.search(line)
+                if m:
+                    self.managed.add((m.group(1), m.group(2)))
+                    line = line[: m.start()] + (lines[i] if i < n else "")
+                    i += 1 if i < n else 0
             s = line.strip()
             if not s:
                 continue
@@ -203,7 +211,7 @@ class _Reader:
             return
         if s.endswith("{"):
             toks = [tk for tk in tokenize(line, 0, end, lineno=lineno) if tk.text != "{"]
-            kind = toks[0].text
+            kind = toks[0].text if toks else "{"
             if kind in ("chain", "set", "map") and len(toks) == 2:
                 name = toks[1].text
                 if kind == "chain":
@@ -254,8 +262,15 @@ class _Reader:
         managed = (t.family, t.name) in self.managed or has_xt(rules)
         if managed:
             self.warn(f"table {t.family} {t.name} {IPTABLES_NFT_NOTE}", t.line, self.lines[t.line - 1])
-        self.tables.append(NftTable(t.family, t.name, chains, sets, tuple(t.objects), t.flags, t.comment, managed,
-                                    t.handle, t.line))  # fmt: skip
+        table = NftTable(t.family, t.name, chains, sets, tuple(t.objects), t.flags, t.comment, managed, t.handle,
+                         t.line)  # fmt: skip
+        for i, old in enumerate(self.tables):
+            if (old.family, old.name) == (t.family, t.name):
+                self.warn(f"table {t.family} {t.name} is listed twice; the later one is kept", t.line,
+                          self.lines[t.line - 1])  # fmt: skip
+                del self.tables[i]
+                break
+        self.tables.append(table)
 
     def finish_eof(self) -> None:
         last = len(self.lines)
@@ -394,6 +409,9 @@ class _Reader:
             if cur_line.strip() == "}" and depth == 1 and tokens and tokens[-1].text != ",":
                 # the list's own brace is missing: this one closes the set
                 self.warn(f"the element list of {st.kind} '{st.name}' is not closed", cur_no, cur_line)
+                tokens.append(Token("}", 0))
+                where.append(where[-1])
+                self.parse_elements(st, tokens, where)
                 return idx - 1
         if depth > 0:
             self.warn(f"the element list of {st.kind} '{st.name}' is cut off; the elements read are kept",

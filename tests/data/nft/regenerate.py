@@ -13,8 +13,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 
-from tests.nft_fixtures import RULESETS, fixture_path, list_forms, load  # noqa: E402
-from tools.netlab import Lab  # noqa: E402
+from tests.nft_fixtures import RULESETS, fixture_path, list_forms, load
+from tools.netlab import Lab
 
 
 def main() -> int:
