@@ -49,3 +49,26 @@ def test_the_saved_fixtures_are_what_nft_lists(listings: dict[str, dict[str, str
         live = parse_nft(text, source=f"live {name}.{form}")
         saved = parse_nft(fixture_path(name, form).read_text(), source=f"{name}.{form}")
         assert differences(saved, live) == [], f"{name}.{form}: run tests/data/nft/regenerate.py"
+
+
+def test_the_benchmark_generator_writes_what_nft_lists(kernel_ok: None) -> None:
+    """benchmarks/gen_nft_dump.py's listing, loaded into the kernel and listed again, comes back byte for byte
+    (so the parse benchmark measures a real listing)."""
+    import io
+    import sys
+    from pathlib import Path
+
+    GATE.require()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import gen_nft_dump
+
+    buf = io.StringIO()
+    gen_nft_dump.write(buf, 25, 3)
+    with Lab("nftls-gen") as lab:
+        lab.exec(lab.node, ["nft", "-f", "-"], input=buf.getvalue())
+        listed = lab.exec(lab.node, ["nft", "list", "ruleset"]).stdout
+    assert listed == buf.getvalue()
+    rs = parse_nft(listed)
+    assert rs.warnings == () and rs.rule_count == sum(1 for line in listed.splitlines() if line.startswith("\t\t")
+                                                      and not line.startswith(("\t\ttype", "\t\tcomment",
+                                                                               "\t\telements", "\t\t\t")))  # fmt: skip

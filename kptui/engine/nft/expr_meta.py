@@ -39,14 +39,19 @@ UNQUALIFIED = ("mark", "iif", "iifname", "iiftype", "oif", "oifname", "oiftype",
                "rtclassid", "ibrname", "obrname", "pkttype", "cpu", "iifgroup", "oifgroup", "cgroup")  # fmt: skip
 
 
+_NODES = {k: Meta(k) for k in TYPES}  # one node per key: nodes are immutable, rules share them
+
+
 def _parse(ctx: TextCtx, word: str) -> Meta:
     if word != "meta":
-        return Meta(word)
+        return _NODES.get(word) or Meta(word)
     cur = ctx.cur
     key = cur.word("a meta key")
-    if key not in TYPES:
+    node = _NODES.get(key)
+    if node is None:
         ctx.warn(f"unknown meta key '{key}': kept, evaluated as undecidable", cur.tokens[cur.pos - 1].col, len(key))
-    return Meta(key)
+        return Meta(key)
+    return node
 
 
 def _from_json(ctx: JsonCtx, key: str, obj: Any) -> Meta:

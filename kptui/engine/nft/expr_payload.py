@@ -55,6 +55,9 @@ FIELDS: dict[str, dict[str, str]] = {
 _OTHER = frozenset({"option", "chunk"})
 
 
+_NODES: dict[tuple[str, str], Payload] = {}  # one node per known field: nodes are immutable, rules share them
+
+
 def payload_dtype(node: Any, family: str) -> DType:
     if isinstance(node, Payload):
         return FIELDS.get(node.proto, {}).get(node.field, _I)
@@ -72,10 +75,14 @@ def _parse(ctx: TextCtx, proto: str) -> Payload | OtherExpr:
             cur.pos += 1
         return OtherExpr(f"{proto} {word}", cur.span_text(start, cur.pos))
     fld = cur.word(f"a field of {proto}")
-    if fld not in FIELDS.get(proto, {}):
-        ctx.warn(f"unknown field '{fld}' of {proto}: kept, evaluated as undecidable", cur.tokens[cur.pos - 1].col,
-                 len(fld))  # fmt: skip
-    return Payload(proto, fld)
+    node = _NODES.get((proto, fld))
+    if node is None:
+        if fld not in FIELDS.get(proto, {}):
+            ctx.warn(f"unknown field '{fld}' of {proto}: kept, evaluated as undecidable",
+                     cur.tokens[cur.pos - 1].col, len(fld))  # fmt: skip
+            return Payload(proto, fld)
+        node = _NODES[(proto, fld)] = Payload(proto, fld)
+    return node
 
 
 def _from_json(ctx: JsonCtx, key: str, obj: Any) -> Payload | RawPayload:

@@ -210,7 +210,12 @@ class _Reader:
             self.close_table()
             return
         if s.endswith("{"):
-            toks = [tk for tk in tokenize(line, 0, end, lineno=lineno) if tk.text != "{"]
+            words = s[:-1].split() if '"' not in s else None
+            if words is not None and len(words) == 2 and words[0] in ("chain", "set", "map"):
+                kind, name = words  # the common case, without tokenizing
+                toks = [Token(kind, 0), Token(name, 0)]
+            else:
+                toks = [tk for tk in tokenize(line, 0, end, lineno=lineno) if tk.text != "{"]
             kind = toks[0].text if toks else "{"
             if kind in ("chain", "set", "map") and len(toks) == 2:
                 name = toks[1].text

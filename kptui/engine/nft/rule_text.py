@@ -31,7 +31,7 @@ from .exprs import (
     Value,  # fmt: skip
     Verdict,
 )
-from .lexer import Cursor, Token, tokenize
+from .lexer import Cursor, Token, plain_words, tokenize
 from .registry import EXPR_BY_NODE, EXPR_KEYWORDS, STMT_AFTER, STMT_KEYWORDS
 from .stmt_misc import CT_COUNT
 from .symbols import parse_time
@@ -43,6 +43,7 @@ __all__ = ["BINOPS", "RuleParser", "parse_rule"]
 BINOPS = {"&": "&", "|": "|", "^": "^", "<<": "<<", ">>": ">>", "and": "&", "or": "|", "xor": "^",
           "lshift": "<<", "rshift": ">>"}  # fmt: skip
 _ELEM_OPTS = ("timeout", "expires", "comment", "counter")
+_NOT_VALUES = frozenset(["{", "}", "(", ")", ",", ";", ":"])
 Warn = Callable[[Diagnostic], None]
 
 
@@ -70,28 +71,28 @@ class RuleParser:
         return "integer"
 
     def starts_expr(self, ahead: int = 0) -> bool:
-        t = self.cur.peek_token(ahead)
-        if t is None or t.quoted:
+        w = self.cur.peek(ahead)
+        if w is None:
             return False
-        return t.text in EXPR_KEYWORDS or t.text == "(" or bool(RAW.match(t.text))
+        return w in EXPR_KEYWORDS or w == "(" or (w[:1] == "@" and bool(RAW.match(w)))
 
     def primary(self) -> Value:
         cur = self.cur
-        t = cur.next("an expression")
-        if t.quoted:
-            cur.pos -= 1
-            raise cur.error("expected an expression, found a string")
-        if t.text == "(":
+        w = cur.peek()
+        if w is None:
+            raise cur.error("expected an expression, found " + ("a string" if cur.quoted() else "the end of the rule"))
+        cur.pos += 1
+        unit = EXPR_KEYWORDS.get(w)
+        if unit is not None:
+            return unit.parse(self, w)
+        if w == "(":
             e = self.expr()
             cur.expect(")")
             return e
-        if RAW.match(t.text):
-            return RAW_PAYLOAD.parse(self, t.text)
-        unit = EXPR_KEYWORDS.get(t.text)
-        if unit is None:
-            cur.pos -= 1
-            raise cur.error(f"unknown expression '{t.text}'")
-        return unit.parse(self, t.text)
+        if RAW.match(w):
+            return RAW_PAYLOAD.parse(self, w)
+        cur.pos -= 1
+        raise cur.error(f"unknown expression '{w}'")
 
     def _binop_chain(self, left: Value) -> Value:
         cur = self.cur
@@ -139,19 +140,23 @@ class RuleParser:
     # -- values ---------------------------------------------------------------------------------------
     def _one(self, dtype: DType, i: int) -> Value:
         cur = self.cur
-        t = cur.peek_token()
-        if t is None:
+        p = cur.pos
+        if p >= cur.n:
             raise cur.error("expected a value, found the end of the rule")
-        if not t.quoted:
-            if t.text == "{":
-                return self.set_lit(dtype)
-            if t.text.startswith("@") and len(t.text) > 1 and not RAW.match(t.text):
-                cur.pos += 1
-                return SetRef(t.text[1:])
-            if t.text in "{}(),;:":
-                raise cur.error(f"expected a value, found {t.text!r}")
-        cur.pos += 1
-        return word_value(t.text, t.quoted, component(dtype, i))
+        w = cur.words[p]
+        if w is None:  # a string
+            cur.pos = p + 1
+            return cur.texts[p]
+        c = w[:1]
+        if c == "{" and len(w) == 1:
+            return self.set_lit(dtype)
+        if c == "@" and len(w) > 1 and not RAW.match(w):
+            cur.pos = p + 1
+            return SetRef(w[1:])
+        if w in _NOT_VALUES:
+            raise cur.error(f"expected a value, found {w!r}")
+        cur.pos = p + 1
+        return word_value(w, False, dtype if isinstance(dtype, str) else component(dtype, i))
 
     def set_lit(self, dtype: DType, data_dtype: DType = "integer") -> SetLit:
         cur = self.cur
@@ -216,11 +221,9 @@ class RuleParser:
     # -- statements ----------------------------------------------------------------------------------
     def statement(self) -> Stmt:
         cur = self.cur
-        t = cur.peek_token()
-        assert t is not None
-        if t.quoted:
+        word = cur.peek()
+        if word is None:
             raise cur.error("unexpected string")
-        word = t.text
         unit = STMT_KEYWORDS.get(word)
         if word == "ct" and cur.peek(1) == "count":
             unit = CT_COUNT
@@ -232,7 +235,7 @@ class RuleParser:
             after = STMT_AFTER.get(cur.peek() or "") or STMT_AFTER[""]
             assert after.parse_after is not None
             return after.parse_after(self, lhs)
-        raise _Unknown(t)
+        raise _Unknown(cur.tokens[cur.pos])
 
 
 class _Unknown(Exception):
@@ -243,12 +246,16 @@ class _Unknown(Exception):
 def parse_rule(line: str, start: int, end: int, lineno: int | None, family: str,
                warn: Warn) -> tuple[tuple[Stmt, ...], str | None]:  # fmt: skip
     """The statements and the comment of the rule in ``line[start:end]``."""
-    tokens = tokenize(line, start, end, lineno=lineno)
     comment = None
-    if len(tokens) >= 2 and tokens[-1].quoted and tokens[-2].text == "comment" and not tokens[-2].quoted:
-        comment = tokens[-1].text
-        tokens = tokens[:-2]
-    cur = Cursor(tokens, line, lineno)
+    words = plain_words(line, start, end)
+    if words is not None:
+        cur = Cursor.plain(words, line, lineno, start)
+    else:
+        tokens = tokenize(line, start, end, lineno=lineno)
+        if len(tokens) >= 2 and tokens[-1].quoted and tokens[-2].text == "comment" and not tokens[-2].quoted:
+            comment = tokens[-1].text
+            tokens = tokens[:-2]
+        cur = Cursor(tokens, line, lineno)
     p = RuleParser(cur, family, warn)
     stmts: list[Stmt] = []
     while not cur.at_end:
@@ -261,14 +268,14 @@ def parse_rule(line: str, start: int, end: int, lineno: int | None, family: str,
             tok = exc.token
             warn(Diagnostic(f"unknown statement '{tok.text}': kept verbatim, evaluated as undecidable", lineno,
                             tok.col, len(tok.text), line, severity="warning"))  # fmt: skip
-            stmts.append(OtherStmt(tok.text, cur.span_text(begin, len(tokens))))
+            stmts.append(OtherStmt(tok.text, cur.span_text(begin, cur.n)))
             break
         except ParseError as exc:
             d = exc.diagnostic
             warn(Diagnostic(f"{d.message}: the rest of the rule is kept verbatim, evaluated as undecidable",
                             lineno, d.column, d.length, line, severity="warning"))  # fmt: skip
-            first = tokens[begin].text if begin < len(tokens) else "?"
-            stmts.append(OtherStmt(first, cur.span_text(begin, len(tokens))))
+            first = cur.texts[begin] if begin < cur.n else "?"
+            stmts.append(OtherStmt(first, cur.span_text(begin, cur.n)))
             break
     return tuple(stmts), comment
 

@@ -69,12 +69,12 @@ def _parse(ctx: TextCtx, word: str) -> Nat:
     addr: Value | None = None
     port: Value | None = None
     if cur.accept("to"):
-        t = cur.peek_token()
-        if t is None:
+        w = cur.peek()
+        if w is None:
             raise cur.error("expected an address after 'to'")
-        if _looks_like_address(t.text):
+        if _looks_like_address(w):
             cur.pos += 1
-            a, p = _split(t.text)
+            a, p = _split(w)
             addr = _addr_value(a, family) if a else None
             port = _port_value(p) if p else None
         else:
