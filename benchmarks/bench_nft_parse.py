@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-import gen_nft_dump  # noqa: E402  (sibling module: importable when run as a script)
+import gen_nft_dump  # sibling module: importable when run as a script
 
 SBIN = os.pathsep.join(["/usr/local/sbin", "/usr/sbin", "/sbin"])
 CHILD = """

@@ -23,6 +23,8 @@ from typing import TextIO
 SERVICE_CIDR = "10.96.0.0/12"
 POD_CIDR = "10.244.0.0/16"
 NODE_IP = "192.168.0.2"
+REJECT_RULE = 'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"'
+DROP_COMMENT = "Drop traffic to unallocated ClusterIPs"
 
 
 def hash8(text: str) -> str:
@@ -84,9 +86,7 @@ def write(out: TextIO, n: int, endpoints: int) -> None:
     w("\tmap service-nodeports {\n\t\ttype inet_proto . inet_service : verdict\n\t\tcomment \"NodePort traffic\"\n"
       + _wrap(np_el, 1) + "\t}\n\n")  # fmt: skip
     fixed = [
-        ("cluster-ips-check", None, ['ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of '
-                                     'ClusterIPs"', f'ip daddr {SERVICE_CIDR} drop comment "Drop traffic to '
-                                     'unallocated ClusterIPs"']),
+        ("cluster-ips-check", None, [REJECT_RULE, f'ip daddr {SERVICE_CIDR} drop comment "{DROP_COMMENT}"']),
         ("filter-prerouting-pre-dnat", "type filter hook prerouting priority dstnat - 10; policy accept;",
          ["ct state new jump firewall-check"]),
         ("filter-output-pre-dnat", "type filter hook output priority -110; policy accept;",
