@@ -15,14 +15,14 @@ Only text with no table at all is refused (:class:`ParseError`).
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ..errors import Diagnostic, ParseError
-from .build import IPTABLES_NFT_NOTE, canonical_flags, element, has_xt
-from .lexer import Cursor, Token, tokenize
-from .model import FAMILIES, NftChain, NftElement, NftObject, NftRule, NftRuleset, NftSet, NftTable
-from .rule_text import RuleParser, parse_rule, rule_counter
-from .symbols import parse_time, resolve_priority
+from .build import IPTABLES_NFT_NOTE, canonical_flags, has_xt
+from .lexer import Token, tokenize
+from .listing_sets import SetBlock, SetBlocks
+from .model import FAMILIES, NftChain, NftObject, NftRule, NftRuleset, NftSet, NftTable
+from .rule_text import parse_rule, rule_counter
+from .symbols import resolve_priority
 
 __all__ = ["parse_listing"]
 
@@ -32,21 +32,6 @@ _HEADER = re.compile(r"type (\S+) hook (\S+)(?: device (\"[^\"]*\"|\S+)| devices
                      r"([^;]+);(?:\s*policy (\S+);)?")  # fmt: skip
 _OBJECTS = ("counter", "quota", "limit", "flowtable", "secmark", "synproxy", "tunnel")
 _CT_OBJECTS = ("helper", "timeout", "expectation")
-
-
-class _MultiCursor(Cursor):
-    """A cursor over tokens from several lines (an ``elements = { … }`` block): errors point at the token's line."""
-
-    def __init__(self, tokens: list[Token], where: list[tuple[int, str]]) -> None:
-        super().__init__(tokens, where[0][1] if where else "", where[0][0] if where else None)
-        self.where = where
-
-    def error(self, message: str, at: Token | None = None) -> ParseError:
-        i = self.pos if at is None else self.tokens.index(at)
-        i = min(i, len(self.where) - 1)
-        if i >= 0:
-            self.lineno, self.line = self.where[i]
-        return super().error(message, at)
 
 
 class _Chain:
@@ -63,29 +48,17 @@ class _Chain:
         self.rules: list[NftRule] = []
 
 
-class _Set:
-    def __init__(self, kind: str, name: str, handle: int | None, line: int) -> None:
-        self.kind, self.name, self.handle, self.line = kind, name, handle, line
-        self.key_type: tuple[str, ...] = ()
-        self.data_type: tuple[str, ...] | None = None
-        self.typeof: str | None = None
-        self.opts: dict[str, Any] = {}
-        self.flags: tuple[str, ...] = ()
-        self.stmts: list[str] = []
-        self.elements: list[NftElement] = []
-
-
 class _Table:
     def __init__(self, family: str, name: str, handle: int | None, line: int) -> None:
         self.family, self.name, self.handle, self.line = family, name, handle, line
         self.flags: tuple[str, ...] = ()
         self.comment: str | None = None
         self.chains: dict[str, _Chain] = {}
-        self.sets: dict[str, _Set] = {}
+        self.sets: dict[str, SetBlock] = {}
         self.objects: list[NftObject] = []
 
 
-class _Reader:
+class _Reader(SetBlocks):
     def __init__(self, text: str, source: str | None, warnings: list[Diagnostic]) -> None:
         self.lines = text.split("\n")
         if self.lines and self.lines[-1] == "":
@@ -94,7 +67,7 @@ class _Reader:
         self.warnings = warnings
         self.tables: list[NftTable] = []
         self.table: _Table | None = None
-        self.block: _Chain | _Set | NftObject | None = None
+        self.block: _Chain | SetBlock | NftObject | None = None
         self.managed: set[tuple[str, str]] = set()
         self.first_other: tuple[int, str] | None = None
 
@@ -150,7 +123,7 @@ class _Reader:
                     self.block = None
                     self.top(line, lineno, s, handle, end)
                 continue
-            if type(block) is _Set:
+            if type(block) is SetBlock:
                 if s == "}":
                     self.block = None
                 elif self._opens_block(s):
@@ -210,9 +183,9 @@ class _Reader:
             self.close_table()
             return
         if s.endswith("{"):
-            words = s[:-1].split() if '"' not in s else None
-            if words is not None and len(words) == 2 and words[0] in ("chain", "set", "map"):
-                kind, name = words  # the common case, without tokenizing
+            plain = s[:-1].split() if '"' not in s else None
+            if plain is not None and len(plain) == 2 and plain[0] in ("chain", "set", "map"):
+                kind, name = plain  # the common case, without tokenizing
                 toks = [Token(kind, 0), Token(name, 0)]
             else:
                 toks = [tk for tk in tokenize(line, 0, end, lineno=lineno) if tk.text != "{"]
@@ -224,7 +197,7 @@ class _Reader:
                         self.warn(f"chain '{name}' is listed twice; the later one is kept", lineno, line)
                     self.block = t.chains[name] = _Chain(name, handle, lineno)
                 else:
-                    self.block = t.sets[name] = _Set(kind, name, handle, lineno)
+                    self.block = t.sets[name] = SetBlock(kind, name, handle, lineno)
                 return
             if kind in _OBJECTS and len(toks) >= 2:
                 self.block = NftObject(kind, toks[-1].text, handle, lineno)
@@ -284,7 +257,7 @@ class _Reader:
             what = ""
             if isinstance(self.block, _Chain):
                 what = f"chain '{self.block.name}' of "
-            elif isinstance(self.block, _Set):
+            elif isinstance(self.block, SetBlock):
                 what = f"{self.block.kind} '{self.block.name}' of "
             self.warn(f"the listing ends inside {what}table {self.table.family} {self.table.name} (cut off?); "
                       "what was read is kept", last, text, len(text))  # fmt: skip
@@ -329,124 +302,6 @@ class _Reader:
             return
         c.rules.append(NftRule(t.family, t.name, c.name, len(c.rules) + 1, stmts, comment, rule_counter(stmts),
                                handle, lineno, s))  # fmt: skip
-
-    # -- sets -----------------------------------------------------------------------------------------
-    def set_line(self, st: _Set, line: str, lineno: int, s: str, i: int) -> int:
-        """One declaration of a set block; returns the index of the next line (an element list may span
-        several)."""
-        t = self.table
-        assert t is not None
-        word, _, rest = s.partition(" ")
-        if word == "type":
-            key, _, data = rest.partition(" : ")
-            st.key_type = tuple(p.strip() for p in key.split(" . "))
-            if data:
-                st.data_type = tuple(p.strip() for p in data.split(" . "))
-        elif word == "typeof":
-            self.typeof(st, line, lineno, rest)
-        elif word == "flags":
-            st.flags = tuple(f.strip() for f in rest.split(","))
-        elif word in ("timeout", "gc-interval"):
-            v = parse_time(rest.strip())
-            if v is None:
-                self.warn(f"'{rest.strip()}' is not a time", lineno, line, line.find(rest), len(rest))
-            st.opts[word] = v
-        elif word == "size" and rest.strip().isdigit():
-            st.opts["size"] = int(rest)
-        elif word == "policy":
-            st.opts["policy"] = rest.strip()
-        elif word == "auto-merge":
-            st.opts["auto-merge"] = True
-        elif word == "comment" and s.endswith('"'):
-            st.opts["comment"] = rest.strip()[1:-1]
-        elif word == "counter" and not rest:
-            st.stmts.append("counter")
-        elif s.startswith("elements = {"):
-            return self.elements(st, line, lineno, i)
-        else:
-            self.warn(f"unknown {st.kind} declaration '{word}': skipped", lineno, line,
-                      len(line) - len(line.lstrip()), len(word))  # fmt: skip
-        return i
-
-    def typeof(self, st: _Set, line: str, lineno: int, rest: str) -> None:
-        t = self.table
-        assert t is not None
-        st.typeof = rest.strip()
-        start = line.find(rest)
-        cur = Cursor(tokenize(line, start, len(line), lineno=lineno), line, lineno)
-        p = RuleParser(cur, t.family, self.add_warning)
-        try:
-            key = p.expr()
-            d = p.dtype(key)
-            st.key_type = d if isinstance(d, tuple) else (d,)
-            if cur.accept(":"):
-                if cur.peek() == "verdict":
-                    st.data_type = ("verdict",)
-                else:
-                    dd = p.dtype(p.expr())
-                    st.data_type = dd if isinstance(dd, tuple) else (dd,)
-        except ParseError as exc:
-            d0 = exc.diagnostic
-            self.warnings.append(Diagnostic(f"{d0.message}: the {st.kind}'s type is not known", lineno, d0.column,
-                                            d0.length, line, severity="warning"))  # fmt: skip
-
-    def elements(self, st: _Set, line: str, lineno: int, i: int) -> int:
-        """Read ``elements = { … }`` from this line on; returns the index of the line after the block."""
-        tokens: list[Token] = []
-        where: list[tuple[int, str]] = []
-        depth = 0
-        cur_line, cur_no, idx = line, lineno, i
-        start = line.index("{")
-        while True:
-            toks = tokenize(cur_line, start, len(cur_line), lineno=cur_no) if cur_line.count('"') % 2 == 0 else []
-            for tk in toks:
-                if not tk.quoted:
-                    depth += tk.text == "{"
-                    depth -= tk.text == "}"
-            tokens.extend(toks)
-            where.extend([(cur_no, cur_line)] * len(toks))
-            if depth <= 0 or idx >= len(self.lines):
-                break
-            cur_line = self.lines[idx]
-            cur_no = idx + 1
-            idx += 1
-            start = 0
-            if cur_line.strip() == "}" and depth == 1 and tokens and tokens[-1].text != ",":
-                # the list's own brace is missing: this one closes the set
-                self.warn(f"the element list of {st.kind} '{st.name}' is not closed", cur_no, cur_line)
-                tokens.append(Token("}", 0))
-                where.append(where[-1])
-                self.parse_elements(st, tokens, where)
-                return idx - 1
-        if depth > 0:
-            self.warn(f"the element list of {st.kind} '{st.name}' is cut off; the elements read are kept",
-                      where[-1][0] if where else lineno, where[-1][1] if where else line)  # fmt: skip
-            tokens.append(Token("}", len(where[-1][1]) if where else 0))
-            where.append(where[-1] if where else (lineno, line))
-        self.parse_elements(st, tokens, where)
-        return idx
-
-    def parse_elements(self, st: _Set, tokens: list[Token], where: list[tuple[int, str]]) -> None:
-        t = self.table
-        assert t is not None
-        cur = _MultiCursor(tokens, where)
-        p = RuleParser(cur, t.family, self.add_warning)
-        key: Any = st.key_type if len(st.key_type) > 1 else (st.key_type[0] if st.key_type else "integer")
-        data: Any = "verdict" if st.data_type == ("verdict",) else (
-            st.data_type if st.data_type and len(st.data_type) > 1 else (st.data_type or ("integer",))[0])
-        try:
-            cur.expect("{")
-            while not cur.accept("}"):
-                item = p.element(key, data)
-                st.elements.append(element(item))
-                if not cur.accept(","):
-                    cur.expect("}")
-                    break
-        except ParseError as exc:
-            d = exc.diagnostic
-            self.warnings.append(Diagnostic(f"{d.message}: the elements after this point are skipped", d.line,
-                                            d.column, d.length, d.text, severity="warning"))  # fmt: skip
-
 
 def parse_listing(text: str, source: str | None, warnings: list[Diagnostic]) -> NftRuleset:
     reader = _Reader(text, source, warnings)
