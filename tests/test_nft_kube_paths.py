@@ -6,7 +6,19 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from kptui.engine.flow import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE, Check, Effect, Env, Spread, Undecidable
+from kptui.engine.flow import (
+    CONTINUE,
+    END,
+    GOTO,
+    JUMP,
+    RETURN,
+    STOP_TABLE,
+    Check,
+    Effect,
+    Env,
+    Spread,
+    Undecidable,
+)
 from kptui.engine.nft import NftCompiled, parse_nft
 from kptui.engine.packet import NodeContext
 from kptui.engine.trace_model import PacketState
