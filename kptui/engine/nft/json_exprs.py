@@ -18,7 +18,6 @@ from .exprs import (
     Flags,
     MapItem,
     MapLookup,
-    Node,
     OtherExpr,
     OtherStmt,
     Prefix,
@@ -28,7 +27,7 @@ from .exprs import (
     Value,
     Verdict,
 )
-from .registry import EXPR_BY_JSON, EXPR_BY_NODE, STMT_BY_JSON
+from .registry import EXPR_BY_JSON, STMT_BY_JSON, dtype_of
 from .stmt_misc import OTHER
 from .unitbase import DType
 from .values import VERDICTS, component, json_scalar
@@ -52,15 +51,7 @@ class JsonReader:
         return JsonError(message)
 
     def dtype(self, e: Value) -> DType:
-        if isinstance(e, Concat):
-            return tuple(d if isinstance(d, str) else "integer" for d in (self.dtype(i) for i in e.items))
-        if isinstance(e, Binop):
-            return self.dtype(e.left)
-        if isinstance(e, Node):
-            unit = EXPR_BY_NODE.get(type(e))
-            if unit is not None:
-                return unit.dtype(e, self.family)
-        return "integer"
+        return dtype_of(e, self.family)
 
     def _single(self, obj: dict[str, Any]) -> tuple[str, Any]:
         if len(obj) != 1:

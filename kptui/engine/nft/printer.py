@@ -8,7 +8,7 @@ kernel tests compare it with real listings rule by rule.
 from __future__ import annotations
 
 from .exprs import Binop, Concat, ElemOpts, MapLookup, Node, Stmt, Value
-from .registry import EXPR_BY_NODE, STMT_BY_NODE
+from .registry import EXPR_BY_NODE, STMT_BY_NODE, dtype_of
 from .unitbase import DType
 from .values import value_text
 
@@ -22,15 +22,7 @@ class Printer:
         self.family = family
 
     def dtype(self, e: Value) -> DType:
-        if isinstance(e, Concat):
-            return tuple(d if isinstance(d, str) else "integer" for d in (self.dtype(i) for i in e.items))
-        if isinstance(e, Binop):
-            return self.dtype(e.left)
-        if isinstance(e, Node):
-            unit = EXPR_BY_NODE.get(type(e))
-            if unit is not None:
-                return unit.dtype(e, self.family)
-        return "integer"
+        return dtype_of(e, self.family)
 
     def expr(self, e: Value) -> str:
         if isinstance(e, Binop):

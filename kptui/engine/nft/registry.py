@@ -16,16 +16,16 @@ from .expr_fib import FIB
 from .expr_meta import META
 from .expr_numgen import HASH, NUMGEN
 from .expr_payload import PAYLOAD, RAW_PAYLOAD
-from .exprs import Node, OtherExpr
+from .exprs import Binop, Concat, Node, OtherExpr
 from .stmt_expr import MANGLE, MATCH, VMAP
 from .stmt_misc import COUNTER, CT_COUNT, LIMIT, LOG, NOTRACK, OTHER, QUOTA, XT
 from .stmt_nat import NAT
 from .stmt_set import SET_STMT
 from .stmt_verdict import QUEUE, REJECT, VERDICT
-from .unitbase import EvalCtx, ExprUnit, JsonCtx, PrintCtx, StmtUnit, TextCtx, ValueFn
+from .unitbase import DType, EvalCtx, ExprUnit, JsonCtx, PrintCtx, StmtUnit, TextCtx, ValueFn
 
 __all__ = ["EXPRESSIONS", "EXPR_BY_JSON", "EXPR_BY_NODE", "EXPR_KEYWORDS", "STATEMENTS", "STMT_AFTER",
-           "STMT_BY_JSON", "STMT_BY_NODE", "STMT_KEYWORDS", "expr_unit", "stmt_unit"]  # fmt: skip
+           "STMT_BY_JSON", "STMT_BY_NODE", "STMT_KEYWORDS", "dtype_of", "expr_unit", "stmt_unit"]  # fmt: skip
 
 
 def _other_parse(ctx: TextCtx, word: str) -> OtherExpr:
@@ -92,6 +92,17 @@ STMT_KEYWORDS: Mapping[str, StmtUnit] = _index(STATEMENTS.values(), "keywords")
 STMT_BY_JSON: Mapping[str, StmtUnit] = _index(STATEMENTS.values(), "json_keys")
 STMT_BY_NODE: Mapping[type[Node], StmtUnit] = _index(STATEMENTS.values(), "nodes")
 STMT_AFTER: Mapping[str, StmtUnit] = _index(STATEMENTS.values(), "after")
+
+
+def dtype_of(e: Any, family: str) -> DType:
+    """The datatype of expression ``e`` in a table of ``family`` (a tuple for a concatenation; a binary
+    operation has its left operand's; a constant is an integer)."""
+    if isinstance(e, Concat):
+        return tuple(d if isinstance(d, str) else "integer" for d in (dtype_of(i, family) for i in e.items))
+    if isinstance(e, Binop):
+        return dtype_of(e.left, family)
+    unit = EXPR_BY_NODE.get(type(e))
+    return unit.dtype(e, family) if unit is not None else "integer"
 
 
 def expr_unit(node: Node) -> ExprUnit | None:

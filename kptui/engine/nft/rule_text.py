@@ -23,7 +23,6 @@ from .exprs import (
     ElemOpts,
     Flags,
     MapItem,
-    Node,
     OtherStmt,
     SetLit,
     SetRef,
@@ -32,7 +31,7 @@ from .exprs import (
     Verdict,
 )
 from .lexer import Cursor, Token, plain_words, tokenize
-from .registry import EXPR_BY_NODE, EXPR_KEYWORDS, STMT_AFTER, STMT_KEYWORDS
+from .registry import EXPR_KEYWORDS, STMT_AFTER, STMT_KEYWORDS, dtype_of
 from .stmt_misc import CT_COUNT
 from .symbols import parse_time
 from .unitbase import DType
@@ -60,15 +59,7 @@ class RuleParser:
         self._warn(Diagnostic(message, self.cur.lineno, col, length, self.cur.line, severity="warning"))
 
     def dtype(self, e: Value) -> DType:
-        if isinstance(e, Concat):
-            return tuple(d if isinstance(d, str) else "integer" for d in (self.dtype(i) for i in e.items))
-        if isinstance(e, Binop):
-            return self.dtype(e.left)
-        if isinstance(e, Node):
-            unit = EXPR_BY_NODE.get(type(e))
-            if unit is not None:
-                return unit.dtype(e, self.family)
-        return "integer"
+        return dtype_of(e, self.family)
 
     def starts_expr(self, ahead: int = 0) -> bool:
         w = self.cur.peek(ahead)
