@@ -439,3 +439,20 @@ def test_chain_view_rows_and_cached_ops() -> None:
     assert (row.line, row.text, row.counter, row.handle) == (3, text, (4, 240), 7)
     assert view.ops(0) is view.ops(0) and view.next_candidate(0, "10.0.0.1", None) == 0
     assert c.chain("ip", "t", "c") is view
+
+
+def test_a_key_with_an_unknown_part_can_still_miss_for_sure() -> None:
+    icmp = state(proto="icmp", sport=None, dport=None)
+    miss = run("ip daddr . meta l4proto . th dport vmap @service-ips", icmp, decls=KUBE)
+    assert isinstance(miss, Spread) and miss.branches == ()
+    decls = KUBE.replace("10.96.0.53 . udp . 53 : jump x", "10.96.0.10 . icmp . 0 : jump x")
+    maybe = run("ip daddr . meta l4proto . th dport vmap @service-ips", icmp, decls=decls)
+    assert isinstance(maybe, Undecidable) and maybe.key == "nft ip daddr . meta l4proto . th dport vmap @service-ips"
+    assert run("ip daddr . meta l4proto . th dport @svc", icmp, decls=SVC_SET) is False
+    assert run("ip daddr . meta l4proto . th dport != @svc", icmp, decls=SVC_SET) == "matched"
+
+
+SVC_SET = """\tset svc {
+\t\ttype ipv4_addr . inet_proto . inet_service
+\t\telements = { 10.96.0.10 . tcp . 80 }
+\t}"""

@@ -181,3 +181,12 @@ def test_ipv6_nodeport_on_any_local_address() -> None:
     got = walk("nat-prerouting", s, node6, family="ip6")
     assert sorted((p, v, st.dst) for p, v, st in got) == [(Fraction(1, 2), "DNAT", "fd00:10:244:1::5"),
                                                           (Fraction(1, 2), "DNAT", "fd00:10:244:2::6")]  # fmt: skip
+
+
+def test_ping_to_a_cluster_ip_misses_the_service_maps_and_is_rejected() -> None:
+    ping = PacketState("10.244.1.77", "10.96.0.10", "icmp", None, None, orig_src="10.244.1.77",
+                       orig_dst="10.96.0.10", in_iface="cni0", out_iface="", hook="PREROUTING")  # fmt: skip
+    # th dport of an ICMP packet is not known, but no element of @service-ips has protocol icmp: a sure miss
+    assert [v for _, v, _ in walk("nat-prerouting", ping)] == ["policy accept"]
+    fwd = ping.with_(hook="FORWARD", out_iface="eth0")
+    assert [v for _, v, _ in walk("filter-forward", fwd)] == ["REJECT"]  # "Reject traffic to invalid ports"

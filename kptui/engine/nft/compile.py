@@ -27,7 +27,7 @@ from typing import Any
 from ..flow import Chance, Check, Env, Outcome, Undecidable, iface_question
 from ..trace_model import PacketState
 from .build import element
-from .evalcore import MISS, Broken, ConstError, Dist, Var, YesNo, const, element_matcher, is_marker
+from .evalcore import MISS, Broken, ConstError, Dist, Partial, Var, YesNo, const, element_matcher, is_marker
 from .exprs import Binop, Concat, Flags, Match, Node, SetLit, SetRef, SetStmt, Value
 from .model import NftElement, NftTable
 from .printer import Printer
@@ -88,9 +88,11 @@ class TableCompiler:
                     if isinstance(v, Broken):
                         return v
                     values.append(v)
-                for v in values:
-                    if is_marker(v):
-                        return Undecidable("concat", "a part of the key is not known")
+                unknown = [v for v in values if is_marker(v)]
+                if unknown:
+                    first = unknown[0]
+                    reason = first.reason if isinstance(first, Undecidable) else "a part of the key is not known"
+                    return Partial(tuple(None if is_marker(v) else v for v in values), reason)
                 return tuple(values)
 
             return concat
@@ -178,7 +180,9 @@ class TableCompiler:
                 return MISS
             if isinstance(v, Dist):
                 return Dist(tuple((x, idx.get(_key(x), s, env)) for x in v.values), v.note, v.caveat)
-            if isinstance(v, Undecidable):
+            if isinstance(v, Partial) and not idx.dynamic and idx.error is None and not idx.could_match(v.values):
+                return MISS  # no element matches the parts that are known
+            if isinstance(v, (Undecidable, Partial)):
                 return Undecidable(f"nft {text}", v.reason)
             if is_marker(v):
                 return Undecidable(f"nft {text}", "the lookup key is not known")
@@ -197,10 +201,15 @@ class TableCompiler:
             return Check(lambda s, env: q, text)
         left = self.value_fn(m.left)
 
+        membership = isinstance(m.right, (SetRef, SetLit)) and m.op in ("==", "!=")
+
         def fn(s: PacketState, env: Env) -> Outcome:
             v = left(s, env)
             if not is_marker(v):
                 return test(v, s, env)
+            if membership and isinstance(v, Partial):
+                r = test(v, s, env)
+                return Undecidable(f"nft {text}", r.reason) if isinstance(r, Undecidable) else r
             return self._marker(v, m, test, s, env, text)
 
         return Check(fn, text)
@@ -228,6 +237,10 @@ class TableCompiler:
                 return lambda v, s, env: q
 
             def member(v: Any, s: PacketState, env: Env) -> bool | Undecidable:
+                if isinstance(v, Partial):
+                    if idx.dynamic or idx.error is not None or idx.could_match(v.values):
+                        return Undecidable("partial", v.reason)  # re-keyed to the match's text by the caller
+                    return negate
                 got = idx.contains(_key(v), s, env)
                 if isinstance(got, Undecidable):
                     return got._replace(negated=got.negated != negate)
@@ -250,7 +263,7 @@ class TableCompiler:
                 s: PacketState, env: Env, text: str) -> Outcome:  # fmt: skip
         if isinstance(v, Broken):
             return False
-        if isinstance(v, Undecidable):
+        if isinstance(v, (Undecidable, Partial)):
             return Undecidable(f"nft {text}", v.reason)
         if isinstance(v, Dist):
             hits = [test(x, s, env) for x in v.values]

@@ -10,6 +10,7 @@ Reading a key expression (a unit's ``value`` function) gives a plain value (an `
 - :class:`YesNo`: the value is ``yes`` or ``no`` depending on one yes/no question the node context cannot
   answer (``fib daddr type``: local or unicast, asked as :func:`flow.local_question` asks it).
 - :class:`Var`: an interface name the context does not know; a check asks :func:`flow.iface_question`.
+- :class:`Partial`: a concatenation with parts not known (a set lookup may still be a sure miss);
 - :class:`Dist`: uniformly one of several values (``numgen random mod 3``: 0, 1 or 2, each 1/3).
 - an :class:`flow.Undecidable`: something else unknown, named by its key.
 """
@@ -24,7 +25,7 @@ from ..flow import Undecidable
 from .exprs import Flags, Prefix, Range, Value
 from .symbols import BITMASK_TYPES, SYMBOLS, number_of, parse_time
 
-__all__ = ["BROKEN", "MAX_DIST", "MISS", "Broken", "ConstError", "Dist", "Var", "YesNo", "const",
+__all__ = ["BROKEN", "MAX_DIST", "MISS", "Broken", "ConstError", "Dist", "Partial", "Var", "YesNo", "const",
            "element_matcher", "is_marker"]  # fmt: skip
 
 
@@ -39,6 +40,14 @@ class YesNo(NamedTuple):
     question: Undecidable  # true: the value is ``yes``
     yes: Any
     no: Any
+
+
+class Partial(NamedTuple):
+    """A concatenation some of whose parts are not known (None there): a set lookup can still tell a miss when
+    no element matches the known parts (``ip daddr . meta l4proto . th dport`` of an ICMP packet)."""
+
+    values: tuple[Any, ...]
+    reason: str
 
 
 class Var(NamedTuple):
@@ -65,7 +74,7 @@ MISS = _Miss()  # a map lookup found no element
 
 
 def is_marker(v: Any) -> bool:
-    return isinstance(v, (Broken, YesNo, Var, Dist, Undecidable))
+    return isinstance(v, (Broken, YesNo, Var, Dist, Undecidable, Partial))
 
 
 class ConstError(ValueError):

@@ -78,6 +78,14 @@ class SetIndex:
         hit = self._find(key)
         return MISS if hit is _MISSING else hit
 
+    def could_match(self, key: tuple[Any, ...]) -> bool:
+        """Whether some element matches every known (not None) part of ``key``."""
+        known = [(i, v) for i, v in enumerate(key) if v is not None]
+        for k in self.exact:
+            if len(k) == len(key) and all(k[i] == v for i, v in known):
+                return True
+        return any(len(ms) == len(key) and all(ms[i].test(v) for i, v in known) for ms, _ in self.intervals)
+
     def contains(self, key: tuple[Any, ...], state: PacketState, env: Env) -> bool | Undecidable:
         got = self.get(key, state, env)
         if isinstance(got, Undecidable):

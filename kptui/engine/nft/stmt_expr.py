@@ -115,11 +115,12 @@ def _vmap_text(ctx: PrintCtx, v: VMap) -> str:
 def _vmap_compile(ctx: EvalCtx, v: VMap) -> tuple[Op, ...]:
     lookup = ctx.lookup(v.key, v.data)
     where = f"@{v.data.name}" if isinstance(v.data, SetRef) else "the map"
+    key = f"nft {ctx.text(v)}"
 
     def fn(s: PacketState, e: Env) -> Effect | Spread | Undecidable:
         got = lookup(s, e)
         if isinstance(got, Undecidable):
-            return got
+            return got._replace(key=key) if got.key.startswith("nft ") else got
         if got is MISS:
             return Spread((), f"no element of {where} for the packet")
         if isinstance(got, Dist):
