@@ -9,7 +9,8 @@ do not touch!`` (on standard error, but pasted listings carry it), which marks t
 Damage is survived and reported where it is: a cut-off listing keeps what it has (a warning at the last line),
 a block left open is closed by the next ``chain``/``set``/``table`` line, a stray ``}`` is ignored, a rule or
 declaration kptui cannot read is kept verbatim (rules: an undecidable statement) — each with a located warning.
-Only text with no table at all is refused (:class:`ParseError`).
+Only text with no table at all is refused (:class:`ParseError`). Set and map blocks are read by
+:mod:`.listing_sets`.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ class EvalCtx(Protocol):
 
     def lookup(self, key: Value, data: Value) -> Callable[[PacketState, Env], Any]:
         """``key`` looked up in map ``data`` (``@name`` or an anonymous map): a function giving the data for the
-        packet, :data:`evalcore.MISS`, a :class:`evalcore.Dist` of data (numgen), or an Undecidable."""
+        packet, :data:`evalcore.MISS`, a :class:`evalcore.Dist` whose values are ``(key value, data or MISS)``
+        pairs (a numgen key), or an Undecidable."""
         ...
 
     def chain_exists(self, name: str) -> bool: ...
