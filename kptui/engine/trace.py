@@ -19,6 +19,7 @@ answers, whose probabilities sum to 1.
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -46,6 +47,7 @@ from .flow import (
 )  # fmt: skip
 from .iproute import detector_hints
 from .model import Ruleset
+from .nft.schedule import NftHooks
 from .packet import NodeContext, Packet
 from .routing import Decision, input_route, output_reroute
 from .schedule import CONNTRACK_PRIORITY, BaseChain, Netfilter, hook_schedule
@@ -110,7 +112,7 @@ class _Walker:
         self.max_paths = max_paths
         self.ruleset = rules.ruleset(packet.family)
         self.compiled: CompiledRuleset | None = compiled_ruleset(self.ruleset) if self.ruleset is not None else None
-        self.nft_views: Any = getattr(rules.nft, "views", None) if rules.nft is not None else None
+        self.nft_views: NftHooks | None = nft_hooks(rules)
         self.pod_nets = node.pod_cidrs or (detector_hints(self.ruleset, packet.family)[0] if self.ruleset else ())
         self.localnet_guard = _has_localnet_guard(self.ruleset)
         self.envs: dict[str, Env] = {}
@@ -381,7 +383,7 @@ class _Walker:
             chain = self.ruleset.chain(base.ns[1], base.chain) if self.ruleset is not None else None
             counters = (chain.counters.packets, chain.counters.bytes) if chain and chain.counters else None
             return (chain.policy if chain else None) or "ACCEPT", counters
-        return self.nft_views.policy(base), None
+        return (self.nft_views.policy(base) if self.nft_views is not None else "ACCEPT"), None
 
     def miss(self, c: _Cursor, view: ChainView, i: int, why: str, note: str | None = None,
              state: PacketState | None = None) -> None:  # fmt: skip
@@ -605,6 +607,26 @@ def _materialize(log: Any) -> tuple[Hop, ...]:
 
 def _hook(phase: str) -> str:
     return phase.removeprefix("LO-")
+
+
+_HOOKS: weakref.WeakKeyDictionary[Netfilter, NftHooks] = weakref.WeakKeyDictionary()
+
+
+def nft_hooks(rules: Netfilter) -> NftHooks | None:
+    """The nft ruleset's base chains and views for the walker, kept with ``rules`` (their rules compile once).
+    Tables iptables-nft manages are read from the iptables dump of their family when it is there."""
+    if rules.nft is None:
+        return None
+    hooks = _HOOKS.get(rules)
+    if hooks is None:
+        skip = []
+        for t in rules.nft.tables:
+            fam = {"ip": 4, "ip6": 6}.get(t.family)
+            rs = rules.ruleset(fam) if fam is not None else None
+            if rs is not None and (t.iptables_nft or rs.table(t.name) is not None):
+                skip.append((t.family, t.name))
+        hooks = _HOOKS[rules] = NftHooks(rules.nft, skip)
+    return hooks
 
 
 def _has_localnet_guard(rs: Ruleset | None) -> bool:
