@@ -129,12 +129,18 @@ class NodeConfig:
 
     ``cluster_cidr`` feeds the ``! -s CIDR`` local-traffic detector (``None``: detector not
     implemented); ``node_ip`` decides whether a loadBalancerSourceRanges CIDR covers the node.
+    ``service_cidrs`` and ``nodeport_addresses`` matter only to the nftables generator.
     """
 
     cluster_cidr: str | None = "10.244.0.0/16"
     node_ip: str = "10.0.0.2"
     masquerade_all: bool = False
     random_fully: bool = False
+    # nftables mode only (tools/kubegen_nft.py): the ServiceCIDRs of both families (the lab's plan; empty:
+    # none known, so no "drop traffic to unallocated ClusterIPs" rule) and --nodeport-addresses ("primary":
+    # the node IP, kube-proxy's nftables default; "all": every local address but localhost).
+    service_cidrs: tuple[str, ...] = ("10.96.0.0/12", "fd00:10:96::/112")
+    nodeport_addresses: str = "primary"
 
     @property
     def family(self) -> int:
