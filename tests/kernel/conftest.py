@@ -24,8 +24,8 @@ from .nft_fixtures import (  # noqa: F401 - module-scoped labs of the nft kernel
     lb_nft,
     local_nft,
     mixed_nft,
-    noep_nft,
     nodeport_nft,
+    noep_nft,
 )
 
 GATE = KernelGate(
