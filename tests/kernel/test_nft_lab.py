@@ -13,7 +13,9 @@ import re
 
 import pytest
 
-from kptui.engine.kernel_trace import KernelEvent, KernelTrace
+from kptui.engine.kernel_trace import KernelEvent, KernelTrace, first_packet, parse_kernel_trace
+from tools.netlab import Probe
+from tools.netlab_nft import NftLab
 
 from .nft_fixtures import (
     ALLOWED,
@@ -50,7 +52,7 @@ from .nft_fixtures import (
     WEB6,
     WEB_EPS,
 )
-from .nft_harness import NftKernelLab, NftObservation, Send
+from .nft_harness import NftKernelLab, NftObservation, Send, base_chains_of
 
 pytestmark = pytest.mark.kernel
 
@@ -339,3 +341,35 @@ def test_ipv6_cluster_ip_and_nodeport(ipv6_nft: NftKernelLab) -> None:
     assert k.endpoint in ("[fd00:10:244:1::11]:8080", "[fd00:10:244:2::12]:8080") and not k.masquerade
     k = answered_from_endpoint(outside)
     assert k.masquerade and outside.result.peer and outside.result.peer[0] != "fd00:10::1"
+
+
+# -- hook order on its own -------------------------------------------------------------------------------------
+NAT_ORDER = """table ip order {
+	chain f150 { type filter hook prerouting priority -150; policy accept; counter comment "filter -150"; }
+	chain n90 { type nat hook prerouting priority -90; policy accept; counter comment "nat -90"; }
+	chain n80 { type nat hook prerouting priority -80; policy accept; ip daddr 10.0.0.99 dnat to 10.0.0.2 comment "nat -80"; }
+	chain n70 { type nat hook prerouting priority -70; policy accept; counter comment "nat -70"; }
+	chain f95 { type filter hook prerouting priority -95; policy accept; counter comment "filter -95"; }
+	chain in_f50 { type filter hook input priority 50; policy accept; counter comment "filter input 50"; }
+	chain in_n200 { type nat hook input priority 200; policy accept; counter comment "nat input 200"; }
+	chain in_f150 { type filter hook input priority 150; policy accept; counter comment "filter input 150"; }
+}
+"""
+
+
+def test_nat_chains_run_at_the_nat_hooks_priority_and_stop_after_a_binding(nft_kernel_ok: None) -> None:
+    with NftLab("natorder") as lab:
+        out = lab.add_uplink_host("out", node_cidrs=[f"{NODE}/24"], host_cidrs=[f"{OUTSIDE}/24"])
+        lab.add_route(out, "10.0.0.99/32", via=NODE)
+        lab.start_echo(lab.node, [("tcp", NODE, 9000)], tag="node")
+        lab.load_nft(NAT_ORDER)
+        chains = base_chains_of(lab.ruleset_json())
+        lab.nft_trace_start("tcp", (41000, 41000))
+        result = lab.probe(out, [Probe("tcp", "10.0.0.99", 9000, None, 41000, 0.5)])[0]
+        lab.nft_trace_wait_idle()
+        text = lab.nft_trace_stop()
+    k = first_packet(parse_kernel_trace(text, base_chains=chains), "tcp", 41000)
+    assert k is not None and result.ok and k.endpoint == NODE and k.delivery == "local"
+    ran = [e.chain for e in k.events if e.table == "order" and e.kind == "rule"]
+    assert ran == ["f150", "n90", "n80", "f95", "in_f50", "in_n200", "in_f150"], (
+        "nat chains at the NAT hook's priority (-100, input 100) in their own order; n70 skipped after n80's DNAT")
