@@ -9,7 +9,6 @@ nf_tables -- ``nft -c -f`` on every generated ruleset inside a network namespace
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from tools.kubegen import NodeConfig, ServicePort
 from tools.kubegen_nft import LAYOUTS, chain_base, endpoint_chain_base, generate_nft, hash8, main
 from tools.nft_foreign import firewalld_table, guard_table, mixed_node
 
-from .kernel_gate import KernelGate
+from .kernel_gate import KernelGate, nft_check, scratch_netns
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "kube-proxy-nft-1.33-overall.nft"
 ORDER = {"table": 10, "chain": 9, "rule": 8, "set": 7, "map": 6, "element": 5}
@@ -195,18 +194,13 @@ def _all_rulesets() -> Iterator[tuple[str, str]]:
 @pytest.mark.kernel
 def test_nft_accepts_every_generated_ruleset() -> None:
     GATE.require()
-    ns = f"kptlab-{os.getpid()}-nftcheck"
-    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
-    try:
+    with scratch_netns("nftcheck") as ns:
         checked = 0
         for name, text in _all_rulesets():
-            proc = subprocess.run(["ip", "netns", "exec", ns, "nft", "-c", "-f", "-"], input=text, text=True,
-                                  capture_output=True, check=False)  # fmt: skip
+            proc = nft_check(ns, text)
             assert proc.returncode == 0, f"{name}: nft -c rejected it:\n{proc.stderr[:2000]}"
             checked += 1
         listing = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "ruleset"], capture_output=True,
                                  text=True, check=True).stdout  # fmt: skip
         assert listing.strip() == "", "nft -c changed nothing"
         assert checked > 2 * len(SCENARIOS + NFT_SCENARIOS)
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)

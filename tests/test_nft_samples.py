@@ -6,16 +6,14 @@ test's own)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from samples.scenarios import NFT_SCENARIOS, Scenario
 
-from .kernel_gate import KernelGate
+from .kernel_gate import KernelGate, nft_check, scratch_netns
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 GATE = KernelGate("NFT CHECK TESTS", "They check that the nft samples are valid nft input", ("ip", "nft"),
@@ -69,12 +67,7 @@ def test_session_affinity_sample_learnt_clients() -> None:
 @pytest.mark.kernel
 def test_nft_samples_are_valid_nft_input() -> None:
     GATE.require()
-    ns = f"kptlab-{os.getpid()}-nftsamples"
-    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
-    try:
+    with scratch_netns("nftsamples") as ns:
         for sc in NFT_SCENARIOS:
-            proc = subprocess.run(["ip", "netns", "exec", ns, "nft", "-c", "-f", "-"], input=listing(sc.name),
-                                  text=True, capture_output=True, check=False)  # fmt: skip
+            proc = nft_check(ns, listing(sc.name))
             assert proc.returncode == 0, f"{sc.name}.nft: {proc.stderr[:2000]}"
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)

@@ -38,11 +38,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import json
 import sys
 from dataclasses import dataclass, field
 
-from tools.kubegen import Endpoint, NodeConfig, ServicePort, cidr_contains, service_from_json
+from tools.kubegen import Endpoint, NodeConfig, ServicePort, cidr_contains, load_spec
 
 __all__ = ["LAYOUTS", "BaseChain", "NftScript", "chain_base", "endpoint_chain_base", "generate_nft", "hash8",
            "service_chain_base"]
@@ -364,13 +363,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv else 2
     layout = argv[argv.index("--layout") + 1] if "--layout" in argv else "1.33"
-    with open(argv[0]) as fh:
-        spec = json.load(fh)
-    node_spec = dict(spec.get("node", {}))
-    if "service_cidrs" in node_spec:
-        node_spec["service_cidrs"] = tuple(node_spec["service_cidrs"])
-    node = NodeConfig(**node_spec)
-    services = [service_from_json(s) for s in spec["services"]]
+    services, node = load_spec(argv[0])
     sys.stdout.write(generate_nft(services, node, layout).render())
     return 0
 

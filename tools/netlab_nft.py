@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tools.netlab import Lab, LabError
+from tools.netlab_util import wait_idle
 
 __all__ = ["TRACE_TABLE", "NftLab", "trace_table"]
 
@@ -123,18 +124,7 @@ class NftLab(Lab):
         """Wait until the monitor has written nothing for ``quiet`` seconds; False if ``timeout`` ran out."""
         if self._nft_trace is None:
             raise LabError("no nft trace is running")
-        path, fh = self._nft_trace[1], self._nft_trace[2]
-        deadline = time.monotonic() + timeout
-        size, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            fh.flush()
-            now = path.stat().st_size
-            if now != size:
-                size, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return True
-            time.sleep(0.05)
-        return False
+        return wait_idle(self._nft_trace[1], self._nft_trace[2], quiet=quiet, timeout=timeout)
 
     def nft_trace_stop(self) -> str:
         """Stop the monitor, delete the trace table and return the captured text."""

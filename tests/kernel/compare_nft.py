@@ -33,16 +33,16 @@ from kptui.engine.trace import trace
 from kptui.engine.trace_model import Trace, TracePath
 from tools.netlab_nft import TRACE_TABLE
 
+from .compare import side_by_side  # works on any steps with .same() and .short()
 from .nft_harness import NftKernelLab, NftObservation, Send
 
 __all__ = ["NStep", "check_nft", "check_one_nft", "engine_nft_steps", "engine_trace", "kernel_nft_steps", "locate",
-           "normalise"]
+           "normalise", "side_by_side"]
 
 FAMILIES = {2: "ip", 10: "ip6", 1: "inet", 3: "arp", 7: "bridge", 5: "netdev"}
 _VERDICT = {"DNAT": "ACCEPT", "SNAT": "ACCEPT", "MASQUERADE": "ACCEPT", "REDIRECT": "ACCEPT", "REJECT": "DROP"}
 _COUNTER = re.compile(r"\bcounter packets \d+ bytes \d+")
 _HANDLE = re.compile(r"\s*# handle \d+\s*$")
-WIDTH = 78
 
 
 def normalise(text: str) -> str:
@@ -138,27 +138,6 @@ def engine_nft_steps(path: TracePath, native: Sequence[tuple[str, str]]) -> tupl
         out.append(NStep(h.hook, fam, h.table, h.chain, h.kind, text, verdict, h.target, h.index,
                          (fam, h.table) in set(native)))  # fmt: skip
     return tuple(out)
-
-
-def side_by_side(k: Sequence[NStep], e: Sequence[NStep], title_e: str) -> str:
-    """Both step lists in two columns; ``!!`` marks the rows that differ, then the first difference in full."""
-    def cut(s: str) -> str:
-        return s if len(s) <= WIDTH else s[: WIDTH - 1] + "…"
-
-    rows = [f"    {'KERNEL (' + str(len(k)) + ' steps)':{WIDTH}} | ENGINE {title_e} ({len(e)} steps)"]
-    first = None
-    for i in range(max(len(k), len(e))):
-        a = k[i] if i < len(k) else None
-        b = e[i] if i < len(e) else None
-        ok = a is not None and b is not None and a.same(b)
-        first = i if first is None and not ok else first
-        rows.append(f"{'  ' if ok else '!!'}{i + 1:2} {cut(a.short() if a else '-'):{WIDTH}} | "
-                    f"{cut(b.short()) if b else '-'}")  # fmt: skip
-    if first is not None:
-        rows.append(f"first difference at step {first + 1}:")
-        rows.append(f"  kernel: {k[first].short() if first < len(k) else '(nothing)'}")
-        rows.append(f"  engine: {e[first].short() if first < len(e) else '(nothing)'}")
-    return "\n".join(rows)
 
 
 def engine_trace(obs: NftObservation, ctx: NodeContext) -> Trace:
