@@ -34,12 +34,12 @@ from kptui.engine.trace_model import Trace, TracePath
 from tools.netlab_nft import TRACE_TABLE
 
 from .compare import side_by_side  # works on any steps with .same() and .short()
+from .nft_harness import FAMILY_NAMES as FAMILIES
 from .nft_harness import NftKernelLab, NftObservation, Send
 
 __all__ = ["NStep", "check_nft", "check_one_nft", "engine_nft_steps", "engine_trace", "kernel_nft_steps", "locate",
            "normalise", "side_by_side"]
 
-FAMILIES = {2: "ip", 10: "ip6", 1: "inet", 3: "arp", 7: "bridge", 5: "netdev"}
 _VERDICT = {"DNAT": "ACCEPT", "SNAT": "ACCEPT", "MASQUERADE": "ACCEPT", "REDIRECT": "ACCEPT", "REJECT": "DROP"}
 _COUNTER = re.compile(r"\bcounter packets \d+ bytes \d+")
 _HANDLE = re.compile(r"\s*# handle \d+\s*$")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kptui.engine.kernel_trace import BaseChains, KernelTrace, first_packet, parse_kernel_trace
+from kptui.engine.packet import NodeContext
 from samples.build_samples import build_topology
 from samples.scenarios import Scenario
 from tools.kubegen import Ruleset
@@ -31,9 +32,11 @@ from tools.netlab_nft import TRACE_TABLE, NftLab
 
 from .harness import KernelLab, Observation, Send
 
-__all__ = ["NftKernelLab", "NftObservation", "Send", "base_chains_of", "nft_lab", "strip_counters"]
+__all__ = ["NftKernelLab", "NftObservation", "Send", "base_chains_of", "nft_lab", "strip_counters", "strip_trace"]
 
 PROBE_TIMEOUT = 0.5
+POD6_SUBNET = "fd00:10:244:1::/64"  # this node's IPv6 pod subnet (samples/scenarios.NET6)
+FAMILY_NAMES = {2: "ip", 10: "ip6", 1: "inet", 3: "arp", 7: "bridge", 5: "netdev"}
 _SPORTS = itertools.count(47000)
 _COUNTER = re.compile(r"\bcounter packets \d+ bytes \d+")
 
@@ -64,6 +67,16 @@ class NftObservation(Observation):
     nft_all: str = ""  # ``nft -a list ruleset`` after the capture (iptables-nft tables included, with handles)
     family: int = 4
     native: tuple[tuple[str, str], ...] = ()  # (family, name) of the native tables (the rest is iptables-nft's)
+
+    @property
+    def visits(self) -> list[tuple[str | None, str, str, str]]:
+        """(hook, family, table, base chain) of every base chain visit of the first packet, in the kernel's order
+        (a visit's first event is in its base chain)."""
+        out: dict[tuple[str, int | None], tuple[str | None, str, str, str]] = {}
+        for e in self.kernel.events if self.kernel else ():
+            key = (e.trace_id, e.packet.line if e.packet else None)
+            out.setdefault(key, (e.hook, FAMILY_NAMES.get(e.family, str(e.family)), e.table, e.chain))
+        return list(out.values())
 
     @property
     def masqueraded(self) -> bool | None:
@@ -99,6 +112,14 @@ class NftKernelLab(KernelLab):
             self._iface_cache = {d["ifname"]: tuple(f"{a['local']}/{a['prefixlen']}" for a in d.get("addr_info", []))
                                  for d in data}  # fmt: skip
         return dict(self._iface_cache)
+
+    def context(self, *, pod_iface: str | None = None, recent: frozenset[str] = frozenset(),
+                recent_all: bool = False) -> NodeContext:  # fmt: skip
+        """The node as the engine needs it; an IPv6 node's pod CIDRs are its own family's."""
+        ctx = super().context(pod_iface=pod_iface, recent=recent, recent_all=recent_all)
+        if self.family == 6 and self.scenario.node.cluster_cidr:
+            ctx = replace(ctx, pod_cidrs=(POD6_SUBNET, self.scenario.node.cluster_cidr))
+        return ctx
 
     def base_chains(self) -> BaseChains:
         """The base chains of the node's ruleset (read once) and of the trace table."""
@@ -141,7 +162,7 @@ class NftKernelLab(KernelLab):
             full = self.lab.exec(self.lab.node, ["nft", "-a", "list", "ruleset"]).stdout
             rules = self.lab.save_rules(counters=False, family=self.family) if self.iptables else ""
             for (i, s, p, res), k in zip(results, walks, strict=True):
-                out[i] = NftObservation(s, p, self.source(s.who)[1], res, _strip_trace(k), rules, text, log.warnings,
+                out[i] = NftObservation(s, p, self.source(s.who)[1], res, strip_trace(k), rules, text, log.warnings,
                                         nft=after, nft_before=before, nft_json=js, nft_all=full,
                                         family=self.family, native=self.native)  # fmt: skip
         return [out[i] for i in range(len(sends))]
@@ -165,7 +186,7 @@ def _complete(k: KernelTrace | None) -> bool:
     return k is not None and (k.verdict != "ACCEPT" or k.delivery in ("local", "forward"))
 
 
-def _strip_trace(k: KernelTrace | None) -> KernelTrace | None:
+def strip_trace(k: KernelTrace | None) -> KernelTrace | None:
     """The walk without the trace table's rule and policy events."""
     if k is None:
         return None

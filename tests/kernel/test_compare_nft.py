@@ -14,7 +14,7 @@ from kptui.engine.trace_model import Hop, PacketState, TracePath
 from tools.netlab import Probe, ProbeResult
 
 from .compare_nft import NStep, engine_nft_steps, kernel_nft_steps, locate, normalise, side_by_side
-from .nft_harness import NftObservation, Send
+from .nft_harness import NftObservation, Send, strip_trace
 from .test_kernel_trace_nft_parser import FIREWALLD
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -27,7 +27,7 @@ def observation() -> NftObservation:
     assert k is not None
     send = Send("outside", "tcp", "10.0.0.2", 9999)
     result = ProbeResult(Probe("tcp", "10.0.0.2", 9999, None, 47002), False, 47002, "ehostunreach")
-    return NftObservation(send, 47002, "external", result, k, "", text, nft_all=(
+    return NftObservation(send, 47002, "external", result, strip_trace(k), "", text, nft_all=(
         DATA / "nft-mixed-firewalld-reject.ruleset").read_text(), native=NATIVE)
 
 
@@ -65,6 +65,10 @@ def test_kernel_steps_of_a_mixed_node() -> None:
         "inet", "firewalld", "filter_INPUT", "DROP", True)
     assert last.text == "reject with icmpx admin-prohibited"
     assert not any(s.table == "kptrace" for s in steps), "the trace table is not part of the node's rules"
+    assert observation().visits == [
+        ("PREROUTING", "ip", "mangle", "PREROUTING"), ("PREROUTING", "inet", "firewalld", "mangle_PREROUTING"),
+        ("PREROUTING", "ip", "nat", "PREROUTING"), ("PREROUTING", "inet", "firewalld", "nat_PREROUTING"),
+        ("INPUT", "ip", "mangle", "INPUT"), ("INPUT", "ip", "filter", "INPUT"), ("INPUT", "inet", "firewalld", "filter_INPUT")]
 
 
 def test_an_engine_path_with_the_same_steps_agrees_and_a_changed_one_does_not() -> None:

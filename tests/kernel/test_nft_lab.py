@@ -65,7 +65,7 @@ def walk(obs: object) -> KernelTrace:
 
 
 def visits(k: KernelTrace) -> list[str]:
-    """``HOOK table/base-chain`` of every base chain visit, in order (a visit starts in its base chain)."""
+    """``HOOK table/base-chain`` of every base chain visit, in order (see NftObservation.visits)."""
     out: dict[tuple[str, int | None], str] = {}
     for e in k.events:
         out.setdefault((e.trace_id, e.packet.line if e.packet else None), f"{e.hook} {e.table}/{e.chain}")
