@@ -13,7 +13,8 @@ Layouts (``layout=``), read from kubernetes/kubernetes ``pkg/proxy/nftables``:
   ``filter-output-pre-dnat`` at priority dstnat-10 (-110) doing only ``firewall-check``, ``filter-input`` /
   ``filter-forward`` / ``filter-output`` at priority filter (0) with the endpoint and cluster-IP checks, and the
   cluster-IP masquerade rule without a port match (``ip daddr C ip saddr != CIDR jump mark-for-masquerade``).
-- ``"1.31"``: the earlier revision of ``proxier.go`` (kubernetes commit b0f823e6, the 1.31/1.32 era): every
+- ``"1.31"``: the earlier revision of ``proxier.go`` (kubernetes commit b0f823e6; the same layout in the
+  GoogleCloudPlatform/kubernetes copy 3a65f31, 1.32-era code), i.e. kube-proxy 1.31 and 1.32: every
   filter chain (``filter-prerouting``, ``filter-input``, ``filter-forward``, ``filter-output``) at dstnat-10
   (-110), a ``filter-output-post-dnat`` chain at dstnat+10 (-90) for ``cluster-ips-check``, and the cluster-IP
   masquerade rule with the service port (``ip daddr C tcp dport P ip saddr != CIDR jump …``).

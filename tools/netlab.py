@@ -5,7 +5,7 @@ Kubernetes node/router, plus pod namespaces behind veths and an "outside" host o
 iptables-restore text into the node with the nft or legacy backend, runs echo servers and probe clients
 inside the namespaces, and reads back counters (``iptables-*-save -c``) and TRACE output
 (``xtables-monitor --trace`` or ``nft monitor trace``). It is used by ``samples/build_samples.py`` and
-by kernel conformance tests.
+by kernel conformance tests. :mod:`tools.netlab_nft` adds native nft rulesets and ``nft monitor trace``.
 
 Everything runs through ``ip netns exec`` with fixed argument lists (never a shell). Namespace names
 carry a per-process prefix (``kptlab-<pid>-<n>-<tag>-``) so parallel runs never collide, and
