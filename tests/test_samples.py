@@ -19,6 +19,7 @@ EXPECTED = {  # name → (backend, family)
     "kube-1.22-legacy": ("legacy", "ipv4"),
     "loadbalancer-sourceranges": ("nf_tables", "ipv4"),
     "mixed-all": ("nf_tables", "ipv4"),
+    "mixed-node": ("nf_tables", "ipv4"),
     "no-endpoints": ("nf_tables", "ipv4"),
     "nodeport-cluster": ("nf_tables", "ipv4"),
     "nodeport-local": ("nf_tables", "ipv4"),
