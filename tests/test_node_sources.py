@@ -83,19 +83,23 @@ def test_content_tells_the_kind(data: bytes, kind: str) -> None:
 
 @pytest.mark.parametrize("name", ["ruleset.rules", "dump.json", "x"])
 @pytest.mark.parametrize(("data", "fmt"), [(NFT_JSON, "json"), (NFT_TEXT, "text"), (gzip.compress(NFT_JSON), "json")])
-def test_an_nft_listing_is_held_raw_and_commands_say_they_cannot_read_it(tmp_path: Path, name: str, data: bytes,
-                                                                        fmt: str) -> None:  # fmt: skip
+def test_an_nft_listing_is_held_raw_read_by_summary_and_trace_and_named_by_the_others(
+        tmp_path: Path, name: str, data: bytes, fmt: str) -> None:  # fmt: skip
     path = tmp_path / name
     path.write_bytes(data)
     snap = open_source(str(path), need_rules=False)
     assert snap.nft is not None and snap.nft.format == fmt and snap.nft.data == (gzip.decompress(data)
                                                                                  if data[:2] == b"\x1f\x8b" else data)
     assert snap.rules is None and snap.xtables == () and snap.ipsets is None and snap.sysctls is None
-    for cmd in (["summary", str(path)], ["trace", str(path), "--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "80"],
-                ["services", str(path)], ["lint", str(path)], ["deltas", str(path), str(path)]):  # fmt: skip
+    code, out, err = run("summary", str(path))
+    assert code == 0 and "table ip kube-proxy" in out and "nat-prerouting" in out, err
+    code, out, err = run("trace", str(path), "--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "80")
+    assert code == 0 and "kube-proxy nat-prerouting" in out, err
+    for cmd in (["services", str(path)], ["lint", str(path)], ["deltas", str(path), str(path)]):
         code, out, err = run(*cmd)
         assert code == 2 and out == "" and "Traceback" not in err, (cmd, err)
-        assert err == f"kptui: {path}: holds an nft listing; this kptui cannot read nft rulesets yet\n", cmd
+        assert err == (f"kptui: {path}: holds an nft listing and no iptables rules: this command reads iptables "
+                       "rules; kptui summary and kptui trace read nft listings too\n"), cmd
 
 
 def test_a_conntrack_table_given_for_rules_is_named(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from kptui.engine.errors import Diagnostic, printable
 
 if TYPE_CHECKING:
     from kptui.engine.packet import NodeContext, Packet
+    from kptui.engine.schedule import Netfilter
     from kptui.node.limits import Limits
     from kptui.node.snapshot import NodeSnapshot
 
@@ -34,6 +35,7 @@ __all__ = [
     "emit_json",
     "limits_of",
     "load_snapshot",
+    "netfilter_of",
     "node_errors",
     "node_for_trace",
     "node_from_args",
@@ -120,6 +122,9 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     fam.add_argument("-6", dest="family", action="store_const", const="ipv6", help="IPv6 rules")
     g.add_argument("--backend", choices=("nft", "legacy"),
                    help="the iptables backend to read (default: the one holding kube-proxy's rules)")
+    p.add_argument("--nft", metavar="LISTING", help="the node's nft ruleset too (`nft list ruleset` or `nft -j list "
+                   "ruleset` output): traces run its base chains with the dump's tables, in the kernel's order; "
+                   "a table the dump also shows (iptables-nft) is taken from the dump")  # fmt: skip
     add_input_options(p)
 
 
@@ -223,10 +228,10 @@ def limits_of(args: argparse.Namespace) -> Limits:
 
 
 def load_snapshot(args: argparse.Namespace, path: str | None = None, *, live_ok: bool = True,
-                  need_rules: bool = True, parse: bool | None = None) -> NodeSnapshot:  # fmt: skip
+                  need_rules: bool | str = True, parse: bool | None = None) -> NodeSnapshot:  # fmt: skip
     """The snapshot a command works on: ``path`` (default: FILE, a dump, listing or bundle) or, with
     ``--live``/``--netns``, the live node. ``need_rules``: a source without iptables rules is a UserError
-    (an nft listing says so). ``parse`` (default: ``need_rules``): the rules are parsed here (``ParseError``
+    (an nft listing says so); ``"any"``: iptables rules or an nft ruleset (``--nft`` counts). ``parse`` (default: ``need_rules``): the rules are parsed here (``ParseError``
     for a dump that does not parse) and moved out of the cyclic collector's sight: they live until the
     command ends, and every later allocation burst would make the collector walk their million objects."""
     from kptui.node.sources import open_live, open_source
@@ -243,12 +248,44 @@ def load_snapshot(args: argparse.Namespace, path: str | None = None, *, live_ok:
             if not path:
                 raise UserError("the following arguments are required: FILE (a dump or capture bundle; '-' reads "
                                 "standard input), or --live to read this node's rules")  # fmt: skip
+            want: bool | str = False if need_rules == "any" and getattr(args, "nft", None) else need_rules
             snap = open_source(path, family=family, backend=backend_of(args), limits=limits_of(args),
-                               need_rules=need_rules)  # fmt: skip
-        if need_rules if parse is None else parse:
+                               need_rules=want)  # fmt: skip
+        nft_path = getattr(args, "nft", None)
+        if nft_path:
+            snap = _with_listing(snap, nft_path, limits_of(args))
+        if (need_rules is True if parse is None else parse) and snap.rules is not None:
             _ = snap.ruleset
             gc.freeze()
     return snap
+
+
+def _with_listing(snap: NodeSnapshot, path: str, limits: Limits) -> NodeSnapshot:
+    """``--nft LISTING``: the snapshot with that file as its nft ruleset (in place of a bundle's)."""
+    from kptui.node.sources import read_source
+
+    col = read_source(path, limits=limits)
+    art = next((a for a in col.artifacts if a.kind == "nft-ruleset"), None)
+    if art is None:
+        raise UserError(f"{col.source}: --nft takes an nft listing (nft list ruleset, or nft -j list ruleset), and "
+                        "this is not one")  # fmt: skip
+    return dataclasses.replace(snap, nft=art, nft_source=col.source)
+
+
+def netfilter_of(snap: NodeSnapshot, family: int) -> Netfilter:
+    """What a trace of a packet of ``family`` walks: the snapshot's iptables dump of that family and its nft
+    ruleset. A UserError when neither holds rules the packet meets (never an empty trace that looks clean)."""
+    if not snap.has_rules:
+        raise UserError(f"{snap.source}: holds no iptables rules and no nft ruleset")
+    rules = snap.netfilter(family)  # a dump or listing that does not parse: ParseError, located
+    fam = "ip6" if family == 6 else "ip"
+    nft_tables = [t for t in rules.nft.tables if t.family in (fam, "inet")] if rules.nft is not None else []
+    if not rules.xtables and not nft_tables:
+        have = snap.family or ("ipv6" if family == 4 else "ipv4")
+        raise UserError(f"{snap.source}: the packet is IPv{family}, and the source holds no IPv{family} rules "
+                        f"(its rules are {have}; give a packet of that family, or the IPv{family} dump"
+                        f"{' (-6)' if family == 6 else ''})")  # fmt: skip
+    return rules
 
 
 def node_for_trace(args: argparse.Namespace, given: NodeContext, snap: NodeSnapshot | None) -> NodeContext:

@@ -12,32 +12,87 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from kptui.fmt import human, plural, printable
 
-from .common import add_source_options, emit_json, load_snapshot, print_snapshot_warnings, print_warnings
+from .common import (
+    UserError,
+    add_source_options,
+    emit_json,
+    load_snapshot,
+    print_snapshot_warnings,
+    print_warnings,
+)
 
 if TYPE_CHECKING:
     from kptui.node.snapshot import NodeSnapshot
 
-__all__ = ["add_summary_command", "cmd_summary", "snapshot_report", "snapshot_text", "summary_text"]
+__all__ = ["add_summary_command", "cmd_summary", "nft_summary_text", "snapshot_report", "snapshot_text",
+           "summary_text"]
 
 
 def cmd_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from kptui.engine.nft import nft_summary
     from kptui.engine.summary import summarize
 
-    snap = load_snapshot(args)  # FILE (a dump or a capture bundle), or the live node
-    ruleset = snap.ruleset
-    summary = summarize(ruleset)
+    snap = load_snapshot(args, need_rules="any")  # FILE (a dump, an nft listing, a bundle), or the live node
+    if not snap.has_rules:
+        raise UserError(f"{snap.source}: holds no iptables rules and no nft ruleset")
+    if snap.rules is not None:
+        summary = summarize(snap.ruleset)
+    else:  # an nft listing alone: the iptables keys are absent, not empty
+        summary = {"schema": "kptui.summary/1", "source": snap.source, "form": "nft", "warnings": []}
+    nft = snap.nft_ruleset
+    if nft is not None:
+        summary["nft"] = nft_summary(nft)
     if snap.captured:
         summary.update(snapshot_report(snap))
         summary["warnings"] += [{"line": None, "message": w} for w in snap.warnings]
     if args.json:
         emit_json(summary, out)
     else:
-        print_warnings(ruleset.warnings, err)
+        if snap.rules is not None:
+            print_warnings(snap.ruleset.warnings, err)
+        if nft is not None:
+            print_warnings(nft.warnings, err)
         print_snapshot_warnings(snap, err)
-        print(summary_text(summary), file=out)
+        text = [summary_text(summary)] if snap.rules is not None else []
+        if nft is not None:
+            text.append(nft_summary_text(summary["nft"]))
+        print("\n\n".join(text), file=out)
         if snap.captured:
             print("\n" + snapshot_text(snap), file=out)
     return 0
+
+
+def nft_summary_text(d: dict[str, Any], *, limit: int = 12) -> str:
+    """Render :func:`kptui.engine.nft.nft_summary`: per table its base chains (hook, type, priority, policy),
+    chains, rules and sets/maps with their element counts."""
+    tot = d["totals"]
+    out = [printable(f"nft ruleset ({d['source'] or '<stdin>'}, {d['form']}, {plural(d['lines'], 'line')}): "
+                     f"{plural(tot['tables'], 'table')}, {plural(tot['chains'], 'chain')}, "
+                     f"{plural(tot['rules'], 'rule')}, {plural(tot['elements'], 'set element')}")]  # fmt: skip
+    for t in d["tables"]:
+        note = " (managed by iptables-nft: its rules are read from iptables-nft-save when given)" \
+            if t["iptables_nft"] else ""
+        comment = f' "{t["comment"]}"' if t["comment"] else ""
+        out.append(printable(f"  table {t['family']} {t['name']}{comment}: {plural(len(t['chains']), 'chain')}, "
+                             f"{plural(t['rules'], 'rule')}, {plural(len(t['sets']), 'set/map', 'sets/maps')}"
+                             f"{note}"))  # fmt: skip
+        for b in t["base_chains"]:
+            prio = b["priority_text"] if b["priority_text"] == str(b["priority"]) else \
+                f"{b['priority_text']} ({b['priority']})"
+            dev = f" device {', '.join(b['devices'])}" if b["devices"] else ""
+            out.append(printable(f"    {b['hook'] or '?':<11} {b['type'] or '?':<6} priority {prio:<16} "
+                                 f"policy {b['policy'] or 'accept':<6} {plural(b['rules'], 'rule'):>9}  "
+                                 f"{b['name']}{dev}"))  # fmt: skip
+        sets = sorted(t["sets"], key=lambda x: -x["elements"])
+        for st in sets[:limit]:
+            key = " . ".join(st["key_type"])
+            data = f" : {' . '.join(st['data_type'])}" if st["data_type"] else ""
+            flags = f" [{', '.join(st['flags'])}]" if st["flags"] else ""
+            out.append(printable(f"    {st['kind']:<4} {st['name']} ({key}{data}){flags}: "
+                                 f"{plural(st['elements'], 'element')}"))  # fmt: skip
+        if len(sets) > limit:
+            out.append(f"    … and {len(sets) - limit} more sets/maps (--json lists all)")
+    return "\n".join(out)
 
 
 def add_summary_command(sub: Any) -> None:

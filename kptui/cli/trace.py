@@ -13,6 +13,7 @@ from .common import (
     check_ports,
     emit_json,
     load_snapshot,
+    netfilter_of,
     node_for_trace,
     packet_from_args,
     print_snapshot_warnings,
@@ -28,14 +29,17 @@ def cmd_trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from kptui.engine.trace_report import trace_text, trace_to_dict
 
     packet, node = packet_from_args(args)
-    snap = load_snapshot(args)  # FILE (a dump or a capture bundle), or the live node
-    ruleset = snap.ruleset
+    snap = load_snapshot(args, need_rules="any")  # FILE (a dump, an nft listing, a bundle), or the live node
+    rules = netfilter_of(snap, packet.family)
     node = node_for_trace(args, node, snap)  # a bundle's / the live node's context under the node options
-    result = trace(ruleset, packet, node)
+    result = trace(rules, packet, node)
     if args.json:
         emit_json(trace_to_dict(result), out, compact=True)
     else:
-        print_warnings(ruleset.warnings, err)
+        for rs in rules.xtables.values():
+            print_warnings(rs.warnings, err)
+        if rules.nft is not None:
+            print_warnings(rules.nft.warnings, err)
         print_snapshot_warnings(snap, err)
         out.write(printable_text(trace_text(result, all_hops=args.all_hops)))
     return 0

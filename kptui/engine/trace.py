@@ -522,15 +522,15 @@ class _Walker:
         not match."""
         branches = [b for b in r.branches if b[0] > 0]
         rest = 1 - sum((b[0] for b in branches), Fraction(0))
+        if not branches:  # the lookup found no element: the rule ends here, no verdict
+            self.restore_miss(c, view, i, text, before, r.rest_note or None)
+            return None
         if len(branches) + (rest > 0) > 1:
             c.chance()
         if rest > 0 and self.can_fork(work, done):
             other = c.fork(prob=c.prob * rest)
             self.restore_miss(other, view, i, text, before, r.rest_note or f"no branch taken (p={float(rest):.6g})")
             work.append(other)
-        if not branches:
-            self.restore_miss(c, view, i, text, before, r.rest_note or None)
-            return None
         first, *others = branches
         for p, eff, note in others:
             if not self.can_fork(work, done):

@@ -21,11 +21,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kptui.engine import Ruleset, parse_ruleset_bytes
 from kptui.engine.iproute import NodeFacts, node_facts, parse_ip_json
 from kptui.engine.packet import NodeContext
+
+if TYPE_CHECKING:
+    from kptui.engine.nft import NftRuleset
+    from kptui.engine.schedule import Netfilter
 
 from .errors import NftOnly, NodeDataError
 from .parts import Artifact, Collection
@@ -98,6 +102,9 @@ class NodeSnapshot:
     backends: Mapping[str, Mapping[str, Any]]  # per backend of ``family``: read, rules, kube, seconds | error
     selection_warnings: tuple[str, ...] = ()
     ruleset_source: str = ""  # the name parse errors and reports give the dump in use
+    nft_source: str = ""  # the name parse errors give the nft listing (``--nft LISTING``: its file)
+    _other: dict[str, Ruleset] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    _netfilters: dict[int, Netfilter] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     # -- the view in use ---------------------------------------------------------------------------------
     @property
@@ -111,6 +118,45 @@ class NodeSnapshot:
         if self.rules is None:
             raise NodeDataError(f"{self.source}: no iptables rules")
         return parse_ruleset_bytes(self.rules.data, source=self.ruleset_source)
+
+    @cached_property
+    def nft_ruleset(self) -> NftRuleset | None:
+        """The nft ruleset (``nft list ruleset`` text or ``nft -j`` JSON), parsed once; None when the source has
+        none. ``ParseError`` (located) when it cannot be read at all."""
+        if self.nft is None:
+            return None
+        from kptui.engine.nft import parse_nft_bytes
+
+        return parse_nft_bytes(self.nft.data, source=self.nft_source or self.source)
+
+    def netfilter(self, family: int | None = None) -> Netfilter:
+        """Everything the trace walks for a packet of ``family`` (4 or 6; default: the family in use): the
+        iptables dump of that family (the one in use, or a bundle's/the live node's other family, same backend)
+        and the nft ruleset (its tables that the dump also shows are taken from the dump)."""
+        from kptui.engine.schedule import Netfilter
+
+        fam = family or (6 if self.family == "ipv6" else 4)
+        key = f"ipv{fam}"
+        xtables: dict[str, Ruleset] = {}
+        if self.rules is not None and (self.family in (None, key)):
+            xtables[self.ruleset.family or key] = self.ruleset
+        elif self.captured:
+            other = self._other.get(key)
+            if other is None:
+                data = self.dump(family=key)
+                if data is not None:
+                    other = self._other[key] = parse_ruleset_bytes(data, source=f"{self.source}: {key} rules")
+            if other is not None:
+                xtables[key] = other
+        got = self._netfilters.get(fam)
+        if got is None or got.xtables != xtables:
+            got = self._netfilters[fam] = Netfilter(xtables, self.nft_ruleset)
+        return got
+
+    @property
+    def has_rules(self) -> bool:
+        """iptables rules in use, or an nft ruleset: something to trace."""
+        return self.rules is not None or self.nft is not None
 
     @cached_property
     def facts(self) -> NodeFacts | None:
@@ -266,7 +312,8 @@ def _choose(col: Collection, family: str, backend: str | None,
         chosen = backend
     elif not readable:
         if not stats and col.find("nft-ruleset") is not None:
-            raise NftOnly("holds an nft listing and no iptables rules; this kptui cannot read nft rulesets yet")
+            raise NftOnly("holds an nft ruleset and no iptables rules (kube-proxy in nftables mode?): this "
+                          "command reads iptables rules; kptui summary and kptui trace read both")
         errs = "; ".join(f"{b}: {s['error']}" for b, s in stats.items()) or "no rule dump was collected"
         raise NodeDataError(f"no {family} rules could be read ({errs})")
     else:
@@ -288,8 +335,8 @@ def _choose(col: Collection, family: str, backend: str | None,
             warnings.append(f"no {family} iptables rules in either backend (kube-proxy in nftables or ipvs "
                             "mode, or not running?)")  # fmt: skip
             if col.find("nft-ruleset") is not None and any(a.ok for a in col.all("nft-ruleset")):
-                warnings.append("the capture holds the nft ruleset (nft -j list ruleset); this kptui cannot "
-                                "read nft rulesets yet")  # fmt: skip
+                warnings.append("the capture holds the nft ruleset (nft -j list ruleset): kptui summary "
+                                "and kptui trace read it")  # fmt: skip
     for b, s in stats.items():
         err = str(s.get("error") or "")
         if not s["read"] and b != chosen and _real_failure(err):
@@ -298,13 +345,15 @@ def _choose(col: Collection, family: str, backend: str | None,
 
 
 def build_snapshot(collection: Collection, *, family: str | None = None, backend: str | None = None,
-                   need_rules: bool = True) -> NodeSnapshot:  # fmt: skip
+                   need_rules: bool | str = True) -> NodeSnapshot:  # fmt: skip
     """The snapshot of ``collection`` for one family: for a bundle or the live node the backend that holds
     kube-proxy's rules (or ``backend``) and a warning when both hold rules; for a file, its one dump.
 
     Raises :class:`NodeDataError` when no rules can be used (with ``need_rules``; NftOnly when the source
-    holds only an nft listing); the message does not name the source (the caller does)."""
+    holds only an nft listing; ``need_rules="any"``: iptables rules or an nft ruleset will do); the message does
+    not name the source (the caller does)."""
     col = collection
+    nft_ok = need_rules == "any" and any(a.ok for a in col.all("nft-ruleset"))
     warnings: list[str] = []
     captured = col.origin in CAPTURED
     rules: Artifact | None
@@ -315,7 +364,7 @@ def build_snapshot(collection: Collection, *, family: str | None = None, backend
         try:
             chosen, stats = _choose(col, family, backend, warnings)
         except NodeDataError:
-            if need_rules:
+            if need_rules and not nft_ok:
                 raise
             chosen, stats = None, {}
         rules = col.find("rules", family, chosen) if chosen else None
@@ -325,9 +374,10 @@ def build_snapshot(collection: Collection, *, family: str | None = None, backend
         chosen, stats = None, {}
         rules = next(iter(_ok(col, "rules")), None)
         ruleset_source = col.source
-        if rules is None and need_rules:
+        if rules is None and need_rules and not nft_ok:
             if col.find("nft-ruleset") is not None:
-                raise NftOnly("holds an nft listing; this kptui cannot read nft rulesets yet")
+                raise NftOnly("holds an nft listing and no iptables rules: this command reads iptables rules; "
+                              "kptui summary and kptui trace read nft listings too")
             if col.find("conntrack") is not None:
                 raise NodeDataError("holds a conntrack table (conntrack -L output), not rules: "
                                     "kptui conntrack reads it")  # fmt: skip

@@ -87,7 +87,7 @@ def read_source(path: str, *, limits: Limits | None = None) -> Collection:
 
 
 def open_source(path: str, *, family: str | None = None, backend: str | None = None, limits: Limits | None = None,
-                need_rules: bool = True) -> NodeSnapshot:  # fmt: skip
+                need_rules: bool | str = True) -> NodeSnapshot:  # fmt: skip
     """FILE (``-``: standard input) as a snapshot: a bundle's for ``family``/``backend``, else the file's own.
 
     NodeDataError (the message names the file) when it cannot be read or holds no usable rules."""

@@ -8,10 +8,9 @@ position in their chain, located in the node's ``nft -a list ruleset`` (:func:`l
 picks the engine path to the kernel's endpoint whose steps agree and fails with both step lists side by side
 when anything differs: steps, verdict, delivery, masquerade (the kernel's and what the echo server saw).
 
-The engine API this module assumes (being built on the lead's branch): ``kptui.engine.nft.parse_nft(text,
-source=...)`` parses ``nft list ruleset`` output; ``kptui.engine.netfilter.Netfilter(ip=Ruleset | None,
-ip6=Ruleset | None, nft=<parse_nft result> | None)`` holds a node's iptables rulesets per family and its
-native nft ruleset; ``kptui.engine.trace.trace(netfilter, packet, node)`` walks both in hook-priority order and
+The engine API: ``kptui.engine.nft.parse_nft(text, source=...)`` parses ``nft list ruleset`` output;
+``kptui.engine.schedule.Netfilter(xtables={"ipv4": Ruleset}, nft=<parse_nft result> | None)`` holds a node's
+iptables rulesets per family and its native nft ruleset; ``kptui.engine.trace.trace(netfilter, packet, node)`` walks both in hook-priority order and
 returns a Trace whose hops carry ``hook`` (PREROUTING …), ``family`` ("ip", "ip6", "inet"), ``table``,
 ``chain``, ``kind``, ``rule`` (the rule text as listed), ``index`` (1-based in its chain), ``verdict``,
 ``target`` and ``handle`` (when the listing had one). Only :func:`engine_trace` touches that API.
@@ -22,13 +21,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from kptui.engine import parse_ruleset
 from kptui.engine.kernel_trace import KernelTrace
+from kptui.engine.nft import parse_nft
 from kptui.engine.packet import NodeContext
+from kptui.engine.schedule import Netfilter
 from kptui.engine.trace import trace
 from kptui.engine.trace_model import Trace, TracePath
 from tools.netlab_nft import TRACE_TABLE
@@ -144,19 +144,10 @@ def engine_trace(obs: NftObservation, ctx: NodeContext) -> Trace:
     """The engine's trace of ``obs``'s packet through the node's rules as they were when it was sent: the native
     tables (``nft list``) and, on a mixed node, the iptables-nft rules. The only place that needs the engine's
     Netfilter/nft API (see the module docstring); without it the test fails saying what is missing."""
-    missing = None
-    try:
-        from kptui.engine.netfilter import Netfilter  # type: ignore[import-not-found, unused-ignore]
-        from kptui.engine.nft import parse_nft  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        missing = str(exc)
-    if missing is not None:
-        pytest.fail(f"the engine API for nft conformance is not there yet: {missing} (needs kptui.engine.netfilter."
-                    "Netfilter and kptui.engine.nft.parse_nft)", pytrace=False)
     nft = parse_nft(obs.nft_before, source="nft list ruleset") if obs.nft_before.strip() else None
     ipt = parse_ruleset(obs.rules, source="iptables-nft-save") if obs.rules.strip() else None
-    kw: dict[str, Any] = {"ip6" if obs.family == 6 else "ip": ipt, "nft": nft}
-    result: Trace = trace(Netfilter(**kw), obs.packet(), ctx)
+    xtables = {"ipv6" if obs.family == 6 else "ipv4": ipt} if ipt is not None else {}
+    result: Trace = trace(Netfilter(xtables, nft), obs.packet(), ctx)
     return result
 
 

@@ -114,9 +114,9 @@ class NftKernelLab(KernelLab):
         return dict(self._iface_cache)
 
     def context(self, *, pod_iface: str | None = None, recent: frozenset[str] = frozenset(),
-                recent_all: bool = False) -> NodeContext:  # fmt: skip
+                affinity: str | None = None) -> NodeContext:  # fmt: skip
         """The node as the engine needs it; an IPv6 node's pod CIDRs are its own family's."""
-        ctx = super().context(pod_iface=pod_iface, recent=recent, recent_all=recent_all)
+        ctx = super().context(pod_iface=pod_iface, recent=recent, affinity=affinity)
         if self.family == 6 and self.scenario.node.cluster_cidr:
             ctx = replace(ctx, pod_cidrs=(POD6_SUBNET, self.scenario.node.cluster_cidr))
         return ctx

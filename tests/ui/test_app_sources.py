@@ -113,5 +113,5 @@ async def test_running_out_of_memory_while_parsing_ends_the_app_with_a_message(m
 def test_an_nft_listing_is_refused_before_the_explorer_starts(tmp_path: Path) -> None:
     path = tmp_path / "ruleset.txt"
     path.write_text("table ip kube-proxy {\n}\n")
-    with pytest.raises(UserError, match=f"^{path}: holds an nft listing; this kptui cannot read nft rulesets yet$"):
+    with pytest.raises(UserError, match=f"^{path}: holds an nft listing and no iptables rules: this command reads iptables rules; kptui summary and kptui trace read nft listings too$"):
         source_for(str(path))

@@ -78,7 +78,7 @@ def _value(ctx: EvalCtx, node: Ct) -> ValueFn:
         return lambda s, e: BROKEN if s.ctstate == "UNTRACKED" else fn(s, e)
 
     if key == "state":
-        return lambda s, e: _STATE_BITS.get(s.ctstate, 0)
+        return lambda s, e: _STATE_BITS.get(s.ct, 0)  # ``ct``: INVALID before conntrack (priority below -200)
     if key == "status":
         def status(s: PacketState, e: Env) -> Any:
             if s.ctstate == "UNTRACKED":

@@ -11,8 +11,8 @@ set (plain ``affinity-…`` or qualified ``ip kube-proxy affinity-…``), or :at
 is a returning one — bound to the endpoint it names, or (``"any"``) to one of the service port's endpoints, not
 known which: the lookup is then a :class:`~kptui.engine.flow.Choices` over the affinity sets of that service port
 (kube-proxy names them ``affinity-HASH-ns/name/proto/port__IP/PORT``), as iptables' ``-m recent`` is. An element the listing
-shows in a dynamic set (an earlier client's entry, which expires) makes the lookup undecidable under the key
-``dynset SET ELEMENT``.
+shows in a dynamic set (an earlier client's entry, not yet expired when the listing was taken) is there: the
+trace is of the node as listed.
 """
 
 from __future__ import annotations
@@ -131,8 +131,7 @@ class SetIndex:
                                "which endpoint a returning client is bound to is not known")  # fmt: skip
             ep = affinity_endpoint(self.name)
             return None if ep is not None and want in (ep, ep.rsplit(":", 1)[0].strip("[]")) else MISS
-        if self._find(key) is not _MISSING:
-            return Undecidable(f"dynset {self.qualified} {elem}",
-                               f"the listing shows {elem} in dynamic set {self.name} (entries expire): whether it "
-                               "is still there")  # fmt: skip
+        found = self._find(key)
+        if found is not _MISSING:  # the listing shows it there (an earlier client's entry, not yet expired)
+            return found
         return MISS
