@@ -22,6 +22,7 @@ JSON_KEYS = {
     "cluster_ip", "port", "node_port", "health_check_node_port", "external_ips", "load_balancer_ips",
     "external_or_lb_ips", "source_ranges", "external_traffic_policy", "internal_traffic_policy",
     "affinity_timeout", "endpoints", "chains", "no_endpoints", "no_local_endpoints", "blocking_rules", "notes",
+    "mode",
 }  # fmt: skip
 ENDPOINT_KEYS = {"address", "ip", "port", "chain", "hash_verified", "probability", "probability_exact",
                  "local_probability", "local_probability_exact", "local"}  # fmt: skip

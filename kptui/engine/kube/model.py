@@ -84,6 +84,7 @@ class ServicePort:
     no_local_endpoints: bool  # a "has no local endpoints" rule drops (some of) its traffic
     blocking_rules: tuple[BlockingRule, ...] = ()
     notes: tuple[str, ...] = ()
+    mode: str = "iptables"  # "iptables", or "nftables": built from kube-proxy's nft table (chains, maps, sets)
 
     @property
     def namespace(self) -> str | None:
@@ -113,6 +114,11 @@ class ServicePort:
         """Whether the SEP chain's hash is name + protocol + address (None when one of those is unknown)."""
         if not (self.name and self.protocol and endpoint.address):
             return None
+        if self.mode == "nftables":
+            from .nft_names import parse_chain
+
+            parsed = parse_chain(endpoint.chain)
+            return parsed.verified if parsed is not None else None
         return hash_matches(self.name, self.protocol, endpoint.chain[len("KUBE-SEP-"):], endpoint.address)
 
 
@@ -136,7 +142,8 @@ class ServiceIndex:
             for name in svc.chains.values():
                 out.setdefault(name, svc)
             for ep in svc.endpoints:
-                out.setdefault(ep.chain, svc)
+                if ep.chain:
+                    out.setdefault(ep.chain, svc)
         return MappingProxyType(out)
 
     @cached_property

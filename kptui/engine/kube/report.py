@@ -55,6 +55,7 @@ def service_to_dict(s: ServicePort) -> dict[str, Any]:
             for b in s.blocking_rules
         ],
         "notes": list(s.notes),
+        "mode": s.mode,
     }  # fmt: skip
 
 
@@ -161,6 +162,9 @@ def services_text(services: list[ServicePort] | tuple[ServicePort, ...], *, endp
     out.append("")
     out.append(f"{len(services)} service port{'s' if len(services) != 1 else ''}"
                + (f", {unknown} without a recoverable name (shown as ?HASH)" if unknown else ""))  # fmt: skip
+    if any(s.mode == "nftables" for s in services):
+        out.append("nftables mode: shares are the numgen maps' exact 1/N; health-check node ports have no rule "
+                   "(kube-proxy only listens on them), so none is shown")  # fmt: skip
     if any(s.external_or_lb_ips for s in services):
         out.append("IP? under EXTERNAL / LB: an external or a load-balancer IP (this node's rules do not "
                    "tell which); lb: marks a load-balancer IP")  # fmt: skip
