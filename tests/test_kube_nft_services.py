@@ -27,6 +27,8 @@ from kptui.engine.kube.report import service_to_dict
 from kptui.engine.nft import parse_nft, parse_nft_bytes
 from samples.scenarios import NFT_SCENARIOS
 
+from .nft_kube import as_listing
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -154,7 +156,7 @@ def test_kube_proxys_own_overall_expectation() -> None:
 
     text = (GOLDEN / "kube-proxy-nft-1.33-overall.nft").read_text()
     script = "\n".join(ln for ln in text.splitlines() if ln and not ln.startswith("#"))
-    rs = parse(_as_listing(script))
+    rs = parse(as_listing(script))
     by = {s.name: s for s in build_nft_service_index(rs)}
     assert by["ns1/svc1:p80"].endpoints[0].address == "10.180.0.1:80"
     svc2 = by["ns2/svc2:p80"]  # eTP=Local without local endpoints: external and LB IPs and the NodePort drop
@@ -165,48 +167,6 @@ def test_kube_proxys_own_overall_expectation() -> None:
     svc5 = by["ns5/svc5:p80"]
     assert svc5.affinity_timeout == 10800 and svc5.source_ranges == ("203.0.113.0/25",)
     assert svc5.load_balancer_ips == ("5.6.7.8",)
-
-
-def _as_listing(script: str) -> str:
-    """``add …`` commands (nft -f input) as the listing nft would print for them (good enough for the model)."""
-    import collections
-
-    chains: dict[str, list[str]] = collections.OrderedDict()
-    heads: dict[str, str] = {}
-    sets: dict[str, list[str]] = collections.OrderedDict()
-    elems: dict[str, list[str]] = collections.defaultdict(list)
-    for ln in script.splitlines():
-        w = ln.split(" ", 5)
-        if w[1] == "chain":
-            name = w[4].split(" ")[0]
-            chains.setdefault(name, [])
-            body = ln.partition("{")[2].rpartition("}")[0].strip()
-            if body:
-                heads[name] = body.replace(" ;", ";")
-        elif w[1] == "rule":
-            name, _, rule = ln.split(" ", 4)[4].partition(" ")
-            chains.setdefault(name, []).append(rule)
-        elif w[1] in ("set", "map"):
-            name = w[4].split(" ")[0]
-            sets[name] = [w[1], ln.partition("{")[2].rpartition("}")[0].strip()]
-        elif w[1] == "element":
-            name = w[4].split(" ")[0]
-            elems[name].append(ln.partition("{")[2].rpartition("}")[0].strip())
-    out = ["table ip kube-proxy {"]
-    for name, (kind, body) in sets.items():
-        out.append(f"\t{kind} {name} {{")
-        out += [f"\t\t{p.strip()}" for p in body.split(";") if p.strip()]
-        if elems[name]:
-            out.append("\t\telements = { " + ", ".join(elems[name]) + " }")
-        out.append("\t}")
-    for name, rules in chains.items():
-        out.append(f"\tchain {name} {{")
-        if name in heads:
-            out.append(f"\t\t{heads[name]}")
-        out += [f"\t\t{r}" for r in rules]
-        out.append("\t}")
-    out.append("}")
-    return "\n".join(out) + "\n"
 
 
 def test_the_index_is_built_once_per_listing() -> None:
