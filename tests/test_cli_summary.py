@@ -38,7 +38,7 @@ def test_summary_json_is_stable(dump: Path) -> None:
     code, out, _ = run("summary", str(dump), "--json")
     assert code == 0
     s = json.loads(out)
-    assert set(s) == REQUIRED_KEYS | {"kube"}
+    assert set(s) == REQUIRED_KEYS | {"kube", "kube_modes"}
     assert s["schema"] == "kptui.summary/1"
     assert (s["backend"], s["family"], s["total_rules"], s["total_chains"]) == ("nf_tables", "ipv4", 3, 9)
     filt = next(t for t in s["tables"] if t["name"] == "filter")
