@@ -58,6 +58,8 @@ class Recorder:
             out = b"tcp 6 100 ESTABLISHED src=1.1.1.1 dst=10.0.0.1 sport=1 dport=80 src=10.0.0.1 dst=1.1.1.1 sport=80 dport=1 [ASSURED] mark=0 use=1\n"
         elif tool == "iptables":
             out = b"iptables v1.8.9 (nf_tables)\n"
+        elif tool == "nft" and "-j" in rest:
+            out = b'{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "ip", "name": "kube-proxy"}}]}'
         elif tool == "nft":
             out = b"table ip nat\ntable ip kube-proxy\n"
         return subprocess.CompletedProcess(argv, 0, out, b"")
@@ -109,7 +111,9 @@ def test_live_load_runs_only_allowed_read_commands(recorder: Recorder, netns: st
     assert snap.ruleset.rule_count == 2 and snap.backend == "nf_tables"
     seen = _check_calls(recorder, netns)
     assert seen == {("iptables-nft-save", "-c"), ("iptables-legacy-save", "-c"), ("ip", "-j", "-d", "addr", "show"),
-                    ("ip", "-j", "-4", "route", "show")}  # fmt: skip
+                    ("ip", "-j", "-4", "route", "show"), ("nft", "list", "tables"),
+                    ("nft", "-j", "list", "ruleset")}  # fmt: skip  (a native table is there: kube-proxy's)
+    assert snap.nft_ruleset is not None and snap.nft_ruleset.table("ip", "kube-proxy") is not None
     assert recorder.urls == [PROXY_MODE_URL]  # type: ignore[attr-defined]
 
 

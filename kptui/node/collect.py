@@ -32,13 +32,20 @@ from .errors import LiveError, NodeDataError
 from .parts import Artifact, Collection
 from .snapshot import NodeSnapshot, build_snapshot
 
-__all__ = ["LiveError", "collect", "load_live", "read_conntrack", "read_rules", "tool"]
+__all__ = ["IPTABLES_NFT_TABLES", "LiveError", "collect", "load_live", "native_tables", "read_conntrack",
+           "read_nft", "read_rules", "tool"]
 
 SAVE_TIMEOUT = 300.0  # iptables-nft-save of a 220k-rule node takes ~20 s on a small machine
 SHORT_TIMEOUT = 15.0
 CONNTRACK_TIMEOUT = 120.0
 Runner = Callable[..., CommandResult]
 SYSCTL_COMMAND = ("read /proc/sys", *(p.replace("/", ".") for p in SYSCTLS))  # what the manifest says was run
+# The tables iptables-nft (and arptables/ebtables-nft) create: the save tools read them; `nft list ruleset` would
+# only repeat them, translated, and on a big iptables node take long. Any other table is read with nft.
+IPTABLES_NFT_TABLES = frozenset({f"{fam} {name}" for fam in ("ip", "ip6") for name in
+                                 ("filter", "nat", "mangle", "raw", "security")} |
+                                {"arp filter", "bridge filter", "bridge nat", "bridge broute"})  # fmt: skip
+NFT_RULESET = ("nft", "-j", "list", "ruleset")
 
 
 def tool(family: str, backend: str) -> str:
@@ -103,6 +110,41 @@ def read_conntrack(family: str = "ipv4", *, netns: str | None = None, runner: Ru
         raise LiveError(r.describe_failure() + (" (conntrack needs root: sudo kptui conntrack --live)"
                                                 if "root" in r.stderr else ""))  # fmt: skip
     return _artifact(f"conntrack/conntrack-{family}.txt", "conntrack", r, started, family=family)
+
+
+def native_tables(listing: bytes) -> list[str]:
+    """The tables of ``nft list tables`` output that are not iptables-nft's (``table ip kube-proxy`` →
+    ``ip kube-proxy``)."""
+    out = []
+    for line in listing.decode("utf-8", "replace").splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == "table" and f"{words[1]} {words[2]}" not in IPTABLES_NFT_TABLES:
+            out.append(f"{words[1]} {words[2]}")
+    return out
+
+
+def read_nft(*, netns: str | None = None, runner: Runner | None = None, always: bool = False) -> list[Artifact]:
+    """``nft list tables`` and, when it lists a table iptables-nft does not manage (kube-proxy's nftables
+    table, firewalld's, a CNI's) or ``always``, ``nft -j list ruleset`` (read-only). A node with only
+    iptables-nft's tables keeps the cheap read: its save tools show those tables already."""
+    runner = runner or run_readonly
+    started = time.time()
+    tables = runner(["nft", "list", "tables"], netns=netns, timeout=SHORT_TIMEOUT)
+    arts = [_artifact("nft/tables.txt", "nft", tables, started)]
+    native = native_tables(tables.stdout) if tables.ok else []
+    if always or native or not tables.ok:
+        if not always and not tables.ok:
+            arts.append(_not_run("nft/ruleset.json", "nft-ruleset", NFT_RULESET,
+                                 f"nft list tables failed ({tables.error or tables.stderr.strip() or tables.status})",
+                                 format="json"))  # fmt: skip
+            return arts
+        t0 = time.time()
+        r = runner(list(NFT_RULESET), netns=netns, timeout=SAVE_TIMEOUT)
+        arts.append(_artifact("nft/ruleset.json", "nft-ruleset", r, t0, format="json"))
+    else:
+        arts.append(_not_run("nft/ruleset.json", "nft-ruleset", NFT_RULESET, "only iptables-nft's tables (the "
+                             "iptables save tools read them)", format="json"))  # fmt: skip
+    return arts
 
 
 def _facts(netns: str | None, proxy: tuple[str | None, str | None], started: float) -> dict[str, Any]:
@@ -183,6 +225,8 @@ def collect(*, netns: str | None = None, families: Iterable[str] = ("ipv4",), co
         else:
             arts.append(_not_run("ipvs/ipvsadm-save.txt", "ipvs", ("ipvsadm", "-S", "-n"),
                                  "the kernel has no ip_vs module loaded (no IPVS; ipvsadm would load it)"))
+    else:  # the live view: the nft ruleset when a native table is there (kube-proxy's nftables mode, firewalld …)
+        arts += read_nft(netns=netns, runner=run_cmd)
     proxy = (proxy_mode or fetch_proxy_mode)(netns)
     facts = _facts(netns, proxy, started)
     version = next((a for a in arts if a.kind == "iptables-version" and a.ok), None)
@@ -190,7 +234,7 @@ def collect(*, netns: str | None = None, families: Iterable[str] = ("ipv4",), co
         facts["iptables_version"] = version.data.decode("utf-8", "replace").strip()
     rule_results = [CommandResult(a.command, netns, a.status, b"", a.stderr, a.seconds, a.cpu_seconds, a.error)
                     for a in arts if a.kind == "rules"]  # fmt: skip
-    if not any(a.ok for a in arts if a.kind == "rules"):
+    if not any(a.ok for a in arts if a.kind in ("rules", "nft-ruleset")):
         advice = _advice([*rule_results, *results], netns)
         if advice:
             raise LiveError(advice)
@@ -201,15 +245,18 @@ def collect(*, netns: str | None = None, families: Iterable[str] = ("ipv4",), co
 def load_live(*, netns: str | None = None, family: str = "ipv4", backend: str | None = None,
               runner: Runner | None = None,
               proxy_mode: Callable[[str | None], tuple[str | None, str | None]] | None = None,
-              sysctls: Callable[[str | None], SysctlRead] | None = None) -> NodeSnapshot:  # fmt: skip
+              sysctls: Callable[[str | None], SysctlRead] | None = None,
+              need_rules: bool | str = "any") -> NodeSnapshot:  # fmt: skip
     """The live node (or network namespace ``netns``) as a :class:`NodeSnapshot`: the backend in use, its
-    rules (parsed on first use of ``.ruleset``), the node context from its addresses and routes, its sysctls.
-    Raises :class:`LiveError` with a message saying what to do."""
+    rules (parsed on first use of ``.ruleset``), the nft ruleset when the node has native nft tables (kube-proxy's
+    nftables mode), the node context from its addresses and routes, its sysctls. ``need_rules`` as for
+    :func:`build_snapshot` (default: iptables rules or an nft ruleset). Raises :class:`LiveError` with a message
+    saying what to do."""
     if family not in ("ipv4", "ipv6"):
         raise LiveError(f"family must be ipv4 or ipv6, not {family!r}")
     col = collect(netns=netns, families=(family,), runner=runner, proxy_mode=proxy_mode, sysctls=sysctls)
     try:
-        return build_snapshot(col, family=family, backend=backend)
+        return build_snapshot(col, family=family, backend=backend, need_rules=need_rules)
     except LiveError:
         raise
     except NodeDataError as exc:

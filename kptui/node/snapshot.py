@@ -335,8 +335,8 @@ def _choose(col: Collection, family: str, backend: str | None,
             warnings.append(f"no {family} iptables rules in either backend (kube-proxy in nftables or ipvs "
                             "mode, or not running?)")  # fmt: skip
             if col.find("nft-ruleset") is not None and any(a.ok for a in col.all("nft-ruleset")):
-                warnings.append("the capture holds the nft ruleset (nft -j list ruleset): kptui summary "
-                                "and kptui trace read it")  # fmt: skip
+                warnings.append("the nft ruleset was read (nft -j list ruleset): kptui reads kube-proxy's "
+                                "nftables mode and every native table from it")  # fmt: skip
     for b, s in stats.items():
         err = str(s.get("error") or "")
         if not s["read"] and b != chosen and _real_failure(err):

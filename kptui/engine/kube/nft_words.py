@@ -8,10 +8,8 @@ Conditions kptui has no words for are quoted as nft lists them (``meta skuid 100
 from __future__ import annotations
 
 from ..nft.exprs import (
-    Concat,
     Ct,
     Fib,
-    Flags,
     Log,
     Mangle,
     Match,
@@ -20,9 +18,7 @@ from ..nft.exprs import (
     Node,
     Numgen,
     Payload,
-    Prefix,
     Reject,  # fmt: skip
-    SetLit,
     SetRef,
     SetStmt,
     Stmt,
@@ -30,8 +26,8 @@ from ..nft.exprs import (
     Verdict,
     VMap,
 )
-from ..nft.model import NftElement, NftRule, NftSet
-from ..nft.printer import Printer
+from ..nft.model import NftRule
+from ..nft.printer import Printer, element_text
 from ..nft.registry import dtype_of
 from ..nft.values import value_text
 from .explain_common import Explanation
@@ -125,19 +121,3 @@ def explain_nft_generic(rule: NftRule) -> Explanation:
     return Explanation(f"{who}: it {what}", "generic", kube=False)
 
 
-def element_text(st: NftSet, el: NftElement) -> str:
-    """An element as ``nft list set`` prints it: ``10.96.0.1 . tcp . 443 : goto service-…``."""
-    p = Printer(st.family)
-    key = el.key[0] if len(el.key) == 1 else Concat(tuple(el.key))
-    dtype = st.key_type if len(st.key_type) > 1 else st.key_type[0] if st.key_type else "integer"
-    text = value_text(p, key, dtype)
-    if el.comment is not None:
-        text += f' comment "{el.comment}"'
-    if el.value is not None:
-        data = st.data_type if st.data_type and len(st.data_type) > 1 else (st.data_type or ("integer",))[0]
-        text += f" : {value_text(p, el.value, data)}"
-    return text
-
-
-def _unused() -> tuple[type, ...]:  # the AST names this module reads only through isinstance of its parts
-    return (Flags, Prefix, SetLit)
