@@ -189,7 +189,7 @@ def render_frame(state: TopState, *, width: int = 160, rule_rows: int = 20, chai
                             f"{_clock(r.clock)}; retrying", width)))  # fmt: skip
     d = state.diff
     if d is not None and not d.counters:
-        out.append(_fit(f"!! {d.notes[0]}" if d.notes else "!! no counters", width))
+        out.extend(_fit(f"!! {note}", width) for note in d.notes or ("no counters",))
 
     def rule_ok(key: RuleKey) -> bool:
         return not needle or any(_matches(t, needle) for t in (key.chain, key.text, labels.rule(key.table, key.chain,

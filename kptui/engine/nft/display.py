@@ -3,7 +3,8 @@ the explorer's tree and search, ``kptui top``, watch mode's counters (:func:`dis
 
 Each nft table becomes a :class:`~kptui.engine.model.Table` named ``"FAMILY NAME"`` (``"ip kube-proxy"``: a
 space no iptables table name has, :func:`is_nft_table`), each chain a :class:`~kptui.engine.model.Chain` whose
-rows are the nft rules as nft lists them: (line, text, packets, bytes, target, goto) with the target the chain a
+rows are the nft rules as nft lists them, a counter's values left out of the text (they are the row's packets and
+bytes, so a rule keeps its identity while its counter moves): (line, text, packets, bytes, target, goto) with the target the chain a
 ``jump``/``goto`` names, else the verdict in iptables' words (``DROP``, ``REJECT``, ``ACCEPT``, ``RETURN``,
 ``DNAT``, ``SNAT``, ``MASQUERADE``, ``REDIRECT``, ``MARK`` for a mark set) so counters, colours and refusals read
 alike. A base chain has its policy (``ACCEPT``/``DROP``). Sets and maps become chains named ``@NAME`` whose rows
@@ -16,6 +17,7 @@ fully; nft only in translation). Tables are ordered by the first priority their 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from ..model import TABLE_ORDER, Chain, Ruleset, Table
@@ -29,6 +31,7 @@ __all__ = ["IPTABLES_PRIORITY", "display_ruleset", "is_nft_table", "nft_name", "
 IPTABLES_PRIORITY = {"raw": -300, "mangle": -150, "nat": -100, "filter": 0, "security": 50}
 _NAT = {"dnat": "DNAT", "snat": "SNAT", "masquerade": "MASQUERADE", "redirect": "REDIRECT"}
 _VERDICT = {"drop": "DROP", "accept": "ACCEPT", "return": "RETURN", "queue": "NFQUEUE"}
+_COUNTS = re.compile(r"\bcounter packets \d+ bytes \d+")  # a row's text: the counter statement, not its values
 
 
 def table_key(family: str, name: str) -> str:
@@ -69,7 +72,7 @@ def _rows(table: NftTable, chain_rules: Sequence[object]) -> list[Row]:
     for r in chain_rules:
         target, goto = rule_target(r.exprs)  # type: ignore[attr-defined]
         c = r.counter  # type: ignore[attr-defined]
-        rows.append((r.line or 0, r.text, None if c is None else str(c[0]), None if c is None else str(c[1]),  # type: ignore[attr-defined]
+        rows.append((r.line or 0, _COUNTS.sub("counter", r.text), None if c is None else str(c[0]), None if c is None else str(c[1]),  # type: ignore[attr-defined]
                      target, goto))  # fmt: skip
     return rows
 
@@ -122,7 +125,7 @@ def display_ruleset(xtables: Ruleset | None, nft: NftRuleset | None, *, families
         order.append((first_priority(t), 10, table_key(t.family, t.name), _table(t)))
     order.sort(key=lambda x: (x[0], x[1]))
     tables = {name: t for _, _, name, t in order}
-    family = xtables.family if xtables is not None else (
+    family = xtables.family if xtables is not None and xtables.family else (
         "ipv6" if nft.tables and all(t.family == "ip6" for t in nft.tables) else "ipv4" if nft.tables else None)
     return Ruleset(tables, source=(xtables.source if xtables is not None else nft.source), family=family,
                    backend=xtables.backend if xtables is not None else None,
