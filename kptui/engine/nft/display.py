@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from ..model import TABLE_ORDER, Chain, Ruleset, Table
 from ..rulelist import Row, RuleList
 from .exprs import Mangle, Nat, Reject, Stmt, Verdict
-from .model import NftRuleset, NftSet, NftTable
+from .model import NftRule, NftRuleset, NftSet, NftTable
 from .printer import element_text
 
 __all__ = ["IPTABLES_PRIORITY", "display_ruleset", "is_nft_table", "nft_name", "rule_target", "table_key"]
@@ -67,13 +67,13 @@ def rule_target(stmts: Sequence[Stmt]) -> tuple[str | None, bool]:
     return target, False
 
 
-def _rows(table: NftTable, chain_rules: Sequence[object]) -> list[Row]:
+def _rows(chain_rules: Sequence[NftRule]) -> list[Row]:
     rows: list[Row] = []
     for r in chain_rules:
-        target, goto = rule_target(r.exprs)  # type: ignore[attr-defined]
-        c = r.counter  # type: ignore[attr-defined]
-        rows.append((r.line or 0, _COUNTS.sub("counter", r.text), None if c is None else str(c[0]), None if c is None else str(c[1]),  # type: ignore[attr-defined]
-                     target, goto))  # fmt: skip
+        target, goto = rule_target(r.exprs)
+        c = r.counter
+        rows.append((r.line or 0, _COUNTS.sub("counter", r.text), None if c is None else str(c[0]),
+                     None if c is None else str(c[1]), target, goto))  # fmt: skip
     return rows
 
 
@@ -92,7 +92,7 @@ def _table(t: NftTable) -> Table:
     chains: dict[str, Chain] = {}
     for c in t.chains.values():
         policy = (c.policy or "accept").upper() if c.is_base else None
-        chains[c.name] = Chain(c.name, key, policy, None, RuleList(key, c.name, _rows(t, c.rules)), c.line)
+        chains[c.name] = Chain(c.name, key, policy, None, RuleList(key, c.name, _rows(c.rules)), c.line)
     for st in t.sets.values():
         name = f"@{st.name}"
         chains[name] = Chain(name, key, None, None, RuleList(key, name, _set_rows(st)), st.line)
@@ -112,17 +112,17 @@ def display_ruleset(xtables: Ruleset | None, nft: NftRuleset | None, *, families
         return xtables if xtables is not None else Ruleset({})
     order: list[tuple[int, int, str | None, Table]] = []
     if xtables is not None:
-        for name, t in xtables.tables.items():
+        for name, xt in xtables.tables.items():
             prio = IPTABLES_PRIORITY.get(name or "", 0)
-            order.append((prio, TABLE_ORDER.index(name) if name in TABLE_ORDER else 9, name, t))
+            order.append((prio, TABLE_ORDER.index(name) if name in TABLE_ORDER else 9, name, xt))
     fam_of_dump = {"ipv4": "ip", "ipv6": "ip6"}.get(xtables.family or "ipv4") if xtables is not None else None
-    for t in nft.tables:
-        if families is not None and t.family not in families:
+    for nt in nft.tables:
+        if families is not None and nt.family not in families:
             continue
-        if xtables is not None and t.name in xtables.tables and t.family == fam_of_dump and (
-                t.iptables_nft or t.name in IPTABLES_PRIORITY):  # fmt: skip
+        if xtables is not None and nt.name in xtables.tables and nt.family == fam_of_dump and (
+                nt.iptables_nft or nt.name in IPTABLES_PRIORITY):  # fmt: skip
             continue  # the dump shows this iptables-nft table as iptables wrote it
-        order.append((first_priority(t), 10, table_key(t.family, t.name), _table(t)))
+        order.append((first_priority(nt), 10, table_key(nt.family, nt.name), _table(nt)))
     order.sort(key=lambda x: (x[0], x[1]))
     tables = {name: t for _, _, name, t in order}
     family = xtables.family if xtables is not None and xtables.family else (
