@@ -14,11 +14,11 @@ from dataclasses import replace
 
 import pytest
 
+from kptui.engine import parse_ruleset
 from kptui.engine.ipset_parse import parse_ipsets
 from kptui.engine.ipvs import parse_ipvsadm
 from kptui.engine.ipvs.step import PRIORITIES, IpvsViews
 from kptui.engine.schedule import Netfilter, hook_schedule
-from kptui.engine import parse_ruleset
 from kptui.engine.trace_compare import kernel_steps
 from samples.scenarios import BY_NAME
 from tools.kubegen_ipvs import IpvsRuleset, ipvsadm_save
