@@ -58,7 +58,7 @@ def parse_ipvsadm(text: str, source: str | None = None) -> IpvsTable:
     if first.startswith(("IPVS connection entries", "pro expire state")):
         raise src.error(content[0][0], content[0][1], "this is the IPVS connection table (ipvsadm -L -n -c): give "
                         "the output of ipvsadm -S -n or ipvsadm -L -n")  # fmt: skip
-    if first.startswith("-"):
+    if first.startswith("-") and not first.startswith("->"):
         return _parse_save(content, src)
     return _parse_list(content, src)
 
