@@ -15,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import Ruleset
+
+if TYPE_CHECKING:
+    from ..ipvs.node import IpvsNode
 
 __all__ = ["SEVERITIES", "Finding", "Pitfalls", "analyse_pitfalls", "find_pitfalls", "finding_to_dict",
            "findings_for"]  # fmt: skip
@@ -104,16 +107,17 @@ class Pitfalls:
         return out
 
 
-def analyse_pitfalls(ruleset: Ruleset) -> Pitfalls:
-    """Every pitfall of ``ruleset`` (see :mod:`.findings_checks` for the list), with lookups."""
+def analyse_pitfalls(ruleset: Ruleset, node: IpvsNode | None = None) -> Pitfalls:
+    """Every pitfall of ``ruleset`` (see :mod:`.findings_checks` for the list), with lookups; ``node`` adds an
+    IPVS-mode node's table, ipsets and sysctls (:mod:`.findings_ipvs`)."""
     from .findings_checks import run_checks
 
-    return Pitfalls(run_checks(ruleset))
+    return Pitfalls(run_checks(ruleset, node))
 
 
-def find_pitfalls(ruleset: Ruleset) -> tuple[Finding, ...]:
+def find_pitfalls(ruleset: Ruleset, node: IpvsNode | None = None) -> tuple[Finding, ...]:
     """Every pitfall of ``ruleset``, errors first, then warnings, then info."""
-    return analyse_pitfalls(ruleset).findings
+    return analyse_pitfalls(ruleset, node).findings
 
 
 def findings_for(pitfalls: Pitfalls, table: str | None, chain: str, rule_index: int | None = None,
