@@ -71,10 +71,11 @@ def service(views: IpvsViews, key: str) -> ServiceChain:
 
 
 def schedule(c: ServiceChain, s: PacketState, e: Env) -> Spread:
-    (op,) = c.ops(len(c) - 2)
-    assert isinstance(op, Action)
+    check, op = c.ops(len(c) - 2)
+    assert isinstance(check, Check) and isinstance(op, Action)
+    assert check.fn(s, e) is True
     r = op.fn(s, e)
-    assert isinstance(r, Spread)
+    assert isinstance(r, Spread) and r.branches  # never an empty spread
     return r
 
 
@@ -142,7 +143,8 @@ def test_no_real_server_available_is_refused() -> None:
     for key in ("UDP 10.96.0.10:53", "TCP 10.96.40.10:80"):  # none at all; only a draining one
         c = service(views, key)
         s = syn(key.split()[1].split(":")[0], int(key.rsplit(":", 1)[1]), key[:3].lower())
-        assert schedule(c, s, env()).branches == ()  # the walker then takes the next rule
+        check, _ = c.ops(len(c) - 2)
+        assert isinstance(check, Check) and check.fn(s, env()) is False  # the walker then takes the next rule
         (op,) = c.ops(len(c) - 1)
         assert isinstance(op, Action)
         eff = op.fn(s, env())

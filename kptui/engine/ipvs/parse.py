@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 
 from ..errors import Diagnostic, ParseError
 from .model import IpvsTable, RealServer, VirtualService
@@ -146,18 +146,31 @@ def _addrport(text: str, err: Err, *, allow_no_port: bool = False
     if m is None:
         raise err(f"'{text}' is not a numeric address and port: was the table listed without -n (host and "
                   "service names)? Give ipvsadm -S -n or ipvsadm -L -n", text)  # fmt: skip
-    addr = m.group(1) or m.group(3) or m.group(5)
+    addr = _canonical(m.group(1) or m.group(3) or m.group(5))
     port_text = m.group(2) if m.group(1) else m.group(4)
-    try:
-        addr = str(ipaddress.ip_address(addr))
-    except ValueError:
-        raise err(f"'{text}' is not a numeric address and port", text) from None
+    if addr is None:
+        raise err(f"'{text}' is not a numeric address and port", text)
     if port_text is None and not allow_no_port:
         raise err(f"'{text}' has no port", text)
     port = int(port_text) if port_text is not None else None
     if port is not None and port > 65535:
         raise err(f"port {port} is out of range", text)
     return addr, port
+
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_CANONICAL_V4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
+@lru_cache(maxsize=1 << 16)
+def _canonical(addr: str) -> str | None:
+    """``addr`` in ipaddress's spelling (what ipvsadm -n prints for IPv4 already), None if it is no address."""
+    if _CANONICAL_V4.fullmatch(addr):
+        return addr
+    try:
+        return str(ipaddress.ip_address(addr))
+    except ValueError:
+        return None
 
 
 def _int(text: str, err: Err) -> int:

@@ -35,7 +35,11 @@ class Shares(NamedTuple):
     exact: bool  # the shares are what the scheduler does (rr, wrr, fo), not an estimate
 
     def share(self, rs: RealServer) -> Fraction:
-        return next((p for r, p in self.servers if r is rs), Fraction(0))
+        """``rs``'s share (0: draining, or not one of this service's real servers)."""
+        for r, p in self.servers:
+            if r is rs:
+                return p
+        return Fraction(0)
 
 
 def shares(vs: VirtualService) -> Shares:

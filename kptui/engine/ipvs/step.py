@@ -39,10 +39,11 @@ no masquerade happens.
    falling off the base chain (no virtual service) lets the packet go on to the next base chain of the hook.
 3. A virtual service's chain: for a persistent service, one rule per available real server whose check is a
    :class:`flow.Choices` (``NodeContext.affinity == "any"``), a plain bool (``affinity`` names an endpoint) or
-   False (a new client); then the scheduling rule, an Action returning a :class:`flow.Spread` with one branch
-   per real server (its exact share; draining real servers, weight 0, get none; the shares sum to 1, so there
-   is no rest); when no real server is available the Spread is empty and the last rule REJECTs
-   (``ip_vs_leave``: ICMP port unreachable, dropped; flow END).
+   False (a new client); then the scheduling rule: a check that some real server is available, then an Action
+   returning a :class:`flow.Spread` with one branch per real server (its exact share; draining real servers,
+   weight 0, get none; the shares sum to 1, so there is no rest; the Spread is never empty); when no real
+   server is available that check fails and the last rule REJECTs (``ip_vs_leave``: ICMP port unreachable,
+   dropped; flow END).
 4. Effects: verdict ``IPVS`` with the DNATed state (``dst``/``dport`` of the real server, ``dnat=True``;
    ``ctstate`` UNTRACKED when vs.conntrack is 0). Flow :data:`flow.STOP_TABLE` when the real server is an address
    of the node (``ip_vs_nat_send_or_cont`` local: the hook goes on, e.g. nat INPUT, then a local socket);
@@ -144,7 +145,10 @@ class ServiceChain(_Chain):
         listed = ", ".join(f"{r.hostport} {p.numerator}/{p.denominator}" for r, p in self.shares.servers)
         drain = "".join(f", {r.hostport} 0 (weight 0, draining)" for r in self.shares.draining)
         text = f"schedule ({vs.scheduler or 'scheduler not listed'}): {listed or 'no real server available'}{drain}"
-        self.rules.append(_Rule(RuleRow(vs.line, text, None), (Action(self._schedule, text),)))
+        available = bool(self.shares.servers)
+        self.rules.append(_Rule(RuleRow(vs.line, text, None), (
+            Check(lambda s, e: available, "a real server that can take a new connection"),
+            Action(self._schedule, text))))  # fmt: skip
         refuse = "no real server can take the connection (ip_vs_leave): ICMP port unreachable, dropped"
         self.rules.append(_Rule(RuleRow(vs.line, refuse, None), (Action(self._refuse, refuse),)))
 

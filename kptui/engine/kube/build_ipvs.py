@@ -18,12 +18,14 @@ its local ones. When no anchor or several fit, it stays a service port of its ow
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 from ..ipset import IpsetTable
-from ..ipvs.model import RealServer, VirtualService, hostport
+from ..ipvs.model import VirtualService
 from ..ipvs.node import IpvsNode
 from ..ipvs.shares import shares
 from ..model import Ruleset
@@ -62,15 +64,27 @@ class _Sets:
         return self.members.get(f"KUBE-6-{short}" if family == 6 else f"KUBE-{short}", set())
 
 
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_CANONICAL_V4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}(?:/(?:3[0-2]|[12]?\d))?")
+_NOT_ADDRESS = re.compile(r"[a-z][a-z0-9-]*:[\w/-]+|\d+")  # tcp:80, icmp:echo-request, a bitmap:port member
+
+
 def _norm_entry(entry: str) -> str:
-    parts = entry.split(",")
-    out = []
-    for p in parts:
-        try:
-            out.append(str(ipaddress.ip_interface(p).ip) if "/" not in p else str(ipaddress.ip_network(p, False)))
-        except ValueError:
-            out.append(p.lower())
-    return ",".join(out)
+    """A set entry or an ``IP,proto:port`` key in one spelling (IPv6 has many)."""
+    return ",".join(_norm_part(p) for p in entry.split(","))
+
+
+@lru_cache(maxsize=1 << 16)
+def _norm_part(part: str) -> str:
+    if _CANONICAL_V4.fullmatch(part) and "/" not in part:
+        return part  # what ipset and ipvsadm -n print: already canonical, no need to parse it
+    low = part.lower()
+    if _NOT_ADDRESS.fullmatch(low):
+        return low
+    try:
+        return str(ipaddress.ip_network(part, strict=False)) if "/" in part else str(ipaddress.ip_address(part))
+    except ValueError:
+        return low
 
 
 @dataclass
@@ -104,14 +118,15 @@ def build_ipvs_service_index(ruleset: Ruleset, node: IpvsNode) -> ServiceIndex:
         else:
             rest.append((role, vs))
     groups = list(anchors)
+    found = _Anchors(anchors)
     nodeports: dict[tuple[str | None, int | None], list[VirtualService]] = {}
     for role, vs in rest:
         if role == "nodeport":
             nodeports.setdefault((vs.protocol, vs.port), []).append(vs)
             continue
-        _attach(groups, anchors, role, [vs], sets)
+        _attach(groups, found, role, [vs], sets)
     for vss in nodeports.values():
-        _attach(groups, anchors, "nodeport", vss, sets)
+        _attach(groups, found, "nodeport", vss, sets)
     return ServiceIndex(tuple(_service_port(g, sets) for g in groups), layout)
 
 
@@ -134,18 +149,35 @@ def _servers(vs: VirtualService) -> frozenset[str]:
     return frozenset(r.hostport for r in vs.real_servers)
 
 
-def _attach(groups: list[_Group], anchors: list[_Group], role: str, vss: list[VirtualService], sets: _Sets) -> None:
+class _Anchors:
+    """The cluster-IP groups, found by protocol and real servers (all of them, or one of them)."""
+
+    def __init__(self, anchors: list[_Group]) -> None:
+        self.by_servers: dict[tuple[str | None, frozenset[str]], list[_Group]] = {}
+        self.by_server: dict[tuple[str | None, str], list[_Group]] = {}
+        self.servers: dict[int, frozenset[str]] = {}
+        for g in anchors:
+            assert g.cluster is not None
+            mine = _servers(g.cluster)
+            self.servers[id(g)] = mine
+            self.by_servers.setdefault((g.protocol, mine), []).append(g)
+            for hp in mine:
+                self.by_server.setdefault((g.protocol, hp), []).append(g)
+
+    def fitting(self, vs: VirtualService, *, same_port: bool, local: bool) -> list[_Group]:
+        """The anchors ``vs`` can join: the same real servers, or (externalTrafficPolicy Local) a superset."""
+        mine = _servers(vs)
+        cands = list(self.by_servers.get((vs.protocol, mine), ()))
+        if local and mine:
+            some = next(iter(mine))
+            cands += [g for g in self.by_server.get((vs.protocol, some), ())
+                      if g not in cands and mine <= self.servers[id(g)]]  # fmt: skip
+        return [g for g in cands if not same_port or (g.cluster is not None and g.cluster.port == vs.port)]
+
+
+def _attach(groups: list[_Group], anchors: _Anchors, role: str, vss: list[VirtualService], sets: _Sets) -> None:
     vs = vss[0]
-    mine = _servers(vs)
-    local = _is_local_policy(role, vs, sets)
-    fits = []
-    for g in anchors:
-        c = g.cluster
-        if c is None or c.protocol != vs.protocol or (role != "nodeport" and c.port != vs.port):
-            continue
-        theirs = _servers(c)
-        if mine == theirs or (local and mine and mine <= theirs):
-            fits.append(g)
+    fits = anchors.fitting(vs, same_port=role != "nodeport", local=_is_local_policy(role, vs, sets))
     if len(fits) == 1:
         target = fits[0]
     else:
@@ -187,12 +219,16 @@ def _service_port(g: _Group, sets: _Sets) -> ServicePort:
     sh = shares(main)
     loop = sets.entries("LOOP-BACK", family)
     local_sh = shares(local_policy[0]) if local_policy else None
+    local_servers = {r.hostport: r for r in local_policy[0].real_servers} if local_policy else {}
     endpoints = []
     for rs in main.real_servers:
+        hp = rs.hostport
         entry = _norm_entry(f"{rs.address},{main.protocol}:{rs.port},{rs.address}")
         is_local = (entry in loop) if sets.known else None
-        lp: Fraction | None = local_sh.share(_same(local_policy[0], rs)) if local_sh is not None else None
-        endpoints.append(Endpoint(hostport(rs.address, rs.port), "", sh.share(rs) if main.real_servers else None,
+        lp: Fraction | None = None
+        if local_sh is not None:
+            lp = local_sh.share(local_servers[hp]) if hp in local_servers else Fraction(0)
+        endpoints.append(Endpoint(hp, "", sh.share(rs) if main.real_servers else None,
                                   lp, is_local, rs.weight, rs.forward, rs.active, rs.inactive))  # fmt: skip
     notes = list(g.notes)
     if not sh.exact and main.real_servers:
@@ -224,11 +260,6 @@ def _port(g: _Group) -> int | None:
     for vs in ([g.cluster] if g.cluster else []) + g.external + g.lb:
         return vs.port
     return None
-
-
-def _same(vs: VirtualService, rs: RealServer) -> RealServer:
-    """``vs``'s real server at the same address and port as ``rs`` (shares are per real server object)."""
-    return next((r for r in vs.real_servers if r.hostport == rs.hostport), rs)
 
 
 def _uniq(items: Iterable[str | None]) -> list[str]:
