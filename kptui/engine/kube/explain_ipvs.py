@@ -102,6 +102,9 @@ _TARGETS = {"KUBE-MARK-MASQ": "is marked for masquerade", "RETURN": "returns (no
             "MASQUERADE": "is masqueraded", "REJECT": "is rejected", "DROP": "is dropped",
             "KUBE-LOAD-BALANCER": "goes on in KUBE-LOAD-BALANCER", "KUBE-NODE-PORT": "goes on in KUBE-NODE-PORT",
             "KUBE-SOURCE-RANGES-FIREWALL": "goes on in KUBE-SOURCE-RANGES-FIREWALL"}  # fmt: skip
+_CONDITIONS = (("--dst-type", "to an address of this node ({})"), ("--src-type", "from an address of this node ({})"),
+               ("--physdev-is-in", "arriving through a bridge port"), ("--ctstate", "in conntrack state {}"),
+               ("--mark", "marked {}"))  # fmt: skip
 _SERVICE_CHAINS = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-", "KUBE-SEP-")
 
 
@@ -165,20 +168,10 @@ def explain_ipvs_rule(table: str | None, chain: Chain, view: RuleView, masq: str
     if src is not None:
         pods = src[1] and any(short == "CLUSTER-IP" for short in (_short(n) for n, _, _ in sets))
         conditions.append(f"{'not ' if src[1] else ''}from {src[0]}" + (" (the pod network)" if pods else ""))
-    if view.get("--dst-type") is not None:
-        value, neg = view.get("--dst-type") or ("", False)
-        conditions.append(f"{'not ' if neg else ''}to an address of this node ({value})")
-    if view.get("--src-type") is not None:
-        value, neg = view.get("--src-type") or ("", False)
-        conditions.append(f"{'not ' if neg else ''}from an address of this node ({value})")
-    if view.get("--physdev-is-in") is not None:
-        conditions.append("not arriving through a bridge port")
-    if view.get("--ctstate") is not None:
-        value, neg = view.get("--ctstate") or ("", False)
-        conditions.append(f"{'not ' if neg else ''}in conntrack state {value}")
-    if view.get("--mark") is not None:
-        value, neg = view.get("--mark") or ("", False)
-        conditions.append(f"{'not ' if neg else ''}marked {value}")
+    for opt, words in _CONDITIONS:
+        found = view.get(opt)
+        if found is not None:
+            conditions.append(("not " if found[1] else "") + words.format(found[0]))
     if target == "ACCEPT" and table == "nat" and sets:
         action = "is accepted in nat: no later nat rule rewrites it, IPVS balances it"
     elif target == "MARK" and chain.name == "KUBE-MARK-MASQ":
