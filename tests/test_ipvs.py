@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 from kptui.engine import ParseError
-from kptui.engine.ipvs import parse_ipvsadm, shares
+from kptui.engine.ipvs import ipvs_context, kube_ipvs0_addresses, parse_ipvsadm, shares
 from kptui.engine.ipvs.model import VirtualService
 from kptui.engine.ipvs.parse import counter_value
 
@@ -172,3 +173,18 @@ def test_empty_table() -> None:
     assert len(parse_ipvsadm("", "x")) == 0
     assert len(parse_ipvsadm("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n"
                              "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")) == 0
+
+
+def test_context_takes_raw_bytes_and_the_addresses_of_kube_ipvs0() -> None:
+    addrs = json.dumps([{"ifname": "eth0", "addr_info": [{"family": "inet", "local": "10.0.0.2", "prefixlen": 24}]},
+                        {"ifname": "kube-ipvs0", "addr_info": [{"family": "inet", "local": "10.96.0.1", "prefixlen": 32},
+                                                               {"family": "inet", "local": "10.96.0.10"}]}])
+    assert kube_ipvs0_addresses(addrs.encode()) == ("10.96.0.1", "10.96.0.10")
+    assert kube_ipvs0_addresses(json.dumps([{"ifname": "eth0", "addr_info": []}])) is None  # no such link
+    assert kube_ipvs0_addresses("not json") is None
+    node = ipvs_context(b"create KUBE-CLUSTER-IP hash:ip,port family inet\nadd KUBE-CLUSTER-IP 10.96.0.1,tcp:443\n",
+                        SAVE.encode(), kube_ipvs0=kube_ipvs0_addresses(addrs), sysctls={"net.ipv4.vs.conntrack": "1"})
+    assert node.table is not None and node.table.get("tcp", "10.96.0.1", 443) is not None
+    assert node.conntrack is True and node.vips[:2] == ("10.96.0.1", "10.96.0.10")
+    with pytest.raises(ParseError, match=r"bundle: ipvs/ipvsadm-save.txt:1"):
+        ipvs_context(ipvs_text=b"-A -t nowhere\n", ipvs_source="bundle: ipvs/ipvsadm-save.txt")

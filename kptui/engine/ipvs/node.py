@@ -9,6 +9,16 @@ The command layer's contract::
                         sysctls={"net.ipv4.vs.conntrack": "1"},           # from the snapshot, when read
                         kube_ipvs0=("10.96.0.1", "10.96.0.10"),           # addresses of the link, when read
                         proxy_mode="ipvs")                                # kube-proxy's /proxyMode, when read
+
+From a :class:`kptui.node.NodeSnapshot` ``snap`` (its parts are raw bytes, which are taken as they are)::
+
+    ips, vs = snap.ipsets, snap.ipvs
+    node = ipvs_context(ips.data if ips else None, vs.data if vs else None,
+                        ipset_source=f"{snap.source}: {ips.name}" if ips else None,
+                        ipvs_source=f"{snap.source}: {vs.name}" if vs else None,
+                        sysctls=snap.sysctls,
+                        kube_ipvs0=kube_ipvs0_addresses(snap.addresses.data) if snap.addresses else None,
+                        proxy_mode=snap.proxy_mode)
     ctx = node.node_context(ctx)        # NodeContext with the parsed ipsets and the service addresses
     views = node.views                  # the IPVS step for the walker (kptui.engine.ipvs.step), or None
 
@@ -19,6 +29,7 @@ located at the file and line.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -31,9 +42,10 @@ from .model import IpvsTable
 from .parse import parse_ipvsadm
 from .step import IpvsViews
 
-__all__ = ["CONNTRACK_SYSCTL", "IpvsNode", "ipvs_context"]
+__all__ = ["CONNTRACK_SYSCTL", "KUBE_IPVS0", "IpvsNode", "ipvs_context", "kube_ipvs0_addresses"]
 
 CONNTRACK_SYSCTL = "net.ipv4.vs.conntrack"
+KUBE_IPVS0 = "kube-ipvs0"
 _VIP_SETS = ("KUBE-IPVS-IPS", "KUBE-6-IPVS-IPS")
 _CLUSTER_SETS = ("KUBE-CLUSTER-IP", "KUBE-6-CLUSTER-IP")
 
@@ -77,15 +89,36 @@ class IpvsNode:
         return replace(base, ipsets=self.ipsets if self.ipsets is not None else base.ipsets, vips=vips)
 
 
-def ipvs_context(ipset_text: str | None = None, ipvs_text: str | None = None, *, ipset_source: str | None = None,
-                 ipvs_source: str | None = None, extra_ipvs: Iterable[tuple[str, str | None]] = (),
+def _text(data: str | bytes) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+
+
+def kube_ipvs0_addresses(ip_addr_json: str | bytes) -> tuple[str, ...] | None:
+    """The addresses on kube-ipvs0 in ``ip -j [-d] addr show`` output; None when the node has no such link (or
+    the text is not that JSON: then nothing is known)."""
+    try:
+        links = json.loads(_text(ip_addr_json))
+    except ValueError:
+        return None
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("ifname") == KUBE_IPVS0:
+            infos = link.get("addr_info") or []
+            return tuple(str(a["local"]) for a in infos if isinstance(a, dict) and isinstance(a.get("local"), str))
+    return None
+
+
+def ipvs_context(ipset_text: str | bytes | None = None, ipvs_text: str | bytes | None = None, *,
+                 ipset_source: str | None = None, ipvs_source: str | None = None,
+                 extra_ipvs: Iterable[tuple[str | bytes, str | None]] = (),
                  sysctls: Mapping[str, str] | None = None, kube_ipvs0: Iterable[str] | None = None,
                  proxy_mode: str | None = None) -> IpvsNode:  # fmt: skip
     """Parse what the command layer read (see the module doc); ParseError on bad input."""
-    ipsets = parse_ipsets(ipset_text, ipset_source) if ipset_text is not None else None
-    table = parse_ipvsadm(ipvs_text, ipvs_source) if ipvs_text is not None else None
+    ipsets = parse_ipsets(_text(ipset_text), ipset_source) if ipset_text is not None else None
+    table = parse_ipvsadm(_text(ipvs_text), ipvs_source) if ipvs_text is not None else None
     for text, source in extra_ipvs:
-        more = parse_ipvsadm(text, source)
+        more = parse_ipvsadm(_text(text), source)
         table = more if table is None else table.merged(more)
     sysctls = dict(sysctls or {})
     conntrack: bool | None = None
