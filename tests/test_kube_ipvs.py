@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from kptui.cli.summary import summary_text
 from kptui.engine import parse_ruleset
 from kptui.engine.ipvs import IpvsNode, ipvs_context
+from kptui.engine.kube.build import service_index_of
 from kptui.engine.kube.build_ipvs import build_ipvs_service_index, service_index_for
 from kptui.engine.kube.era import detect_layout, layout_to_dict
 from kptui.engine.kube.explain import Explainer
@@ -19,7 +21,6 @@ from kptui.engine.kube.explain_ipvs import explain_set
 from kptui.engine.kube.findings import find_pitfalls
 from kptui.engine.kube.report import service_to_dict, services_text
 from kptui.engine.summary import summarize
-from kptui.reports import summary_text
 from samples.scenarios import BY_NAME
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -131,7 +132,7 @@ def test_draining_real_servers_get_no_share_and_a_note() -> None:
 
 
 def test_json_keeps_every_key_and_adds_the_ipvs_ones() -> None:
-    iptables = service_to_dict(parse_ruleset(IPTABLES_SAMPLE).service_index.services[0])
+    iptables = service_to_dict(service_index_of(parse_ruleset(IPTABLES_SAMPLE)).services[0])
     index = build_ipvs_service_index(RS, NODE)
     d = service_to_dict(index.by_address("10.96.60.10")[0])
     assert set(iptables) == set(d) and set(iptables["endpoints"][0]) == set(d["endpoints"][0])

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kptui.engine import parse_ruleset_bytes
+from kptui.engine.graph import graph_of
 from kptui.engine.rules import decode_rule
 
 from .conftest import sample_paths
@@ -18,6 +19,7 @@ EXPECTED = {  # name → (backend, family)
     "kube-1.22-legacy": ("legacy", "ipv4"),
     "loadbalancer-sourceranges": ("nf_tables", "ipv4"),
     "mixed-all": ("nf_tables", "ipv4"),
+    "mixed-node": ("nf_tables", "ipv4"),
     "no-endpoints": ("nf_tables", "ipv4"),
     "nodeport-cluster": ("nf_tables", "ipv4"),
     "nodeport-local": ("nf_tables", "ipv4"),
@@ -36,7 +38,7 @@ def test_sample_parses_cleanly_and_round_trips(path: Path) -> None:
     assert rs.warnings == ()
     assert (rs.backend, rs.family) == EXPECTED[path.stem]
     assert rs.rule_count > 20
-    assert rs.graph.dangling == () and rs.graph.loops == ()
+    assert graph_of(rs).dangling == () and graph_of(rs).loops == ()
     lines = path.read_text().splitlines()
     for rule in rs.rules():
         assert lines[rule.line - 1].endswith(rule.raw)  # the raw text is the line minus its counters

@@ -174,8 +174,10 @@ def _ctstate(arg: str) -> CheckFn:
     states = set(arg.upper().split(","))
 
     def fn(s: PacketState, e: Env) -> Outcome:
-        if s.ctstate in states:
+        if s.ct in states:
             return True
+        if s.pre_ct:  # before conntrack looked the packet up: no entry, only the INVALID bit
+            return False
         if "DNAT" in states and s.dnat and not s.untracked:
             return True
         return "SNAT" in states and s.snat and not s.untracked

@@ -148,6 +148,11 @@ class NodeContext:
     # addresses bound to kube-ipvs0 (IPVS mode: every service address is): local addresses, whatever else the
     # context gives or leaves unknown
     vips: tuple[str, ...] = ()
+    # the node's routes (main table) as (destination CIDR or "default", device; "" for a blackhole, unreachable
+    # or prohibit route), longest prefix first or in any order; None: not known (a route is then assumed)
+    routes: tuple[tuple[str, str], ...] | None = None
+    # sysctls as read, e.g. {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.route_localnet": "1"}; absent: unknown
+    sysctls: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "addresses", tuple(str(_addr(a, "node address")) for a in self.addresses))
@@ -159,6 +164,9 @@ class NodeContext:
         if self.ipsets is not None and not isinstance(self.ipsets, IpsetTable):
             object.__setattr__(self, "ipsets", legacy_sets(self.ipsets))
         object.__setattr__(self, "vips", tuple(str(_addr(a, "service address")) for a in self.vips))
+        object.__setattr__(self, "sysctls", MappingProxyType(dict(self.sysctls)))
+        if self.routes is not None:
+            object.__setattr__(self, "routes", tuple((str(d), str(v)) for d, v in self.routes))
 
     def is_local(self, addr: str) -> bool:
         ip = ipaddress.ip_address(addr)

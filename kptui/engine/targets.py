@@ -7,14 +7,14 @@ jump or goto), and the new packet state.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Container
 
 from .flow import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE, Effect
 from .graph import KNOWN_TARGETS
 from .model import Target
+from .nataddr import masquerade_source, redirect_destination
 from .packet import NodeContext
-from .trace_model import MASQ_ADDRESS_UNKNOWN, PacketState
+from .trace_model import PacketState
 
 __all__ = ["Effect", "apply_target", "mark_op"]
 
@@ -87,21 +87,6 @@ def _split_hostport(text: str) -> tuple[str | None, int | None]:
     return first_host, first_port
 
 
-def _iface_address(node: NodeContext, iface: str | None, family: int) -> str | None:
-    for cidr in node.interfaces.get(iface or "", ()):
-        ip = ipaddress.ip_interface(cidr).ip
-        if ip.version == family:
-            return str(ip)
-    return None
-
-
-def _node_address(node: NodeContext, family: int) -> str | None:
-    for a in node.addresses:
-        if ipaddress.ip_address(a).version == family:
-            return a
-    return None
-
-
 def apply_target(target: Target, state: PacketState, node: NodeContext, table: str,
                  chains: Container[str]) -> Effect:  # fmt: skip
     """Apply ``target`` (a matched rule's) to ``state``. ``chains`` are the names of the table's chains."""
@@ -126,7 +111,6 @@ def apply_target(target: Target, state: PacketState, node: NodeContext, table: s
         return Effect("CONTINUE", CONTINUE, state.with_(ctstate="UNTRACKED"), "untracked: nat will not see it")
     if name == "CT" or name in _CONTINUING:
         return Effect("CONTINUE", CONTINUE, state)
-    family = 6 if ":" in state.dst else 4
     if name in ("DNAT", "SNAT"):
         opt = target.option("--to-destination" if name == "DNAT" else "--to-source")
         host, port = _split_hostport(opt.args[0]) if opt and opt.args else (None, None)
@@ -135,23 +119,14 @@ def apply_target(target: Target, state: PacketState, node: NodeContext, table: s
         else:
             new = state.with_(src=host or state.src, sport=port if port is not None else state.sport, snat=True)
         return Effect(name, STOP_TABLE, new)
-    addr: str | None
     if name == "MASQUERADE":
-        addr = _iface_address(node, state.out_iface, family)
-        note = None
-        if state.out_iface == "lo":
-            addr = state.src  # to a local address: the source is already a local address and stays
-        elif addr is None:  # the kernel takes the outgoing interface's address: not the node's other ones
-            note = MASQ_ADDRESS_UNKNOWN
+        addr, note = masquerade_source(state, node)
         ports = target.option("--to-ports")
         sport = int(ports.args[0].split("-")[0]) if ports and ports.args else state.sport
         new = state.with_(src=addr or state.src, sport=sport, snat=True, masquerade=True)
         return Effect("MASQUERADE", STOP_TABLE, new, note)
     if name == "REDIRECT":
-        if state.hook == "OUTPUT":
-            addr = "::1" if family == 6 else "127.0.0.1"
-        else:
-            addr = _iface_address(node, state.in_iface, family) or _node_address(node, family)
+        addr = redirect_destination(state, node)
         ports = target.option("--to-ports")
         dport = int(ports.args[0].split("-")[0]) if ports and ports.args else state.dport
         return Effect("REDIRECT", STOP_TABLE, state.with_(dst=addr or state.dst, dport=dport, dnat=True))

@@ -19,12 +19,13 @@ answers, whose probabilities sum to 1.
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .assume import Fact, decide, fact_text, scenarios
-from .compiled import CompiledRuleset
+from .compiled import CompiledRuleset, compiled_ruleset
 from .flow import (
     CONTINUE,
     END,
@@ -46,8 +47,10 @@ from .flow import (
 )  # fmt: skip
 from .iproute import detector_hints
 from .model import Ruleset
+from .nft.schedule import NftHooks
 from .packet import NodeContext, Packet
-from .schedule import BaseChain, Netfilter, hook_schedule
+from .routing import Decision, input_route, output_reroute
+from .schedule import CONNTRACK_PRIORITY, BaseChain, Netfilter, hook_schedule
 from .trace_model import MASQ_ADDRESS_UNKNOWN, Hop, PacketState, Trace, TracePath
 
 __all__ = ["MAX_PATHS", "trace"]
@@ -77,6 +80,7 @@ class _Cursor:
     done: TracePath | None = None  # a fork that already ended (a spread branch whose verdict ended the packet)
     stated: tuple[str, ...] = ()  # what this path took for granted without forking (listed as assumptions)
     prefix: int | None = None  # how many facts were assumed before the path's first chance split
+    reroute: tuple[str | None] | None = None  # OUTPUT: the interface the packet was routed to again after NAT
 
     def chance(self) -> None:
         """A chance split happens here: later assumptions are alternatives within a branch."""
@@ -87,7 +91,7 @@ class _Cursor:
         # Freeze the hops so far into one tuple both branches share (paths share long prefixes).
         self.log = _materialize(self.log)
         c = _Cursor(self.phase, self.sched, self.pos, self.frames, self.state, self.prob, self.log, self.facts,
-                    self.given, self.notes, None, self.stated, self.prefix)  # fmt: skip
+                    self.given, self.notes, None, self.stated, self.prefix, self.reroute)  # fmt: skip
         for k, v in changes.items():
             setattr(c, k, v)
         return c
@@ -107,9 +111,10 @@ class _Walker:
         self.node = node
         self.max_paths = max_paths
         self.ruleset = rules.ruleset(packet.family)
-        self.compiled: CompiledRuleset | None = self.ruleset.compiled if self.ruleset is not None else None
-        self.nft_views: Any = getattr(rules.nft, "views", None) if rules.nft is not None else None
+        self.compiled: CompiledRuleset | None = compiled_ruleset(self.ruleset) if self.ruleset is not None else None
+        self.nft_views: NftHooks | None = nft_hooks(rules)
         self.pod_nets = node.pod_cidrs or (detector_hints(self.ruleset, packet.family)[0] if self.ruleset else ())
+        self.localnet_guard = _has_localnet_guard(self.ruleset)
         self.envs: dict[str, Env] = {}
         self.schedules: dict[str, tuple[BaseChain, ...]] = {}
         self.truncated = False
@@ -166,6 +171,11 @@ class _Walker:
         if p.origin == "local":
             start.state = state.with_(hook="OUTPUT")
             start.state = start.state.with_(out_iface=self.out_iface(start, start.state.dst, work))
+            d = output_reroute(self.node, p.src, p.dst, start.state.out_iface, first=True,
+                               guard=self.localnet_guard)  # fmt: skip
+            if d is not None and d.drop:  # never sent: the path is the routing decision alone
+                self.decision_hop(start, p.dst, d)
+                start.done = self.finish(start, "DROP", None)
         else:
             start.state = state.with_(hook="PREROUTING")
         work.append(start)
@@ -215,17 +225,42 @@ class _Walker:
         """Move to the next base chain of this hook (or the next hook); an end (verdict, delivery) when the
         packet has gone through all hooks."""
         while True:
+            left = c.sched[c.pos] if 0 <= c.pos < len(c.sched) else None
             c.pos += 1
+            if left is not None and left.nat and c.phase == "OUTPUT" and c.reroute is None and \
+                    (c.pos >= len(c.sched) or not c.sched[c.pos].nat):
+                end = self.reroute(c, work)  # the NAT core's OUTPUT hook, right after its nat chains
+                if end is not None:
+                    return end
             while c.pos < len(c.sched):
                 base = c.sched[c.pos]
                 if base.nat and not self.nat_runs(c.state, _hook(c.phase)):
                     c.pos += 1
                     continue
+                pre = base.priority < CONNTRACK_PRIORITY and c.phase in ("PREROUTING", "OUTPUT")
+                if pre != c.state.pre_ct:
+                    c.state = c.state.with_(pre_ct=pre)
                 c.frames = ((base.ns, base.chain, 0),)
                 return None
             end = self.next_phase(c, work)
             if end is not None:
                 return end
+
+    def reroute(self, c: _Cursor, work: list[_Cursor]) -> tuple[str, str | None] | None:
+        """nat OUTPUT changed the destination: the NAT core routes the packet again (``ip_route_me_harder``)
+        before the later OUTPUT chains run; a failure drops it there. Those chains still see the interface the
+        packet was first routed to (the hook's ``out``); POSTROUTING sees the new one."""
+        s = c.state
+        if s.dst == s.orig_dst:
+            return None
+        out = self.out_iface(c, s.dst, work)
+        c.reroute = (out,)
+        d = output_reroute(self.node, s.src, s.dst, out, first=False, guard=self.localnet_guard)
+        if d is not None:
+            self.decision_hop(c, s.dst, d)
+            if d.drop:
+                return "DROP", None
+        return None
 
     @staticmethod
     def nat_runs(s: PacketState, hook: str) -> bool:
@@ -238,13 +273,22 @@ class _Walker:
         s = c.state
         phase = c.phase
         if phase == "PREROUTING":
-            if self.is_local(c, s.dst, work):
+            local = self.is_local(c, s.dst, work)
+            d = input_route(self.node, s.src, s.dst, s.in_iface, local, guard=self.localnet_guard)
+            if d is not None:
+                self.decision_hop(c, s.dst, d)
+                if d.drop:
+                    return "DROP", None
+            if local:
                 nxt, s = "INPUT", s.with_(out_iface="")
             else:
                 nxt, s = "FORWARD", s.with_(out_iface=route_iface(self.node, s.dst))
         elif phase == "OUTPUT":
-            # re-routed when nat OUTPUT changed the destination (REFERENCE §1)
-            out = self.out_iface(c, s.dst, work) if s.dst != s.orig_dst else s.out_iface
+            if c.reroute is None and s.dst != s.orig_dst:  # no nat chain (an nft-only node's rewrite): here
+                end = self.reroute(c, work)
+                if end is not None:
+                    return end
+            out = c.reroute[0] if c.reroute is not None else s.out_iface
             nxt, s = "POSTROUTING", s.with_(out_iface=out)
         elif phase == "POSTROUTING":
             if s.out_iface == "lo" or local_question(s.dst, self.node) is True:
@@ -301,6 +345,13 @@ class _Walker:
         c.given = c.given + ((key, None, False),)
         c.stated = c.stated + (f"{addr} is not a node address (taken so: {why}; no node addresses given)",)
 
+    def decision_hop(self, c: _Cursor, addr: str, d: Decision) -> None:
+        c.add(Hop(_hook(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {d.text}", True,
+                  "DROP" if d.drop else "ROUTE", before=c.state, after=c.state, note=d.note,
+                  probability=c.prob))  # fmt: skip
+        if d.note and d.note not in c.stated:
+            c.stated = c.stated + (d.note,)
+
     def route_hop(self, c: _Cursor, addr: str, local: bool, note: str) -> None:
         where = "a node address: delivered locally" if local else "not a node address: routed on"
         c.add(Hop(_hook(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {where}", True,
@@ -332,7 +383,7 @@ class _Walker:
             chain = self.ruleset.chain(base.ns[1], base.chain) if self.ruleset is not None else None
             counters = (chain.counters.packets, chain.counters.bytes) if chain and chain.counters else None
             return (chain.policy if chain else None) or "ACCEPT", counters
-        return self.nft_views.policy(base), None
+        return (self.nft_views.policy(base) if self.nft_views is not None else "ACCEPT"), None
 
     def miss(self, c: _Cursor, view: ChainView, i: int, why: str, note: str | None = None,
              state: PacketState | None = None) -> None:  # fmt: skip
@@ -471,15 +522,15 @@ class _Walker:
         not match."""
         branches = [b for b in r.branches if b[0] > 0]
         rest = 1 - sum((b[0] for b in branches), Fraction(0))
+        if not branches:  # the lookup found no element: the rule ends here, no verdict
+            self.restore_miss(c, view, i, text, before, r.rest_note or None)
+            return None
         if len(branches) + (rest > 0) > 1:
             c.chance()
         if rest > 0 and self.can_fork(work, done):
             other = c.fork(prob=c.prob * rest)
             self.restore_miss(other, view, i, text, before, r.rest_note or f"no branch taken (p={float(rest):.6g})")
             work.append(other)
-        if not branches:
-            self.restore_miss(c, view, i, text, before, r.rest_note or None)
-            return None
         first, *others = branches
         for p, eff, note in others:
             if not self.can_fork(work, done):
@@ -556,6 +607,36 @@ def _materialize(log: Any) -> tuple[Hop, ...]:
 
 def _hook(phase: str) -> str:
     return phase.removeprefix("LO-")
+
+
+_HOOKS: weakref.WeakKeyDictionary[Netfilter, NftHooks] = weakref.WeakKeyDictionary()
+
+
+def nft_hooks(rules: Netfilter) -> NftHooks | None:
+    """The nft ruleset's base chains and views for the walker, kept with ``rules`` (their rules compile once).
+    Tables iptables-nft manages are read from the iptables dump of their family when it is there."""
+    if rules.nft is None:
+        return None
+    hooks = _HOOKS.get(rules)
+    if hooks is None:
+        skip = []
+        for t in rules.nft.tables:
+            fam = {"ip": 4, "ip6": 6}.get(t.family)
+            rs = rules.ruleset(fam) if fam is not None else None
+            if rs is not None and (t.iptables_nft or rs.table(t.name) is not None):
+                skip.append((t.family, t.name))
+        hooks = _HOOKS[rules] = NftHooks(rules.nft, skip)
+    return hooks
+
+
+def _has_localnet_guard(rs: Ruleset | None) -> bool:
+    """kube-proxy's "block incoming localnet connections" rule: it writes it when it turns route_localnet on."""
+    chain = rs.chain("filter", "KUBE-FIREWALL") if rs is not None else None
+    if chain is None:
+        return False
+    rows = getattr(chain.rules, "rows", None)
+    raws = (r[1] for r in rows) if rows is not None else (r.raw for r in chain.rules)
+    return any("block incoming localnet connections" in raw for raw in raws)
 
 
 def _tie_note(base: BaseChain) -> str | None:

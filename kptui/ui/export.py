@@ -27,7 +27,7 @@ class Writer(Protocol):
     """Writes ``text`` to ``path``; True when that replaced a file. A file already at ``path`` is replaced
     only with ``replace=True``: without it the writer raises FileExistsError and writes nothing, so the save
     dialog can ask first. Any other failure is an OSError whose ``strerror`` says what is wrong (a directory, a
-    directory that does not exist). :func:`kptui.explorer_command.write_text` is the real one."""
+    directory that does not exist). :func:`kptui.cli.explorer.write_text` is the real one."""
 
     def __call__(self, path: str, text: str, /, *, replace: bool = False) -> bool: ...
 
@@ -118,4 +118,4 @@ def trace_markdown(trace: Trace, *, source: str | None = None) -> str:
 
 def no_writer(path: str, text: str, /, *, replace: bool = False) -> bool:
     """The writer of an app started without one (tests, benchmarks): saving says so instead of writing."""
-    raise OSError(f"this kptui was started without a file writer (kptui.explorer_command passes one); {path} not written")
+    raise OSError(f"this kptui was started without a file writer (kptui.cli.explorer passes one); {path} not written")

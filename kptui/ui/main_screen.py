@@ -2,16 +2,15 @@
 
 Panes post messages up (rule highlighted, navigate, trace requested, step changed); the screen answers by
 calling the panes' public methods (attributes down). It also owns the screen-wide keys: pane focus (1-4),
-trace (t), copy (y/Y), save (ctrl+s), jump to chain (:).
+trace (t), copy (y/Y), save (ctrl+s), jump to chain (:). Copy and save are :class:`kptui.ui.screen_copy.CopyExport`,
+watch mode's bar, keys and carry-over :class:`kptui.ui.screen_watch.WatchScreen`.
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -23,37 +22,26 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from kptui.engine import Ruleset
 from kptui.engine.packet import NodeContext, Packet
 from kptui.engine.trace_model import Hop, Trace
-from kptui.engine.trace_report import trace_text
-from kptui.fmt import printable
 
 from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
 from .commands import Candidate, ChainCommands, KptuiCommands, chain_commands, screen_commands
-from .export import Exists, Writer, format_for, saved_message, trace_json, trace_markdown
+from .export import Writer
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
-from .locs import Loc, rows_of, rule_at
+from .locs import Loc, rows_of
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
-from .modals import SaveScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
+from .screen_copy import CopyExport
+from .screen_watch import Carry, WatchScreen
 from .services import Insights, ServiceInfo, comment_of, service_in_comment
 from .trace_view import TraceView
-from .watch import Watcher, chain_deltas, rule_deltas, watch_status
+from .watch import Watcher, chain_deltas, rule_deltas
 
 __all__ = ["Carry", "MainScreen"]
 
 
-class Carry(NamedTuple):
-    """A main screen's state that survives a watch refresh (the screen is rebuilt on the new rules)."""
-
-    cursor: Loc | None
-    fields: dict[str, str]  # the packet builder's fields
-    node: NodeContext | None  # node options the fields do not show
-    step: tuple[int, int, bool] | None  # the trace's path, hop (index into path.hops) and all-hops choice
-    focus: str  # "tree", "detail", "builder", "trace"
-
-
-class MainScreen(Screen[None]):
+class MainScreen(CopyExport, WatchScreen, Screen[None]):
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ChainCommands, KptuiCommands,
                                                                               KernelTraceCommands}
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - Screen declares it a plain attribute
@@ -292,112 +280,6 @@ class MainScreen(Screen[None]):
     def goto(self, loc: Loc) -> None:
         self.chains.reveal(loc, history=True)
         self.chains.chain_tree.focus()
-
-    def _copy(self, text: str, what: str) -> None:
-        ok, message = self.clipboard.copy(text, what)
-        self.notify(printable(message), severity="information" if ok else "warning", markup=False)
-
-    def action_copy(self, what: str = "auto") -> None:
-        loc = self.detail.loc
-        if what == "auto":
-            in_trace = self.trace_view in self.focused.ancestors_with_self if self.focused else False
-            what = "trace" if in_trace and self.trace else "rule" if loc and loc.kind == "rule" else "list"
-        if what == "trace":
-            if self.trace is None:
-                self.notify("No trace to copy yet (t runs one)", severity="warning")
-                return
-            text = "\n".join(printable(line) for line in trace_text(
-                self.trace, all_hops=self.trace_view.hops.all_hops).split("\n"))  # fmt: skip
-            self._copy(text, "the trace as text")
-        elif what == "rule" and loc is not None and (rule := rule_at(self.ruleset, loc)) is not None:
-            self._copy(printable(rule.raw), f"rule {printable(str(loc))} as an iptables-save line")
-        elif loc is not None and loc.chain is not None:
-            tool = "ip6tables" if self.ruleset.family == "ipv6" else "iptables"
-            table = f"-t {shlex.quote(printable(loc.table))} " if loc.table else ""
-            cmd = f"{tool} {table}-L {shlex.quote(printable(loc.chain))} -nv"
-            self._copy(cmd, f"'{cmd}'")
-        else:
-            self.notify("Nothing to copy here: put the cursor on a chain or rule", severity="warning")
-
-    def action_export(self, fmt: str = "markdown") -> None:
-        if self.trace is None:
-            self.notify("No trace to save yet (t runs one)", severity="warning")
-            return
-        default = "kptui-trace.json" if fmt == "json" else "kptui-trace.md"
-        self.app.push_screen(SaveScreen(default, self.save_trace))
-
-    def save_trace(self, path: str, *, replace: bool = False) -> str | Exists | None:
-        """Write the current trace to ``path`` (format by extension): None when written, Exists when a file is
-        there and ``replace`` is not set (the dialog asks first), else an error message."""
-        if self.trace is None:
-            return "no trace to save"
-        fmt = format_for(path)
-        text = trace_json(self.trace) if fmt == "json" else trace_markdown(self.trace, source=self.ruleset.source)
-        try:
-            replaced = self.writer(path, text, replace=replace)
-        except FileExistsError:
-            return Exists(path)
-        except OSError as exc:
-            return f"cannot write {path}: {exc.strerror or exc}"
-        self.notify(saved_message(path, fmt, replaced=replaced), markup=False)
-        return None
-
-    # -- watch mode ---------------------------------------------------------------------------------------------
-    def update_watch_bar(self) -> None:
-        w = self.watcher
-        if w is None:
-            return
-        bar = self.query_one("#watch-bar", Static)
-        bar.update(Text(watch_status(w, getattr(self.app, "origin", None) or self.ruleset.source or "live"),
-                        no_wrap=True, overflow="ellipsis"))  # fmt: skip
-        bar.set_class(bool(w.diff is not None and w.diff.drops), "-rising")
-        bar.set_class(bool(w.state.error), "-failed")
-
-    def action_hot_rules(self) -> None:  # check_action: only in watch mode
-        if self.watcher is None:
-            return
-        from .hot_rules import HotRulesScreen
-
-        def jump(loc: Loc | None) -> None:
-            if loc is not None:
-                self.goto(loc)
-
-        self.app.push_screen(HotRulesScreen(self.watcher, self.insights), jump)
-
-    def action_pause_watch(self) -> None:  # check_action: only in watch mode
-        if self.watcher is None:
-            return
-        self.watcher.paused = not self.watcher.paused
-        resume = getattr(self.app, "resume_watch", None)
-        if not self.watcher.paused and resume is not None:
-            resume()
-        self.update_watch_bar()
-
-    def carry_over(self) -> Carry:
-        """What a refresh (watch mode) keeps: the cursor, the packet builder's fields, the trace step, focus."""
-        focus = "tree"
-        if self.focused is not None:
-            for pane, widget in (("detail", self.detail), ("builder", self.builder), ("trace", self.trace_view)):
-                if widget in self.focused.ancestors_with_self:
-                    focus = pane
-        step = None
-        if self.trace is not None:
-            hops = self.trace_view.hops
-            step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
-        elif self._shown_request != self._trace_request and self.kernel is None:
-            step = (0, 0, self.all_hops)  # a trace still running: the new screen traces the builder's packet
-        return Carry(self.chains.cursor_loc, self.builder.field_values(), self.builder.extra_node, step, focus)
-
-    def restore(self, carry: Carry) -> None:
-        if carry.cursor is not None:
-            self.chains.reveal(carry.cursor)
-        self.builder.restore_fields(carry.fields, carry.node)
-        self.pending_step = carry.step
-        if carry.step is not None and self.builder.request_trace():
-            return  # show_trace puts the step back and focuses the trace
-        self.action_focus_pane(carry.focus)
-
-    pending_step: tuple[int, int, bool] | None = None
 
     # -- palette candidates --------------------------------------------------------------------------------
     def chain_candidates(self) -> list[Candidate]:

@@ -87,7 +87,7 @@ async def test_y_copies_the_rule_Y_the_list_command_and_y_in_the_trace_the_trace
 
 @pytest.mark.asyncio
 async def test_ctrl_s_saves_the_trace_as_markdown_or_json(tmp_path: Path) -> None:
-    from kptui.explorer_command import write_text  # the CLI gives the app its writer; the UI writes no files
+    from kptui.cli.explorer import write_text  # the CLI gives the app its writer; the UI writes no files
 
     app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE, writer=write_text)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -29,6 +29,7 @@ from ..ipvs.model import VirtualService
 from ..ipvs.node import IpvsNode
 from ..ipvs.shares import shares
 from ..model import Ruleset
+from .build import service_index_of
 from .era import detect_layout
 from .model import Endpoint, ServiceIndex, ServicePort
 
@@ -40,10 +41,10 @@ _ROLE_SETS = (("cluster", "CLUSTER-IP"), ("external", "EXTERNAL-IP"), ("external
 
 def service_index_for(ruleset: Ruleset, node: IpvsNode | None) -> ServiceIndex:
     """The service index a command should show: from the IPVS table on an IPVS-mode node that has one, from the
-    rules otherwise (``ruleset.service_index``)."""
+    rules otherwise (``service_index_of(ruleset)``)."""
     if node is not None and node.table is not None and detect_layout(ruleset, node).mode == "ipvs":
         return build_ipvs_service_index(ruleset, node)
-    return ruleset.service_index
+    return service_index_of(ruleset)
 
 
 class _Sets:

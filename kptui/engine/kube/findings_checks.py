@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from ..graph import graph_of
 from ..model import Ruleset
+from .build import service_index_of
 from .era import KubeLayout, detect_layout, nat_and_filter
 from .facts import rows_of
-from .findings import Finding, Key
 from .findings_ipvs import ipvs_checks
+from .findings_model import Finding, Key
 from .findings_services import service_checks
 from .hashes import split_chain
 from .model import ServiceIndex
@@ -37,7 +39,7 @@ Pair = tuple[Finding, Sequence[Key]]
 
 
 def run_checks(ruleset: Ruleset, node: IpvsNode | None = None) -> list[Pair]:
-    index = ruleset.service_index
+    index = service_index_of(ruleset)
     layout = index.layout if node is None else detect_layout(ruleset, node)
     out: list[Pair] = []
     out.extend(_backends(layout))
@@ -89,8 +91,8 @@ def _backends(layout: KubeLayout) -> Iterator[Pair]:
 
 
 def _dangling(ruleset: Ruleset) -> Iterator[Pair]:
-    for ref, target in ruleset.graph.dangling:
-        svc = ruleset.service_index.by_chain(target)
+    for ref, target in graph_of(ruleset).dangling:
+        svc = service_index_of(ruleset).by_chain(target)
         yield Finding(
             "dangling-jump", "error", f"jump to undeclared chain {target}",
             f"{ref.table or '?'}/{ref.chain} rule {ref.index} jumps to {target}, which this dump does not "
@@ -102,7 +104,7 @@ def _dangling(ruleset: Ruleset) -> Iterator[Pair]:
 
 
 def _stale(ruleset: Ruleset, index: ServiceIndex) -> Iterator[Pair]:
-    for ref in ruleset.graph.unreferenced:
+    for ref in graph_of(ruleset).unreferenced:
         if split_chain(ref.chain) is None:
             continue
         chain = ruleset.chain(ref.table, ref.chain)

@@ -22,7 +22,7 @@ from ..ipvs.node import CONNTRACK_SYSCTL, IpvsNode
 from ..model import Ruleset
 from .era import KubeLayout, nat_and_filter
 from .facts import rows_of
-from .findings import Finding, Key
+from .findings_model import Finding, Key
 
 __all__ = ["ipvs_checks"]
 

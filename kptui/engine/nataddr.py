@@ -1,0 +1,57 @@
+"""Where NAT sends a packet when the rule does not name the address: shared by the iptables targets
+(MASQUERADE, REDIRECT) and the nft statements (``masquerade``, ``redirect``), so both front ends agree.
+
+- masquerade: the new source is the outgoing interface's address (of the packet's family). A packet to a local
+  address (out through ``lo``) keeps its source (it already is a local address). When the context does not give
+  the interface's addresses the new source is not known: the kernel takes that interface's address, not any
+  other node address (issue 10.5), so the source stays in the simulation and the note is
+  :data:`trace_model.MASQ_ADDRESS_UNKNOWN` (the reports then say the address is not known).
+- redirect: a locally generated packet goes to the loopback address; an arriving one to the input interface's
+  address (or the node's first address of the family).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from .packet import NodeContext
+from .trace_model import MASQ_ADDRESS_UNKNOWN, PacketState
+
+__all__ = ["iface_address", "masquerade_source", "node_address", "redirect_destination"]
+
+
+def iface_address(node: NodeContext, iface: str | None, family: int) -> str | None:
+    """The first address of ``family`` (4 or 6) the context gives for interface ``iface``."""
+    for cidr in node.interfaces.get(iface or "", ()):
+        ip = ipaddress.ip_interface(cidr).ip
+        if ip.version == family:
+            return str(ip)
+    return None
+
+
+def node_address(node: NodeContext, family: int) -> str | None:
+    """The node's first address of ``family``."""
+    for a in node.addresses:
+        if ipaddress.ip_address(a).version == family:
+            return a
+    return None
+
+
+def masquerade_source(state: PacketState, node: NodeContext) -> tuple[str | None, str | None]:
+    """(the new source address or None when unknown, a note when something was assumed)."""
+    family = 6 if ":" in state.dst else 4
+    addr = iface_address(node, state.out_iface, family)
+    note = None
+    if state.out_iface == "lo":
+        addr = state.src  # to a local address: the source is already a local address and stays
+    elif addr is None:
+        note = MASQ_ADDRESS_UNKNOWN
+    return addr, note
+
+
+def redirect_destination(state: PacketState, node: NodeContext) -> str | None:
+    """The address a REDIRECT / ``redirect`` sends the packet to (None when the context does not say)."""
+    family = 6 if ":" in state.dst else 4
+    if state.hook.upper() == "OUTPUT":
+        return "::1" if family == 6 else "127.0.0.1"
+    return iface_address(node, state.in_iface, family) or node_address(node, family)
