@@ -109,8 +109,9 @@ def nft_element_pieces(st: NftSet, el: NftElement) -> list[Piece]:
 
 def nft_table_pieces(table: NftTable) -> list[Piece]:
     bases = sum(1 for c in table.chains.values() if c.is_base)
-    out: list[Piece] = [("", f"{plural(len(table.chains), 'chain')} ({bases} base) · {plural(table.rule_count, 'rule')}"
-                             f" · {plural(len(table.sets), 'set/map', 'sets/maps')}\n")]  # fmt: skip
+    counts = (f"{plural(len(table.chains), 'chain')} ({bases} base) · {plural(table.rule_count, 'rule')} · "
+              f"{plural(len(table.sets), 'set/map', 'sets/maps')}\n")
+    out: list[Piece] = [("", counts)]
     if table.iptables_nft:
         out.append(("label", "managed by iptables-nft: its rules are read best from iptables-nft-save\n"))
     if table.comment:
