@@ -79,6 +79,10 @@ def load_kube(args: argparse.Namespace, path: str) -> KubeRules:
     snap = load_snapshot(args, path, live_ok=False, need_rules="any")
     ruleset = snap.ruleset if snap.rules is not None else None
     nft = snap.nft_ruleset
+    if nft is not None:
+        import gc
+
+        gc.freeze()  # lives until the command ends: later allocation bursts need not walk its objects
     modes = kube_modes(ruleset, nft, snap.proxy_mode)
     asked = getattr(args, "mode", None)
     mode = asked or (modes.mode if modes.mode in MODES else None) or ("iptables" if ruleset is not None else "nftables")

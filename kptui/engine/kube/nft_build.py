@@ -23,30 +23,44 @@ node ports have no rule in nftables mode: always None. Pure, stdlib only.
 
 from __future__ import annotations
 
+import gc
+
 from ..nft.exprs import SetRef, Value, Verdict, VMap
 from ..nft.model import NftRule, NftRuleset, NftTable
 from .model import BlockingRule, ServiceIndex, ServicePort
 from .nft_chains import ChainReader
 from .nft_draft import KINDS, PROTOS, NftPort, hostport, norm, target_of
 from .nft_layout import element_key, kube_layout_of, kube_tables
-from .nft_names import NftChainName, nft_base, parse_chain
+from .nft_names import PREFIXES, NftChainName, nft_base, parse_chain
 
 __all__ = ["build_nft_service_index", "nft_service_index_of"]
+
+_SERVICE_PREFIXES = ("service-", "local-", "external-", "firewall-")
+
 
 def build_nft_service_index(ruleset: NftRuleset, family: str | None = None) -> ServiceIndex:
     """Every service port of kube-proxy's nftables tables in ``ruleset`` (only ``family``'s, "ip" or "ip6",
     when given); see the module doc. A listing without them gives an empty index."""
     services: list[ServicePort] = []
-    for table in kube_tables(ruleset):
-        if family is None or table.family == family:
-            services += _TablePass(table).run()
-    services.sort(key=lambda s: (s.name is None, s.name or "", s.protocol or "", s.cluster_ip or "",
-                                 s.chain_hash or "", s.node_port or 0, s.external_or_lb_ips))  # fmt: skip
-    return ServiceIndex(tuple(services), kube_layout_of(ruleset, family))
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # tens of thousands of small acyclic objects: the cyclic collector would walk them in vain
+    try:
+        for table in kube_tables(ruleset):
+            if family is None or table.family == family:
+                services += _TablePass(table).run()
+        services.sort(key=lambda s: (s.name is None, s.name or "", s.protocol or "", s.cluster_ip or "",
+                                     s.chain_hash or "", s.node_port or 0, s.external_or_lb_ips))  # fmt: skip
+        return ServiceIndex(tuple(services), kube_layout_of(ruleset, family))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def nft_service_index_of(ruleset: NftRuleset, family: str | None = None) -> ServiceIndex:
     """The service index of ``ruleset``'s kube-proxy tables, built once and kept with it."""
+    tables = kube_tables(ruleset)
+    if family is None and len(tables) == 1:
+        family = tables[0].family  # the same index: build it once
     return ruleset.derived(f"kube-services:{family or ''}", lambda rs: build_nft_service_index(rs, family))
 
 
@@ -70,7 +84,7 @@ class _TablePass:
         """Map name → (the chain and rule that look it up), for the blocking rules' location."""
         out: dict[str, tuple[str, NftRule]] = {}
         for chain in self.table.chains.values():
-            if parse_chain(chain.name) is not None:
+            if chain.name.startswith(PREFIXES) and parse_chain(chain.name) is not None:
                 continue
             for rule in chain.rules:
                 for s in rule.exprs:
@@ -129,6 +143,8 @@ class _TablePass:
     # -- the pass ------------------------------------------------------------------------------------
     def run(self) -> list[ServicePort]:
         for name in self.table.chains:
+            if not name.startswith(_SERVICE_PREFIXES):
+                continue
             parsed = parse_chain(name)
             if parsed is not None and parsed.kind in KINDS:
                 self.port(parsed).chains[parsed.kind] = name

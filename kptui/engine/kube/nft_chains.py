@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
+from functools import lru_cache
 
 from ..nft.exprs import (
     Concat,
@@ -57,6 +58,11 @@ def _is_endpoint(name: str | None) -> bool:
     return parsed is not None and parsed.prefix == "endpoint"
 
 
+@lru_cache(maxsize=4096)
+def _frac(k: int, n: int) -> Fraction:
+    return Fraction(k, n)
+
+
 def spread(key: Numgen, data: SetLit, left: Fraction, add: Add, target: Callable[[Value], str | None]) -> Fraction:
     """``numgen … mod N`` over a map: each value 1/N of what reaches the rule (``left``); returns what values
     without an element leave for the next rule."""
@@ -74,10 +80,13 @@ def spread(key: Numgen, data: SetLit, left: Fraction, add: Add, target: Callable
         if ep:
             counts[ep] = counts.get(ep, 0) + _key_count(item.key)
     covered = 0
+    one = left == 1
     for ep, k in counts.items():
-        add(ep, left * Fraction(k, n))
+        add(ep, _frac(k, n) if one else left * _frac(k, n))
         covered += k
-    return left * Fraction(max(0, n - covered), n)
+    if covered >= n:
+        return Fraction(0)
+    return left * _frac(n - covered, n)
 
 
 class ChainReader:
@@ -114,7 +123,10 @@ class ChainReader:
         left = Fraction(1)
 
         def add(ep: str, share: Fraction | None) -> None:
-            prev = shares.get(ep, Fraction(0))
+            if ep not in shares:
+                shares[ep] = share
+                return
+            prev = shares[ep]
             shares[ep] = None if prev is None or share is None else prev + share
 
         for rule in chain.rules:

@@ -186,11 +186,19 @@ def _uneven(table: NftTable, where: str, svc: ServicePort, chain: str, shares: l
 def nft_pitfalls(nft: NftRuleset, ruleset: Ruleset | None = None, proxy_mode: str | None = None) -> Pitfalls:
     """Every nftables-mode pitfall of the listing ``nft`` (with the node's iptables dump ``ruleset`` and
     kube-proxy's reported mode, when known, for leftovers and mixed modes)."""
+    import gc
+
     from .nft_findings_node import node_findings
 
-    pairs: list[Pair] = list(node_findings(nft, ruleset, proxy_mode))
-    for table in kube_tables(nft):
-        lay = nft_layout(table)
-        pod = lay.local_detector_values[0] if lay.local_detector == "cidr" and lay.local_detector_values else None
-        pairs.extend(service_findings(table, nft_service_index_of(nft, table.family), pod))
-    return Pitfalls(pairs)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many small acyclic objects; the cyclic collector would walk a big listing in vain
+    try:
+        pairs: list[Pair] = list(node_findings(nft, ruleset, proxy_mode))
+        for table in kube_tables(nft):
+            lay = nft_layout(table)
+            pod = lay.local_detector_values[0] if lay.local_detector == "cidr" and lay.local_detector_values else None
+            pairs.extend(service_findings(table, nft_service_index_of(nft, table.family), pod))
+        return Pitfalls(pairs)
+    finally:
+        if gc_was_enabled:
+            gc.enable()

@@ -184,8 +184,23 @@ def _inline(chain: NftChain) -> bool:
                and isinstance(s.addr.key, Numgen) for r in chain.rules for s in r.exprs)  # fmt: skip
 
 
+_LAYOUTS: dict[int, tuple[NftTable, NftKubeLayout]] = {}  # id(table) → (table, its layout): the last few read
+
+
 def nft_layout(table: NftTable) -> NftKubeLayout:
-    """The layout of one kube-proxy table (see the module doc)."""
+    """The layout of one kube-proxy table (see the module doc); kept for the last few tables asked about (the
+    service index, the findings and the explanations all ask)."""
+    found = _LAYOUTS.get(id(table))
+    if found is not None and found[0] is table:
+        return found[1]
+    lay = _nft_layout(table)
+    if len(_LAYOUTS) >= 8:
+        _LAYOUTS.pop(next(iter(_LAYOUTS)))
+    _LAYOUTS[id(table)] = (table, lay)
+    return lay
+
+
+def _nft_layout(table: NftTable) -> NftKubeLayout:
     chains = table.chains
     evidence: list[str] = []
     counts = dict.fromkeys(("SVC", "SVL", "EXT", "FW", "SEP"), 0)

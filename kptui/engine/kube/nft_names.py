@@ -21,13 +21,15 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["KINDS", "NftChainName", "hash8", "nft_base", "parse_chain", "port_name"]
+__all__ = ["KINDS", "PREFIXES", "NftChainName", "hash8", "nft_base", "parse_chain", "port_name"]
 
 # chain prefix → the role it plays, named like the iptables side's chain kinds (so the service index,
 # findings and explanations read ``chains["SVC"]`` the same in both modes)
 KINDS = {"service": "SVC", "local": "SVL", "external": "EXT", "firewall": "FW", "endpoint": "SEP",
          "affinity": "AFFINITY"}  # fmt: skip
 _NAME = re.compile(r"(service|local|external|firewall|endpoint|affinity)-([A-Z2-7]{8})-(.+)")
+_V4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+PREFIXES = ("service-", "local-", "external-", "firewall-", "endpoint-", "affinity-")
 _PORT = re.compile(r"([^/]+)/([^/]+)/([a-z]+)/([^/]*)")
 
 
@@ -100,7 +102,7 @@ def _endpoint(part: str) -> str | None:
     ip, slash, port = part.rpartition("/")
     if not slash or not port.isdigit() or not ip:
         return None
-    if ip.count(".") == 3 and all(x.isdigit() for x in ip.split(".")):
+    if _V4.fullmatch(ip):
         return f"{ip}:{port}"
     return f"[{ip.replace('.', ':')}]:{port}"
 
