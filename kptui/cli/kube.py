@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .common import UserError, add_input_options, emit_json, printable_text
+from .common import UserError, add_input_options, add_part_options, emit_json, printable_text
 from .kube_rules import KubeRules, add_mode_option, load_kube
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ def add_kube_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (stable; see docs/json.md)")
     add_mode_option(p)
     add_input_options(p)
+    add_part_options(p)
     p.set_defaults(handler=cmd_services)
     add_diff_command(sub)  # kptui diff (below)
     add_explain_lint_commands(sub)  # kptui explain, kptui lint (below)
@@ -119,6 +120,7 @@ def _chain_arg(text: str) -> tuple[str, int | None]:
 
 def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``kptui explain FILE CHAIN[:INDEX]``: what a chain and its rules (or one rule) do."""
+    from kptui.engine.kube.build_ipvs import service_index_for
     from kptui.engine.kube.explain import Explainer
     from kptui.engine.kube.findings import analyse_pitfalls
     from kptui.engine.kube.findings_report import explain_text, explain_to_dict, resolve_chain
@@ -127,11 +129,12 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     kube = load_kube(args, args.file)
     if kube.mode == "nftables":
         return _explain_nft(args, kube, chain, index, out, err)
-    ruleset = kube.ruleset
+    ruleset, ipvs = kube.ruleset, kube.ipvs
     assert ruleset is not None
     try:
         table = resolve_chain(ruleset, chain, args.table)
-        data = explain_to_dict(ruleset, Explainer(ruleset), analyse_pitfalls(ruleset), table, chain, index)
+        data = explain_to_dict(ruleset, Explainer(ruleset, service_index_for(ruleset, ipvs)),
+                               analyse_pitfalls(ruleset, ipvs), table, chain, index)  # fmt: skip
     except LookupError as exc:
         raise UserError(str(exc.args[0] if exc.args else exc)) from None
     if args.json:
@@ -194,9 +197,9 @@ def _lint(kube: KubeRules, find_pitfalls: Any) -> tuple[Any, ...]:
 
     assert kube.ruleset is not None
     if not kube.modes.leftovers:
-        found: tuple[Any, ...] = find_pitfalls(kube.ruleset)
+        found: tuple[Any, ...] = find_pitfalls(kube.ruleset, kube.ipvs)
         return found
-    return Pitfalls([*run_checks(kube.ruleset), *mode_findings(kube.modes)]).findings
+    return Pitfalls([*run_checks(kube.ruleset, kube.ipvs), *mode_findings(kube.modes)]).findings
 
 
 def add_explain_lint_commands(sub: Any) -> None:
@@ -216,6 +219,7 @@ def add_explain_lint_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (format kptui.explain/1, stable; see docs/json.md)")
     add_mode_option(p)
     add_input_options(p)
+    add_part_options(p)
     p.set_defaults(handler=cmd_explain)
     p = sub.add_parser(
         "lint",
@@ -228,4 +232,5 @@ def add_explain_lint_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list of findings (stable; see docs/json.md)")
     add_mode_option(p)
     add_input_options(p)
+    add_part_options(p)
     p.set_defaults(handler=cmd_lint)

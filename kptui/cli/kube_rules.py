@@ -15,6 +15,7 @@ from kptui.engine.errors import printable
 from .common import UserError, load_snapshot, print_warnings
 
 if TYPE_CHECKING:
+    from kptui.engine.ipvs import IpvsNode
     from kptui.engine.kube.model import ServiceIndex
     from kptui.engine.kube.nft_mode import KubeModes
     from kptui.engine.model import Ruleset
@@ -40,6 +41,7 @@ class KubeRules:
     nft: NftRuleset | None
     modes: KubeModes
     proxy_mode: str | None
+    ipvs: IpvsNode | None = None  # an IPVS-mode node's ipsets and IPVS table (a bundle's, --ipset/--ipvs)
 
     @cached_property
     def index(self) -> ServiceIndex:
@@ -48,10 +50,10 @@ class KubeRules:
 
             assert self.nft is not None
             return nft_service_index_of(self.nft)
-        from kptui.engine.kube import service_index_of
+        from kptui.engine.kube.build_ipvs import service_index_for
 
         assert self.ruleset is not None
-        return service_index_of(self.ruleset)
+        return service_index_for(self.ruleset, self.ipvs)
 
     def print_warnings(self, err: TextIO) -> None:
         """The listing's or dump's warnings, and what the other mode's rules mean, on standard error."""
@@ -95,4 +97,5 @@ def load_kube(args: argparse.Namespace, path: str) -> KubeRules:
         mode = "iptables"
     if mode == "iptables" and ruleset is None:
         raise UserError(f"{snap.source}: holds no iptables rules (--mode iptables)")
-    return KubeRules(snap.source, mode, ruleset, nft, modes, snap.proxy_mode)
+    ipvs = snap.ipvs_node if ruleset is not None else None
+    return KubeRules(snap.source, mode, ruleset, nft, modes, snap.proxy_mode, ipvs)
