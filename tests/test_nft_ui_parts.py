@@ -114,3 +114,20 @@ def test_detail_pieces() -> None:
     st = next(s for s in t.sets.values() if s.name.startswith("affinity-"))
     assert "flags dynamic,timeout · timeout 3h" in "".join(x for _, x in nft_set_pieces(st))  # restored from the JSON
     assert "expires in" in "".join(x for _, x in nft_element_pieces(st, st.elements[0]))
+
+
+def test_a_big_nft_table_groups_its_per_service_chains_and_affinity_sets() -> None:
+    from kptui.ui.tree_layout import Group, arrange
+
+    nft = parse_nft((SAMPLES / "nft-session-affinity.nft").read_text())
+    view = display_ruleset(None, nft)
+    names = list(view.tables[KP].chains)
+    from kptui.engine.kube.nft_names import hash8
+
+    rests = [f"ns/x/tcp/p__10.0.{i // 250}.{i % 250}/80" for i in range(400)]
+    many = [(n, None) for n in names] + [(f"endpoint-{hash8(r)}-{r}", None) for r in rests]
+    items = arrange(many)
+    groups = {g.label.split(" ")[0]: g for g in items if isinstance(g, Group)}
+    assert "endpoint-*" in groups and groups["endpoint-*"].label == "endpoint-* (406 chains)"
+    assert "services" in [i[0] for i in items if not isinstance(i, Group)]  # the fixed chains stay on top
+    assert not any(isinstance(i, Group) and i.label.startswith("@affinity") for i in items)  # 5 sets: too few
