@@ -17,7 +17,8 @@ from collections import Counter
 
 from ..nft.model import NftRuleset
 from .diff import diff_indexes
-from .diff_model import FieldChange, NodeDiff, NodeRule, ServiceDiff, Value
+from .diff_model import FieldChange, NodeDiff, NodeRule, ServiceDiff
+from .diff_node import _value
 from .era import KubeLayout, layout_to_dict
 from .model import ServiceIndex
 from .nft_layout import kube_tables, nft_layout
@@ -28,14 +29,6 @@ __all__ = ["diff_kube"]
 _NFT_SKIP = frozenset({"evidence", "chains", "localnet_guard", "family"})
 _CROSS = ("mode", "local_detector", "local_detector_values", "masquerade_mark", "random_fully",
           "localhost_nodeports", "nodeport_addresses")  # fmt: skip
-
-
-def _value(v: object) -> Value:
-    if isinstance(v, list):
-        return tuple(str(x) for x in v)
-    if v is None or isinstance(v, (str, int, bool)):
-        return v
-    return str(v)
 
 
 def _mark(v: object) -> object:

@@ -11,7 +11,6 @@ Cluster), ``hairpin-masquerade``, ``uneven-shares`` (a numgen map that is not 1/
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
@@ -19,6 +18,7 @@ from ..model import Ruleset
 from ..nft.model import NftRuleset, NftTable
 from .findings import Pitfalls
 from .findings_model import Finding, Key
+from .findings_services import _covered
 from .model import ServiceIndex, ServicePort
 from .nft_build import nft_service_index_of
 from .nft_layout import TABLE, kube_tables, nft_layout
@@ -46,15 +46,6 @@ def _element_keys(table: NftTable, where: str, svc: ServicePort, maps: Sequence[
             if (svc.name is not None and el.comment == svc.name) or target in own:
                 out.append((where, f"@{name}", i + 1))
     return out
-
-
-def _covered(cidr: str, ranges: Sequence[str]) -> bool | None:
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-        return any(net.version == (r := ipaddress.ip_network(x, strict=False)).version and net.subnet_of(r)  # type: ignore[arg-type]
-                   for x in ranges)  # fmt: skip
-    except ValueError:
-        return None
 
 
 def service_findings(table: NftTable, index: ServiceIndex, pod_cidr: str | None) -> Iterator[Pair]:
