@@ -30,21 +30,15 @@ def deltas_to_dict(diff: CounterDiff, labels: ServiceLabels, old: str, new: str)
     for d in (*diff.rules, *diff.appeared):
         rules.setdefault((d.key.table, d.key.chain), []).append(_rule(d, labels))
     chains = [{"table": c.table, "chain": c.chain, "service": labels.chain(c.table, c.chain), "packets": c.packets,
-               "bytes": c.bytes, "policy": c.policy, "policy_packets": c.policy_packets,
+               "bytes": c.bytes, "exact": c.exact, "policy": c.policy, "policy_packets": c.policy_packets,
                "policy_bytes": c.policy_bytes, "rules": rules.get((c.table, c.chain), [])}
               for c in diff.chains]  # fmt: skip
-    services: dict[str, dict[str, Any]] = {}
-    for group in rules.values():
-        for r in group:
-            if r["service"]:
-                s = services.setdefault(r["service"], {"service": r["service"], "packets": 0, "bytes": 0, "rules": 0})
-                s["packets"] += r["packets"]
-                s["bytes"] += r["bytes"]
-                s["rules"] += 1
+    total = diff.total  # packets and services count what entered them, each packet once (kptui.engine.entries)
     return {
         "schema": SCHEMA, "old": old, "new": new, "seconds": diff.seconds or None, "counters": diff.counters,
-        "compared": diff.compared, "packets": diff.packets, "bytes": diff.bytes, "chains": chains,
-        "services": sorted(services.values(), key=lambda s: (-s["packets"], -s["bytes"], s["service"])),
+        "compared": diff.compared, "packets": total.packets, "bytes": total.bytes, "packets_table": total.table,
+        "packets_exact": total.exact, "chains": chains,
+        "services": [s._asdict() for s in diff.services(labels)],
         "appeared": [_rule(d, labels) for d in diff.appeared], "vanished": [_rule(d, labels) for d in diff.vanished],
         "drops": [_rule(d, labels) for d in diff.drops], "notes": list(diff.notes),
     }  # fmt: skip
@@ -57,7 +51,9 @@ def deltas_text(doc: dict[str, Any], *, limit: int = 20) -> str:
     over = f" over {secs:.1f} s" if secs else ""
     out = [(f"{doc['old']} → {doc['new']}{over}: {plural(doc['compared'], 'rule')} in both, "
            f"{sum(len(c['rules']) for c in doc['chains'])} moved ({len(doc['appeared'])} appeared, "
-           f"{len(doc['vanished'])} vanished); {human(doc['packets'])} packets, {human(doc['bytes'])} bytes")]
+           f"{len(doc['vanished'])} vanished); {'' if doc['packets_exact'] else 'at least '}"
+           f"{human(doc['packets'])} packets, {human(doc['bytes'])} bytes entered "
+           f"{'the ' + doc['packets_table'] + ' table' if doc['packets_table'] else 'the rules'}")]
     out += [f"note: {n}" for n in doc["notes"]]
     for r in doc["drops"][:limit]:
         out.append(f"!! {r['target']} rising: {r['table']}/{r['chain']}:{r['index']} +{r['packets']} packets"
@@ -70,8 +66,9 @@ def deltas_text(doc: dict[str, Any], *, limit: int = 20) -> str:
         svc = f"  [{c['service']}]" if c["service"] else ""
         pol = f"  policy {c['policy']} +{c['policy_packets']}" if c["policy_packets"] else ""
         out.append("")
+        least = "" if c["exact"] else " (at least)"
         out.append(f"{c['table']}/{c['chain']}  +{human(c['packets'])} pkts{rate(c['packets'])} "
-                   f"+{human(c['bytes'])} bytes{svc}{pol}")  # fmt: skip
+                   f"+{human(c['bytes'])} bytes entered{least}{svc}{pol}")  # fmt: skip
         for r in c["rules"][:limit]:
             tag = {"appeared": " (new)", "reset": " (zeroed, counted from 0)"}.get(r["status"], "")
             svc = f" [{r['service']}]" if r["service"] and r["service"] != c["service"] else ""
@@ -83,10 +80,10 @@ def deltas_text(doc: dict[str, Any], *, limit: int = 20) -> str:
         out.append(f"… and {len(doc['chains']) - limit} more chains (--json lists all)")
     if doc["services"]:
         out.append("")
-        out.append("By service:")
+        out.append("By service (the packets that entered it):")
         for s in doc["services"][:limit]:
             out.append(f"  {s['service']:<50} +{human(s['packets'])} pkts{rate(s['packets'])} "
-                       f"+{human(s['bytes'])} bytes ({plural(s['rules'], 'rule')})")  # fmt: skip
+                       f"+{human(s['bytes'])} bytes entered ({plural(s['rules'], 'rule')} moved)")  # fmt: skip
     if doc["vanished"]:
         out.append("")
         out.append(f"Vanished ({len(doc['vanished'])}):")

@@ -22,12 +22,13 @@ from kptui.engine import Ruleset
 from kptui.fmt import plural, printable
 
 from .chain_tree_widget import ChainTree, NodeInfo
+from .entry_counts import EntryCounts
 from .locs import Loc
 from .search import FilterResult, compile_query, run_filter
 from .search_index import LazySearchIndex, filter_indexed
 from .services import Insights
 
-Moves = Mapping[Loc, tuple[int, bool]]
+Moves = tuple[Mapping[Loc, tuple[int, bool]], Mapping[Loc, tuple[int, bool, bool]]]  # watch: rules', chains' moves
 
 __all__ = ["ChainTree", "ChainTreePane", "NodeInfo"]
 
@@ -50,11 +51,12 @@ class ChainTreePane(Vertical):
         Binding("escape", "clear_filter", "Clear filter", id="tree.clear-filter"),
     ]
 
-    def __init__(self, ruleset: Ruleset, insights: Insights, *, moves: tuple[Moves, Moves] | None = None,
-                 **kwargs: object) -> None:  # fmt: skip
+    def __init__(self, ruleset: Ruleset, insights: Insights, *, moves: Moves | None = None,
+                 entries: EntryCounts | None = None, **kwargs: object) -> None:  # fmt: skip
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.ruleset = ruleset
         self.insights = insights
+        self.entries = entries
         self.moves = moves  # watch mode: (rule moves, chain moves) since the previous read
         self.history: list[Loc] = []
         self.result: FilterResult | None = None
@@ -66,7 +68,7 @@ class ChainTreePane(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: text, IP, CIDR, port, service, chain (enter applies, esc clears)",
                     id="tree-filter", compact=True)  # fmt: skip
-        tree = ChainTree(self.ruleset, self.insights, id="chain-tree")
+        tree = ChainTree(self.ruleset, self.insights, entries=self.entries, id="chain-tree")
         if self.moves is not None:
             tree.rule_moves, tree.chain_moves = self.moves
         yield tree

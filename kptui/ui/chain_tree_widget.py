@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import ClassVar
@@ -25,6 +25,7 @@ from kptui.engine.model import TABLE_ORDER
 from kptui.engine.rulelist import Row
 from kptui.fmt import plural, printable
 
+from .entry_counts import EntryCounts
 from .labels import STYLE_NAMES, chain_label, rule_label
 from .locs import Loc, rows_of
 from .messages import ChainHighlighted, RuleHighlighted
@@ -70,11 +71,13 @@ class ChainTree(Tree[NodeInfo]):
             self.source, self.target = source, target
             super().__init__()
 
-    def __init__(self, ruleset: Ruleset, insights: Insights, **kwargs: object) -> None:
+    def __init__(self, ruleset: Ruleset, insights: Insights, *, entries: EntryCounts | None = None,
+                 **kwargs: object) -> None:  # fmt: skip
         super().__init__(Text(printable(ruleset.source or "dump")), **kwargs)  # type: ignore[arg-type]
         self.show_root = False
         self.ruleset = ruleset
         self.insights = insights
+        self.entries = entries or EntryCounts(ruleset)  # what entered each user chain (its callers' counters)
         self.highlight: re.Pattern[str] | None = None
         self._index: dict[Loc, TreeNode[NodeInfo]] = {}
         self._groups: dict[int, TreeNode[NodeInfo]] = {}
@@ -83,7 +86,7 @@ class ChainTree(Tree[NodeInfo]):
         self._refs: dict[str | None, Counter[str | None]] = {}
         # watch mode: what moved since the previous read (None: not watching, no delta column)
         self.rule_moves: Mapping[Loc, tuple[int, bool]] | None = None
-        self.chain_moves: Mapping[Loc, tuple[int, bool]] = {}
+        self.chain_moves: Mapping[Loc, tuple[int, bool, bool]] = {}
 
     def refs(self, table: str | None, chain: str) -> int:
         """How many rules jump or go to ``chain`` (``iptables -L``'s "references"), counted from the rows'
@@ -115,10 +118,20 @@ class ChainTree(Tree[NodeInfo]):
     def _theme_changed(self, _theme: object) -> None:
         """Labels carry their styles: look the styles up again and rebuild the labels of the nodes made so far."""
         self._styles = None
+        self.relabel()
+        dim = self.styles_map()["dim"]
+        for node in self._groups.values():
+            node.set_label(Text(node.label.plain, dim, end=""))  # type: ignore[union-attr, arg-type]
+
+    def relabel(self, locs: Iterable[Loc] | None = None, *, kinds: tuple[str, ...] = ("table", "chain", "rule")) -> None:
+        """Build the labels of the nodes made so far again (only those of ``locs``, if given, and of ``kinds``):
+        after a theme change, new counters, or the entry counts of a big dump."""
         rows: dict[Loc, Sequence[Row]] = {}
-        for loc, node in self._index.items():
+        index = self._index
+        nodes = index.items() if locs is None else ((loc, index[loc]) for loc in locs if loc in index)
+        for loc, node in nodes:
             info = node.data
-            if info is None:
+            if info is None or info.kind not in kinds:
                 continue
             if info.kind == "table":
                 node.set_label(self._table_label(loc.table))
@@ -128,9 +141,6 @@ class ChainTree(Tree[NodeInfo]):
                 if loc.chain_loc not in rows:
                     rows[loc.chain_loc] = rows_of(self.ruleset.tables[loc.table].chains[loc.chain])
                 node.set_label(self._rule_label(loc, rows[loc.chain_loc]))
-        dim = self.styles_map()["dim"]
-        for node in self._groups.values():
-            node.set_label(Text(node.label.plain, dim, end=""))  # type: ignore[union-attr, arg-type]
 
     # -- labels ----------------------------------------------------------------------------------------
     def _table_label(self, tname: str | None) -> Text:
@@ -145,7 +155,8 @@ class ChainTree(Tree[NodeInfo]):
         return chain_label(self.ruleset.tables[table].chains[name], self.styles_map(),  # type: ignore[arg-type]
                            service=self.insights.service_of(table, name), refs=self.refs(table, name),
                            n_shown=None if shown is None else len(shown), highlight=self.highlight,
-                           delta=self.chain_moves.get(Loc(table, name)))  # fmt: skip
+                           delta=self.chain_moves.get(Loc(table, name)),
+                           entered=self.entries.get(table, name))  # fmt: skip
 
     def _rule_label(self, rloc: Loc, rows: Sequence[Row]) -> Text:
         """The label of rule ``rloc``; ``rows``: its chain's rows."""

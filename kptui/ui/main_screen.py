@@ -29,6 +29,7 @@ from kptui.fmt import printable
 from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
 from .commands import Candidate, ChainCommands, KptuiCommands, chain_commands, screen_commands
+from .entry_counts import EntryCounts
 from .export import Exists, Writer, format_for, saved_message, trace_json, trace_markdown
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
 from .locs import Loc, rows_of, rule_at
@@ -99,6 +100,7 @@ class MainScreen(Screen[None]):
         self.trace: Trace | None = None
         self.step: tuple[Loc, Hop] | None = None
         self._chains: list[Candidate] | None = None
+        self.entries = EntryCounts(ruleset)  # what entered each user chain (a big dump's: counted in a thread)
 
     def compose(self) -> ComposeResult:
         moves = None
@@ -106,8 +108,9 @@ class MainScreen(Screen[None]):
             yield Static(id="watch-bar", markup=False)
             moves = (rule_deltas(self.watcher.diff), chain_deltas(self.watcher.diff))
         with Horizontal(id="top"):
-            yield ChainTreePane(self.ruleset, self.insights, id="tree-pane", moves=moves)
-            yield RuleDetail(self.ruleset, self.insights, id="detail", callers_indexed=self.callers_indexed)
+            yield ChainTreePane(self.ruleset, self.insights, id="tree-pane", moves=moves, entries=self.entries)
+            yield RuleDetail(self.ruleset, self.insights, id="detail", callers_indexed=self.callers_indexed,
+                             entries=self.entries)  # fmt: skip
         with ContentSwitcher(initial="builder", id="bottom"):
             yield PacketBuilder(id="builder", pod_cidr=self.insights.pod_cidr, family=self.ruleset.family)
             yield TraceView(id="trace")
@@ -164,8 +167,20 @@ class MainScreen(Screen[None]):
         """The app finished indexing who jumps where (big dumps do it after the first paint)."""
         self.callers_indexed = True
         self.detail.callers_ready()
+        if not self.entries.at_once:
+            self._count_entries(self.entries)
         if self.watcher is None:  # a dump: index it for the filter now, so the first `/` answers at once (watch
             self.chains.prepare_search()  # mode rebuilds the screen on every read: there, the first `/` does)
+
+    @work(thread=True, exclusive=True, group="entries", description="count what entered each chain")
+    def _count_entries(self, entries: EntryCounts) -> None:
+        entries.compute()
+        self.app.call_from_thread(self._entries_counted, entries)
+
+    def _entries_counted(self, entries: EntryCounts) -> None:
+        if entries is self.entries:  # (not the counts of rules a watch refresh has replaced since)
+            self.chains.chain_tree.relabel(kinds=("chain",))
+            self.detail.show(self.detail.loc, self.detail.hop)
 
     # -- coordination ------------------------------------------------------------------------------------
     def _show(self, loc: Loc) -> None:

@@ -26,6 +26,7 @@ from kptui.engine.trace_model import Hop
 from kptui.engine.trace_report import hop_line
 from kptui.fmt import human, plural, printable
 
+from .entry_counts import EntryCounts
 from .locs import Loc, chain_of, rule_at
 from .messages import NavigateRequested
 from .services import Insights
@@ -59,11 +60,12 @@ class RuleDetail(Vertical):
     ]
 
     def __init__(self, ruleset: Ruleset, insights: Insights, *, callers_indexed: bool = True,
-                 **kwargs: object) -> None:  # fmt: skip
+                 entries: EntryCounts | None = None, **kwargs: object) -> None:  # fmt: skip
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.callers_indexed = callers_indexed  # False: "jumped to from" waits for the app's index
         self.ruleset = ruleset
         self.insights = insights
+        self.entries = entries or EntryCounts(ruleset)
         self.loc: Loc | None = None
         self.hop: Hop | None = None
         self._links: list[Loc] = []
@@ -152,11 +154,11 @@ class RuleDetail(Vertical):
                 body.append(f"  ({_counts(chain.counters.packets, chain.counters.bytes)})")
             body.append("\n")
         body.append("rules    ", self._s("label"))
-        body.append(plural(len(chain.rules), "rule"))
-        pk, by = chain.rule_totals()
-        if pk or by:
-            body.append(f" · {_counts(pk, by)} matched in total")
-        body.append("\n")
+        body.append(plural(len(chain.rules), "rule") + "\n")
+        entered = self.entries.get(loc.table, chain.name) if chain.policy is None else None
+        if entered is not None:  # the rules that lead here counted them: each packet once, not once per rule
+            body.append("entered  ", self._s("label"))
+            body.append(f"{_counts(*entered)} (the rules that jump here)\n")
         if chain.line is not None:
             body.append("declared ", self._s("label"))
             body.append(f"line {chain.line}\n")

@@ -22,11 +22,14 @@ from .conftest import NODEPORT_PACKET, SAMPLES
 BASE = (SAMPLES / "nodeport-cluster.rules").read_text()
 DROP_LINE = "[0:0] -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP"
 EXT_LINE = '[18:1080] -A KUBE-EXT-PY4JZH2ITZYEO4CN -j KUBE-SVC-PY4JZH2ITZYEO4CN'
+INTO_FORWARD = '[360:24928] -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'
 
 
 def bumped(drop: int, ext: int) -> str:
-    """The sample with the INVALID drop rule's and a KUBE-EXT jump's packet counters raised."""
+    """The sample with the INVALID drop rule's (and the jump to its chain's) and a KUBE-EXT jump's packet
+    counters raised."""
     text = BASE.replace(DROP_LINE, DROP_LINE.replace("[0:0]", f"[{drop}:{drop * 40}]"))
+    text = text.replace(INTO_FORWARD, INTO_FORWARD.replace("[360:24928]", f"[{360 + drop}:{24928 + drop * 40}]"))
     return text.replace(EXT_LINE, EXT_LINE.replace("[18:1080]", f"[{18 + ext}:{1080 + ext * 60}]"))
 
 
@@ -124,15 +127,16 @@ async def test_watch_shows_deltas_rising_drops_and_keeps_the_cursor_and_trace_st
         assert new.query_one("#watch-bar").has_class("-rising")
         # the hot rules: hottest first, the drop flagged; enter jumps to the rule
         rows = hot_rows(app.watcher, app.insights)
-        assert [(r.loc, r.packets, r.drops) for r in rows[:2]] == [
-            (Loc("nat", "KUBE-EXT-PY4JZH2ITZYEO4CN", 2), 5, False), (Loc("filter", "KUBE-FORWARD", 1), 3, True)]
+        assert [(r.loc, r.packets, r.drops) for r in rows[:3]] == [
+            (Loc("nat", "KUBE-EXT-PY4JZH2ITZYEO4CN", 2), 5, False), (Loc("filter", "FORWARD", 2), 3, False),
+            (Loc("filter", "KUBE-FORWARD", 1), 3, True)]
         assert [r.loc for r in hot_rows(app.watcher, app.insights, needle="invalid")] == [
             Loc("filter", "KUBE-FORWARD", 1)]
         new.trace_view.hops.blur()
         new.chains.chain_tree.focus()
         await pilot.press("h")
         await wait_for(pilot, lambda: isinstance(app.screen, HotRulesScreen), "the hot-rules dialog")
-        await pilot.press("down", "enter")
+        await pilot.press("down", "down", "enter")
         await wait_for(pilot, lambda: app.screen is new, "the dialog closing")
         assert new.chains.cursor_loc == Loc("filter", "KUBE-FORWARD", 1)
 
