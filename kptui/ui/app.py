@@ -16,7 +16,6 @@ from typing import ClassVar, Protocol
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.widgets import Input
 
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
 from kptui.engine.kernel_replay_walks import KernelWalks
@@ -26,9 +25,10 @@ from kptui.top import ReadFailed, Reading
 
 from .chain_tree import ChainTree, ChainTreePane
 from .clipboard import Clipboard
+from .entry_counts import EntryCounts
 from .export import Writer, no_writer
 from .hop_list import HopList
-from .main_screen import Carry, MainScreen
+from .main_screen import MainScreen
 from .modals import HelpScreen, LoadingScreen, SaveScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
@@ -76,8 +76,8 @@ class KptuiApp(App[int]):
         self.watcher = Watcher(watch) if reader is not None and watch is not None else None
         self.origin = origin  # where the rules come from, for the header: "live node …", "capture bundle …"
         self._refreeze = False
-        self._switching = False  # a watch refresh is replacing the main screen
-        self._unshown: tuple[Reading, Insights] | None = None  # a watch read whose screen is not built yet
+        self._unshown: tuple[Reading, Insights, EntryCounts] | None = None  # a watch read not shown yet
+        self._skipped = False  # a read came and went unshown: the next one is compared with the screen's rules
         self.ruleset = ruleset
         self.data = data
         self.source = source or (ruleset.source if ruleset is not None else None) or "<dump>"
@@ -141,16 +141,22 @@ class KptuiApp(App[int]):
             return
         self.big = reading.ruleset.line_count >= FREEZE_GC_LINES
         insights = load_insights(reading.ruleset)
+        entries = EntryCounts(reading.ruleset)
         prepare = getattr(insights, "prepare_findings", None)
-        if not first and prepare is not None:
-            prepare()  # here, in the reading thread: a refresh must not stall the screen computing them
+        if not first:  # here, in the reading thread: a refresh must not stall the screen computing them
+            if self.big:
+                _ = reading.ruleset.graph.callers  # the detail's "jumped to from"; the findings use it too
+                entries.compute()
+            if prepare is not None:
+                prepare()
         if first:
             self.settle()
-        self.call_from_thread(self.live_read, reading, insights, first)
+        self.call_from_thread(self.live_read, reading, insights, first, entries)
 
-    def live_read(self, reading: Reading, insights: Insights, first: bool) -> None:
-        """A read arrived: the first shows the main screen; later ones (watch mode) rebuild it on the new rules,
-        keeping the cursor, the packet and the trace step."""
+    def live_read(self, reading: Reading, insights: Insights, first: bool,
+                  entries: EntryCounts | None = None) -> None:  # fmt: skip
+        """A read arrived: the first shows the main screen; later ones (watch mode) refresh it in place on the
+        new rules (:meth:`MainScreen.reload`)."""
         w = self.watcher
         if w is not None:
             w.reading = False
@@ -165,29 +171,24 @@ class KptuiApp(App[int]):
             self.show_ruleset(reading.ruleset, insights)
             return
         waiting = self._unshown is not None
-        self._unshown = (reading, insights)  # only the latest read is ever shown
+        self._skipped = self._skipped or waiting
+        self._unshown = (reading, insights, entries or EntryCounts(reading.ruleset))  # only the latest is shown
         if not waiting:
-            self.call_later(self._rebuild)
+            self.call_later(self._refresh)
 
-    async def _rebuild(self) -> None:
-        old = self.main_screen
-        if self._unshown is None:
+    def _refresh(self) -> None:
+        screen = self.main_screen
+        if self._unshown is None or screen is None or not screen.is_attached:  # (the app is ending)
             return
-        if old is None or self.screen is not old:
-            self._unshown = None
-            return  # a dialog is open: the next read rebuilds the screen
-        if not old.ready or self._switching:  # still mounting: a moment later
-            self.set_timer(0.05, self._rebuild)
+        if not screen.ready:  # still mounting: a moment later
+            self.set_timer(0.05, self._refresh)
             return
-        reading, insights = self._unshown
-        self._unshown = None
-        screen = self._main_screen(reading.ruleset, insights, carry=old.carry_over())
+        reading, insights, entries = self._unshown
+        diff = self.watcher.diff if self.watcher is not None else None
+        same = diff is not None and diff.unchanged and not self._skipped  # the diff is from the shown rules
+        self._unshown, self._skipped = None, False
         self.ruleset, self.insights = reading.ruleset, insights
-        self._switching = True
-        try:
-            await self.switch_screen(screen)  # the new screen mounted, the old one removed
-        finally:
-            self._switching = False
+        screen.reload(reading.ruleset, insights, entries=entries, same=same)
         if self.big:  # the old rules are garbage now: let the collector see (and free) them once idle
             gc.unfreeze()
             self._refreeze = True
@@ -207,13 +208,13 @@ class KptuiApp(App[int]):
         w = self.watcher
         if w is None or w.paused or w.reading:
             return
-        if self.screen is not self.main_screen or isinstance(self.focused, Input):
-            # a dialog is open or the user is typing: rebuilding the screen now would take it away
+        if not self.screen_stack or self.screen is not self.main_screen:
+            # a dialog is open (it shows what was read so far), or the first screen is still being switched to
             self.set_timer(1.0, self._watch_tick)
             return
-        if self._unshown is not None or self._switching:
-            # the screen of the last read is still being built (a big dump, a loaded machine): reading again
-            # now would pile up reads the screen never shows
+        if self._unshown is not None:
+            # the last read is not on screen yet (a big dump, a loaded machine): reading again now would pile
+            # up reads the screen never shows
             self.set_timer(0.05, self._watch_tick)
             return
         w.reading = True
@@ -273,11 +274,10 @@ class KptuiApp(App[int]):
         self.error_message = message
         self.exit(2, return_code=2)
 
-    def _main_screen(self, ruleset: Ruleset, insights: Insights, carry: Carry | None = None) -> MainScreen:
+    def _main_screen(self, ruleset: Ruleset, insights: Insights) -> MainScreen:
         return MainScreen(ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
                           packet=self.packet, node=self.node, all_hops=self.all_hops,
-                          callers_indexed=not self.big, watcher=self.watcher, carry=carry,
-                          kernel=self.kernel)  # fmt: skip
+                          callers_indexed=not self.big, watcher=self.watcher, kernel=self.kernel)  # fmt: skip
 
     def show_ruleset(self, ruleset: Ruleset, insights: Insights) -> None:
         self.ruleset, self.insights = ruleset, insights

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -27,14 +27,25 @@ from kptui.fmt import plural, printable
 
 from .entry_counts import EntryCounts
 from .labels import STYLE_NAMES, chain_label, rule_label
-from .locs import Loc, rows_of
+from .locs import Loc, rows_of, rule_at
 from .messages import ChainHighlighted, RuleHighlighted
 from .services import Insights
-from .tree_layout import Entry, Group, arrange, matches_in_order, paths
+from .tree_layout import Entry, Group, arrange, flatten, matches_in_order, paths
 
-__all__ = ["ChainTree", "NodeInfo"]
+__all__ = ["ChainTree", "NodeInfo", "TreeState"]
 
 _TARGET = itemgetter(4)
+
+
+class TreeState(NamedTuple):
+    """What a watch refresh that rebuilds the tree puts back: what was open, the cursor, the scroll."""
+
+    collapsed: frozenset[str | None]  # tables the user closed (they open by default)
+    groups: tuple[tuple[str | None, str, int], ...]  # open groups: (table, their first chain, nesting depth)
+    chains: tuple[Loc, ...]  # open chains
+    cursor: Loc | None
+    cursor_rule: str | None  # the cursor rule's text (it may be renumbered by the new rules)
+    scroll_y: float
 
 
 @dataclass(eq=False, slots=True)
@@ -260,6 +271,77 @@ class ChainTree(Tree[NodeInfo]):
         if node is None and chain.data is not None and chain.data.shown is None:
             return chain  # every rule is shown and this one is not there (a stale place after a reload)
         return node  # None: a filter hides the rule (the pane then clears the filter)
+
+    # -- watch refreshes -------------------------------------------------------------------------------
+    def swap(self, ruleset: Ruleset, insights: Insights, entries: EntryCounts,
+             moves: tuple[Mapping[Loc, tuple[int, bool]], Mapping[Loc, tuple[int, bool, bool]]] | None) -> None:  # fmt: skip
+        """Take the rules of a new read (the caller rebuilds the view, or relabels what changed)."""
+        self.ruleset, self.insights, self.entries = ruleset, insights, entries
+        self._refs.clear()
+        if moves is not None:
+            self.rule_moves, self.chain_moves = moves
+
+    def keep(self) -> TreeState:
+        collapsed, chains = set(), []
+        for loc, node in self._index.items():
+            kind = node.data.kind if node.data is not None else None
+            if kind == "table" and not node.is_expanded:
+                collapsed.add(loc.table)
+            elif kind == "chain" and node.is_expanded:
+                chains.append(loc)
+        groups = []
+        for node in self._groups.values():
+            info = node.data
+            if info is None or not node.is_expanded or not info.items:
+                continue
+            depth, up = 0, node.parent
+            while up is not None and up.data is not None and up.data.kind == "group":
+                depth, up = depth + 1, up.parent
+            groups.append((info.loc.table, next(flatten(info.items))[0], depth))
+        cursor = self.cursor_loc
+        rule = rule_at(self.ruleset, cursor) if cursor is not None and cursor.kind == "rule" else None
+        return TreeState(frozenset(collapsed), tuple(groups), tuple(chains), cursor,
+                         rule.raw if rule is not None else None, self.scroll_offset.y)  # fmt: skip
+
+    def restore(self, state: TreeState) -> None:
+        """Open again what was open (what still exists), the cursor on the same place and the same scroll."""
+        for table, first, depth in state.groups:
+            for group in self._containers.get((table, first), ())[:depth + 1]:
+                node = self._groups.get(id(group))
+                if node is not None:
+                    self._open(node)
+        for loc in state.chains:
+            node = self.node_for(loc)
+            if node is not None:
+                self._open(node)
+        for table in state.collapsed:
+            node = self._index.get(Loc(table))
+            if node is not None:
+                node.collapse()
+        cursor = state.cursor
+        if cursor is not None and cursor.kind == "rule" and state.cursor_rule is not None:
+            cursor = self._same_rule(cursor, state.cursor_rule)
+        node = self.node_for(cursor) if cursor is not None else None
+        if node is None:
+            return
+        _ = self.last_line  # lays the lines out again, so the nodes know their lines
+        self.move_cursor(node, animate=False)
+        height = self.scrollable_content_region.height
+        y = round(state.scroll_y)
+        if not height or y <= node.line < y + height:
+            self.scroll_to(y=y, animate=False, immediate=True)
+
+    def _same_rule(self, loc: Loc, raw: str) -> Loc:
+        """``loc``, or the nearest rule of its chain with the text ``raw`` (rules before it may have come or
+        gone)."""
+        chain = self.ruleset.chain(loc.table, loc.chain or "")
+        if chain is None or loc.index is None:
+            return loc
+        rows = rows_of(chain)
+        if 1 <= loc.index <= len(rows) and rows[loc.index - 1][1] == raw:
+            return loc
+        same = [i for i, row in enumerate(rows, 1) if row[1] == raw]
+        return Loc(loc.table, loc.chain, min(same, key=lambda i: abs(i - loc.index))) if same else loc  # type: ignore[operator]
 
     def reveal(self, loc: Loc) -> TreeNode[NodeInfo] | None:
         node = self.node_for(loc)

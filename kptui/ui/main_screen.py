@@ -8,8 +8,9 @@ trace (t), copy (y/Y), save (ctrl+s), jump to chain (:).
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Callable
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
@@ -41,17 +42,7 @@ from .services import Insights, ServiceInfo, comment_of, service_in_comment
 from .trace_view import TraceView
 from .watch import Watcher, chain_deltas, rule_deltas, watch_status
 
-__all__ = ["Carry", "MainScreen"]
-
-
-class Carry(NamedTuple):
-    """A main screen's state that survives a watch refresh (the screen is rebuilt on the new rules)."""
-
-    cursor: Loc | None
-    fields: dict[str, str]  # the packet builder's fields
-    node: NodeContext | None  # node options the fields do not show
-    step: tuple[int, int, bool] | None  # the trace's path, hop (index into path.hops) and all-hops choice
-    focus: str  # "tree", "detail", "builder", "trace"
+__all__ = ["MainScreen"]
 
 
 class MainScreen(Screen[None]):
@@ -84,12 +75,11 @@ class MainScreen(Screen[None]):
 
     def __init__(self, ruleset: Ruleset, insights: Insights, *, clipboard: Clipboard, writer: Writer,
                  packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
-                 callers_indexed: bool = True, watcher: Watcher | None = None, carry: Carry | None = None,
+                 callers_indexed: bool = True, watcher: Watcher | None = None,
                  kernel: KernelWalks | None = None) -> None:
         super().__init__()
         self.kernel = KernelTraceController(self, kernel) if kernel is not None else None
         self.watcher = watcher
-        self.carry = carry  # a watch refresh: the previous screen's state, put back on mount
         self.callers_indexed = callers_indexed
         self.ruleset = ruleset
         self.insights = insights
@@ -152,9 +142,6 @@ class MainScreen(Screen[None]):
 
     def _fill_builder(self) -> None:
         self.ready = True
-        if self.carry is not None:
-            self.restore(self.carry)
-            return
         packet, node = self.initial
         if packet is not None or node is not None:
             self.builder.fill(packet, node)
@@ -204,7 +191,10 @@ class MainScreen(Screen[None]):
     def on_trace_requested(self, message: TraceRequested) -> None:
         self.query_one(ContentSwitcher).current = "trace"
         self.trace_view.busy(message.packet)
+        self._asked = (message.packet, message.node)
         self._trace_in_thread(message.packet, message.node, self.new_trace_request())
+
+    _asked: tuple[Packet, NodeContext] | None = None  # the packet and node of the latest trace asked for
 
     _trace_request = 0
 
@@ -230,21 +220,30 @@ class MainScreen(Screen[None]):
     def _traced(self, result: Trace, request: int) -> None:
         if self.is_latest_request(request):
             self._shown_request = request
-            self.show_trace(result)
+            self.show_trace(result, quiet=request == self._refresh_request)
 
     _shown_request = 0
+    _refresh_request = -1  # the trace a watch refresh ran again on the new rules
+    _quiet_since = 0.0  # when that refresh came: the step of its trace moves nothing until the next key
+    _quiet_trace: Trace | None = None
 
-    def show_trace(self, result: Trace) -> None:
+    def show_trace(self, result: Trace, *, quiet: bool = False) -> None:
+        """Show a trace on its first hop, the trace pane focused; ``quiet`` (a watch refresh traced the same
+        packet again on the new rules): on the same path and hop, and neither the focus, the pane shown nor
+        the tree's cursor moves."""
         first = self.trace is None  # later traces keep the all-hops/matched-only choice the user made
         self.trace = result
-        self.query_one(ContentSwitcher).current = "trace"
+        self._quiet_trace = result if quiet else None
         step, self.pending_step = self.pending_step, None
         self.step = None  # until the new trace's first step (a path may have none)
+        if not quiet:
+            self.query_one(ContentSwitcher).current = "trace"
         if step is not None:  # a watch refresh: back to the same path and hop
             self.trace_view.show_trace(result, all_hops=step[2], path_index=step[0], keep_hop=step[1])
         else:
             self.trace_view.show_trace(result, all_hops=self.all_hops if first else None)
-        self.trace_view.focus_hops()
+        if not quiet:
+            self.trace_view.focus_hops()
 
     def on_step_changed(self, message: StepChanged) -> None:
         hops = self.trace_view.hops
@@ -255,6 +254,10 @@ class MainScreen(Screen[None]):
         self.trace_view.show_step(message)
         if self.kernel is not None:
             self.kernel.on_step(message)
+        if message.trace is self._quiet_trace and getattr(self.app, "last_input", 0.0) < self._quiet_since:
+            if self.chains.cursor_loc == loc:  # a watch refresh's step: the tree stays where the user left it
+                self._show(loc)
+            return
         self.chains.reveal(loc)
         self._show(loc)
 
@@ -360,9 +363,10 @@ class MainScreen(Screen[None]):
     # -- watch mode ---------------------------------------------------------------------------------------------
     def update_watch_bar(self) -> None:
         w = self.watcher
-        if w is None:
+        found = self.query("#watch-bar").results(Static)
+        bar = next(found, None)
+        if w is None or bar is None:  # (a timer may fire before the screen's widgets are mounted)
             return
-        bar = self.query_one("#watch-bar", Static)
         bar.update(Text(watch_status(w, getattr(self.app, "origin", None) or self.ruleset.source or "live"),
                         no_wrap=True, overflow="ellipsis"))  # fmt: skip
         bar.set_class(bool(w.diff is not None and w.diff.drops), "-rising")
@@ -388,29 +392,37 @@ class MainScreen(Screen[None]):
             resume()
         self.update_watch_bar()
 
-    def carry_over(self) -> Carry:
-        """What a refresh (watch mode) keeps: the cursor, the packet builder's fields, the trace step, focus."""
-        focus = "tree"
-        if self.focused is not None:
-            for pane, widget in (("detail", self.detail), ("builder", self.builder), ("trace", self.trace_view)):
-                if widget in self.focused.ancestors_with_self:
-                    focus = pane
-        step = None
-        if self.trace is not None:
-            hops = self.trace_view.hops
-            step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
-        elif self._shown_request != self._trace_request and self.kernel is None:
-            step = (0, 0, self.all_hops)  # a trace still running: the new screen traces the builder's packet
-        return Carry(self.chains.cursor_loc, self.builder.field_values(), self.builder.extra_node, step, focus)
-
-    def restore(self, carry: Carry) -> None:
-        if carry.cursor is not None:
-            self.chains.reveal(carry.cursor)
-        self.builder.restore_fields(carry.fields, carry.node)
-        self.pending_step = carry.step
-        if carry.step is not None and self.builder.request_trace():
-            return  # show_trace puts the step back and focuses the trace
-        self.action_focus_pane(carry.focus)
+    def reload(self, ruleset: Ruleset, insights: Insights, *, entries: EntryCounts | None = None,
+               same: bool = False) -> None:  # fmt: skip
+        """A watch read: this screen, in place, on the new rules. Nothing the user set up is lost: the open
+        chains, the filter, the scroll, the cursor, the focus, the fields, the pane shown, the trace's path and
+        hop (the same packet is traced again on the new rules); keys pressed meanwhile are not lost either.
+        ``same``: the rules are those shown, in the same order (only counters moved): only the tree's nodes
+        whose counters or deltas changed are relabelled."""
+        moves = (rule_deltas(self.watcher.diff), chain_deltas(self.watcher.diff)) if self.watcher else None
+        old = self.chains.moves
+        changed = None
+        if same and old is not None and moves is not None:
+            changed = {*old[0], *moves[0], *old[1], *moves[1]}
+        self.ruleset, self.insights = ruleset, insights
+        self.entries = entries or EntryCounts(ruleset)
+        self._chains = None
+        self.chains.reload(ruleset, insights, moves, self.entries, changed=changed)
+        self.detail.reload(ruleset, insights, self.entries)
+        self.builder.reload(pod_cidr=insights.pod_cidr, family=ruleset.family)
+        cursor = self.chains.cursor_loc
+        self.builder.set_service(self.service_info(cursor) if cursor is not None else None)  # the new insights'
+        if not self.entries.ready and not self.entries.at_once:
+            self._count_entries(self.entries)
+        asked = self._asked if self.trace is not None or self._shown_request != self._trace_request else None
+        if asked is not None and self.kernel is None:  # the same packet again, on the new rules
+            request = self.new_trace_request()
+            if self.trace is not None:  # shown: back on its path and hop, quietly (a running one shows as asked)
+                hops = self.trace_view.hops
+                self.pending_step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
+                self._quiet_since, self._refresh_request = time.monotonic(), request
+            self._trace_in_thread(*asked, request)
+        self.update_watch_bar()
 
     pending_step: tuple[int, int, bool] | None = None
 

@@ -125,6 +125,15 @@ class PacketBuilder(VerticalScroll):
             yield self._hidden(Static(id=f"pb-err-{n}", classes="pb-error", markup=False))
         yield self._hidden(Static(id="pb-err-general", classes="pb-error", markup=False))
 
+    def reload(self, *, pod_cidr: str | None, family: str | None) -> None:
+        """A watch read: the fields stay as typed; what the new rules say (the local-traffic detector's pod
+        CIDR, the IP family) may have changed."""
+        detected = pod_cidr if pod_cidr and _version(pod_cidr) else None
+        if detected != self.detected_pod_cidr:
+            self.detected_pod_cidr = detected
+            self.query_one("#pb-pod_cidr", Input).placeholder = detected or INPUTS["pod_cidr"][1]
+        self.family = {"ipv4": 4, "ipv6": 6}.get(family or "")
+
     @staticmethod
     def _hidden(widget: Static) -> Static:
         """Error lines start hidden (set here, not in on_mount: a mount handler may run before the children

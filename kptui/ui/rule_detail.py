@@ -254,6 +254,12 @@ class RuleDetail(Vertical):
         box.add_options(options)
         box.display = bool(options)
 
+    def reload(self, ruleset: Ruleset, insights: Insights, entries: EntryCounts) -> None:
+        """A watch read: the same place on the new rules (its counters, explanation and callers)."""
+        self.ruleset, self.insights, self.entries = ruleset, insights, entries
+        self._links_for = None
+        self.show(self.loc, self.hop)
+
     def callers_ready(self) -> None:
         self.callers_indexed = True
         self._links_for = None

@@ -79,12 +79,13 @@ class Watcher:
 
 
 def watch_status(w: Watcher, source: str, now: float | None = None) -> str:
-    """``live · read 1.23 s · every 12.3 s, next in 5 s · 34 rules moved, +1.2k pkts · 2 DROP/REJECT rising``"""
+    """``live · read #4 took 1.23 s · every 12.3 s, next in 5 s · 34 rules moved, +1.2k pkts into nat in 12.3 s ·
+    2 DROP/REJECT rising``"""
     s = w.state
     now = time.monotonic() if now is None else now
     parts = [printable(source)]
     if s.last is not None:
-        parts.append(f"read {s.last.wall:.2f} s")
+        parts.append(f"read #{s.reads} took {s.last.wall:.2f} s")
     if w.paused:
         parts.append("paused (w resumes)")
     elif w.reading:

@@ -74,6 +74,12 @@ def settled(app: object) -> bool:
     return screen is not None and screen.ready and screen.ruleset is latest and app.screen is screen  # type: ignore[attr-defined]
 
 
+def refreshed(app: object, reads: int) -> bool:
+    """The screen shows read number ``reads`` (or a later one), refreshed in place."""
+    watcher = app.watcher  # type: ignore[attr-defined]
+    return watcher.state.reads >= reads and not watcher.reading and settled(app)
+
+
 async def trace_on_first_read(app: object, pilot: object) -> MainScreen:
     """The screen of the first read, with the NodePort packet's trace asked for."""
     await wait_for(pilot, lambda: settled(app), "the first read")
@@ -111,10 +117,11 @@ async def test_watch_shows_deltas_rising_drops_and_keeps_the_cursor_and_trace_st
         await wait_for(pilot, lambda: app.watcher.reading, "the second read, waiting at the gate")  # type: ignore[union-attr]
         app.watcher.paused = True  # the read under way ends, no third one follows: the deltas stay the second's
         reader.gate.set()
-        # the second read: the screen is rebuilt on the new rules
-        await wait_for(pilot, lambda: app.main_screen is not screen and app.main_screen is not None
-                       and app.main_screen.trace is not None, "the refresh")  # fmt: skip
+        # the second read: the same screen, refreshed in place on the new rules, the packet traced again
+        traced = screen.trace
+        await wait_for(pilot, lambda: refreshed(app, 2) and screen.trace is not traced, "the refresh")
         new = app.main_screen
+        assert new is screen
         await pilot.pause()
         assert new.trace_view.hops.rows[new.trace_view.hops.cursor] == step_before  # same hop of the same path
         assert new.builder.value("dst") == NODEPORT_PACKET.dst and new.builder.value("dport") == "30080"
@@ -236,9 +243,9 @@ async def test_a_refresh_keeps_the_step_on_a_path_other_than_the_first() -> None
         hops = screen.trace_view.hops
         before = (hops.path_index, hops.rows[hops.cursor])
         assert before[0] == 1 and before[1] > 0
+        traced = screen.trace
         reader.gate.set()
-        await wait_for(pilot, lambda: app.main_screen is not screen and settled(app)
-                       and app.main_screen.trace is not None, "the refresh")  # type: ignore[union-attr]  # fmt: skip
+        await wait_for(pilot, lambda: refreshed(app, 2) and screen.trace is not traced, "the refresh")
         await pilot.pause(0.2)  # any queued highlight of the path list has been handled by now
         new = app.main_screen.trace_view  # type: ignore[union-attr]
         assert (new.hops.path_index, new.hops.rows[new.hops.cursor]) == before
@@ -266,7 +273,7 @@ async def test_a_trace_still_running_at_a_refresh_is_run_again_on_the_new_rules(
         await pilot.pause(0.1)
         assert screen.trace is None  # still running
         reader.gate.set()
-        await wait_for(pilot, lambda: app.main_screen is not screen and settled(app), "the refresh")
+        await wait_for(pilot, lambda: refreshed(app, 2), "the refresh")
         release.set()
         await wait_for(pilot, lambda: app.main_screen.trace is not None, "the trace on the new screen")  # type: ignore[union-attr]
         assert app.main_screen.trace.packet.dport == 30080  # type: ignore[union-attr]
@@ -283,17 +290,15 @@ async def test_reads_wait_while_the_screen_of_the_last_read_is_still_being_built
 
     def slow_fill(self: MainScreen) -> None:
         built.append(self)
-        if len(built) == 2:  # the first rebuilt screen takes 2.5 s to be ready
-            self.set_timer(2.5, lambda: original(self))
-        else:
-            original(self)
+        self.set_timer(2.5, lambda: original(self))  # the screen takes 2.5 s to be ready
 
     monkeypatch.setattr(MainScreen, "_fill_builder", slow_fill)
     reader = FakeReader(bumped(0, 0), bumped(1, 1), bumped(2, 2), bumped(3, 3))
     app = make_app(reader=reader, watch=0.05, env={"KPTUI_CLIPBOARD": "osc52"})
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: len(built) == 2, "the first rebuilt screen")
+        await wait_for(pilot, lambda: len(built) == 1 and reader.calls >= 2, "the screen, and a second read")
         calls = reader.calls
-        await pilot.pause(2.0)  # the rebuilt screen is not ready yet: at most the one read that had begun
+        await pilot.pause(2.0)  # the screen is not ready yet: at most the one read that had begun
         assert reader.calls <= calls + 1, (calls, reader.calls)
         await wait_for(pilot, lambda: reader.calls >= calls + 2 and settled(app), "reading again once it is ready")
+        assert len(built) == 1  # one screen, refreshed in place
