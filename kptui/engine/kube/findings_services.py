@@ -189,7 +189,7 @@ _SOURCE = re.compile(r"(?:^|[^!] )-s (\S+)")
 
 
 def _host(text: str) -> str:
-    return text[:-3] if text.endswith("/32") else text[:-4] if text.endswith("/128") else text
+    return text[:-3] if text.endswith("/32") else text.removesuffix("/128")
 
 
 def _overlaps(cidr: str, ranges: Sequence[str]) -> bool:
