@@ -69,6 +69,12 @@ class ChainTree(Tree[NodeInfo]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "follow", "Follow/expand", id="tree.follow",
                 tooltip="on a rule that jumps: go to its target (backspace comes back); else expand/collapse"),
+        Binding("right", "expand_or_down", "Expand", show=False, id="tree.expand",
+                tooltip="open the chain (or table, group) under the cursor; on an open one, go to its first rule; "
+                "on a rule, scroll right"),
+        Binding("left", "collapse_or_up", "Collapse", show=False, id="tree.collapse",
+                tooltip="close the chain under the cursor; on a rule or a closed chain, go to its parent "
+                "(scrolled right: scroll back first)"),
         Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
         Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
         Binding("g", "scroll_home", "Top", show=False, id="tree.top"),
@@ -365,6 +371,27 @@ class ChainTree(Tree[NodeInfo]):
         if info is None:
             return
         self.post_message(RuleHighlighted(info.loc) if info.kind == "rule" else ChainHighlighted(info.loc))
+
+    def action_expand_or_down(self) -> None:
+        """Right arrow, as in most tree UIs (it scrolled the tree sideways)."""
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            self.action_scroll_right()  # a rule: its line may be longer than the pane
+        elif not node.is_expanded:
+            self._open(node)
+        elif node.children:
+            self.move_cursor(node.children[0], animate=False)
+
+    def action_collapse_or_up(self) -> None:
+        node = self.cursor_node
+        if self.scroll_offset.x > 0:
+            self.action_scroll_left()
+        elif node is None:
+            return
+        elif node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent, animate=False)
 
     def action_follow(self) -> None:
         node = self.cursor_node
