@@ -44,7 +44,7 @@ class ChainTreePane(Vertical):
     """Filter bar, tree and a status line."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", id="tree.filter",
+        Binding("slash", "filter", "Filter", priority=True, id="tree.filter",  # (then typing goes to the box)
                 tooltip="an address (exact, or inside a rule's network), a CIDR, a port, a service, a chain, text"),
         Binding("n", "next_match", "Next match", id="tree.next-match"),
         Binding("N", "previous_match", "Prev match", id="tree.prev-match"),
@@ -154,6 +154,8 @@ class ChainTreePane(Vertical):
 
     # -- actions -----------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":
+            return not isinstance(self.screen.focused, Input)  # in the filter box, `/` is typed (10.0.0.0/8)
         if action in ("next_match", "previous_match"):
             return bool(self.matches)
         if action == "clear_filter":
@@ -193,7 +195,7 @@ class ChainTreePane(Vertical):
         if self.result is not None:
             self.workers.cancel_group(self, "tree-filter")
             self.show_everything(at=here if restore else None)
-        self.chain_tree.focus()
+        focus_now(self.chain_tree)
         self.refresh_bindings()
 
     def action_back(self) -> None:
@@ -232,7 +234,7 @@ class ChainTreePane(Vertical):
         if self._typing is not None:
             self._typing.stop()
         self.apply_filter(event.value, background=self.ruleset.rule_count > LIVE_FILTER_MAX_RULES)
-        self.chain_tree.focus()
+        focus_now(self.chain_tree)
 
     def apply_filter(self, text: str, *, background: bool = False) -> None:
         query = compile_query(text)

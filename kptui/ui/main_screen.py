@@ -12,14 +12,13 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette, Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Footer, Input
 
 from kptui.engine import Ruleset
 from kptui.engine.packet import NodeContext, Packet
@@ -32,6 +31,8 @@ from .clipboard import Clipboard
 from .commands import Candidate, ChainCommands, KptuiCommands, chain_commands, screen_commands
 from .entry_counts import EntryCounts
 from .export import Exists, Writer, format_for, saved_message, trace_json, trace_markdown
+from .focus import focus_now
+from .header import HeaderBar
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
 from .locs import Loc, rows_of, rule_at
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
@@ -40,7 +41,7 @@ from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
 from .services import Insights, ServiceInfo, comment_of, service_in_comment
 from .trace_view import TraceView
-from .watch import Watcher, chain_deltas, rule_deltas, watch_status
+from .watch import Watcher, chain_deltas, rule_deltas
 
 __all__ = ["MainScreen"]
 
@@ -50,10 +51,21 @@ class MainScreen(Screen[None]):
                                                                               KernelTraceCommands}
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - Screen declares it a plain attribute
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "focus_pane('tree')", "Tree", id="main.focus-tree"),
-        Binding("2", "focus_pane('detail')", "Detail", id="main.focus-detail"),
-        Binding("3", "focus_pane('builder')", "Packet", id="main.focus-builder"),
-        Binding("4", "focus_pane('trace')", "Trace", id="main.focus-trace"),
+        Binding("1", "focus_pane('tree')", "Tree", priority=True, id="main.focus-tree"),
+        Binding("2", "focus_pane('detail')", "Detail", priority=True, id="main.focus-detail"),
+        Binding("3", "focus_pane('builder')", "Packet", priority=True, id="main.focus-builder"),
+        Binding("4", "focus_pane('trace')", "Trace", priority=True, id="main.focus-trace"),
+        # 1-4 are handled as they arrive (priority), so keys typed right behind them reach the pane they open (a
+        # key goes to the widget focused when it arrives); in a text field they type digits (check_action), and
+        # alt+1-4 switch panes from anywhere
+        Binding("alt+1", "pane_from_field('tree')", "Tree (from a field)", show=False, priority=True,
+                id="main.alt-focus-tree"),
+        Binding("alt+2", "pane_from_field('detail')", "Detail (from a field)", show=False, priority=True,
+                id="main.alt-focus-detail"),
+        Binding("alt+3", "pane_from_field('builder')", "Packet (from a field)", show=False, priority=True,
+                id="main.alt-focus-builder"),
+        Binding("alt+4", "pane_from_field('trace')", "Trace (from a field)", show=False, priority=True,
+                id="main.alt-focus-trace"),
         Binding("t", "trace", "Run trace", id="main.trace",
                 tooltip="trace the packet builder's packet; the trace view opens on its first hop"),
         Binding("y", "copy('auto')", "Copy", id="main.copy",
@@ -94,8 +106,8 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         moves = None
+        yield HeaderBar(id="watch-bar" if self.watcher is not None else "source-bar", markup=False)
         if self.watcher is not None:
-            yield Static(id="watch-bar", markup=False)
             moves = (rule_deltas(self.watcher.diff), chain_deltas(self.watcher.diff))
         with Horizontal(id="top"):
             yield ChainTreePane(self.ruleset, self.insights, id="tree-pane", moves=moves, entries=self.entries)
@@ -130,10 +142,12 @@ class MainScreen(Screen[None]):
         start = Loc("nat", "KUBE-SERVICES") if self.ruleset.chain("nat", "KUBE-SERVICES") else None
         if (start is None or not self.chains.reveal(start)) and self.ruleset.tables:
             self.chains.reveal(Loc(next(iter(self.ruleset.tables))))
-        self.chains.chain_tree.focus()
+        focus_now(self.chains.chain_tree)
         if self.watcher is not None:
             self.update_watch_bar()
             self.set_interval(1.0, self.update_watch_bar)
+        else:
+            self.query_one(HeaderBar).show_source(self.ruleset, getattr(self.app, "origin", None))
         # The packet builder's Selects finish composing their parts after this handler: fill them after the
         # first refresh (setting a Select's value earlier fails now and then).
         self.call_after_refresh(self._fill_builder)
@@ -186,7 +200,7 @@ class MainScreen(Screen[None]):
 
     def on_navigate_requested(self, message: NavigateRequested) -> None:
         self.chains.reveal(message.loc, history=message.history)
-        self.chains.chain_tree.focus()
+        focus_now(self.chains.chain_tree)
 
     def on_trace_requested(self, message: TraceRequested) -> None:
         self.query_one(ContentSwitcher).current = "trace"
@@ -278,7 +292,7 @@ class MainScreen(Screen[None]):
     # -- actions -------------------------------------------------------------------------------------------
     def action_focus_pane(self, pane: str) -> None:
         if pane == "tree":
-            self.chains.chain_tree.focus()
+            focus_now(self.chains.chain_tree)
         elif pane == "detail":
             self.detail.focus_links()
         elif pane == "builder":
@@ -288,7 +302,12 @@ class MainScreen(Screen[None]):
             self.query_one(ContentSwitcher).current = "trace"
             self.trace_view.focus_hops()
 
+    def action_pane_from_field(self, pane: str) -> None:
+        self.action_focus_pane(pane)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_pane" and isinstance(self.focused, Input):
+            return False  # the field takes the digit: the footer must not say it switches panes
         if action in ("hot_rules", "pause_watch"):
             return self.watcher is not None  # the keys only exist in watch mode
         if action == "kernel_traversal":
@@ -309,7 +328,7 @@ class MainScreen(Screen[None]):
 
     def goto(self, loc: Loc) -> None:
         self.chains.reveal(loc, history=True)
-        self.chains.chain_tree.focus()
+        focus_now(self.chains.chain_tree)
 
     def _copy(self, text: str, what: str) -> None:
         ok, message = self.clipboard.copy(text, what)
@@ -364,14 +383,10 @@ class MainScreen(Screen[None]):
     # -- watch mode ---------------------------------------------------------------------------------------------
     def update_watch_bar(self) -> None:
         w = self.watcher
-        found = self.query("#watch-bar").results(Static)
-        bar = next(found, None)
+        bar = next(self.query("#watch-bar").results(HeaderBar), None)
         if w is None or bar is None:  # (a timer may fire before the screen's widgets are mounted)
             return
-        bar.update(Text(watch_status(w, getattr(self.app, "origin", None) or self.ruleset.source or "live"),
-                        no_wrap=True, overflow="ellipsis"))  # fmt: skip
-        bar.set_class(bool(w.diff is not None and w.diff.drops), "-rising")
-        bar.set_class(bool(w.state.error), "-failed")
+        bar.show_watch(w, getattr(self.app, "origin", None) or self.ruleset.source or "live")
 
     def action_hot_rules(self) -> None:  # check_action: only in watch mode
         if self.watcher is None:

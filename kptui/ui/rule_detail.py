@@ -27,6 +27,7 @@ from kptui.engine.trace_report import hop_line
 from kptui.fmt import human, plural, printable
 
 from .entry_counts import EntryCounts
+from .focus import focus_now
 from .locs import Loc, chain_of, rule_at
 from .messages import NavigateRequested
 from .services import Insights
@@ -278,7 +279,4 @@ class RuleDetail(Vertical):
 
     def focus_links(self) -> None:
         box = self.query_one("#detail-links", OptionList)
-        if box.display:
-            box.focus()
-        else:
-            self.query_one(TextView).focus()
+        focus_now(box if box.display else self.query_one(TextView))
