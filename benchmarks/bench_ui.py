@@ -197,9 +197,9 @@ async def drive_watch(dump: Path, size: tuple[int, int], refreshes: int = 3) -> 
     arrived: list[tuple[float, object]] = []
     live_read = app.live_read
 
-    def timed_read(reading: object, insights: object, first: bool) -> None:
+    def timed_read(reading: object, *rest: object) -> None:
         arrived.append((time.perf_counter(), reading))
-        live_read(reading, insights, first)  # type: ignore[arg-type]
+        live_read(reading, *rest)  # type: ignore[arg-type]
 
     app.live_read = timed_read  # type: ignore[method-assign]
 
