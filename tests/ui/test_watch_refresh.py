@@ -29,6 +29,15 @@ async def first_read(reader: FakeReader, pilot: object, app: object) -> object:
     return app.main_screen  # type: ignore[attr-defined]
 
 
+async def second_read(reader: FakeReader, pilot: object, app: object, what: str = "the second read") -> None:
+    """Let the second read (waiting at the gate) through, no third one after it, and wait for its refresh."""
+    await wait_for(pilot, lambda: app.watcher.reading, f"{what}, at the gate")  # type: ignore[attr-defined]
+    app.watcher.paused = True  # type: ignore[attr-defined]
+    reader.gate.set()
+    await wait_for(pilot, lambda: refreshed(app, 2) and app.main_screen.ruleset  # type: ignore[attr-defined]
+                   is app.watcher.state.last.ruleset, "the refresh")  # type: ignore[attr-defined]  # fmt: skip
+
+
 @pytest.mark.asyncio
 async def test_a_refresh_keeps_open_chains_cursor_scroll_and_focus_and_shows_the_deltas() -> None:
     reader = FakeReader(bumped(0, 0), bumped(3, 5))
@@ -43,11 +52,7 @@ async def test_a_refresh_keeps_open_chains_cursor_scroll_and_focus_and_shows_the
         await pilot.pause()
         before = tree.keep()
         assert EXT in before.chains and FWD in before.chains and before.cursor == Loc("filter", "KUBE-FORWARD", 1)
-        await wait_for(pilot, lambda: app.watcher.reading, "the second read, at the gate")
-        app.watcher.paused = True  # no third read
-        reader.gate.set()
-        await wait_for(pilot, lambda: refreshed(app, 2) and screen.ruleset is app.watcher.state.last.ruleset,
-                       "the refresh")  # fmt: skip
+        await second_read(reader, pilot, app)
         await pilot.pause()
         assert app.main_screen is screen and app.focused is tree  # the same screen; the focus stayed
         after = tree.keep()
@@ -77,11 +82,7 @@ async def test_a_refresh_on_changed_rules_keeps_the_filter_its_focus_and_the_rul
         pane.reveal(Loc(FWD.table, FWD.chain, 1))  # the INVALID drop rule
         box = pane.query_one("#tree-filter", Input)
         assert app.focused is box
-        await wait_for(pilot, lambda: app.watcher.reading, "the second read (not held back by the typing)")
-        app.watcher.paused = True
-        reader.gate.set()
-        await wait_for(pilot, lambda: refreshed(app, 2) and screen.ruleset is app.watcher.state.last.ruleset,
-                       "the refresh")  # fmt: skip
+        await second_read(reader, pilot, app, "the second read (not held back by the typing)")
         await pilot.pause()
         assert app.main_screen is screen and app.focused is box and box.value == "KUBE-FORWARD"
         assert pane.result is not None and pane.result.query.text == "KUBE-FORWARD"  # filtered again
