@@ -63,11 +63,9 @@ def kube_labels(ruleset: Ruleset) -> Mapping[str, str] | None:
     """Chain → service label from the service index (:mod:`kptui.engine.kube`), which also names services whose
     comments were dropped (clusters with more than 1000 endpoints); None when it is not available."""
     try:
-        index = getattr(ruleset, "service_index", None)
-        if index is None:
-            from kptui.engine.kube import build_service_index
+        from kptui.engine.kube import service_index_of
 
-            index = build_service_index(ruleset)
+        index = service_index_of(ruleset)
         out: dict[str, str] = {}
         for svc in index:
             for chain in svc.chains.values():

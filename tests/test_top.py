@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from kptui.engine.model import Ruleset
-from kptui.live import commands
 from kptui.live.runner import CommandResult
+from kptui.node import live as commands
 from kptui.top import CLEAR, RED, ReadFailed, Reading, TopState, next_interval, render_frame, run_top
 
 from .conftest import parse

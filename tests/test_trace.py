@@ -235,16 +235,18 @@ def test_a_negated_undecidable_match_is_the_opposite_of_the_plain_one() -> None:
 
 
 def test_paths_that_differ_only_by_an_assumption_say_it_on_their_brief_line() -> None:
-    """Without the node's addresses, `addrtype --dst-type LOCAL` is undecidable: two paths, each certain under
-    its assumption. Their one-line forms must not look alike with p=1 each."""
+    """Without the node's addresses, whether 10.0.0.2 is the node's is undecidable: two paths, each certain under
+    its assumption. Their one-line forms must not look alike with p=1 each. The assumption steers routing: the
+    path that takes 10.0.0.2 for a node address is delivered locally and never meets the FORWARD rule (the old
+    engine forwarded it and then found `addrtype --dst-type LOCAL` true in FORWARD: a packet that cannot be)."""
     from kptui.engine.trace_report import path_brief
 
     rs = parse_ruleset(rules(filter="-A FORWARD -m addrtype --dst-type LOCAL -j DROP\n"))
     t = trace(rs, Packet("10.0.0.9", "10.0.0.2", "tcp", None, 80, "external"))
     briefs = sorted(path_brief(p) for p in t.paths)
     assert briefs == [
-        "ACCEPT (forwarded) · p=1 if addrtype dst 10.0.0.2 false",
-        "DROP at filter/FORWARD:1 · p=1 if addrtype dst 10.0.0.2 true",
+        "ACCEPT (delivered on the node) · p=1 if 10.0.0.2 is a node address",
+        "ACCEPT (forwarded) · p=1 if 10.0.0.2 is not a node address",
     ], briefs
 
 
@@ -262,3 +264,19 @@ def test_the_brief_line_keeps_a_mark_that_is_not_only_the_masquerade_bit() -> No
         assert brief.endswith("MASQUERADE as 10.0.0.2"), brief
         assert ("mark" in brief) is (shown is not None) and (shown or "") in brief, brief
         assert f"mark {mark}" in path_summary(t, path)
+
+
+def test_the_raw_table_runs_before_conntrack_so_ctstate_matches_see_invalid() -> None:
+    """raw (-300) runs before conntrack looks the packet up (-200): no entry yet, so `--ctstate NEW` does not
+    match there and `--ctstate INVALID` does (xt_conntrack: no ct → the INVALID bit); mangle sees NEW."""
+    rs = parse_ruleset(rules(
+        raw="-A PREROUTING -m conntrack --ctstate NEW -j DROP\n"
+            "-A PREROUTING -m conntrack --ctstate INVALID -j MARK --set-xmark 0x200/0x200",
+        mangle="-A PREROUTING -m conntrack --ctstate NEW -j MARK --set-xmark 0x400/0x400",
+    ))  # fmt: skip
+    (path,) = trace(rs, Packet("10.244.1.5", "10.244.2.7", dport=80), NODE).paths
+    assert path.verdict == "ACCEPT" and path.final.mark == 0x600
+    untracked = parse_ruleset(rules(raw="-A PREROUTING -j NOTRACK\n"
+                                        "-A PREROUTING -m conntrack --ctstate UNTRACKED -j MARK --set-xmark 0x1/0x1"))
+    (p2,) = trace(untracked, Packet("10.244.1.5", "10.244.2.7", dport=80), NODE).paths
+    assert p2.final.mark == 1

@@ -15,13 +15,16 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from .matches import Check, compile_match
+from .flow import Action, Check, Effect, Env, RuleRow
+from .matches import RecentLists, compile_match
 from .model import Target
+from .targets import apply_target
+from .trace_model import PacketState
 
 if TYPE_CHECKING:
     from .model import Chain, Ruleset
 
-__all__ = ["ChainIndex", "CompiledRule", "CompiledRuleset"]
+__all__ = ["ChainIndex", "CompiledRule", "CompiledRuleset", "compiled_ruleset"]
 
 _HEADER_END = re.compile(r"(?:^| )(?:-m|-j|-g|--[a-z])")
 _DST = re.compile(r"(?:^| )(! )?-d (\S+)")
@@ -32,6 +35,7 @@ class CompiledRule(NamedTuple):
     checks: tuple[Check, ...]
     target: Target | None
     recent_set: str | None  # ``-m recent --set --name X``: the list this rule adds the source to
+    ops: tuple[Check | Action, ...]  # what the walker runs: the checks, then the recent --set, then the target
 
 
 class _Key(NamedTuple):
@@ -80,6 +84,7 @@ class ChainIndex:
 
     def __init__(self, chain: Chain, table_chains: Mapping[str, Chain]) -> None:
         self.chain = chain
+        self.name = chain.name
         self.table_chains = table_chains  # the chains of its table: what a -j name can jump to
         self.rows = getattr(chain.rules, "rows", None) or [
             (r.line, r.raw, None if r.counters is None else str(r.counters.packets),
@@ -87,8 +92,10 @@ class ChainIndex:
             for r in chain.rules
         ]  # fmt: skip
         self._compiled: list[CompiledRule | None] = [None] * len(self.rows)
+        self._rows: list[RuleRow | None] = [None] * len(self.rows)
         self._keys: list[_Key] | None = None
         self._candidates: dict[tuple[str, int | None], list[int]] = {}
+        self._recent: RecentLists | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -100,12 +107,29 @@ class ChainIndex:
             checks: list[Check] = []
             recent_set = None
             for m in spec.matches:
-                checks.extend(compile_match(m))
+                if m.module == "recent" and self._recent is None:
+                    self._recent = _recent_lists(self.chain, self.table_chains)
+                checks.extend(compile_match(m, self._recent or RecentLists(self.name)))
                 if m.module == "recent" and m.option("--set") is not None:
                     name = m.option("--name")
                     recent_set = name.value if name else "DEFAULT"
-            c = self._compiled[i] = CompiledRule(tuple(checks), spec.target, recent_set)
+            ops: list[Check | Action] = list(checks)
+            if recent_set is not None:
+                ops.append(_recent_action(recent_set))
+            if spec.target is not None:
+                ops.append(_target_action(spec.target, self.chain.table or "", self.table_chains))
+            c = self._compiled[i] = CompiledRule(tuple(checks), spec.target, recent_set, tuple(ops))
         return c
+
+    def ops(self, i: int) -> tuple[Check | Action, ...]:
+        return self.compiled(i).ops
+
+    def row(self, i: int) -> RuleRow:
+        got = self._rows[i]
+        if got is None:
+            r = self.rows[i]
+            got = self._rows[i] = RuleRow(r[0], r[1], (int(r[2]), int(r[3] or 0)) if r[2] is not None else None)
+        return got
 
     def key(self, i: int) -> _Key:
         if self._keys is None:
@@ -136,10 +160,68 @@ class ChainIndex:
         return f"--dport {k.dport}"
 
 
+def _target_action(target: Target, table: str, chains: Mapping[str, Chain]) -> Action:
+    def fn(s: PacketState, e: Env) -> Effect:
+        return apply_target(target, s, e.node, table, chains)._replace(target=target.name)
+
+    return Action(fn, f"-{'g' if target.goto else 'j'} {target.name}")
+
+
+def _recent_action(name: str) -> Action:
+    def fn(s: PacketState, e: Env) -> Effect:
+        return Effect("CONTINUE", "continue", s.with_(recent=s.recent | {name}))
+
+    return Action(fn, f"-m recent --set --name {name}")
+
+
+def _recent_lists(chain: Chain, chains: Mapping[str, Chain]) -> RecentLists:
+    """The recent lists ``chain`` checks, in order, each with the endpoint its namesake chain DNATs to."""
+    names: list[str] = []
+    for rule in chain.rules:
+        for m in rule.spec.matches:
+            if m.module == "recent" and (m.option("--rcheck") or m.option("--update")):
+                opt = m.option("--name")
+                name = opt.value if opt else "DEFAULT"
+                if name not in names:
+                    names.append(name)
+    endpoints: list[str | None] = []
+    for name in names:
+        ep = None
+        for rule in getattr(chains.get(name), "rules", ()):
+            t = rule.spec.target
+            if t is not None and t.name == "DNAT":
+                to = t.option("--to-destination")
+                ep = to.value if to else None
+        endpoints.append(ep)
+    return RecentLists(chain.name, tuple(names), tuple(endpoints))
+
+
+_VIP = re.compile(r"(?:^| )-d ([0-9a-fA-F.:]+)(?:/(?:32|128))? ")
+
+
 class CompiledRuleset:
     def __init__(self, ruleset: Ruleset) -> None:
         self.ruleset = ruleset
         self._chains: dict[tuple[str | None, str], ChainIndex] = {}
+        self._vips: frozenset[str] | None = None
+
+    @property
+    def cluster_ips(self) -> frozenset[str]:
+        """The cluster IPs kube-proxy's rules name (nat KUBE-SERVICES "… cluster IP" rules, filter
+        KUBE-SERVICES "… has no endpoints" rules): virtual addresses, never the node's in iptables mode."""
+        if self._vips is None:
+            out: set[str] = set()
+            for table, needle in (("nat", "cluster IP"), ("filter", "has no endpoints")):
+                chain = self.ruleset.chain(table, "KUBE-SERVICES")
+                rows = getattr(chain.rules, "rows", None) if chain is not None else None
+                raws = (r[1] for r in rows) if rows is not None else (r.raw for r in chain.rules) if chain else ()
+                for raw in raws:
+                    if needle in raw:
+                        m = _VIP.search(raw)
+                        if m:
+                            out.add(m.group(1))
+            self._vips = frozenset(out)
+        return self._vips
 
     def chain(self, table: str | None, name: str) -> ChainIndex | None:
         key = (table, name)
@@ -151,3 +233,8 @@ class CompiledRuleset:
                 return None
             idx = self._chains[key] = ChainIndex(chain, t.chains)
         return idx
+
+
+def compiled_ruleset(ruleset: Ruleset) -> CompiledRuleset:
+    """``ruleset`` prepared for tracing, once per ruleset (kept with it: :meth:`Ruleset.derived`)."""
+    return ruleset.derived("compiled", CompiledRuleset)

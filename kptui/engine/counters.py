@@ -166,8 +166,10 @@ class CounterDiff:
     vanished: tuple[RuleDelta, ...]  # rules only in the old snapshot
     chains: tuple[ChainDelta, ...]  # chains whose rules or policy counter moved
     compared: int  # rules present in both snapshots
-    counters: bool  # both snapshots carry counters (saved with -c)
+    counters: bool  # both snapshots carry counters (saved with -c); without, there are no deltas at all
     notes: tuple[str, ...] = ()
+    old_counters: bool = True  # the old snapshot carries counters (or has no rules)
+    new_counters: bool = True
     unchanged: bool = False  # the same tables, chains and rules in the same order: only counters may differ
 
     def rate(self, value: int) -> float:
@@ -209,11 +211,16 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
     policy: dict[tuple[str | None, str], tuple[int, int]] = {}
     compared = 0
     unchanged = list(a.tables) == list(b.tables)
-    counters = a.has_counters and b.has_counters
+    # A side without rules has no counters to lack; a side whose rules have none gives no deltas: a rule's
+    # counters then cannot be told from zero, and nothing moved, rose or was dropped as far as anyone knows.
+    old_counters, new_counters = a.has_counters or not a.rule_count, b.has_counters or not b.rule_count
+    counters = old_counters and new_counters
     notes = []
-    if not counters and (a.rule_count or b.rule_count):
-        notes.append("a snapshot has no rule counters (save it with iptables-save -c): only rules that "
-                     "appeared or vanished are shown")  # fmt: skip
+    if not counters:
+        which = "neither snapshot has" if not (old_counters or new_counters) else \
+            "the old snapshot has no" if not old_counters else "the new snapshot has no"
+        notes.append(f"{which} rule counters (save with iptables-save -c): no counter deltas, only the rules "
+                     "that appeared or vanished")  # fmt: skip
     for tname, nt in b.tables.items():
         ot = a.tables.get(tname)
         if ot is None:
@@ -234,7 +241,8 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
                 occ = occs.get(c)
                 if occ is None:
                     occ = occs[c] = _occurrences(list(map(_RAW, nc.rows)))
-                _moved(tname, names[c], ot.chains[names[c]].rows[j], nc.rows[j], j, occ[j], moved)
+                if counters:
+                    _moved(tname, names[c], ot.chains[names[c]].rows[j], nc.rows[j], j, occ[j], moved)
         for chain, nc in nt.chains.items():
             oc = ot.chains.get(chain)
             if not same:
@@ -242,7 +250,7 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
                     appeared.extend(_whole(tname, chain, nc.rows, "appeared"))
                 else:
                     compared += _diff_chain(tname, chain, oc.rows, nc.rows, moved, appeared, vanished)
-            if nc.policy_counters is not None and oc is not None and oc.policy_counters is not None:
+            if counters and nc.policy_counters is not None and oc is not None and oc.policy_counters is not None:
                 o, n = oc.policy_counters, nc.policy_counters
                 pp, pb, _ = _delta(o[0], n[0], o[1], n[1])
                 if pp or pb:
@@ -256,11 +264,15 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
         if tname not in b.tables:
             for chain, oc in ot.chains.items():
                 vanished.extend(_whole(tname, chain, oc.rows, "vanished"))
+    if not counters:  # no deltas: appeared rules keep what they hold, but it is no delta; chains moved nothing
+        moved.clear()
+        chains.clear()
+        appeared = [d._replace(packets=0, bytes=0) for d in appeared]
     hot = _hottest
     return CounterDiff(
         seconds=max(0.0, seconds), rules=tuple(sorted(moved, key=hot)), appeared=tuple(sorted(appeared, key=hot)),
         vanished=tuple(sorted(vanished, key=_place)), compared=compared, counters=counters, notes=tuple(notes),
-        unchanged=unchanged,
+        old_counters=old_counters, new_counters=new_counters, unchanged=unchanged,
         chains=tuple(sorted(chains, key=lambda c: (-c.packets, -c.bytes, c.table or "", c.chain))),
     )  # fmt: skip
 

@@ -36,6 +36,7 @@ __all__ = [
     "END",
     "GOTO",
     "JUMP",
+    "REINJECT",
     "RETURN",
     "STOP_TABLE",
     "Action",
@@ -62,6 +63,8 @@ END = "end"  # drop, reject, queue: the packet ends here
 RETURN = "return"  # back to the calling chain (a base chain: its policy)
 JUMP = "jump"  # call Effect.target, come back here
 GOTO = "goto"  # continue in Effect.target, do not come back
+REINJECT = "reinject"  # IPVS (NAT forwarding) rewrote the destination and sends the packet on itself: it
+#                        leaves this hook and goes through LOCAL_OUT's chains (not IPVS again), then POSTROUTING
 
 Pred = tuple[str, str]  # ("eq", "eth0") or ("prefix", "veth"): a fact about a variable's value
 
@@ -184,6 +187,18 @@ def route_iface(node: NodeContext, dst: str) -> str | None:
     if node.is_local(dst):
         return "lo"
     ip = ipaddress.ip_address(dst)
+    if node.routes is not None:  # the node's own routes: longest prefix (None: no route, or a blackhole)
+        best_route: tuple[int, str] | None = None
+        for d, dev in node.routes:
+            try:
+                net = ipaddress.ip_network(("0.0.0.0/0" if ip.version == 4 else "::/0") if d == "default" else d,
+                                           strict=False)  # fmt: skip
+            except ValueError:
+                continue
+            if net.version == ip.version and ip in net and (best_route is None or net.prefixlen > best_route[0]):
+                best_route = (net.prefixlen, dev)
+        if best_route is not None:
+            return best_route[1] or None
     best: tuple[int, str] | None = None
     for name, cidrs in node.interfaces.items():
         for c in cidrs:

@@ -219,7 +219,7 @@ def kernel_path(k: KernelTrace, packet: Packet, locations: Sequence[Location | N
             hops.append(_hop(e, hook, locations[i] if i < len(locations) else None, ruleset, before, cur,
                              (notes or {}).get(i)))  # fmt: skip
     final = cur or PacketState(packet.src, packet.dst, packet.proto, packet.sport, packet.dport)
-    delivery = k.delivery if k.delivery in ("local", "forward") else None
+    delivery = k.delivery if k.delivery in ("local", "forward", "sent") else None
     extra = ("the log ends where the packet went out to lo: the rest of its walk is not in it",
              ) if k.delivery == "loopback" else ()  # fmt: skip
     where = f"the kernel's walk: log lines {k.line}-{_last_line(k)}, trace id {', '.join(k.ids)}"

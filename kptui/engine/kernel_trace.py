@@ -137,14 +137,17 @@ class KernelTrace:
 
     @property
     def delivery(self) -> str | None:
-        """"local" (last seen in INPUT), "forward" (POSTROUTING, not to ``lo``), "loopback" (POSTROUTING to
+        """"local" (last seen in INPUT), "forward" (POSTROUTING, not to ``lo``, of a packet that arrived),
+        "sent" (likewise, of a packet the node sent: the walk began in OUTPUT), "loopback" (POSTROUTING to
         ``lo`` and the ``lo`` half is missing) or None (dropped, or the hook is unknown)."""
         last = self.events[-1] if self.events and self.verdict == "ACCEPT" else None
         if last is None or last.hook not in ("INPUT", "POSTROUTING"):
             return None
         if last.hook == "INPUT":
             return "local"
-        return "loopback" if last.packet and last.packet.oif == "lo" else "forward"
+        if last.packet and last.packet.oif == "lo":
+            return "loopback"
+        return "sent" if self.events[0].hook == "OUTPUT" else "forward"
 
     def _taken(self, pattern: re.Pattern[str]) -> list[re.Match[str]]:
         found = (pattern.search(e.rule_text) for e in self.events if e.verdict == "ACCEPT" and e.rule_text)

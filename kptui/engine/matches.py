@@ -10,13 +10,14 @@ from __future__ import annotations
 import ipaddress
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from typing import NamedTuple
 
-from .flow import Chance, Check, CheckFn, Env, Outcome, Undecidable
+from .flow import Chance, Check, CheckFn, Choices, Env, Outcome, Undecidable, iface_question, local_question
 from .model import HEADER, Match, Option
 from .packet import PROTOCOLS
 from .trace_model import PacketState
 
-__all__ = ["Chance", "Check", "Env", "Undecidable", "compile_match", "probability_of"]
+__all__ = ["NO_RECENT", "Chance", "Check", "Env", "RecentLists", "Undecidable", "compile_match", "probability_of"]
 
 
 def _opt_text(module: str, opt: Option) -> str:
@@ -59,17 +60,8 @@ def _in_net(field: str, text: str) -> CheckFn:
 
 
 def _iface(field: str, pattern: str) -> CheckFn:
-    def fn(s: PacketState, e: Env) -> Outcome:
-        name = getattr(s, field)
-        if name is None:
-            which = "input" if field == "in_iface" else "output"
-            return Undecidable(f"{field}={pattern}", f"the {which} interface is not known")
-        name_s: str = name
-        if pattern.endswith("+"):
-            return name_s.startswith(pattern[:-1])
-        return name_s == pattern
-
-    return fn
+    which = "in" if field == "in_iface" else "out"
+    return lambda s, e: iface_question(s, which, pattern)
 
 
 def _proto(text: str) -> CheckFn:
@@ -159,17 +151,16 @@ def _addrtype(field: str, arg: str) -> CheckFn:
     def fn(s: PacketState, e: Env) -> Outcome:
         addr = getattr(s, field)
         ip = ipaddress.ip_address(addr)
-        if ip.is_loopback or e.node.is_local(addr):
-            kind = "LOCAL"
-        elif ip.is_multicast:
-            kind = "MULTICAST"
-        elif addr == "255.255.255.255":
-            kind = "BROADCAST"
-        elif not e.node.addresses and not e.node.interfaces:
-            return Undecidable(f"addrtype {field} {addr}",
-                               f"whether {addr} is a node address (no node addresses given)")  # fmt: skip
-        else:
-            kind = "UNICAST"
+        if ip.is_multicast:
+            return "MULTICAST" in types
+        if addr == "255.255.255.255":
+            return "BROADCAST" in types
+        local = local_question(addr, e.node)
+        if isinstance(local, Undecidable):  # one question, whichever type the rule asks for
+            if "LOCAL" in types:
+                return local if "UNICAST" not in types else True
+            return local._replace(negated=True) if "UNICAST" in types else False
+        kind = "LOCAL" if local else "UNICAST"
         return kind in types
 
     return fn
@@ -182,8 +173,10 @@ def _ctstate(arg: str) -> CheckFn:
     states = set(arg.upper().split(","))
 
     def fn(s: PacketState, e: Env) -> Outcome:
-        if s.ctstate in states:
+        if s.ct in states:
             return True
+        if s.pre_ct:  # before conntrack looked the packet up: no entry, only the INVALID bit
+            return False
         if "DNAT" in states and s.dnat and not s.untracked:
             return True
         return "SNAT" in states and s.snat and not s.untracked
@@ -246,16 +239,74 @@ def _statistic(match: Match) -> CheckFn:
     return lambda s, e: Chance(p, note)
 
 
-def _recent(match: Match) -> CheckFn:
+def _recent(match: Match, bound: RecentLists) -> CheckFn:
+    """``-m recent --rcheck/--update --name N``: true when this source is in list N. A first packet is in no
+    list, unless this path added it (``--set``), the node says so (``NodeContext.recent``), or the client is a
+    returning one (``NodeContext.affinity``): bound to one endpoint of the service — the one given, or, with
+    ``"any"``, one of the endpoints whose lists this chain checks (the walk forks, one path per endpoint)."""
     name_opt = match.option("--name")
     name = name_opt.value if name_opt else "DEFAULT"
     if match.option("--set") is not None:
-        return lambda s, e: True  # --set always matches (the target side adds the source)
+        return lambda s, e: True  # --set always matches (the rule records the source)
     negated = any(o.negated for o in match.options if o.name in ("--rcheck", "--update", "--remove"))
 
     def fn(s: PacketState, e: Env) -> Outcome:
-        hit = e.node.recent_all or name in e.node.recent or name in s.recent
+        if name in e.node.recent or name in s.recent:
+            return not negated
+        want = e.node.affinity
+        if want is None:
+            return negated
+        if want == "any" and not negated and bound.lists:
+            options = tuple((bound.label(n), f"the client is bound to {bound.label(n)}") for n in bound.lists)
+            return Choices(f"affinity {bound.chain}", bound.label(name), options,
+                           "which endpoint a returning client is bound to is not known")  # fmt: skip
+        hit = name == want or bound.endpoint_matches(name, want)
         return hit != negated
+
+    return fn
+
+
+class RecentLists(NamedTuple):
+    """The recent lists one chain checks (``--rcheck``/``--update``), in order, and the endpoint each belongs
+    to (the DNAT of the chain of the same name: kube-proxy names each list after its KUBE-SEP chain)."""
+
+    chain: str
+    lists: tuple[str, ...] = ()
+    endpoints: tuple[str | None, ...] = ()
+
+    def endpoint(self, name: str) -> str | None:
+        for n, ep in zip(self.lists, self.endpoints, strict=True):
+            if n == name:
+                return ep
+        return None
+
+    def label(self, name: str) -> str:
+        """``10.244.1.61:8080 (KUBE-SEP-…)``, or the list's name when its endpoint is not known."""
+        ep = self.endpoint(name)
+        return f"{ep} ({name})" if ep else name
+
+    def endpoint_matches(self, name: str, want: str) -> bool:
+        """``want`` (IP:PORT, [IPv6]:PORT or an IP) names the endpoint of list ``name``."""
+        ep = self.endpoint(name)
+        if ep is None:
+            return False
+        return want == ep or want == ep.rsplit(":", 1)[0].strip("[]")
+
+
+NO_RECENT = RecentLists("")
+
+
+def _rpfilter(match: Match) -> CheckFn:
+    """``-m rpfilter [--loose] [--validmark] [--accept-local] [--invert]``: one question (does the reverse path
+    of the source lead back through the input interface?), which the node context cannot answer; ``--invert``
+    is its negation, not a second question."""
+    flags = sorted(o.name.removeprefix("--") for o in match.options if o.name != "--invert")
+    invert = any(o.name == "--invert" for o in match.options)
+    how = f" ({', '.join(flags)})" if flags else ""
+
+    def fn(s: PacketState, e: Env) -> Outcome:
+        return Undecidable(f"rpfilter {s.src} via {s.in_iface or 'the input interface'}{how}",
+                           f"whether the reverse path of {s.src} is valid needs the node's routes", invert)
 
     return fn
 
@@ -348,7 +399,7 @@ def _module_option(match: Match, opt: Option) -> CheckFn:
     return _undecidable(text, f"-m {module} {opt.name} cannot be decided from the packet and node")
 
 
-def compile_match(match: Match) -> list[Check]:
+def compile_match(match: Match, recent: RecentLists = NO_RECENT) -> list[Check]:
     """The checks of one match, in order; a rule matches when every check is true."""
     module = match.module
     if module == HEADER:
@@ -358,7 +409,9 @@ def compile_match(match: Match) -> list[Check]:
     if module == "statistic":
         return [Check(_statistic(match), _opt_text("statistic", match.options[0]) if match.options else "")]
     if module == "recent":
-        return [Check(_recent(match), "-m recent " + " ".join(_opt_text("", o) for o in match.options))]
+        return [Check(_recent(match, recent), "-m recent " + " ".join(_opt_text("", o) for o in match.options))]
+    if module == "rpfilter":
+        return [Check(_rpfilter(match), "-m rpfilter " + " ".join(_opt_text("", o) for o in match.options))]
     if not match.options:
         known = module in ("comment", "nfacct", "limit", "hashlimit", "tcp", "udp", "sctp", "mark")
         fn = (lambda s, e: True) if known else _undecidable(f"-m {module}", f"module {module} is unknown")

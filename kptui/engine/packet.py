@@ -137,8 +137,15 @@ class NodeContext:
     uplink: str | None = None  # the interface external traffic arrives on and the default route uses
     pod_iface: str | None = None  # the interface pod traffic arrives on (e.g. cni0, or a veth)
     recent: frozenset[str] = frozenset()  # recent lists (session affinity) that already hold the source
-    recent_all: bool = False  # every recent list holds the source (a repeat client)
+    # a returning client (session affinity): "any" — bound to one endpoint of each service, not known which
+    # (traces fork, one path per endpoint); or the endpoint it is bound to (IP:PORT or IP); None: a new client
+    affinity: str | None = None
     ipsets: Mapping[str, tuple[str, ...]] | None = None  # set name → members (CIDRs); None: unknown
+    # the node's routes (main table) as (destination CIDR or "default", device; "" for a blackhole, unreachable
+    # or prohibit route), longest prefix first or in any order; None: not known (a route is then assumed)
+    routes: tuple[tuple[str, str], ...] | None = None
+    # sysctls as read, e.g. {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.route_localnet": "1"}; absent: unknown
+    sysctls: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "addresses", tuple(str(_addr(a, "node address")) for a in self.addresses))
@@ -149,6 +156,9 @@ class NodeContext:
         object.__setattr__(self, "interfaces", MappingProxyType(ifaces))
         if self.ipsets is not None:
             object.__setattr__(self, "ipsets", MappingProxyType(dict(self.ipsets)))
+        object.__setattr__(self, "sysctls", MappingProxyType(dict(self.sysctls)))
+        if self.routes is not None:
+            object.__setattr__(self, "routes", tuple((str(d), str(v)) for d, v in self.routes))
 
     def is_local(self, addr: str) -> bool:
         ip = ipaddress.ip_address(addr)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 
 from .errors import Diagnostic, ParseError
+from .graph import graph_of
 from .lexer import tokenize
 from .model import Ruleset
 from .rulelist import Row
@@ -103,7 +104,7 @@ def parse_ruleset(
     gc.disable()
     try:
         ruleset = _parse(text, source, list(_warnings or ()))
-        _ = ruleset.graph  # structural facts, computed once while the collector is still off
+        graph_of(ruleset)  # structural facts, computed once while the collector is still off
         return ruleset
     except ParseError as exc:
         raise exc.with_source(source) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .errors import Diagnostic, ParseError
 from .lexer import Token, tokenize
-from .model import HEADER, Match, Option, RuleSpec, Target
+from .spec import HEADER, Match, Option, RuleSpec, Target
 
 __all__ = ["HEADER_OPTIONS", "MODULE_OPTIONS", "STRING_OPTIONS", "decode_rule"]
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
+from .graph import graph_of
 from .kube.era import detect_layout, layout_to_dict
 from .model import BUILTIN_CHAINS, TABLE_ORDER, Chain, Ruleset
 
@@ -23,7 +24,7 @@ TOP_CHAINS = 10
 
 def summarize(ruleset: Ruleset) -> dict[str, Any]:
     """A JSON-ready dict describing ``ruleset`` (see the README for every key)."""
-    graph = ruleset.graph
+    graph = graph_of(ruleset)
     tables = []
     sizes: list[tuple[int, str, str | None]] = []
     order = {name: i for i, name in enumerate(TABLE_ORDER)}

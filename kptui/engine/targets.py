@@ -141,10 +141,8 @@ def apply_target(target: Target, state: PacketState, node: NodeContext, table: s
         note = None
         if state.out_iface == "lo":
             addr = state.src  # to a local address: the source is already a local address and stays
-        elif addr is None:
-            addr = _node_address(node, family)
-            note = (f"the address of {state.out_iface or 'the outgoing interface'} is not known; assumed the "
-                    f"node address {addr}") if addr else MASQ_ADDRESS_UNKNOWN  # fmt: skip
+        elif addr is None:  # the kernel takes the outgoing interface's address: not the node's other ones
+            note = MASQ_ADDRESS_UNKNOWN
         ports = target.option("--to-ports")
         sport = int(ports.args[0].split("-")[0]) if ports and ports.args else state.sport
         new = state.with_(src=addr or state.src, sport=sport, snat=True, masquerade=True)

@@ -1,14 +1,19 @@
-"""``trace(ruleset, packet, node) -> Trace``: walk a connection's first packet through the rules the way
-netfilter does, recording every hop, and branching where the outcome depends on chance (``statistic``) or on
-something the context cannot decide.
+"""``trace(rules, packet, node) -> Trace``: walk a connection's first packet through a node's rules the way
+netfilter does, recording every hop, and branching where the outcome depends on chance (``statistic``,
+``numgen``) or on something the context cannot decide.
 
-Hook order (REFERENCE §1), per hook the tables in priority order:
+Hook order (REFERENCE §1): per hook, every base chain of the packet's family in priority order
+(:func:`kptui.engine.schedule.hook_schedule`: the iptables tables at their fixed priorities, nft base chains at
+theirs, nat chains at the NAT core's priority and for NEW tracked connections only):
 
-- arriving (pod / external): PREROUTING raw, mangle, nat → routing → INPUT mangle, filter, security, nat
-  (local destination) or FORWARD mangle, filter, security → POSTROUTING mangle, nat.
-- local: OUTPUT raw, mangle, nat, filter, security → POSTROUTING mangle, nat; a local destination then loops
-  through ``lo``: PREROUTING raw, mangle → INPUT mangle, filter, security (its NAT is already bound).
-- nat runs only for a NEW, tracked connection.
+- arriving (pod / external): PREROUTING → routing → INPUT (local destination) or FORWARD → POSTROUTING.
+- local: OUTPUT → POSTROUTING; a local destination then loops through ``lo``: PREROUTING → INPUT, without nat
+  (the connection's NAT is already bound).
+
+What the node context does not say is asked as a question (:mod:`kptui.engine.flow`); each path keeps its
+answers (:mod:`kptui.engine.assume`) and answers every later question — a match, the routing decision, the
+interface a packet leaves by — the same way. The paths are grouped into scenarios, one per consistent set of
+answers, whose probabilities sum to 1.
 """
 
 from __future__ import annotations
@@ -18,48 +23,73 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from .compiled import ChainIndex, CompiledRuleset
-from .flow import CONTINUE, END, GOTO, JUMP, RETURN, STOP_TABLE
-from .matches import Chance, Env, Undecidable
+from .assume import Fact, decide, fact_text, scenarios
+from .compiled import CompiledRuleset, compiled_ruleset
+from .flow import (
+    CONTINUE,
+    END,
+    GOTO,
+    JUMP,
+    PODISH_PREFIXES,
+    RETURN,
+    STOP_TABLE,
+    Action,
+    ChainView,
+    Chance,
+    Choices,
+    Effect,
+    Env,
+    Spread,
+    Undecidable,
+    local_question,
+    route_iface,
+)  # fmt: skip
+from .iproute import detector_hints
 from .model import Ruleset
 from .packet import NodeContext, Packet
-from .targets import apply_target
-from .trace_model import Hop, PacketState, Trace, TracePath
+from .routing import Decision, input_route, output_reroute
+from .schedule import CONNTRACK_PRIORITY, BaseChain, Netfilter, hook_schedule
+from .trace_model import MASQ_ADDRESS_UNKNOWN, Hop, PacketState, Trace, TracePath
 
 __all__ = ["MAX_PATHS", "trace"]
 
 MAX_PATHS = 4096
 MAX_DEPTH = 128  # nested jumps before the walk calls it a loop
-_TABLES = {
-    "PREROUTING": ("raw", "mangle", "nat"),
-    "INPUT": ("mangle", "filter", "security", "nat"),
-    "FORWARD": ("mangle", "filter", "security"),
-    "OUTPUT": ("raw", "mangle", "nat", "filter", "security"),
-    "POSTROUTING": ("mangle", "nat"),
-    "LO-PREROUTING": ("raw", "mangle"),
-    "LO-INPUT": ("mangle", "filter", "security"),
-}
+_UPLINK_UNKNOWN = ("arrived on the uplink, whose name is not known: assumed not to be a pod or container interface "
+                   "(give --in-iface or --uplink)")
+_MASQ_UNKNOWN = "masquerade source: the address of the interface the packet leaves by, which is not known"
+_NEXT = {"PREROUTING": None, "FORWARD": "POSTROUTING", "OUTPUT": "POSTROUTING", "LO-PREROUTING": "LO-INPUT"}
 
 
 @dataclass
 class _Cursor:
-    """Where one path is: hook phase, table, call stack, packet state, and what it went through."""
+    """Where one path is: hook phase, its base chains, call stack, packet state, and what it went through."""
 
     phase: str
-    table_pos: int = 0
-    frames: tuple[tuple[str, int], ...] = ()  # (chain, next rule index), innermost last
-    base: str | None = None  # the built-in chain whose policy applies when the stack empties
+    sched: tuple[BaseChain, ...] = ()
+    pos: int = -1  # index into sched of the base chain being walked (-1: before the first)
+    frames: tuple[tuple[tuple[str, ...], str, int], ...] = ()  # (namespace, chain, next rule index), innermost last
     state: PacketState = field(default=None)  # type: ignore[assignment]
     prob: Fraction = Fraction(1)
     log: Any = None  # a cons list: (hop, previous) or None
-    assumptions: tuple[tuple[str, bool], ...] = ()
+    facts: tuple[Fact, ...] = ()  # what this path assumed
+    given: tuple[Fact, ...] = ()  # what the packet's origin says (not assumptions: they hold on every path)
     notes: tuple[str, ...] = ()
+    done: TracePath | None = None  # a fork that already ended (a spread branch whose verdict ended the packet)
+    stated: tuple[str, ...] = ()  # what this path took for granted without forking (listed as assumptions)
+    prefix: int | None = None  # how many facts were assumed before the path's first chance split
+    reroute: tuple[str | None] | None = None  # OUTPUT: the interface the packet was routed to again after NAT
+
+    def chance(self) -> None:
+        """A chance split happens here: later assumptions are alternatives within a branch."""
+        if self.prefix is None:
+            self.prefix = len(self.facts)
 
     def fork(self, **changes: Any) -> _Cursor:
         # Freeze the hops so far into one tuple both branches share (paths share long prefixes).
         self.log = _materialize(self.log)
-        c = _Cursor(self.phase, self.table_pos, self.frames, self.base, self.state, self.prob, self.log,
-                    self.assumptions, self.notes)  # fmt: skip
+        c = _Cursor(self.phase, self.sched, self.pos, self.frames, self.state, self.prob, self.log, self.facts,
+                    self.given, self.notes, None, self.stated, self.prefix, self.reroute)  # fmt: skip
         for k, v in changes.items():
             setattr(c, k, v)
         return c
@@ -67,35 +97,24 @@ class _Cursor:
     def add(self, hop: Hop) -> None:
         self.log = _Log(hop, self.log)
 
-
-def _route(node: NodeContext, dst: str) -> str | None:
-    """The interface the node would send ``dst`` out of, when the context says."""
-    if node.is_local(dst):
-        return "lo"
-    ip = ipaddress.ip_address(dst)
-    best: tuple[int, str] | None = None
-    for name, cidrs in node.interfaces.items():
-        for c in cidrs:
-            net = ipaddress.ip_interface(c).network
-            if net.version == ip.version and ip in net and (best is None or net.prefixlen > best[0]):
-                best = (net.prefixlen, name)
-    if best:
-        return best[1]
-    if node.pod_cidrs and node.pod_iface:
-        local_pods = ipaddress.ip_network(node.pod_cidrs[0])
-        if local_pods.version == ip.version and ip in local_pods:
-            return node.pod_iface
-    return node.uplink
+    @property
+    def base(self) -> BaseChain:
+        return self.sched[self.pos]
 
 
 class _Walker:
-    def __init__(self, ruleset: Ruleset, packet: Packet, node: NodeContext, max_paths: int) -> None:
-        self.rs = ruleset
-        self.compiled: CompiledRuleset = ruleset.compiled
+    def __init__(self, rules: Netfilter, packet: Packet, node: NodeContext, max_paths: int) -> None:
+        self.rules = rules
         self.packet = packet
         self.node = node
         self.max_paths = max_paths
+        self.ruleset = rules.ruleset(packet.family)
+        self.compiled: CompiledRuleset | None = compiled_ruleset(self.ruleset) if self.ruleset is not None else None
+        self.nft_views: Any = getattr(rules.nft, "views", None) if rules.nft is not None else None
+        self.pod_nets = node.pod_cidrs or (detector_hints(self.ruleset, packet.family)[0] if self.ruleset else ())
+        self.localnet_guard = _has_localnet_guard(self.ruleset)
         self.envs: dict[str, Env] = {}
+        self.schedules: dict[str, tuple[BaseChain, ...]] = {}
         self.truncated = False
 
     def env(self, hook: str) -> Env:
@@ -107,25 +126,57 @@ class _Walker:
             e = self.envs[hook] = Env(self.node, p.family, hook, p.length, icmp, flags, p.mac)
         return e
 
+    def schedule(self, phase: str) -> tuple[BaseChain, ...]:
+        s = self.schedules.get(phase)
+        if s is None:
+            hook = _hook(phase)
+            extra = self.nft_views.base_chains(hook, self.packet.family) if self.nft_views is not None else None
+            s = hook_schedule(self.rules, hook, self.packet.family, extra)
+            if phase.startswith("LO-"):  # the connection's NAT is bound: nat chains do not run again
+                s = tuple(b for b in s if not b.nat)
+            self.schedules[phase] = s
+        return s
+
+    def view(self, ns: tuple[str, ...], chain: str) -> ChainView | None:
+        if ns[0] == "xt":
+            return self.compiled.chain(ns[1], chain) if self.compiled is not None else None
+        return self.nft_views.chain(ns, chain) if self.nft_views is not None else None
+
     # -- the walk ---------------------------------------------------------------------------------------
     def run(self) -> list[TracePath]:
         p = self.packet
         # "" is "no interface" (known: a local packet has no input interface, an arriving one no output
-        # interface yet), None is "not known" (makes -i/-o undecidable).
+        # interface yet), None is "not known" (interface checks then ask the question).
         in_iface: str | None = ""
+        given: tuple[Fact, ...] = ()
+        notes: tuple[str, ...] = ()
         if p.origin == "pod":
             in_iface = p.in_iface or self.node.pod_iface
+            if in_iface is None:
+                given = (("iface:in", ("eq", "lo"), False),)
         elif p.origin == "external":
             in_iface = p.in_iface or self.node.uplink
+            if in_iface is None:  # the uplink, whatever its name: not a pod's or a container's interface
+                given = (("iface:in", ("eq", "lo"), False),
+                         *(("iface:in", ("prefix", pfx), False) for pfx in PODISH_PREFIXES))  # fmt: skip
+                notes = (_UPLINK_UNKNOWN,)
         state = PacketState(p.src, p.dst, p.proto, p.sport, p.dport, mark=p.mark, ctstate=p.ctstate,
                             orig_src=p.src, orig_dst=p.dst, orig_sport=p.sport, orig_dport=p.dport,
                             in_iface=in_iface, out_iface="")  # fmt: skip
+        start = _Cursor("OUTPUT" if p.origin == "local" else "PREROUTING", given=given, notes=notes)
+        start.sched = self.schedule(start.phase)
+        work: list[_Cursor] = []
         if p.origin == "local":
-            state = state.with_(out_iface=_route(self.node, p.dst), hook="OUTPUT")
-            start = _Cursor("OUTPUT", state=state)
+            start.state = state.with_(hook="OUTPUT")
+            start.state = start.state.with_(out_iface=self.out_iface(start, start.state.dst, work))
+            d = output_reroute(self.node, p.src, p.dst, start.state.out_iface, first=True,
+                               guard=self.localnet_guard)  # fmt: skip
+            if d is not None and d.drop:  # never sent: the path is the routing decision alone
+                self.decision_hop(start, p.dst, d)
+                start.done = self.finish(start, "DROP", None)
         else:
-            start = _Cursor("PREROUTING", state=state.with_(hook="PREROUTING"))
-        work = [start]
+            start.state = state.with_(hook="PREROUTING")
+        work.append(start)
         paths: list[TracePath] = []
         while work:
             cur = work.pop()
@@ -133,137 +184,369 @@ class _Walker:
         return paths
 
     def walk(self, c: _Cursor, work: list[_Cursor], done: int) -> TracePath:
+        if c.done is not None:
+            return c.done
         steps = 0
         while True:
             steps += 1
             if not c.frames:
-                end = self.enter_next_table(c)
+                end = self.enter_next_base(c, work)
                 if end is not None:
                     return self.finish(c, *end)
                 continue
-            chain_name, pos = c.frames[-1]
-            table = _TABLES[c.phase][c.table_pos]
-            idx = self.compiled.chain(table, chain_name)
-            if idx is None or len(c.frames) > MAX_DEPTH or steps > 1_000_000:
+            ns, chain_name, pos = c.frames[-1]
+            view = self.view(ns, chain_name)
+            if view is None or len(c.frames) > MAX_DEPTH or steps > 1_000_000:
                 return self.finish(c, "LOOP", None, f"jump loop or depth over {MAX_DEPTH} at {chain_name}")
-            nxt = idx.next_candidate(pos, c.state.dst, c.state.dport)
-            for i in range(pos, nxt):  # provably not matching: recorded, not evaluated
-                self.miss(c, table, idx, i, idx.miss_reason(i, c.state.dst, c.state.dport))
-            if nxt >= len(idx):  # fell off the end: a user chain returns, a built-in one applies its policy
-                policy_end = self.leave_chain(c, table)
+            nxt = view.next_candidate(pos, c.state.dst, c.state.dport)
+            if nxt > pos:  # provably not matching: recorded, not evaluated (thousands in KUBE-SERVICES: inlined)
+                base, state, prob, log = c.base, c.state, c.prob, c.log
+                hook, name, dst, dport = _hook(c.phase), view.name, state.dst, state.dport
+                for i in range(pos, nxt):
+                    row = view.row(i)
+                    log = _Log(Hop(hook, base.table, name, "rule", i + 1, row.line, row.text, False, None,
+                                   failed=view.miss_reason(i, dst, dport), before=state, after=state,
+                                   counter=row.counter, probability=prob, family=base.family, handle=row.handle),
+                               log)  # fmt: skip
+                c.log = log
+            if nxt >= len(view):  # fell off the end: a user chain returns, a base chain applies its policy
+                policy_end = self.leave_chain(c)
                 if policy_end is not None:
                     return self.finish(c, policy_end, None)
                 continue
-            c.frames = c.frames[:-1] + ((chain_name, nxt + 1),)
-            outcome = self.evaluate(c, table, idx, nxt, work, done)
+            c.frames = c.frames[:-1] + ((ns, chain_name, nxt + 1),)
+            outcome = self.evaluate(c, view, nxt, work, done)
             if outcome is not None:
                 return outcome
 
-    def enter_next_table(self, c: _Cursor) -> tuple[str, str | None] | None:
-        """Move to the next table with this hook's chain (or the next hook); an end (verdict, delivery) when
-        the packet has gone through all hooks."""
+    def enter_next_base(self, c: _Cursor, work: list[_Cursor]) -> tuple[str, str | None] | None:
+        """Move to the next base chain of this hook (or the next hook); an end (verdict, delivery) when the
+        packet has gone through all hooks."""
         while True:
-            tables = _TABLES[c.phase]
-            if c.base is not None:
-                c.table_pos += 1
-                c.base = None
-            while c.table_pos < len(tables):
-                table = tables[c.table_pos]
-                chain = _chain_name(c.phase)
-                if table == "nat" and (c.state.ctstate != "NEW"):
-                    c.table_pos += 1
+            left = c.sched[c.pos] if 0 <= c.pos < len(c.sched) else None
+            c.pos += 1
+            if left is not None and left.nat and c.phase == "OUTPUT" and c.reroute is None and \
+                    (c.pos >= len(c.sched) or not c.sched[c.pos].nat):
+                end = self.reroute(c, work)  # the NAT core's OUTPUT hook, right after its nat chains
+                if end is not None:
+                    return end
+            while c.pos < len(c.sched):
+                base = c.sched[c.pos]
+                if base.nat and not self.nat_runs(c.state, _hook(c.phase)):
+                    c.pos += 1
                     continue
-                if self.rs.chain(table, chain) is not None:
-                    c.frames = ((chain, 0),)
-                    c.base = chain
-                    return None
-                c.table_pos += 1
-            end = self.next_phase(c)
+                pre = base.priority < CONNTRACK_PRIORITY and c.phase in ("PREROUTING", "OUTPUT")
+                if pre != c.state.pre_ct:
+                    c.state = c.state.with_(pre_ct=pre)
+                c.frames = ((base.ns, base.chain, 0),)
+                return None
+            end = self.next_phase(c, work)
             if end is not None:
                 return end
 
-    def next_phase(self, c: _Cursor) -> tuple[str, str | None] | None:
+    def reroute(self, c: _Cursor, work: list[_Cursor]) -> tuple[str, str | None] | None:
+        """nat OUTPUT changed the destination: the NAT core routes the packet again (``ip_route_me_harder``)
+        before the later OUTPUT chains run; a failure drops it there. Those chains still see the interface the
+        packet was first routed to (the hook's ``out``); POSTROUTING sees the new one."""
+        s = c.state
+        if s.dst == s.orig_dst:
+            return None
+        out = self.out_iface(c, s.dst, work)
+        c.reroute = (out,)
+        d = output_reroute(self.node, s.src, s.dst, out, first=False, guard=self.localnet_guard)
+        if d is not None:
+            self.decision_hop(c, s.dst, d)
+            if d.drop:
+                return "DROP", None
+        return None
+
+    @staticmethod
+    def nat_runs(s: PacketState, hook: str) -> bool:
+        """nat chains see a NEW tracked connection, until one of them bound this hook's mapping."""
+        if s.ctstate != "NEW":
+            return False
+        return not (s.dnat if hook in ("PREROUTING", "OUTPUT") else s.snat)
+
+    def next_phase(self, c: _Cursor, work: list[_Cursor]) -> tuple[str, str | None] | None:
         s = c.state
         phase = c.phase
         if phase == "PREROUTING":
-            if self.node.is_local(s.dst):
+            local = self.is_local(c, s.dst, work)
+            d = input_route(self.node, s.src, s.dst, s.in_iface, local, guard=self.localnet_guard)
+            if d is not None:
+                self.decision_hop(c, s.dst, d)
+                if d.drop:
+                    return "DROP", None
+            if local:
                 nxt, s = "INPUT", s.with_(out_iface="")
             else:
-                nxt, s = "FORWARD", s.with_(out_iface=_route(self.node, s.dst))
-        elif phase == "FORWARD":
-            nxt = "POSTROUTING"
+                nxt, s = "FORWARD", s.with_(out_iface=route_iface(self.node, s.dst))
         elif phase == "OUTPUT":
-            nxt, s = "POSTROUTING", s.with_(out_iface=_route(self.node, s.dst))
+            if c.reroute is None and s.dst != s.orig_dst:  # no nat chain (an nft-only node's rewrite): here
+                end = self.reroute(c, work)
+                if end is not None:
+                    return end
+            out = c.reroute[0] if c.reroute is not None else s.out_iface
+            nxt, s = "POSTROUTING", s.with_(out_iface=out)
         elif phase == "POSTROUTING":
-            if s.out_iface == "lo" or self.node.is_local(s.dst):
+            if s.out_iface == "lo" or local_question(s.dst, self.node) is True:
                 nxt, s = "LO-PREROUTING", s.with_(in_iface="lo", out_iface="")
             else:
-                return "ACCEPT", "forward"
-        elif phase == "LO-PREROUTING":
-            nxt = "LO-INPUT"
+                return "ACCEPT", "sent" if self.packet.origin == "local" else "forward"
+        elif phase in _NEXT and _NEXT[phase] is not None:
+            nxt = str(_NEXT[phase])
         else:  # INPUT, LO-INPUT
             return "ACCEPT", "local"
-        c.phase, c.table_pos, c.base, c.frames = nxt, 0, None, ()
-        c.state = s.with_(hook=_chain_name(nxt))
+        c.phase, c.pos, c.frames = nxt, -1, ()
+        c.sched = self.schedule(nxt)
+        c.state = s.with_(hook=_hook(nxt))
         return None
 
-    def leave_chain(self, c: _Cursor, table: str) -> str | None:
-        """Return from the innermost chain (end of chain or RETURN). When that empties the stack, the built-in
-        chain's policy applies: its verdict when it ends the packet, else None (the table is done)."""
+    # -- questions the routing decision asks ------------------------------------------------------------
+    def is_local(self, c: _Cursor, addr: str, work: list[_Cursor]) -> bool:
+        """Whether ``addr`` is the node's. When the context cannot say: what this path assumed earlier (a
+        match asked); for the packet's own destination, a question (the path forks, a routing hop says so);
+        for an address that is a pod's or a cluster IP (virtual: kube-proxy's rules name them), or that NAT
+        wrote, "not the node's", stated among the path's assumptions."""
+        q = local_question(addr, self.node)
+        if not isinstance(q, Undecidable):
+            return q
+        known = decide(c.given + c.facts, q.key, None)
+        if known is not None:
+            if any(f[0] == q.key for f in c.facts):
+                self.route_hop(c, addr, known, f"as assumed earlier on this path: {fact_text(q.key, None, known)}")
+            return known
+        default = self.not_the_nodes(addr)
+        if default is None and (addr != self.packet.dst or not self.can_fork(work, 0)):
+            default = "written by NAT" if addr != self.packet.dst else "no more paths"
+        if default is not None:
+            self.take_as_given(c, q.key, addr, default)
+            return False
+        other = c.fork(facts=c.facts + ((q.key, None, False),))
+        self.route_hop(other, addr, False, f"undecidable, assumed false: {q.reason}")
+        work.append(other)
+        c.facts = c.facts + ((q.key, None, True),)
+        self.route_hop(c, addr, True, f"undecidable, assumed true: {q.reason}")
+        return True
+
+    def not_the_nodes(self, addr: str) -> str | None:
+        """Why ``addr`` is not a node address though no node addresses were given (a pod's address, a cluster
+        IP kube-proxy's rules name), or None."""
+        if _in_any(addr, self.pod_nets):
+            return "a pod address"
+        if self.compiled is not None and addr in self.compiled.cluster_ips:
+            return "a cluster IP"
+        return None
+
+    @staticmethod
+    def take_as_given(c: _Cursor, key: str, addr: str, why: str) -> None:
+        c.given = c.given + ((key, None, False),)
+        c.stated = c.stated + (f"{addr} is not a node address (taken so: {why}; no node addresses given)",)
+
+    def decision_hop(self, c: _Cursor, addr: str, d: Decision) -> None:
+        c.add(Hop(_hook(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {d.text}", True,
+                  "DROP" if d.drop else "ROUTE", before=c.state, after=c.state, note=d.note,
+                  probability=c.prob))  # fmt: skip
+        if d.note and d.note not in c.stated:
+            c.stated = c.stated + (d.note,)
+
+    def route_hop(self, c: _Cursor, addr: str, local: bool, note: str) -> None:
+        where = "a node address: delivered locally" if local else "not a node address: routed on"
+        c.add(Hop(_hook(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {where}", True,
+                  "LOCAL" if local else "ROUTE", before=c.state, after=c.state, note=note,
+                  probability=c.prob))  # fmt: skip
+
+    def out_iface(self, c: _Cursor, dst: str, work: list[_Cursor]) -> str | None:
+        """The interface the packet leaves by toward ``dst`` (None: not known; "lo" when it is local)."""
+        if self.is_local(c, dst, work):
+            return "lo"
+        return route_iface(self.node, dst)
+
+    # -- chains -----------------------------------------------------------------------------------------
+    def leave_chain(self, c: _Cursor) -> str | None:
+        """Return from the innermost chain (end of chain or RETURN). When that empties the stack, the base
+        chain's policy applies: its verdict when it ends the packet, else None (the base chain is done)."""
         c.frames = c.frames[:-1]
         if c.frames:
             return None
-        chain = self.rs.chain(table, c.base or "")
-        policy = (chain.policy if chain else None) or "ACCEPT"
-        counters = (chain.counters.packets, chain.counters.bytes) if chain and chain.counters else None
-        c.add(Hop(_chain_name(c.phase), table, c.base or "", "policy", None, None, None, True, policy,
-                  before=c.state, after=c.state, counter=counters, probability=c.prob))  # fmt: skip
+        base = c.base
+        policy, counters = self.policy(base)
+        c.add(Hop(_hook(c.phase), base.table, base.chain, "policy", None, None, None, True, policy,
+                  before=c.state, after=c.state, counter=counters, probability=c.prob, family=base.family,
+                  note=_tie_note(base)))  # fmt: skip
         return policy if policy in ("DROP", "REJECT") else None
 
-    def miss(self, c: _Cursor, table: str, idx: ChainIndex, i: int, why: str, note: str | None = None) -> None:
-        row = idx.rows[i]
-        counter = (int(row[2]), int(row[3] or 0)) if row[2] is not None else None
-        c.add(Hop(_chain_name(c.phase), table, idx.chain.name, "rule", i + 1, row[0], row[1], False, None,
-                  failed=why, before=c.state, after=c.state, counter=counter, note=note,
-                  probability=c.prob))  # fmt: skip
+    def policy(self, base: BaseChain) -> tuple[str, tuple[int, int] | None]:
+        if base.ns[0] == "xt":
+            chain = self.ruleset.chain(base.ns[1], base.chain) if self.ruleset is not None else None
+            counters = (chain.counters.packets, chain.counters.bytes) if chain and chain.counters else None
+            return (chain.policy if chain else None) or "ACCEPT", counters
+        return self.nft_views.policy(base), None
 
-    def evaluate(self, c: _Cursor, table: str, idx: ChainIndex, i: int, work: list[_Cursor],
-                 done: int) -> TracePath | None:  # fmt: skip
-        rule = idx.compiled(i)
-        env = self.env(_chain_name(c.phase))
-        notes: list[str] = []
-        for check in rule.checks:
-            r = check.fn(c.state, env)
-            if r is True:
+    def miss(self, c: _Cursor, view: ChainView, i: int, why: str, note: str | None = None,
+             state: PacketState | None = None) -> None:  # fmt: skip
+        row = view.row(i)
+        base = c.base
+        after = state if state is not None else c.state
+        c.add(Hop(_hook(c.phase), base.table, view.name, "rule", i + 1, row.line, row.text, False, None,
+                  failed=why, before=c.state, after=after, counter=row.counter, note=note, probability=c.prob,
+                  family=base.family, handle=row.handle))  # fmt: skip
+        if state is not None:
+            c.state = state
+
+    def evaluate(self, c: _Cursor, view: ChainView, i: int, work: list[_Cursor], done: int, *, start: int = 0,
+                 before: PacketState | None = None, notes: list[str] | None = None,
+                 verdict: str = "CONTINUE", target: str | None = None) -> TracePath | None:  # fmt: skip
+        """Run rule ``i``'s ops from ``start``. A fork of a spread resumes here after its action."""
+        ops = view.ops(i)
+        env = self.env(_hook(c.phase))
+        before = c.state if before is None else before
+        notes = [] if notes is None else notes
+        flow = CONTINUE
+        for n in range(start, len(ops)):
+            op = ops[n]
+            if isinstance(op, Action):
+                r: Any = op.fn(c.state, env)
+                if isinstance(r, Undecidable):  # an action kptui cannot model: as an undecidable match
+                    if not self.resolve(c, r, view, i, op.text, work, done, notes, before):
+                        return None
+                    continue
+                if isinstance(r, Spread):
+                    r = self.spread(c, r, view, i, op.text, work, done, notes, before, n)
+                    if r is None:
+                        return None
+                eff: Effect = r
+                c.state = eff.state
+                verdict, flow, target = eff.verdict, eff.flow, eff.target
+                if eff.note:
+                    notes.append(eff.note)
+                    if eff.note == MASQ_ADDRESS_UNKNOWN and _MASQ_UNKNOWN not in c.stated:
+                        c.stated = c.stated + (_MASQ_UNKNOWN,)
+                if flow != CONTINUE:
+                    break
                 continue
-            if r is False:
-                self.miss(c, table, idx, i, check.text)
+            res = op.fn(c.state, env)
+            if res is True:
+                continue
+            if res is False:
+                self.restore_miss(c, view, i, op.text, before)
                 return None
-            if isinstance(r, Chance):
-                if r.p == 0:
-                    self.miss(c, table, idx, i, check.text, f"{r.note}: never true")
+            if isinstance(res, Chance):
+                if res.p == 0:
+                    self.restore_miss(c, view, i, op.text, before, f"{res.note}: never true")
                     return None
-                if r.p < 1 and self.can_fork(work, done):
-                    other = c.fork(prob=c.prob * (1 - r.p))
-                    self.miss(other, table, idx, i, check.text, f"{r.note}: not taken (p={float(1 - r.p):.6g})")
+                if res.p < 1 and self.can_fork(work, done):
+                    c.chance()
+                    other = c.fork(prob=c.prob * (1 - res.p))
+                    self.restore_miss(other, view, i, op.text, before,
+                                      f"{res.note}: not taken (p={float(1 - res.p):.6g})")  # fmt: skip
                     work.append(other)
-                    c.prob *= r.p
-                    notes.append(f"{r.note}: taken (p={float(r.p):.6g})")
+                    c.prob *= res.p
+                    notes.append(f"{res.note}: taken (p={float(res.p):.6g})")
                 continue
-            assert isinstance(r, Undecidable)
-            # Assumptions are about the key; a negated check is true exactly when its key is false.
-            known = dict(c.assumptions).get(r.key)
-            if known is None:
-                if self.can_fork(work, done):
-                    other = c.fork(assumptions=c.assumptions + ((r.key, r.negated),))
-                    self.miss(other, table, idx, i, check.text, f"undecidable, assumed false: {r.reason}")
-                    work.append(other)
-                c.assumptions = c.assumptions + ((r.key, not r.negated),)
-                notes.append(f"undecidable, assumed true: {r.reason}")
-            elif known == r.negated:
-                self.miss(c, table, idx, i, check.text, f"undecidable, assumed false: {r.reason}")
+            if isinstance(res, Choices):
+                if not self.choose(c, res, view, i, op.text, work, done, notes, before):
+                    return None
+                continue
+            if not self.resolve(c, res, view, i, op.text, work, done, notes, before):
                 return None
-        return self.matched(c, table, idx, i, rule, "; ".join(notes) or None)
+        return self.matched(c, view, i, before, verdict, flow, target, "; ".join(notes) or None)
+
+    def restore_miss(self, c: _Cursor, view: ChainView, i: int, why: str, before: PacketState,
+                     note: str | None = None) -> None:  # fmt: skip
+        """The rule did not match. Statements before the failing match (nft) have already acted: the state
+        they left stays; the hop shows the state before and after."""
+        after = c.state
+        c.state = before
+        self.miss(c, view, i, why, note, state=after if after is not before else None)
+
+    def resolve(self, c: _Cursor, r: Undecidable, view: ChainView, i: int, text: str, work: list[_Cursor],
+                done: int, notes: list[str], before: PacketState) -> bool:  # fmt: skip
+        """An undecidable check: decided by what the path already assumed, else forked (this path assumes the
+        answer that makes the check true, the other path the other one). False: the check failed here."""
+        known = decide(c.given + c.facts, r.key, r.pred)
+        if known is None and r.key.startswith("local ") and r.pred is None:
+            addr = r.key.removeprefix("local ")
+            why = self.not_the_nodes(addr)
+            if why is not None:
+                self.take_as_given(c, r.key, addr, why)
+                known = False
+        if known is None:
+            true_answer = not r.negated
+            if self.can_fork(work, done):
+                other = c.fork(facts=c.facts + ((r.key, r.pred, not true_answer),))
+                self.restore_miss(other, view, i, text, before, f"undecidable, assumed false: {r.reason}")
+                work.append(other)
+            c.facts = c.facts + ((r.key, r.pred, true_answer),)
+            notes.append(f"undecidable, assumed true: {r.reason}")
+            return True
+        if known == r.negated:
+            self.restore_miss(c, view, i, text, before, f"as assumed on this path: {r.reason}")
+            return False
+        return True
+
+    def choose(self, c: _Cursor, r: Choices, view: ChainView, i: int, text: str, work: list[_Cursor],
+               done: int, notes: list[str], before: PacketState) -> bool:  # fmt: skip
+        """One of several alternatives holds: decided by the path's assumption, else one path per option."""
+        facts = c.given + c.facts
+        known = [v for v, _ in r.options if decide(facts, r.key, ("eq", v)) is True]
+        if known:
+            if known[0] != r.value:
+                self.restore_miss(c, view, i, text, before, f"as assumed on this path: not {r.value}")
+                return False
+            notes.append(f"as assumed on this path: {dict(r.options).get(r.value, r.value)}")
+            return True
+        open_ = [(v, what) for v, what in r.options if decide(facts, r.key, ("eq", v)) is None]
+        if not any(v == r.value for v, _ in open_):
+            self.restore_miss(c, view, i, text, before)
+            return False
+        for v, what in open_:
+            if v == r.value:
+                continue
+            if not self.can_fork(work, done):
+                break
+            other = c.fork(facts=c.facts + ((r.key, ("eq", v), True),))
+            self.restore_miss(other, view, i, text, before, f"assumed: {what}")
+            work.append(other)
+        what = next(w for v, w in open_ if v == r.value)
+        c.facts = c.facts + ((r.key, ("eq", r.value), True),)
+        notes.append(f"assumed: {what} ({r.reason})")
+        return True
+
+    def spread(self, c: _Cursor, r: Spread, view: ChainView, i: int, text: str, work: list[_Cursor], done: int,
+               notes: list[str], before: PacketState, n: int) -> Effect | None:  # fmt: skip
+        """An action with several outcomes (numgen): this path takes the first, a fork each other one (walked
+        on from the action now, finished when popped); the share no branch covers goes on as a rule that did
+        not match."""
+        branches = [b for b in r.branches if b[0] > 0]
+        rest = 1 - sum((b[0] for b in branches), Fraction(0))
+        if len(branches) + (rest > 0) > 1:
+            c.chance()
+        if rest > 0 and self.can_fork(work, done):
+            other = c.fork(prob=c.prob * rest)
+            self.restore_miss(other, view, i, text, before, r.rest_note or f"no branch taken (p={float(rest):.6g})")
+            work.append(other)
+        if not branches:
+            self.restore_miss(c, view, i, text, before, r.rest_note or None)
+            return None
+        first, *others = branches
+        for p, eff, note in others:
+            if not self.can_fork(work, done):
+                break
+            other = c.fork(prob=c.prob * p)
+            other.state = eff.state
+            other_notes = [*notes, note] + ([eff.note] if eff.note else [])
+            if eff.flow == CONTINUE:
+                end = self.evaluate(other, view, i, work, done, start=n + 1, before=before, notes=other_notes,
+                                    verdict=eff.verdict, target=eff.target)  # fmt: skip
+            else:
+                end = self.matched(other, view, i, before, eff.verdict, eff.flow, eff.target,
+                                   "; ".join(other_notes) or None)  # fmt: skip
+            other.done = end
+            work.append(other)
+        c.prob *= first[0]
+        notes.append(first[2])
+        return first[1]
 
     def can_fork(self, work: list[_Cursor], done: int) -> bool:
         if done + len(work) + 1 >= self.max_paths:
@@ -271,34 +554,23 @@ class _Walker:
             return False
         return True
 
-    def matched(self, c: _Cursor, table: str, idx: ChainIndex, i: int, rule: Any, note: str | None
-                ) -> TracePath | None:  # fmt: skip
-        before = c.state
-        state = before
-        if rule.recent_set:
-            state = state.with_(recent=state.recent | {rule.recent_set})
-        target = rule.target
-        row = idx.rows[i]
-        counter = (int(row[2]), int(row[3] or 0)) if row[2] is not None else None
-        if target is None:
-            verdict, flow, tnote = "CONTINUE", CONTINUE, None
-        else:
-            eff = apply_target(target, state, self.node, table, idx.table_chains)
-            verdict, flow, state, tnote = eff.verdict, eff.flow, eff.state, eff.note
-        if tnote:
-            note = f"{note}; {tnote}" if note else tnote
-        c.state = state
-        c.add(Hop(_chain_name(c.phase), table, idx.chain.name, "rule", i + 1, row[0], row[1], True, verdict,
-                  target=target.name if target else None, before=before, after=state, counter=counter,
-                  note=note, probability=c.prob))  # fmt: skip
+    def matched(self, c: _Cursor, view: ChainView, i: int, before: PacketState, verdict: str, flow: str,
+                target: str | None, note: str | None) -> TracePath | None:  # fmt: skip
+        row = view.row(i)
+        base = c.base
+        state = c.state
+        c.add(Hop(_hook(c.phase), base.table, view.name, "rule", i + 1, row.line, row.text, True, verdict,
+                  target=target, before=before, after=state, counter=row.counter, note=note, probability=c.prob,
+                  family=base.family, handle=row.handle))  # fmt: skip
         if flow == CONTINUE:
             return None
+        ns = c.frames[-1][0]
         if flow == JUMP:
-            c.frames = c.frames + ((target.name, 0),)
+            c.frames = c.frames + ((ns, target or "", 0),)
         elif flow == GOTO:
-            c.frames = c.frames[:-1] + ((target.name, 0),)
+            c.frames = c.frames[:-1] + ((ns, target or "", 0),)
         elif flow == RETURN:
-            end = self.leave_chain(c, table)
+            end = self.leave_chain(c)
             if end is not None:
                 return self.finish(c, end, None)
         elif flow == STOP_TABLE:
@@ -310,8 +582,9 @@ class _Walker:
     def finish(self, c: _Cursor, verdict: str, delivery: str | None, note: str | None = None) -> TracePath:
         hops = _materialize(c.log)
         notes = c.notes + ((note,) if note else ())
-        assumptions = tuple(f"{k}: assumed {'true' if v else 'false'}" for k, v in c.assumptions)
-        return TracePath(c.prob, verdict, hops, c.state, delivery, assumptions, notes)
+        assumptions = tuple(fact_text(*f) for f in c.facts) + c.stated
+        prefix = len(c.facts) if c.prefix is None else c.prefix
+        return TracePath(c.prob, verdict, hops, c.state, delivery, assumptions, notes, c.facts, prefix)
 
 
 class _Log(NamedTuple):
@@ -330,18 +603,46 @@ def _materialize(log: Any) -> tuple[Hop, ...]:
     return (log or ()) + tuple(recent)
 
 
-def _chain_name(phase: str) -> str:
+def _hook(phase: str) -> str:
     return phase.removeprefix("LO-")
 
 
-def trace(ruleset: Ruleset, packet: Packet, node: NodeContext | None = None, *,
+def _has_localnet_guard(rs: Ruleset | None) -> bool:
+    """kube-proxy's "block incoming localnet connections" rule: it writes it when it turns route_localnet on."""
+    chain = rs.chain("filter", "KUBE-FIREWALL") if rs is not None else None
+    if chain is None:
+        return False
+    rows = getattr(chain.rules, "rows", None)
+    raws = (r[1] for r in rows) if rows is not None else (r.raw for r in chain.rules)
+    return any("block incoming localnet connections" in raw for raw in raws)
+
+
+def _tie_note(base: BaseChain) -> str | None:
+    if not base.tie:
+        return None
+    return "another base chain of this hook has the same priority: the kernel runs them in registration order"
+
+
+def _in_any(addr: str, cidrs: tuple[str, ...]) -> bool:
+    ip = ipaddress.ip_address(addr)
+    for c in cidrs:
+        net = ipaddress.ip_network(c)
+        if net.version == ip.version and ip in net:
+            return True
+    return False
+
+
+def trace(rules: Ruleset | Netfilter, packet: Packet, node: NodeContext | None = None, *,
           max_paths: int = MAX_PATHS) -> Trace:  # fmt: skip
     """Every path ``packet`` (a connection's first packet, unless its ctstate says otherwise) can take
-    through ``ruleset`` on ``node``, with probabilities that sum to 1 for each set of assumptions."""
+    through ``rules`` (an iptables dump, or a node's :class:`Netfilter`) on ``node``, grouped into scenarios
+    (one per consistent set of assumptions) whose probabilities sum to 1."""
     node = node or NodeContext()
-    walker = _Walker(ruleset, packet, node, max_paths)
+    walker = _Walker(Netfilter.of(rules, packet.family), packet, node, max_paths)
     paths = walker.run()
     notes: tuple[str, ...] = ()
     if walker.truncated:
         notes = (f"stopped branching at {max_paths} paths; the last ones were not split further",)
-    return Trace(packet, node, tuple(paths), notes)
+    groups = scenarios([p.facts for p in paths], [p.prefix for p in paths], [p.probability for p in paths])
+    return Trace(packet, node, tuple(paths), notes, groups)
+

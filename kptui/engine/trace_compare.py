@@ -89,10 +89,11 @@ def kernel_steps(k: KernelTrace, locations: Sequence[Location | None] | None = N
 
 
 def engine_steps(path: TracePath) -> tuple[Step, ...]:
-    """The engine path's matched rules and applied policies."""
+    """The engine path's matched rules and applied policies (routing decisions are not netfilter's: the
+    kernel's trace does not report them)."""
     out = []
     for i, h in enumerate(path.hops):
-        if not (h.matched or h.kind == "policy"):
+        if not (h.matched or h.kind == "policy") or h.kind == "routing":
             continue
         verdict = h.verdict or ""
         text = (h.rule or "") if h.kind == "rule" else verdict
@@ -297,7 +298,7 @@ def _outcome(k: KernelTrace, path: TracePath) -> tuple[str, ...]:
     if path.masquerade != k.masquerade:
         problems.append(f"masquerade: kernel {'yes' if k.masquerade else 'no'}, "
                         f"engine {'yes' if path.masquerade else 'no'}")  # fmt: skip
-    if k.delivery in ("local", "forward") and path.delivery != k.delivery:
+    if k.delivery in ("local", "forward", "sent") and path.delivery != k.delivery:
         problems.append(f"delivery: kernel {k.delivery}, engine {path.delivery or 'none'}")
     return tuple(problems)
 

@@ -46,6 +46,15 @@ class PacketState:
     hook: str = ""
     recent: frozenset[str] = frozenset()  # recent lists this path added the source to (``--set``)
     dyn: frozenset[tuple[str, str]] = frozenset()  # nft dynamic set elements this path added: (set, element)
+    pre_ct: bool = False  # in a base chain that runs before conntrack (priority below -200) on the first hook
+
+    @property
+    def ct(self) -> str:
+        """The conntrack state a match sees: before conntrack has looked the packet up (raw priority) a packet
+        has no entry and matches as INVALID (``nf_ct_get`` is NULL), unless NOTRACK made it UNTRACKED."""
+        if self.pre_ct and self.ctstate != "UNTRACKED":
+            return "INVALID"
+        return self.ctstate
 
     def with_(self, **changes: Any) -> PacketState:
         return replace(self, **changes)
@@ -104,9 +113,12 @@ class TracePath:
     verdict: str  # ACCEPT (delivered or forwarded), DROP, REJECT, QUEUE, or LOOP (a jump loop: an error)
     hops: tuple[Hop, ...]
     final: PacketState
-    delivery: str | None  # "local" (to a socket on the node), "forward" (out of the node) or None (ended)
-    assumptions: tuple[str, ...] = ()  # undecidable matches this path assumed true or false
+    delivery: str | None  # "local" (to a socket on the node), "forward" (an arriving packet routed out of the
+    #                       node), "sent" (a packet the node sent, out of the node), or None (it ended)
+    assumptions: tuple[str, ...] = ()  # what this path assumed (undecidable questions, unknown addresses)
     notes: tuple[str, ...] = ()
+    facts: tuple[Any, ...] = ()  # the assumptions as :data:`kptui.engine.assume.Fact` s (key, pred, truth)
+    prefix: int = 0  # how many of ``facts`` were assumed before the path's first chance split
 
     @property
     def matched_hops(self) -> tuple[Hop, ...]:
@@ -132,6 +144,7 @@ class Trace:
     node: NodeContext
     paths: tuple[TracePath, ...]
     notes: tuple[str, ...] = field(default=())
+    scenarios: tuple[Any, ...] = field(default=())  # kptui.engine.assume.Scenario s: paths by assumptions
 
     @property
     def total_probability(self) -> Fraction:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .assume import fact_phrase, fact_text
 from .trace_model import DROP_MARK, MASQ_ADDRESS_UNKNOWN, MASQ_MARK, Hop, PacketState, Trace, TracePath
 
-__all__ = ["SCHEMA", "entry_mark", "hop_line", "hop_place", "masquerade_address", "path_brief", "path_summary", "path_verdict", "trace_text", "trace_to_dict"]
+__all__ = ["SCHEMA", "entry_mark", "hop_line", "hop_place", "masquerade_address", "path_brief", "path_summary", "path_verdict", "scenario_lines", "scenario_names", "trace_text", "trace_to_dict"]
 
 SCHEMA = "kptui.trace/1"
 
@@ -50,19 +51,25 @@ def path_brief(path: TracePath) -> str:
     ``ACCEPT (forwarded) · p=0.333 · ⇒ 10.244.2.7:53 · MASQUERADE as 10.0.0.2``; the
     probability of a path that assumed an undecidable match says so: ``p=1 if addrtype dst 10.96.0.10 true``."""
     chance = f"p={float(path.probability):.3g}"
-    if path.assumptions:  # paths that differ only by an undecidable match look alike without it (p=1 each)
-        chance += " if " + "; ".join(a.replace(": assumed ", " ") for a in path.assumptions)
+    if path.facts:  # paths that differ only by an undecidable match look alike without it (p=1 each)
+        chance += " if " + "; ".join(fact_phrase(*f) for f in path.facts)
     parts = [path_verdict(path), chance]
     if path.endpoint:
         parts.append(f"⇒ {path.endpoint}")
     return " · ".join(parts + _rewrites(path, brief=True))
 
 
+_DELIVERY = {"local": " (delivered on the node)", "forward": " (forwarded)", "sent": " (sent out)"}
+
+
 def path_verdict(path: TracePath) -> str:
-    """``ACCEPT (forwarded)``, ``ACCEPT (delivered on the node)``, ``DROP at filter/KUBE-FIREWALL:1``."""
+    """``ACCEPT (forwarded)``, ``ACCEPT (delivered on the node)``, ``ACCEPT (sent out)`` (a packet the node
+    sent left it), ``DROP at filter/KUBE-FIREWALL:1``."""
     if path.verdict == "ACCEPT":
-        return "ACCEPT" + {"local": " (delivered on the node)", "forward": " (forwarded)"}.get(path.delivery or "", "")
+        return "ACCEPT" + _DELIVERY.get(path.delivery or "", "")
     end = _ended_at(path)
+    if end is not None and end.kind == "routing":
+        return f"{path.verdict} at routing"
     where = f" at {end.table}/{end.chain}" + (f":{end.index}" if end and end.index else "") if end else ""
     return f"{path.verdict}{where}"
 
@@ -90,7 +97,7 @@ def masquerade_address(path: TracePath) -> str | None:
         return None
     for hop in reversed(path.hops):
         if hop.matched and hop.verdict == "MASQUERADE":
-            return None if hop.note == MASQ_ADDRESS_UNKNOWN else path.final.src
+            return None if MASQ_ADDRESS_UNKNOWN in (hop.note or "") else path.final.src
     return path.final.src
 
 
@@ -99,6 +106,8 @@ def hop_place(hop: Hop) -> str:
     kernel trace's hop located nowhere in the dump)."""
     if hop.kind == "policy":
         return f"{hop.chain} policy"
+    if hop.kind == "routing":
+        return "decision"
     return f"{hop.chain}:{hop.index if hop.index else '?'}"
 
 
@@ -119,12 +128,63 @@ def hop_line(hop: Hop) -> str:
     return f"{where}  → {verdict}" + (f"  [{delta}]" if delta else "")
 
 
+def scenario_names(trace: Trace) -> dict[int, list[str]]:
+    """Path index → the letters of the scenarios it belongs to (empty when there is only one scenario)."""
+    out: dict[int, list[str]] = {}
+    if len(trace.scenarios) > 1:
+        for n, sc in enumerate(trace.scenarios):
+            for i in sc.paths:
+                out.setdefault(i, []).append(_letter(n))
+    return out
+
+
+def _letter(n: int) -> str:
+    return chr(ord("A") + n) if n < 26 else f"S{n + 1}"
+
+
+def scenario_lines(trace: Trace) -> list[str]:
+    """The scenarios of a trace with several: what each assumes and which paths happen under it."""
+    if len(trace.scenarios) < 2:
+        return []
+    out = [(f"{len(trace.scenarios)} scenarios: kptui cannot tell which is real (it was not told enough about "
+            "the node); in each, the probabilities of its paths sum to 1:")]
+    for n, sc in enumerate(trace.scenarios):
+        out.append(f"  {_letter(n)}. {sc.label}: {_paths(sc.paths)}{_sum_note(sc)}")
+    return out
+
+
+def _paths(indexes: tuple[int, ...]) -> str:
+    """``paths 1-4, 7``: 1-based, runs folded."""
+    runs: list[list[int]] = []
+    for i in indexes:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs)
+    return f"path{'s' if len(indexes) > 1 else ''} {text}"
+
+
+def _sum_note(sc: Any) -> str:
+    out = ""
+    if sc.alternatives:
+        out = (f" (paths that assumed more are alternatives: for one choice of those assumptions, e.g. "
+               f"{_paths(sc.example)}, the probabilities sum to 1)")
+    if sc.probability != 1:
+        out += f" (sum {float(sc.probability):.6g}: branching was cut short)"
+    return out
+
+
 def trace_text(trace: Trace, *, all_hops: bool = False) -> str:
     out: list[str] = []
+    groups = scenario_names(trace)
+    if groups:
+        out += [*scenario_lines(trace), ""]
     for i, path in enumerate(trace.paths, 1):
-        out.append(f"path {i}: {path_summary(trace, path)}")
+        tag = f" (scenario {', '.join(groups[i - 1])})" if groups.get(i - 1) else ""
+        out.append(f"path {i}{tag}: {path_summary(trace, path)}")
         for note in path.assumptions:
-            out.append(f"  assumes {note}")
+            out.append(f"  assumes: {note}")
         for note in path.notes:
             out.append(f"  note: {note}")
         hops = path.hops if all_hops else path.matched_hops
@@ -150,7 +210,8 @@ def _hop(h: Hop, with_states: bool) -> dict[str, Any]:
     d: dict[str, Any] = {
         "hook": h.hook, "table": h.table, "chain": h.chain, "kind": h.kind, "index": h.index, "line": h.line,
         "rule": h.rule, "matched": h.matched, "verdict": h.verdict, "target": h.target, "failed": h.failed,
-        "note": h.note, "counter": list(h.counter) if h.counter else None,
+        "note": h.note, "counter": list(h.counter) if h.counter else None, "family": h.family,
+        "handle": h.handle,
     }
     if with_states and h.after is not None and (h.matched or h.kind == "policy"):
         d["packet"] = _state(h.after)
@@ -159,6 +220,7 @@ def _hop(h: Hop, with_states: bool) -> dict[str, Any]:
 
 def trace_to_dict(trace: Trace, *, all_hops: bool = True) -> dict[str, Any]:
     p = trace.packet
+    groups = scenario_names(trace)
     return {
         "schema": SCHEMA,
         "packet": {"src": p.src, "dst": p.dst, "proto": p.proto, "sport": p.sport, "dport": p.dport,
@@ -178,10 +240,17 @@ def trace_to_dict(trace: Trace, *, all_hops: bool = True) -> dict[str, Any]:
                           "dport": path.final.dport},
                 "summary": path_summary(trace, path),
                 "assumptions": list(path.assumptions),
+                "scenarios": groups.get(i, ["A"]),
                 "notes": list(path.notes),
                 "hops": [_hop(h, True) for h in (path.hops if all_hops else path.matched_hops)],
             }
-            for path in trace.paths
+            for i, path in enumerate(trace.paths)
+        ],
+        "scenarios": [
+            {"id": _letter(n), "assumptions": [fact_text(*f) for f in sc.facts], "paths": [i + 1 for i in sc.paths],
+             "example": [i + 1 for i in sc.example], "probability": float(sc.probability),
+             "probability_exact": f"{sc.probability.numerator}/{sc.probability.denominator}"}
+            for n, sc in enumerate(trace.scenarios)
         ],
         "notes": list(trace.notes),
     }

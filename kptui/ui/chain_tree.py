@@ -127,20 +127,25 @@ class ChainTreePane(Vertical):
         return node is not None
 
     def reload(self, ruleset: Ruleset, insights: Insights, moves: Moves | None, entries: EntryCounts, *,
-               changed: Iterable[Loc] | None = None) -> None:  # fmt: skip
+               moved: Iterable[Loc] | None = None, same: bool = False) -> None:  # fmt: skip
         """A watch read: the same pane on the new rules, nothing the user opened, typed or scrolled lost.
 
-        ``changed``: the rules are the same as the shown ones (only counters moved) and these are the nodes whose
-        labels may differ: only they are relabelled. None: the view is rebuilt (the filter run again on the new
-        rules), with the same chains open, the cursor on the same rule and the same scroll."""
+        ``moved``: the nodes whose counters or deltas changed since the shown rules (None: not known, a read
+        was skipped). ``same``: the rules are the shown ones, in the same order: only the moved nodes are
+        relabelled. Otherwise, when every table still has the same chains and no filter is on, only the chains
+        whose rules changed are filled again; else the view is rebuilt (the filter run again on the new rules)
+        with the same chains open, the cursor on the same rule and the same scroll."""
         tree = self.chain_tree
-        state = tree.keep() if changed is None else None
+        refill = None if same or moved is None or self.result is not None else tree.changed_chains(ruleset)
+        state = tree.keep() if not same else None
         self.ruleset, self.insights, self.moves, self.entries = ruleset, insights, moves, entries
         self.search = LazySearchIndex(ruleset, insights.service_of)  # (a build under way is the old rules')
         self._indexing = False
         tree.swap(ruleset, insights, entries, moves)
-        if state is None:
-            tree.relabel(changed)
+        if same or refill is not None:
+            if refill is not None and state is not None:
+                tree.refill(refill, state)
+            tree.relabel(moved)
             self._status()
             return
         query = self.result.query if self.result is not None else None

@@ -8,7 +8,6 @@ is expanded (a ``loaded`` flag guards each), with labels built from the parser's
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -35,6 +34,7 @@ from .tree_layout import Entry, Group, arrange, flatten, matches_in_order, paths
 __all__ = ["ChainTree", "NodeInfo", "TreeState"]
 
 _TARGET = itemgetter(4)
+_RAW = itemgetter(1)
 
 
 class TreeState(NamedTuple):
@@ -100,21 +100,15 @@ class ChainTree(Tree[NodeInfo]):
         self._groups: dict[int, TreeNode[NodeInfo]] = {}
         self._containers: dict[tuple[str | None, str], tuple[Group, ...]] = {}
         self._styles: dict[str, object] | None = None
-        self._refs: dict[str | None, Counter[str | None]] = {}
         # watch mode: what moved since the previous read (None: not watching, no delta column)
         self.rule_moves: Mapping[Loc, tuple[int, bool]] | None = None
         self.chain_moves: Mapping[Loc, tuple[int, bool, bool]] = {}
 
     def refs(self, table: str | None, chain: str) -> int:
         """How many rules jump or go to ``chain`` (``iptables -L``'s "references"), counted from the rows'
-        targets in one pass per table: cheaper than the full caller index, which the first paint need not wait for."""
-        counts = self._refs.get(table)
-        if counts is None:
-            counts = Counter()
-            for c in self.ruleset.tables[table]:
-                counts.update(map(_TARGET, rows_of(c)))
-            self._refs[table] = counts
-        return counts[chain]
+        targets in one pass per table (:class:`EntryCounts`): cheaper than the full caller index, which the
+        first paint need not wait for."""
+        return self.entries.refs(table, chain)
 
     # -- cheap labels (Tree's defaults re-parse and re-render every label) ------------------------------
     def process_label(self, label: str | Text) -> Text:
@@ -283,9 +277,45 @@ class ChainTree(Tree[NodeInfo]):
              moves: tuple[Mapping[Loc, tuple[int, bool]], Mapping[Loc, tuple[int, bool, bool]]] | None) -> None:  # fmt: skip
         """Take the rules of a new read (the caller rebuilds the view, or relabels what changed)."""
         self.ruleset, self.insights, self.entries = ruleset, insights, entries
-        self._refs.clear()
         if moves is not None:
             self.rule_moves, self.chain_moves = moves
+
+    def changed_chains(self, new: Ruleset) -> list[Loc] | None:
+        """The chains shown whose rules differ in ``new`` (their nodes need filling again), or None when a
+        table's chains differ (the view itself must be rebuilt)."""
+        old = self.ruleset
+        if list(old.tables) != list(new.tables) or any(list(t.chains) != list(new.tables[n].chains)
+                                                        for n, t in old.tables.items()):  # fmt: skip
+            return None
+        changed = []
+        for loc in list(self._index):
+            if loc.kind != "chain" or loc.chain is None:
+                continue
+            a, b = rows_of(old.tables[loc.table].chains[loc.chain]), rows_of(new.tables[loc.table].chains[loc.chain])
+            if len(a) != len(b) or list(map(_RAW, a)) != list(map(_RAW, b)):
+                changed.append(loc)
+        return changed
+
+    def refill(self, chains: Sequence[Loc], state: TreeState) -> None:
+        """Fill ``chains`` again from the new rules (taken with :meth:`swap`), open as they were, the cursor on
+        the same rule and the same scroll."""
+        for loc in chains:
+            node = self._index.get(loc)
+            if node is None or node.data is None:
+                continue
+            expanded = node.is_expanded
+            for child in node.children:
+                if child.data is not None:
+                    self._index.pop(child.data.loc, None)
+            node.remove_children()
+            node.data.loaded = False
+            node.allow_expand = len(self.ruleset.tables[loc.table].chains[loc.chain or ""].rules) > 0
+            if expanded:
+                self._open(node)
+            node.set_label(self._chain_label(loc.table, loc.chain or "", node.data.shown))
+        here = state.cursor
+        if here is not None and here.kind == "rule" and here.chain_loc in chains:
+            self.restore(state._replace(groups=(), chains=(), collapsed=frozenset()))
 
     def keep(self) -> TreeState:
         collapsed, chains = set(), []

@@ -31,7 +31,7 @@ class Writer(Protocol):
     """Writes ``text`` to ``path``; True when that replaced a file. A file already at ``path`` is replaced
     only with ``replace=True``: without it the writer raises FileExistsError and writes nothing, so the save
     dialog can ask first. Any other failure is an OSError whose ``strerror`` says what is wrong (a directory, a
-    directory that does not exist). :func:`kptui.explorer_command.write_text` is the real one."""
+    directory that does not exist). :func:`kptui.cli.explorer.write_text` is the real one."""
 
     def __call__(self, path: str, text: str, /, *, replace: bool = False) -> bool: ...
 
@@ -60,11 +60,13 @@ NO_NODE_ADDRESS = ("none given: matches on this node's addresses (addrtype LOCAL
 
 
 def node_to_dict(node: NodeContext) -> dict[str, Any]:
-    """The node context a trace used, as JSON."""
+    """The node context a trace used, as JSON (its routes as [destination, device] pairs)."""
     return {"addresses": list(node.addresses), "pod_cidrs": list(node.pod_cidrs),
             "interfaces": {name: list(cidrs) for name, cidrs in node.interfaces.items()}, "uplink": node.uplink,
-            "pod_iface": node.pod_iface, "recent": sorted(node.recent), "recent_all": node.recent_all,
-            "ipsets": None if node.ipsets is None else {k: list(v) for k, v in node.ipsets.items()}}  # fmt: skip
+            "pod_iface": node.pod_iface, "recent": sorted(node.recent), "affinity": node.affinity,
+            "ipsets": None if node.ipsets is None else {k: list(v) for k, v in node.ipsets.items()},
+            "routes": None if node.routes is None else [list(r) for r in node.routes],
+            "sysctls": dict(node.sysctls)}  # fmt: skip
 
 
 def trace_json(trace: Trace, *, source: str | None = None, origin: str | None = None) -> str:
@@ -143,4 +145,4 @@ def trace_markdown(trace: Trace, *, source: str | None = None, origin: str | Non
 
 def no_writer(path: str, text: str, /, *, replace: bool = False) -> bool:
     """The writer of an app started without one (tests, benchmarks): saving says so instead of writing."""
-    raise OSError(f"this kptui was started without a file writer (kptui.explorer_command passes one); {path} not written")
+    raise OSError(f"this kptui was started without a file writer (kptui.cli.explorer passes one); {path} not written")

@@ -2,13 +2,12 @@
 
 Panes post messages up (rule highlighted, navigate, trace requested, step changed); the screen answers by
 calling the panes' public methods (attributes down). It also owns the screen-wide keys: pane focus (1-4),
-trace (t), copy (y/Y), save (ctrl+s), jump to chain (:).
+trace (t), copy (y/Y), save (ctrl+s), jump to chain (:). Copy and save are :class:`kptui.ui.screen_copy.CopyExport`,
+watch mode's bar, keys and refresh in place :class:`kptui.ui.screen_watch.WatchScreen`.
 """
 
 from __future__ import annotations
 
-import shlex
-import time
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -23,22 +22,21 @@ from textual.widgets import ContentSwitcher, Footer, Input
 from kptui.engine import Ruleset
 from kptui.engine.packet import NodeContext, Packet
 from kptui.engine.trace_model import Hop, Trace
-from kptui.engine.trace_report import trace_text
-from kptui.fmt import printable
 
 from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
 from .commands import Candidate, ChainCommands, KptuiCommands, chain_commands, screen_commands
 from .entry_counts import EntryCounts
-from .export import Exists, Writer, format_for, saved_message, trace_json, trace_markdown
+from .export import Writer
 from .focus import focus_now
 from .header import HeaderBar
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
-from .locs import Loc, rows_of, rule_at
+from .locs import Loc, rows_of
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
-from .modals import SaveScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
+from .screen_copy import CopyExport
+from .screen_watch import WatchScreen
 from .services import Insights, ServiceInfo, comment_of, service_in_comment
 from .trace_view import TraceView
 from .watch import Watcher, chain_deltas, rule_deltas
@@ -46,7 +44,7 @@ from .watch import Watcher, chain_deltas, rule_deltas
 __all__ = ["MainScreen"]
 
 
-class MainScreen(Screen[None]):
+class MainScreen(CopyExport, WatchScreen, Screen[None]):
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ChainCommands, KptuiCommands,
                                                                               KernelTraceCommands}
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - Screen declares it a plain attribute
@@ -329,118 +327,6 @@ class MainScreen(Screen[None]):
     def goto(self, loc: Loc) -> None:
         self.chains.reveal(loc, history=True)
         focus_now(self.chains.chain_tree)
-
-    def _copy(self, text: str, what: str) -> None:
-        ok, message = self.clipboard.copy(text, what)
-        self.notify(printable(message), severity="information" if ok else "warning", markup=False)
-
-    def action_copy(self, what: str = "auto") -> None:
-        loc = self.detail.loc
-        if what == "auto":
-            in_trace = self.trace_view in self.focused.ancestors_with_self if self.focused else False
-            what = "trace" if in_trace and self.trace else "rule" if loc and loc.kind == "rule" else "list"
-        if what == "trace":
-            if self.trace is None:
-                self.notify("No trace to copy yet (t runs one)", severity="warning")
-                return
-            text = "\n".join(printable(line) for line in trace_text(
-                self.trace, all_hops=self.trace_view.hops.all_hops).split("\n"))  # fmt: skip
-            self._copy(text, "the trace as text")
-        elif what == "rule" and loc is not None and (rule := rule_at(self.ruleset, loc)) is not None:
-            self._copy(printable(rule.raw), f"rule {printable(str(loc))} as an iptables-save line")
-        elif loc is not None and loc.chain is not None:
-            tool = "ip6tables" if self.ruleset.family == "ipv6" else "iptables"
-            table = f"-t {shlex.quote(printable(loc.table))} " if loc.table else ""
-            cmd = f"{tool} {table}-L {shlex.quote(printable(loc.chain))} -nv"
-            self._copy(cmd, f"'{cmd}'")
-        else:
-            self.notify("Nothing to copy here: put the cursor on a chain or rule", severity="warning")
-
-    def action_export(self, fmt: str = "markdown") -> None:
-        if self.trace is None:
-            self.notify("No trace to save yet (t runs one)", severity="warning")
-            return
-        default = "kptui-trace.json" if fmt == "json" else "kptui-trace.md"
-        self.app.push_screen(SaveScreen(default, self.save_trace))
-
-    def save_trace(self, path: str, *, replace: bool = False) -> str | Exists | None:
-        """Write the current trace to ``path`` (format by extension): None when written, Exists when a file is
-        there and ``replace`` is not set (the dialog asks first), else an error message."""
-        if self.trace is None:
-            return "no trace to save"
-        fmt = format_for(path)
-        where = {"source": self.ruleset.source, "origin": getattr(self.app, "origin", None)}
-        text = trace_json(self.trace, **where) if fmt == "json" else trace_markdown(self.trace, **where)
-        try:
-            replaced = self.writer(path, text, replace=replace)
-        except FileExistsError:
-            return Exists(path)
-        except OSError as exc:
-            return f"cannot write {path}: {exc.strerror or exc}"
-        self.notify(saved_message(path, fmt, replaced=replaced), markup=False)
-        return None
-
-    # -- watch mode ---------------------------------------------------------------------------------------------
-    def update_watch_bar(self) -> None:
-        w = self.watcher
-        bar = next(self.query("#watch-bar").results(HeaderBar), None)
-        if w is None or bar is None:  # (a timer may fire before the screen's widgets are mounted)
-            return
-        bar.show_watch(w, getattr(self.app, "origin", None) or self.ruleset.source or "live")
-
-    def action_hot_rules(self) -> None:  # check_action: only in watch mode
-        if self.watcher is None:
-            return
-        from .hot_rules import HotRulesScreen
-
-        def jump(loc: Loc | None) -> None:
-            if loc is not None:
-                self.goto(loc)
-
-        self.app.push_screen(HotRulesScreen(self.watcher, self.insights), jump)
-
-    def action_pause_watch(self) -> None:  # check_action: only in watch mode
-        if self.watcher is None:
-            return
-        self.watcher.paused = not self.watcher.paused
-        resume = getattr(self.app, "resume_watch", None)
-        if not self.watcher.paused and resume is not None:
-            resume()
-        self.update_watch_bar()
-
-    def reload(self, ruleset: Ruleset, insights: Insights, *, entries: EntryCounts | None = None,
-               same: bool = False) -> None:  # fmt: skip
-        """A watch read: this screen, in place, on the new rules. Nothing the user set up is lost: the open
-        chains, the filter, the scroll, the cursor, the focus, the fields, the pane shown, the trace's path and
-        hop (the same packet is traced again on the new rules); keys pressed meanwhile are not lost either.
-        ``same``: the rules are those shown, in the same order (only counters moved): only the tree's nodes
-        whose counters or deltas changed are relabelled."""
-        moves = (rule_deltas(self.watcher.diff), chain_deltas(self.watcher.diff)) if self.watcher else None
-        old = self.chains.moves
-        changed = None
-        if same and old is not None and moves is not None:
-            changed = {*old[0], *moves[0], *old[1], *moves[1]}
-        self.ruleset, self.insights = ruleset, insights
-        self.entries = entries or EntryCounts(ruleset)
-        self._chains = None
-        self.chains.reload(ruleset, insights, moves, self.entries, changed=changed)
-        self.detail.reload(ruleset, insights, self.entries)
-        self.builder.reload(pod_cidr=insights.pod_cidr, family=ruleset.family)
-        cursor = self.chains.cursor_loc
-        self.builder.set_service(self.service_info(cursor) if cursor is not None else None)  # the new insights'
-        if not self.entries.ready and not self.entries.at_once:
-            self._count_entries(self.entries)
-        asked = self._asked if self.trace is not None or self._shown_request != self._trace_request else None
-        if asked is not None and self.kernel is None:  # the same packet again, on the new rules
-            request = self.new_trace_request()
-            if self.trace is not None:  # shown: back on its path and hop, quietly (a running one shows as asked)
-                hops = self.trace_view.hops
-                self.pending_step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
-                self._quiet_since, self._refresh_request = time.monotonic(), request
-            self._trace_in_thread(*asked, request)
-        self.update_watch_bar()
-
-    pending_step: tuple[int, int, bool] | None = None
 
     # -- palette candidates --------------------------------------------------------------------------------
     def chain_candidates(self) -> list[Candidate]:

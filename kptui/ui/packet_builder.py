@@ -203,16 +203,6 @@ class PacketBuilder(VerticalScroll):
     extra_node: NodeContext | None = None  # options the fields do not show (interfaces, recent lists, …)
     extra_packet: Packet | None = None  # the same for the packet (ICMP type, length, MAC)
 
-    def field_values(self) -> dict[str, str]:
-        """Every field as typed (a watch refresh rebuilds the screen and puts them back)."""
-        return {name: self.value(name) for name in FIELDS}
-
-    def restore_fields(self, values: dict[str, str], node: NodeContext | None) -> None:
-        for name, value in values.items():
-            if name in FIELDS:
-                self.set_value(name, value)
-        self.extra_node = node
-
     def build(self) -> tuple[Packet, NodeContext] | None:
         """The packet and node, or None with ``self.errors`` set (field → message): every field in error at
         once (each checked here as the engine checks it; the engine's own check comes last)."""

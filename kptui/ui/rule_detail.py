@@ -18,6 +18,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from kptui.engine import Chain, Rule, Ruleset
+from kptui.engine.graph import graph_of
 from kptui.engine.lexer import quote
 from kptui.engine.model import HEADER
 from kptui.engine.model import Option as RuleOption
@@ -107,7 +108,7 @@ class RuleDetail(Vertical):
             if rule is not None:
                 self._rule(body, loc, rule)
         if loc is not None and loc.chain is not None and self.callers_indexed:
-            n = len(self.ruleset.graph.callers_of(loc.table, loc.chain))
+            n = len(graph_of(self.ruleset).callers_of(loc.table, loc.chain))
             body.append(f"\njumped to from ({n}):" if n else "\nno rule jumps to this chain", self._s("heading"))
         self.query_one(TextView).update(body)
         self._set_links(loc)
@@ -244,7 +245,7 @@ class RuleDetail(Vertical):
             self._links_for = None  # asked again once the index is there
             options.append(Option(Text("← finding the rules that jump here …"), disabled=True))
         elif chain_loc is not None and chain_loc.chain is not None:
-            callers = self.ruleset.graph.callers_of(chain_loc.table, chain_loc.chain)
+            callers = graph_of(self.ruleset).callers_of(chain_loc.table, chain_loc.chain)
             for ref in callers[:MAX_LINKS]:
                 links.append(Loc(ref.table, ref.chain, ref.index))
                 options.append(Option(Text(f"← {printable(ref.chain)}:{ref.index}")))

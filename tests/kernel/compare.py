@@ -119,6 +119,6 @@ def check(obs: Observation, ctx: NodeContext, *, undecidable_ok: tuple[str, ...]
 def check_one(klab: KernelLab, send: Send, *, undecidable_ok: tuple[str, ...] = (),
               **ctx: object) -> tuple[Observation, TracePath]:  # fmt: skip
     """Observe one probe (conntrack and recent lists flushed first) and check it; extra keyword arguments go to
-    :meth:`KernelLab.context` (``recent=``, ``recent_all=``)."""
+    :meth:`KernelLab.context` (``recent=``, ``affinity=``)."""
     (obs,) = klab.observe([send])
     return obs, check(obs, klab.context_for(obs, **ctx), undecidable_ok=undecidable_ok)

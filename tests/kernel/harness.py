@@ -134,14 +134,28 @@ class KernelLab:
         self._iface_cache = None
 
     def context(self, *, pod_iface: str | None = None, recent: frozenset[str] = frozenset(),
-                recent_all: bool = False) -> NodeContext:  # fmt: skip
+                affinity: str | None = None) -> NodeContext:  # fmt: skip
         """NodeContext with the node's real addresses and interfaces."""
         ifaces = self.interfaces()
         addrs = tuple(dict.fromkeys(c.split("/")[0] for cs in ifaces.values() for c in cs
                                     if not c.startswith("127.")))  # fmt: skip
         return NodeContext(addresses=addrs, pod_cidrs=POD_CIDRS, interfaces=ifaces, uplink=UPLINK,
                            pod_iface=pod_iface or self.pod_iface(self.topo.client), recent=recent,
-                           recent_all=recent_all, ipsets=self.ipsets())  # fmt: skip
+                           affinity=affinity, ipsets=self.ipsets(), sysctls=self.sysctls(),
+                           routes=self.routes())  # fmt: skip
+
+    def sysctls(self) -> dict[str, str]:
+        """The node's sysctls that change what routing does with a packet, as the kernel has them now."""
+        out = self.lab.exec(self.lab.node, ["sysctl", "-a", "-r", r"route_localnet|rp_filter|ip_forward|forwarding"],
+                            check=False).stdout  # fmt: skip
+        return {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in out.splitlines()) if v}
+
+    def routes(self) -> tuple[tuple[str, str], ...]:
+        """The node's main-table routes of the scenario's family: (destination, device; "" when not unicast)."""
+        fam = "-6" if self.scenario.family == 6 else "-4"
+        data = json.loads(self.lab.ip(self.lab.node, "-j", fam, "route", "show") or "[]")
+        return tuple((str(r.get("dst")), "" if r.get("type", "unicast") != "unicast" else str(r.get("dev") or ""))
+                     for r in data)  # fmt: skip
 
     def context_for(self, obs: Observation, **kw: object) -> NodeContext:
         """NodeContext for one observation. NodeContext has a single ``pod_iface`` for "the interface pod traffic

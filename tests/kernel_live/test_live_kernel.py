@@ -143,7 +143,7 @@ def test_a_bundle_reopens_with_its_node_context_and_traces_like_the_kernel(node:
     live = json.loads(kptui("summary", "--live", "--json", "--netns", node.ns).stdout)
     offline = json.loads(kptui("summary", str(bundle), "--json").stdout)
     assert offline["node"] == live["node"] and offline["total_rules"] == live["total_rules"]
-    assert offline["capture"]["origin"] == "bundle" and offline["capture"]["format_version"] == 1
+    assert offline["capture"]["origin"] == "bundle" and offline["capture"]["format_version"] == 2  # kptui capture writes format 2
     trace = json.loads(kptui("trace", str(bundle), "--src", "10.0.0.1", "--dst", WEB_IP, "--dport", str(WEB_PORT),
                              "--from", "external", "--json").stdout)  # fmt: skip
     remote = [p for p in trace["paths"] if p["endpoint"] == "10.244.2.13:8080"]
@@ -248,7 +248,7 @@ def test_the_explorer_reads_the_namespace_and_watch_counts_connections_exactly(n
     watch refresh shows exactly +4 on the service's KUBE-SERVICES rule since watching started."""
     import asyncio
 
-    from kptui.live.commands import LiveReader
+    from kptui.node.live import LiveReader
     from kptui.ui.app import make_app
     from kptui.ui.hot_rules import hot_rows
     from kptui.ui.main_screen import MainScreen

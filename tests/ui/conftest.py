@@ -15,7 +15,8 @@ SAMPLES = ROOT / "samples"
 
 # The NodePort eTP=Cluster case the issue names: outside 10.0.0.1 → node 10.0.0.2:30080.
 NODEPORT_PACKET = Packet("10.0.0.1", "10.0.0.2", "tcp", None, 30080, "external")
-NODEPORT_NODE = NodeContext(addresses=("10.0.0.2",))
+# --node-ip 10.0.0.2 --iface eth0=10.0.0.2/24 --uplink eth0: the uplink's address is what MASQUERADE takes
+NODEPORT_NODE = NodeContext(addresses=("10.0.0.2",), interfaces={"eth0": ("10.0.0.2/24",)}, uplink="eth0")
 
 
 def sample(name: str) -> Ruleset:

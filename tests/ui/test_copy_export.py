@@ -87,7 +87,7 @@ async def test_y_copies_the_rule_Y_the_list_command_and_y_in_the_trace_the_trace
 
 @pytest.mark.asyncio
 async def test_ctrl_s_saves_the_trace_as_markdown_or_json(tmp_path: Path) -> None:
-    from kptui.explorer_command import write_text  # the CLI gives the app its writer; the UI writes no files
+    from kptui.cli.explorer import write_text  # the CLI gives the app its writer; the UI writes no files
 
     app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE, writer=write_text)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -151,7 +151,7 @@ async def test_an_app_without_a_writer_says_so_instead_of_writing(tmp_path: Path
 async def test_a_saved_trace_names_the_dump_and_the_node_and_lists_each_hop_once(tmp_path: Path) -> None:
     """Issue 10, item 15: the JSON named neither the dump nor the node context (the Markdown did), and the
     Markdown listed every path twice (the hop table, then every hop again above its rule)."""
-    from kptui.explorer_command import write_text
+    from kptui.cli.explorer import write_text
 
     app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE, writer=write_text,
                   origin="capture bundle node.kptui: host n1")  # fmt: skip

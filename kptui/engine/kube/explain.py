@@ -1,7 +1,7 @@
 """Plain-language explanations of rules and chains, in kube-proxy's terms for the era the dump comes from.
 
 ``explain_rule(ruleset, index, table, chain, rule_index)`` and ``explain_chain(ruleset, index, table, chain)``
-(``index`` is ``ruleset.service_index``, or None to use it) return an :class:`Explanation`; an
+(``index`` is ``service_index_of(ruleset)``, or None to use it) return an :class:`Explanation`; an
 :class:`Explainer` does the same for many rules without re-reading the layout. kube-proxy's own rules are
 recognised by chain and shape (:mod:`.explain_nat`, :mod:`.explain_filter`) and explained with the service
 index (which service a chain belongs to, exact endpoint shares); every other rule (Docker, Calico, the
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..model import Chain, Ruleset
+from .build import service_index_of
 from .explain_common import Context, Explanation, RuleView, hostport
 from .explain_filter import explain_builtin_jump, explain_filter
 from .explain_generic import explain_generic
@@ -66,7 +67,7 @@ class Explainer:
 
     def __init__(self, ruleset: Ruleset, index: ServiceIndex | None = None) -> None:
         self.ruleset = ruleset
-        self.index = index if index is not None else ruleset.service_index
+        self.index = index if index is not None else service_index_of(ruleset)
         layout = self.index.layout
         detector = layout.local_detector_values[0] if layout.local_detector == "cidr" and \
             layout.local_detector_values else None  # fmt: skip

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from ..graph import graph_of
 from ..model import Ruleset
+from .build import service_index_of
 from .era import KubeLayout, nat_and_filter
 from .facts import rows_of
-from .findings import Finding, Key
+from .findings_model import Finding, Key
 from .findings_services import service_checks
 from .hashes import split_chain
 from .model import ServiceIndex
@@ -32,7 +34,7 @@ Pair = tuple[Finding, Sequence[Key]]
 
 
 def run_checks(ruleset: Ruleset) -> list[Pair]:
-    index = ruleset.service_index
+    index = service_index_of(ruleset)
     layout = index.layout
     out: list[Pair] = []
     out.extend(_backends(layout))
@@ -74,8 +76,8 @@ def _backends(layout: KubeLayout) -> Iterator[Pair]:
 
 
 def _dangling(ruleset: Ruleset) -> Iterator[Pair]:
-    for ref, target in ruleset.graph.dangling:
-        svc = ruleset.service_index.by_chain(target)
+    for ref, target in graph_of(ruleset).dangling:
+        svc = service_index_of(ruleset).by_chain(target)
         yield Finding(
             "dangling-jump", "error", f"jump to undeclared chain {target}",
             f"{ref.table or '?'}/{ref.chain} rule {ref.index} jumps to {target}, which this dump does not "
@@ -87,7 +89,7 @@ def _dangling(ruleset: Ruleset) -> Iterator[Pair]:
 
 
 def _stale(ruleset: Ruleset, index: ServiceIndex) -> Iterator[Pair]:
-    for ref in ruleset.graph.unreferenced:
+    for ref in graph_of(ruleset).unreferenced:
         if split_chain(ref.chain) is None:
             continue
         chain = ruleset.chain(ref.table, ref.chain)

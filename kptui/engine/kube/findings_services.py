@@ -14,7 +14,7 @@ from ..model import Ruleset, Table
 from .era import nat_and_filter
 from .explain_common import pct
 from .facts import rows_of
-from .findings import Finding, Key
+from .findings_model import Finding, Key
 from .model import ServiceIndex, ServicePort
 
 __all__ = ["service_checks"]

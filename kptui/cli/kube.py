@@ -1,24 +1,34 @@
-"""The kube-proxy commands of ``kptui``: ``services`` (and the commands that read a dump as kube-proxy's
-Services), registered by :func:`add_commands` from :func:`kptui.cli.build_parser`.
+"""The kube-proxy commands of ``kptui``: ``services``, ``diff``, ``explain`` and ``lint`` (the commands that read
+a dump as kube-proxy's Services), registered by :func:`add_kube_commands`.
 
-Part of kptui's I/O layer with :mod:`kptui.cli`: files are read through :func:`kptui.cli.load`; everything
-else is the pure engine (:mod:`kptui.engine.kube`).
+Their rules come from a snapshot (:func:`kptui.cli.common.load_snapshot`: a dump, listing or capture bundle);
+everything else is the pure engine (:mod:`kptui.engine.kube`).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-__all__ = ["add_commands"]
+from .common import UserError, add_input_options, emit_json, load_snapshot, print_warnings, printable_text
+
+if TYPE_CHECKING:
+    from kptui.engine.model import Ruleset
+
+__all__ = ["add_kube_commands"]
+
+
+def load(args: argparse.Namespace, path: str) -> Ruleset:
+    """The rules of ``path`` (a dump, or a capture bundle's rules in use)."""
+    return load_snapshot(args, path, live_ok=False).ruleset
 
 
 def cmd_services(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from kptui.cli import emit_json, load, print_warnings
+    from kptui.engine.kube import service_index_of
     from kptui.engine.kube.report import matches_filter, service_to_dict, services_text
 
-    ruleset = load(args.file)
-    services = [s for s in ruleset.service_index if args.filter is None or matches_filter(s, args.filter)]
+    ruleset = load(args, args.file)
+    services = [s for s in service_index_of(ruleset) if args.filter is None or matches_filter(s, args.filter)]
     if args.json:
         emit_json([service_to_dict(s) for s in services], out, compact=len(services) > 1000)
     else:
@@ -27,7 +37,7 @@ def cmd_services(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
+def add_kube_commands(sub: Any) -> None:
     """Register the kube-proxy commands on the ``kptui`` subparsers."""
     p = sub.add_parser(
         "services",
@@ -38,7 +48,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("file", metavar="FILE", help="the dump to read; '-' reads standard input")
     p.add_argument("--filter", metavar="TEXT",
                    help="only service ports whose name, namespace, chain, address (IP or CIDR) or port matches")
-    p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
+    p.add_argument("--json", action="store_true", help="print JSON (stable; see docs/json.md)")
+    add_input_options(p)
     p.set_defaults(handler=cmd_services)
     add_diff_command(sub)  # kptui diff (below)
     add_explain_lint_commands(sub)  # kptui explain, kptui lint (below)
@@ -46,14 +57,13 @@ def add_commands(sub: Any) -> None:
 
 def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``kptui diff OLD NEW``: exit 0 without differences, 1 with some (like diff(1)), 2 on bad input."""
-    from kptui.cli import UserError, emit_json, load, print_warnings
     from kptui.engine.kube.diff import diff_services
     from kptui.engine.kube.diff_report import diff_text, diff_to_dict
     from kptui.engine.kube.report import matches_filter
 
     if args.old == "-" and args.new == "-":
         raise UserError("OLD and NEW cannot both be '-': standard input can be read only once")
-    old, new = load(args.old), load(args.new)
+    old, new = load(args, args.old), load(args, args.new)
     diff = diff_services(old, new)
     if args.filter is not None:
         text = args.filter
@@ -82,14 +92,13 @@ def add_diff_command(sub: Any) -> None:
     p.add_argument("--filter", metavar="TEXT", help="only service ports (old or new) whose name, namespace, "
                    "chain, address (IP or CIDR) or port matches, as in kptui services; node-level changes "
                    "are then left out")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print JSON (format kptui.diff/1, stable; see the README)")
+    p.add_argument("--json", action="store_true", help="print JSON (format kptui.diff/1, stable; see docs/json.md)")
+    add_input_options(p)
     p.set_defaults(handler=cmd_diff)
 
 
 def _chain_arg(text: str) -> tuple[str, int | None]:
     """``CHAIN`` or ``CHAIN:INDEX`` (1-based); UserError for a bad index."""
-    from kptui.cli import UserError
-
     chain, sep, tail = text.rpartition(":")
     if not sep:
         return text, None
@@ -100,13 +109,12 @@ def _chain_arg(text: str) -> tuple[str, int | None]:
 
 def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``kptui explain FILE CHAIN[:INDEX]``: what a chain and its rules (or one rule) do."""
-    from kptui.cli import UserError, emit_json, load, print_warnings, printable_text
     from kptui.engine.kube.explain import Explainer
     from kptui.engine.kube.findings import analyse_pitfalls
     from kptui.engine.kube.findings_report import explain_text, explain_to_dict, resolve_chain
 
     chain, index = _chain_arg(args.chain)
-    ruleset = load(args.file)
+    ruleset = load(args, args.file)
     try:
         table = resolve_chain(ruleset, chain, args.table)
         data = explain_to_dict(ruleset, Explainer(ruleset), analyse_pitfalls(ruleset), table, chain, index)
@@ -122,11 +130,10 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``kptui lint FILE``: pitfall findings; exit 1 when one is an error."""
-    from kptui.cli import emit_json, load, print_warnings, printable_text
     from kptui.engine.kube.findings import find_pitfalls, finding_to_dict
     from kptui.engine.kube.findings_report import lint_text
 
-    ruleset = load(args.file)
+    ruleset = load(args, args.file)
     findings = find_pitfalls(ruleset)
     if args.json:
         emit_json([finding_to_dict(f) for f in findings], out, compact=len(findings) > 1000)
@@ -148,7 +155,8 @@ def add_explain_lint_commands(sub: Any) -> None:
     p.add_argument("file", metavar="FILE", help="the dump or capture bundle to read; '-' reads standard input")
     p.add_argument("chain", metavar="CHAIN[:INDEX]", help="a chain name, optionally with a 1-based rule index")
     p.add_argument("--table", "-t", metavar="TABLE", help="the table, when the chain is in several (nat, filter, …)")
-    p.add_argument("--json", action="store_true", help="print JSON (format kptui.explain/1, stable; see the README)")
+    p.add_argument("--json", action="store_true", help="print JSON (format kptui.explain/1, stable; see docs/json.md)")
+    add_input_options(p)
     p.set_defaults(handler=cmd_explain)
     p = sub.add_parser(
         "lint",
@@ -158,5 +166,6 @@ def add_explain_lint_commands(sub: Any) -> None:
         "0 otherwise, 2 on bad input.",
     )
     p.add_argument("file", metavar="FILE", help="the dump or capture bundle to read; '-' reads standard input")
-    p.add_argument("--json", action="store_true", help="print a JSON list of findings (stable; see the README)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of findings (stable; see docs/json.md)")
+    add_input_options(p)
     p.set_defaults(handler=cmd_lint)

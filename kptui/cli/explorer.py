@@ -1,14 +1,15 @@
 """``kptui [FILE|-] [packet options]``: the interactive explorer's side of the command line.
 
-Part of kptui's I/O layer with :mod:`kptui.cli`: it tells the explorer's invocation from the commands', reads
-what the app is given (the dump, bundle or live reader through :mod:`kptui.live.commands`, a kernel trace
-log), hands the app its only file writer, takes keys from the terminal when the dump came through standard
-input, and starts the app. The app itself reads no files and runs no commands.
+It tells the explorer's invocation from the commands', gets what the app is given from a snapshot (the dump,
+a bundle's rules and node context) or a live reader (:mod:`kptui.node`), reads a kernel trace log, hands the
+app its only file writer, takes keys from the terminal when the dump came through standard input, and starts
+the app. The app itself reads no files and runs no commands.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import os
 import secrets
@@ -17,13 +18,71 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from kptui.cli import UserError, add_packet_options, command_names, node_from_args, packet_from_args
 from kptui.engine.errors import printable
+
+from .common import (
+    COMMAND_NAMES,
+    UserError,
+    add_packet_options,
+    add_source_options,
+    backend_of,
+    load_snapshot,
+    node_for_trace,
+    node_from_args,
+    packet_from_args,
+)
 
 if TYPE_CHECKING:
     from kptui.engine.kernel_replay_walks import KernelWalks
+    from kptui.engine.model import Ruleset
+    from kptui.engine.packet import NodeContext
+    from kptui.node.live import LiveReader
 
-__all__ = ["build_app_parser", "cmd_app", "is_app_invocation", "load_kernel_log", "write_text"]
+__all__ = ["AppSource", "app_source", "build_app_parser", "cmd_app", "is_app_invocation", "load_kernel_log",
+           "write_text"]  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class AppSource:
+    """What the explorer opens: a parsed ruleset (a bundle's), dump bytes (a file's, parsed behind the loading
+    screen), or a live reader (read behind the loading screen, re-read with ``--watch``); and the node context."""
+
+    name: str
+    ruleset: Ruleset | None = None
+    data: bytes | None = None
+    reader: LiveReader | None = None
+    watch: float | None = None
+    node: NodeContext | None = None
+    origin: str | None = None  # for the header
+
+
+def app_source(args: argparse.Namespace, given: NodeContext | None) -> AppSource:
+    """``kptui [FILE]``'s rules, from the snapshot of FILE: a file's dump bytes, or a bundle's rules with its
+    node context (addresses, pod CIDRs, interfaces) under the node options given; without FILE (or with
+    ``--live``/``--netns``) a reader of the live node, read-only."""
+    from kptui.engine.packet import NodeContext
+
+    live = args.live or args.netns or not args.file
+    if args.watch is not None and args.watch <= 0:
+        raise UserError("--watch takes a number of seconds above 0")
+    if not live:
+        if args.watch is not None:
+            raise UserError("--watch re-reads the live rules: drop FILE (kptui --watch), or use kptui top")
+        snap = load_snapshot(args, live_ok=False, parse=False)  # a file's dump is parsed behind the loading screen
+        if not snap.captured and snap.rules is not None:
+            return AppSource(snap.source, data=snap.rules.data, node=given)
+        ruleset = snap.ruleset
+        node = node_for_trace(args, given or NodeContext(), snap) if given is not None else snap.node
+        m = snap.metadata
+        origin = f"capture bundle {snap.source}: host {m.get('hostname')}, captured {m.get('created')}"
+        return AppSource(snap.source, ruleset=ruleset, node=node, origin=origin)
+    if args.file:
+        raise UserError("give a FILE or --live/--netns, not both")
+    from kptui.node.live import LiveReader
+
+    reader = LiveReader(args.netns, args.family or "ipv4", backend_of(args))
+    origin = "live node" + (f", network namespace {args.netns}" if args.netns else "") + " (read-only)"
+    return AppSource(reader.source, reader=reader, watch=args.watch, node=given, origin=origin)
 
 
 def _open_terminal_as_stdin() -> None:
@@ -43,17 +102,19 @@ MAX_KERNEL_LOG = 512 * 1024 * 1024
 def load_kernel_log(path: str, *, live: bool = False) -> KernelWalks:
     """Read and check ``--kernel-trace PATH``: a UserError (file, line, what is wrong) unless it holds a
     traversal whose packet the engine can simulate."""
+    from kptui.node.errors import InputTooLarge
+    from kptui.node.limits import Limits, read_bounded
     from kptui.ui.kernel_trace_view import parse_kernel_log
 
     if live:
         raise UserError("--kernel-trace compares the log with a dump: give the dump or capture bundle as FILE")
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_KERNEL_LOG + 1)
+            data = read_bounded(f, Limits(max_input=MAX_KERNEL_LOG, explicit=True))
+    except InputTooLarge:
+        raise UserError(f"{printable(path)}: the kernel trace log is over {MAX_KERNEL_LOG >> 20} MB") from None
     except OSError as exc:
         raise UserError(f"cannot read the kernel trace log {printable(path)}: {exc.strerror or exc}") from None
-    if len(data) > MAX_KERNEL_LOG:
-        raise UserError(f"{printable(path)}: the kernel trace log is over {MAX_KERNEL_LOG >> 20} MB")
     try:
         return parse_kernel_log(data, path)
     except ValueError as exc:
@@ -135,8 +196,6 @@ def _link_new(tmp: str, real: str) -> None:
 def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``kptui [FILE|-] [packet options]``: the interactive explorer, on a dump, a capture bundle (with its node
     context) or, without FILE, the live node's rules (read-only), re-read every ``--watch`` seconds."""
-    from kptui.live.commands import app_source
-
     packet = node = None
     if args.src or args.dst:
         if not (args.src and args.dst):
@@ -146,7 +205,7 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               args.affinity_hit)):  # fmt: skip
         node = node_from_args(args)
     if args.file and args.file != "-" and not os.path.exists(args.file) and not any(c in args.file for c in "./"):
-        names = ", ".join(sorted(command_names()))
+        names = ", ".join(sorted(args.command_names or COMMAND_NAMES))
         raise UserError(f"invalid choice: '{args.file}' is neither a command ({names}) nor a file")
     source = app_source(args, node)  # reads FILE (a dump or bundle), or prepares the live reader
     kernel = None
@@ -169,9 +228,8 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return app.return_code or 0
 
 
-def build_app_parser() -> argparse.ArgumentParser:
-    from kptui.live.commands import add_source_options
-
+def build_app_parser(commands: frozenset[str] = frozenset()) -> argparse.ArgumentParser:
+    """The explorer's parser; ``commands`` (the subcommands' names) for the message when FILE is neither."""
     p = argparse.ArgumentParser(
         prog="kptui",
         description="Explore rules interactively: the chain tree, each rule decoded, and packet traces you can "
@@ -190,16 +248,14 @@ def build_app_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
                    help="live mode: re-read the rules every SECONDS (default 2; at least 10x the time a read "
                    "takes) and show what moved: per-rule deltas in the tree, h lists the hottest rules")
-    p.set_defaults(handler=cmd_app)
+    p.set_defaults(handler=cmd_app, command_names=commands)
     return p
-
-
 
 
 APP_OPTIONS_FIRST = ("-", "--live", "--netns", "--watch", "-4", "-6", "--backend", "--src", "--dst")
 
 
-def is_app_invocation(argv: Sequence[str], commands: frozenset[str] | None = None) -> bool:
+def is_app_invocation(argv: Sequence[str], commands: frozenset[str] = COMMAND_NAMES) -> bool:
     """``kptui``, ``kptui FILE …``, ``kptui --live …``: the explorer. ``kptui COMMAND …``, ``kptui -h`` and
     ``kptui --version``: the commands' parser."""
     if not argv:
@@ -208,4 +264,4 @@ def is_app_invocation(argv: Sequence[str], commands: frozenset[str] | None = Non
     if first.startswith("-") and first != "-":
         return first.split("=", 1)[0] in APP_OPTIONS_FIRST or first.startswith("--") and first not in (
             "--help", "--version")  # fmt: skip
-    return first not in (command_names() if commands is None else commands)
+    return first not in commands

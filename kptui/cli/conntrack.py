@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
+
+from .common import (
+    UserError,
+    add_source_options,
+    emit_json,
+    load_snapshot,
+    node_errors,
+    print_snapshot_warnings,
+)
 
 if TYPE_CHECKING:
     from kptui.engine.conntrack import EntryMatch, Frontend
@@ -48,12 +57,17 @@ def _delete_command(m: EntryMatch) -> str:
 def conntrack_text(doc: dict[str, Any], matches: Sequence[EntryMatch], *, show_all: bool, limit: int = 50) -> str:
     from kptui.fmt import plural, printable
 
-    out = [f"{doc['source']}: {plural(doc['entries_read'], 'entry', 'entries')}"
-           + (f", rules from {doc['rules']}" if doc["rules"] else ", no rules (endpoints unknown: give --rules)")
-           + f"; {plural(len(matches), 'service entry', 'service entries')}, {doc['stale']} stale"]  # fmt: skip
+    if doc["rules"]:
+        head = (f", rules from {doc['rules']}; {plural(len(matches), 'service entry', 'service entries')}, "
+                f"{doc['stale']} stale")  # fmt: skip
+    else:  # without rules nothing tells which entries are services' or which endpoints are alive
+        head = (f", no rules: services and endpoints unknown (give --rules DUMP, or a bundle); "
+                f"{plural(len(matches), 'DNATed entry', 'DNATed entries')}, staleness not checked")  # fmt: skip
+    out = [f"{doc['source']}: {plural(doc['entries_read'], 'entry', 'entries')}{head}"]
     groups: dict[str, list[EntryMatch]] = {}
+    unknown = "(services unknown without rules)" if not doc["rules"] else "(no service)"
     for m in matches:
-        groups.setdefault(m.service or "(no service)", []).append(m)
+        groups.setdefault(m.service or unknown, []).append(m)
     fixes: dict[str, None] = {}
     for name, ms in sorted(groups.items(), key=lambda kv: (-sum(m.status in _KEEP for m in kv[1]), kv[0])):
         bad = [m for m in ms if m.status in _KEEP]
@@ -88,11 +102,9 @@ def index_view(ruleset: Ruleset) -> tuple[list[Frontend], dict[tuple[str, str, i
     from kptui.engine.conntrack import Frontend, dnat_endpoints
 
     try:
-        index = getattr(ruleset, "service_index", None)
-        if index is None:
-            from kptui.engine.kube import build_service_index
+        from kptui.engine.kube import service_index_of
 
-            index = build_service_index(ruleset)
+        index = service_index_of(ruleset)
         frontends: list[Frontend] = []
         endpoints: dict[tuple[str, str, int | None], list[str]] = {k: list(v) for k, v in dnat_endpoints(ruleset).items()}
         for svc in index:
@@ -124,50 +136,52 @@ def _norm(ip: str) -> str:
 
 
 def cmd_conntrack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from kptui.bundle import sniff
-    from kptui.cli import emit_json, read_input
     from kptui.engine.conntrack import match_entries, parse_conntrack
-
-    from .commands import _user_error, load_path, load_source, print_snapshot_warnings
 
     family = args.family or "ipv4"
     ruleset: Ruleset | None = None
     snap = None
     if args.live or args.netns:
-        from .runner import run_readonly
+        from kptui.node.collect import read_conntrack
 
         if args.file:
-            raise _user_error("give a conntrack FILE or --live/--netns, not both")
-        r = run_readonly(["conntrack", "-L", "-f", family], netns=args.netns, timeout=120.0)
-        if not r.ok:
-            raise _user_error(r.describe_failure() + (" (conntrack needs root: sudo kptui conntrack --live)"
-                                                      if "root" in r.stderr else ""))  # fmt: skip
-        text, source = r.stdout.decode("utf-8", "replace"), r.display
+            raise UserError("give a conntrack FILE or --live/--netns, not both")
+        with node_errors():
+            read = read_conntrack(family, netns=args.netns)
+        prefix = f"ip netns exec {args.netns} " if args.netns else ""
+        text, source = read.data.decode("utf-8", "replace"), prefix + " ".join(read.command)
         if not args.rules:
-            ruleset, snap = load_source(args)
+            snap = load_snapshot(args)
+            ruleset = snap.ruleset
     else:
         if not args.file:
-            raise _user_error("give a conntrack -L FILE (or a bundle), or --live")
-        data, source = read_input(args.file)
-        if sniff(data) == "bundle":
-            ruleset, snap = load_path(args.file, family=args.family)
-            if snap is None or snap.conntrack is None:
-                raise _user_error(f"{source}: the bundle holds no {family} conntrack table")
-            data = snap.conntrack
+            raise UserError("give a conntrack -L FILE (or a bundle), or --live")
+        found = load_snapshot(args, need_rules=False)
+        source = found.source
+        if found.origin == "bundle":
+            if found.conntrack is None:
+                raise UserError(f"{source}: the bundle holds no {family} conntrack table")
+            data, snap = found.conntrack, found
+            if found.rules is not None and not args.rules:
+                ruleset = found.ruleset
+        else:  # a file: read as `conntrack -L` output, whatever else it looks like (the parser says)
+            parts = (*found.conntrack_tables.values(), found.rules, found.nft)
+            data = next((a.data for a in parts if a is not None), b"")
         text = data.decode("utf-8", "replace")
     if args.rules:
-        ruleset, rules_snap = load_path(args.rules, family=args.family)
+        rules_snap = load_snapshot(args, args.rules, live_ok=False)
+        ruleset = rules_snap.ruleset
         snap = snap or rules_snap
     dst = None
     if args.dst:
         host, sep, port = args.dst.rpartition(":")
         if not sep or not port.isdigit():
-            raise _user_error(f"--dst '{args.dst}' should read IP:PORT ([IPv6]:PORT)")
+            raise UserError(f"--dst '{args.dst}' should read IP:PORT ([IPv6]:PORT)")
         dst = (host.strip("[]"), int(port))
     table = parse_conntrack(text)
     if table.skipped and not table.entries and len(table.skipped) > 1:
-        raise _user_error(f"{source}: no conntrack entries found (is this `conntrack -L` output?)")
-    node = snap.node.addresses if snap is not None else ()
+        raise UserError(f"{source}: no conntrack entries found (is this `conntrack -L` output?)")
+    node = snap.node.addresses if snap is not None and snap.captured else ()
     view = index_view(ruleset) if ruleset is not None else None
     frontends, endpoints = view if view is not None else (None, None)
     matches = match_entries(table.entries, ruleset, node_addresses=node, service=args.service, dst=dst,
@@ -177,7 +191,7 @@ def cmd_conntrack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         if not any(f.service == args.service or f.service.startswith(args.service + ":")
                    for f in frontends or service_frontends(ruleset)):  # fmt: skip
-            raise _user_error(f"no service '{args.service}' in the rules (give ns/name or ns/name:port)")
+            raise UserError(f"no service '{args.service}' in the rules (give ns/name or ns/name:port)")
     doc = matches_to_dict(matches, source=source, rules=ruleset.source if ruleset is not None else None,
                           entries=len(table.entries), skipped=len(table.skipped))  # fmt: skip
     if args.json:
@@ -188,7 +202,7 @@ def cmd_conntrack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 1 if doc["stale"] else 0
 
 
-def add_conntrack_command(sub: Any, add_source_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_conntrack_command(sub: Any) -> None:
     p = sub.add_parser("conntrack", help="conntrack entries of services; flags flows DNATed to dead endpoints",
                        description="List the conntrack entries to kube-proxy's service addresses (cluster IPs, "
                        "NodePorts, external/LB IPs) and flag those whose DNAT target is no endpoint in the current "
