@@ -114,3 +114,39 @@ async def test_keys_pressed_while_a_read_arrives_all_count() -> None:
                        "the refresh")  # fmt: skip
         await pilot.press(*["down"] * 2)
         assert app.main_screen is screen and tree.cursor_line == start + 8
+
+
+def with_a_new_chain(drop: int, ext: int) -> str:
+    """bumped(drop, ext) with a new chain in filter (the tree's view is rebuilt, not just refilled)."""
+    text = bumped(drop, ext)
+    return text.replace(":KUBE-FORWARD - [0:0]\n", ":KUBE-FORWARD - [0:0]\n:KUBE-NEW-CHAIN - [0:0]\n")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("changed", [with_a_new_rule, with_a_new_chain], ids=["a rule added", "a chain added"])
+async def test_changed_rules_keep_the_open_chains_and_the_rule_under_the_cursor(changed: object) -> None:
+    """A rule added inside a chain fills that chain again (the rest of the tree stays as it is); a chain added
+    rebuilds the view: either way the open chains stay open, the cursor stays on its rule, +N shows."""
+    reader = FakeReader(bumped(0, 0), changed(3, 5))  # type: ignore[operator]
+    reader.gate.clear()
+    app = make_app(reader=reader, watch=0.05, origin="live node (test)")
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await first_read(reader, pilot, app)
+        tree = screen.chains.chain_tree
+        screen.chains.reveal(Loc(EXT.table, EXT.chain, 2))
+        screen.chains.reveal(Loc(FWD.table, FWD.chain, 1))  # the INVALID drop rule
+        tree.focus()
+        await pilot.pause()
+        before = tree.keep()
+        await second_read(reader, pilot, app)
+        await pilot.pause()
+        after = tree.keep()
+        assert set(after.chains) == set(before.chains) and app.focused is tree
+        added = changed is with_a_new_rule
+        assert tree.cursor_loc == Loc(FWD.table, FWD.chain, 2 if added else 1)  # the same rule
+        assert "+3" in str(tree.node_for(tree.cursor_loc).label) and "DROP" in str(tree.node_for(tree.cursor_loc).label)  # type: ignore[arg-type, union-attr]
+        assert "+5" in str(tree.node_for(Loc(EXT.table, EXT.chain, 2)).label)  # type: ignore[union-attr]
+        if added:
+            assert "LOG" in str(tree.node_for(Loc(FWD.table, FWD.chain, 1)).label)  # type: ignore[union-attr]
+        else:
+            assert tree.node_for(Loc("filter", "KUBE-NEW-CHAIN")) is not None
