@@ -263,7 +263,7 @@ class ChainTreePane(Vertical):
             self.app.call_from_thread(self._filtered, result, search, keep)
 
     def _filtered(self, result: FilterResult, search: LazySearchIndex, keep: bool) -> None:
-        if search is self.search:  # not the answer on rules a watch refresh has replaced since
+        if search is self.search and self.is_attached:  # not the answer on rules replaced since
             self.show_filter(result, keep=keep)
 
     def show_filter(self, result: FilterResult, *, keep: bool = False) -> None:

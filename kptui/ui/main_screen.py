@@ -177,7 +177,7 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         self.app.call_from_thread(self._entries_counted, entries)
 
     def _entries_counted(self, entries: EntryCounts) -> None:
-        if entries is self.entries:  # (not the counts of rules a watch refresh has replaced since)
+        if entries is self.entries and self.is_attached:  # (not the counts of rules replaced since)
             self.chains.chain_tree.relabel(kinds=("chain",))
             self.detail.show(self.detail.loc, self.detail.hop)
 
@@ -230,6 +230,8 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         self.app.call_from_thread(self._traced, result, request)
 
     def _traced(self, result: Trace, request: int) -> None:
+        if not self.is_attached:  # the app is ending: a trace still running then has no screen to show on
+            return
         if self.is_latest_request(request):
             self._shown_request = request
             self.show_trace(result, quiet=request == self._refresh_request)

@@ -132,7 +132,8 @@ class WatchScreen(_ScreenBase):
                 hops = self.trace_view.hops
                 self.pending_step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
                 self._quiet_since, self._refresh_request = time.monotonic(), request
-            self._trace_in_thread(*asked, request)
+            # once the refreshed screen is painted: a trace thread started now would compete with the paint
+            self.call_after_refresh(self._trace_in_thread, *asked, request)
         self.update_watch_bar()
 
     pending_step: tuple[int, int, bool] | None = None

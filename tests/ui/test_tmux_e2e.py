@@ -92,11 +92,12 @@ def test_packet_builder_keys_in_tmux(tmux: list[str]) -> None:
             subprocess.run([*tmux, "send-keys", "-t", "kptui", "-l", literal], check=True)
 
     def leave_field() -> None:
-        """Escape, and wait until the footer offers the pane keys again (the focus left the field): a key sent
-        right behind an escape would reach the terminal with it, as one alt+key."""
+        """Escape, and wait until the footer no longer offers it (the focus left the field). A key sent right
+        behind an escape would reach the app with it, as one alt+key: the first look comes after a pause."""
         keys("Escape")
         deadline = time.monotonic() + 20
-        while "1 Tree" not in _screen(tmux).rstrip().splitlines()[-1]:
+        time.sleep(0.3)
+        while "Leave field" in _screen(tmux).rstrip().splitlines()[-1]:
             assert time.monotonic() < deadline, _screen(tmux)
             time.sleep(0.1)
 
