@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from textual import work
 from textual.app import App
@@ -23,6 +23,7 @@ from textual.binding import Binding, BindingType
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
 from kptui.engine.graph import graph_of
 from kptui.engine.kernel_replay_walks import KernelWalks
+from kptui.engine.nft.display import display_ruleset
 from kptui.engine.packet import NodeContext, Packet
 from kptui.fmt import out_of_memory, plural, printable
 from kptui.top import ReadFailed, Reading
@@ -38,9 +39,13 @@ from .main_screen import MainScreen
 from .modals import HelpScreen, LoadingScreen, SaveScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
-from .services import Insights, load_insights
+from .nft_insights import view_insights
+from .services import Insights
 from .trace_view import TraceView
 from .watch import Watcher
+
+if TYPE_CHECKING:
+    from kptui.engine.nft import NftRuleset
 
 __all__ = ["HELP_SECTIONS", "KptuiApp", "LiveSource", "make_app"]
 
@@ -69,11 +74,12 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
                  writer: Writer = no_writer, env: Mapping[str, str] | None = None,
                  native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
                  watch: float | None = None, origin: str | None = None,
-                 kernel: KernelWalks | None = None) -> None:  # fmt: skip
+                 kernel: KernelWalks | None = None, nft: NftRuleset | None = None,
+                 nft_data: bytes | None = None) -> None:  # fmt: skip
         super().__init__()
         self.kernel = kernel  # --kernel-trace: a kernel trace log replayed against the rules
-        if ruleset is None and data is None and reader is None:
-            raise ValueError("make_app needs a ruleset, the bytes of a dump or a reader of live rules")
+        if ruleset is None and data is None and reader is None and nft is None and nft_data is None:
+            raise ValueError("make_app needs a ruleset, the bytes of a dump or nft listing, or a reader of live rules")
         if watch is not None and reader is None:
             raise ValueError("watch mode needs a reader of live rules")
         self.reader = reader
@@ -84,7 +90,9 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self._skipped = False  # a read came and went unshown: the next one is compared with the screen's rules
         self.ruleset = ruleset
         self.data = data
-        self.source = source or (ruleset.source if ruleset is not None else None) or "<dump>"
+        self.nft, self.nft_data = nft, nft_data  # an nft listing: its tables beside the dump's (or alone)
+        self.source = source or (ruleset.source if ruleset is not None else None) or \
+            (nft.source if nft is not None else None) or "<dump>"  # fmt: skip
         self.packet, self.node, self.all_hops = packet, node, all_hops
         self.writer = writer
         self.kptui_clipboard = Clipboard(self, env=env, native=native_clipboard)
@@ -109,34 +117,41 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
                                            "ip -j route) …"))  # fmt: skip
             self._read_live(first=True)
             return
-        if self.ruleset is not None:
-            self.big = self.ruleset.line_count >= FREEZE_GC_LINES
-            self.show_ruleset(self.ruleset, load_insights(self.ruleset))
+        if self.data is None and self.nft_data is None:
+            view = display_ruleset(self.ruleset, self.nft)
+            self.big = view.line_count >= FREEZE_GC_LINES
+            self.show_ruleset(view, view_insights(view, self.nft))
             return
-        assert self.data is not None
-        size = len(self.data)
-        lines = self.data.count(b"\n")
+        size = len(self.data or b"") + len(self.nft_data or b"")
+        lines = (self.data or b"").count(b"\n") + (self.nft_data or b"").count(b"\n")
         mb = f"{size / 1e6:.1f} MB" if size >= 100_000 else plural(size, "byte")
         self.push_screen(LoadingScreen(f"Reading {printable(self.source)}: {mb}, {plural(lines, 'line')} …"))
-        self._load(self.data, lines)
+        self._load(self.data, self.nft_data, lines)
 
     @work(thread=True, exclusive=True, group="load", description="parse the dump")
-    def _load(self, data: bytes, lines: int) -> None:
+    def _load(self, data: bytes | None, nft_data: bytes | None, lines: int) -> None:
         try:
-            ruleset = parse_ruleset_bytes(data, source=self.source)
+            ruleset = parse_ruleset_bytes(data, source=self.source) if data is not None else self.ruleset
+            if nft_data is not None:
+                from kptui.engine.nft import parse_nft_bytes
+
+                self.nft = parse_nft_bytes(nft_data, source=self.nft_source or self.source)
             self.timings["parsed"] = time.perf_counter()
         except ParseError as exc:
             self.call_from_thread(self.fail, exc.diagnostic.format())
             return
         except MemoryError:
-            self.data = None
+            self.data = self.nft_data = None
             self.call_from_thread(self.fail, out_of_memory("the explorer, reading " + printable(self.source)))
             return
-        self.data = None
+        self.data = self.nft_data = None
         self.big = lines >= FREEZE_GC_LINES
-        insights = load_insights(ruleset)
+        view = display_ruleset(ruleset, self.nft)
+        insights = view_insights(view, self.nft)
         self.settle()
-        self.call_from_thread(self.show_ruleset, ruleset, insights)
+        self.call_from_thread(self.show_ruleset, view, insights)
+
+    nft_source: str | None = None  # the name parse errors give the nft listing, when it is not the source
 
     # -- live rules and watch mode ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="read", description="read the live rules")
@@ -151,7 +166,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             self.call_from_thread(self.fail if first else self.read_failed, out_of_memory("reading the live rules"))
             return
         self.big = reading.ruleset.line_count >= FREEZE_GC_LINES
-        insights = load_insights(reading.ruleset)
+        insights = view_insights(reading.ruleset, reading.nft)
         entries = EntryCounts(reading.ruleset)
         prepare = getattr(insights, "prepare_findings", None)
         if not first:  # here, in the reading thread: a refresh must not stall the screen computing them
@@ -186,7 +201,8 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
     def _main_screen(self, ruleset: Ruleset, insights: Insights) -> MainScreen:
         return MainScreen(ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
                           packet=self.packet, node=self.node, all_hops=self.all_hops,
-                          callers_indexed=not self.big, watcher=self.watcher, kernel=self.kernel)  # fmt: skip
+                          callers_indexed=not self.big, watcher=self.watcher, kernel=self.kernel,
+                          nft=getattr(insights, "nft", None))  # fmt: skip
 
     def show_ruleset(self, ruleset: Ruleset, insights: Insights) -> None:
         self.ruleset, self.insights = ruleset, insights
@@ -237,7 +253,8 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
              packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
              writer: Writer = no_writer, env: Mapping[str, str] | None = None,
              native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
-             watch: float | None = None, origin: str | None = None, kernel: KernelWalks | None = None
+             watch: float | None = None, origin: str | None = None, kernel: KernelWalks | None = None,
+             nft: NftRuleset | None = None, nft_data: bytes | None = None, nft_source: str | None = None
              ) -> KptuiApp:  # fmt: skip
     """The kptui app for a parsed ``ruleset``, the ``data`` of a dump (parsed in a thread, with a loading
     screen) or the live rules ``reader`` returns (:class:`kptui.node.live.LiveReader`: the app runs no
@@ -246,7 +263,11 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
     ``origin`` says where the rules come from, in the header. ``writer`` saves files (tests pass their own);
     ``env`` and ``native_clipboard`` steer the clipboard policy (default: os.environ, pyperclip). ``kernel``
     (:func:`kptui.cli.explorer.load_kernel_log`) opens on a kernel trace log's traversal, compared with
-    the engine's simulation of the same packet."""
-    return KptuiApp(ruleset=ruleset, data=data, source=source, packet=packet, node=node, all_hops=all_hops,
-                    writer=writer, env=env, native_clipboard=native_clipboard, reader=reader, watch=watch,
-                    origin=origin, kernel=kernel)
+    the engine's simulation of the same packet. ``nft`` (or ``nft_data``, its bytes, parsed behind the loading
+    screen; ``nft_source`` names it) is an nft listing whose tables show beside the dump's, ordered by the priority
+    they hook in at (or alone, without a dump), and which traces walk with it."""
+    app = KptuiApp(ruleset=ruleset, data=data, source=source, packet=packet, node=node, all_hops=all_hops,
+                   writer=writer, env=env, native_clipboard=native_clipboard, reader=reader, watch=watch,
+                   origin=origin, kernel=kernel, nft=nft, nft_data=nft_data)
+    app.nft_source = nft_source
+    return app

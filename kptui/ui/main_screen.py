@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input
 
 from kptui.engine import Ruleset
+from kptui.engine.nft import NftRuleset
 from kptui.engine.packet import NodeContext, Packet
 from kptui.engine.trace_model import Hop, Trace
 
@@ -33,6 +34,7 @@ from .header import HeaderBar
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
 from .locs import Loc, rows_of
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
+from .nft_insights import hop_loc, trace_rules
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
 from .screen_copy import CopyExport
@@ -86,8 +88,9 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
     def __init__(self, ruleset: Ruleset, insights: Insights, *, clipboard: Clipboard, writer: Writer,
                  packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
                  callers_indexed: bool = True, watcher: Watcher | None = None,
-                 kernel: KernelWalks | None = None) -> None:
+                 kernel: KernelWalks | None = None, nft: NftRuleset | None = None) -> None:
         super().__init__()
+        self.nft = nft  # the nft listing behind the view's nft tables (kptui.engine.nft.display), or None
         self.kernel = KernelTraceController(self, kernel) if kernel is not None else None
         self.watcher = watcher
         self.callers_indexed = callers_indexed
@@ -137,7 +140,9 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         for pane_id, title in (("tree-pane", "1 chains"), ("detail", "2 detail"), ("builder", "3 packet"),
                                ("trace", "4 trace")):  # fmt: skip
             self.query_one(f"#{pane_id}").border_title = title
-        start = Loc("nat", "KUBE-SERVICES") if self.ruleset.chain("nat", "KUBE-SERVICES") else None
+        start = Loc("nat", "KUBE-SERVICES") if self.ruleset.chain("nat", "KUBE-SERVICES") else \
+            next((Loc(t, "services") for t in ("ip kube-proxy", "ip6 kube-proxy") if self.ruleset.chain(t, "services")),
+                 None)  # fmt: skip
         if (start is None or not self.chains.reveal(start)) and self.ruleset.tables:
             self.chains.reveal(Loc(next(iter(self.ruleset.tables))))
         focus_now(self.chains.chain_tree)
@@ -223,7 +228,7 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
     def _trace_in_thread(self, packet: Packet, node: NodeContext, request: int) -> None:
         from kptui.engine.trace import trace
 
-        result = trace(self.ruleset, packet, node)
+        result = trace(trace_rules(self.ruleset, self.nft), packet, node)
         settle = getattr(self.app, "settle", None)
         if settle is not None:
             settle()  # the compiled prefilters the first trace built live as long as the ruleset
@@ -263,7 +268,7 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         hops = self.trace_view.hops
         if message.trace is not hops.trace or message.path_index != hops.path_index:
             return  # a step of a trace or path replaced since: the new one's own step follows
-        loc = message.loc
+        loc = hop_loc(message.hop, self.ruleset.tables)  # an nft hop: its table under its family (ip kube-proxy)
         self.step = (loc, message.hop)
         self.trace_view.show_step(message)
         if self.kernel is not None:

@@ -23,12 +23,38 @@ from .service_info import Finding, ServiceInfo
 
 if TYPE_CHECKING:
     from kptui.engine.nft import NftRule, NftRuleset
+    from kptui.engine.schedule import Netfilter
     from kptui.engine.nft.model import NftElement, NftSet
     from kptui.engine.trace_model import Hop
 
     from .services import Insights
 
-__all__ = ["NftInsights", "copy_command", "copy_text", "hop_loc", "nft_item"]
+__all__ = ["NftInsights", "copy_command", "copy_text", "hop_loc", "nft_item", "trace_rules", "view_insights"]
+
+
+def view_insights(display: Ruleset, nft: NftRuleset | None) -> Insights:
+    """The insights of a view: the dump's alone (:func:`kptui.ui.services.load_insights`) without an nft listing,
+    else :class:`NftInsights` over both."""
+    from kptui.engine.nft.display import xtables_of
+
+    from .services import load_insights
+
+    xt = xtables_of(display)
+    if nft is None:
+        return load_insights(display)
+    return NftInsights(display, nft, load_insights(xt) if xt is not None else None)
+
+
+def trace_rules(display: Ruleset, nft: NftRuleset | None) -> Ruleset | Netfilter:
+    """What a trace of the view walks: the dump, or its iptables tables and the nft listing in the kernel's order."""
+    from kptui.engine.nft.display import xtables_of
+    from kptui.engine.schedule import Netfilter
+
+    if nft is None:
+        return display
+    xt = xtables_of(display)
+    xtables = {xt.family or "ipv4": xt} if xt is not None else {}
+    return display.derived("netfilter", lambda _rs: Netfilter(xtables, nft))
 
 
 def nft_item(nft: NftRuleset, loc: Loc) -> NftRule | tuple[NftSet, NftElement] | None:
@@ -135,6 +161,28 @@ class NftInsights:
             chain = "endpoint-" + chain.removeprefix("@affinity-")
         sp = index.by_chain(chain)
         return sp.label if sp is not None else None
+
+    def chain_note(self, table: str | None, chain: str) -> str | None:
+        """What the tree shows after an nft chain's name: a base chain's type, hook and priority (as listed, with
+        the number), a set's or map's type; None for a regular chain (and outside nft tables)."""
+        if not is_nft_table(table):
+            return None
+        family, name = nft_name(table or "")
+        t = self.nft.table(family, name)
+        if t is None:
+            return None
+        if chain.startswith("@"):
+            st = t.sets.get(chain[1:])
+            if st is None:
+                return None
+            return " . ".join(st.key_type) + (f" : {' . '.join(st.data_type)}" if st.data_type else "")
+        c = t.chains.get(chain)
+        if c is None or not c.is_base:
+            return None
+        prio = c.priority_text or str(c.priority)
+        if c.priority is not None and prio != str(c.priority):
+            prio += f" = {c.priority}"
+        return f"{c.type} hook {c.hook} priority {prio}"
 
     def explain(self, rule: Rule) -> str | None:
         if not is_nft_table(rule.table):

@@ -26,7 +26,7 @@ from .exprs import Mangle, Nat, Reject, Stmt, Verdict
 from .model import NftRule, NftRuleset, NftSet, NftTable
 from .printer import element_text
 
-__all__ = ["IPTABLES_PRIORITY", "display_ruleset", "is_nft_table", "nft_name", "rule_target", "table_key"]
+__all__ = ["IPTABLES_PRIORITY", "display_ruleset", "is_nft_table", "nft_name", "rule_target", "table_key", "xtables_of"]
 
 IPTABLES_PRIORITY = {"raw": -300, "mangle": -150, "nat": -100, "filter": 0, "security": 50}
 _NAT = {"dnat": "DNAT", "snat": "SNAT", "masquerade": "MASQUERADE", "redirect": "REDIRECT"}
@@ -132,3 +132,18 @@ def display_ruleset(xtables: Ruleset | None, nft: NftRuleset | None, *, families
                    version=xtables.version if xtables is not None else None,
                    warnings=(*(xtables.warnings if xtables is not None else ()), *nft.warnings),
                    line_count=(xtables.line_count if xtables is not None else 0) + nft.line_count)  # fmt: skip
+
+
+def xtables_of(display: Ruleset) -> Ruleset | None:
+    """The iptables tables of a display ruleset, as the ruleset a trace walks (None when it has none); kept with
+    it, so its compiled rules are built once."""
+    def build(rs: Ruleset) -> Ruleset | None:
+        tables = {k: t for k, t in rs.tables.items() if not is_nft_table(k)}
+        if len(tables) == len(rs.tables):
+            return rs
+        if not tables:
+            return None
+        return Ruleset(tables, source=rs.source, family=rs.family, backend=rs.backend, version=rs.version,
+                       form=rs.form, legacy_tables_present=rs.legacy_tables_present, line_count=rs.line_count)
+
+    return display.derived("xtables", build)
