@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from kptui.engine.model import Ruleset
     from kptui.engine.packet import NodeContext
     from kptui.node.live import LiveReader
+    from kptui.node.snapshot import NodeSnapshot
 
 __all__ = ["AppSource", "app_source", "build_app_parser", "cmd_app", "is_app_invocation", "load_kernel_log",
            "write_text"]  # fmt: skip
@@ -44,12 +45,15 @@ __all__ = ["AppSource", "app_source", "build_app_parser", "cmd_app", "is_app_inv
 
 @dataclasses.dataclass(frozen=True)
 class AppSource:
-    """What the explorer opens: a parsed ruleset (a bundle's), dump bytes (a file's, parsed behind the loading
-    screen), or a live reader (read behind the loading screen, re-read with ``--watch``); and the node context."""
+    """What the explorer opens: a parsed ruleset, dump bytes (a plain dump's, parsed behind the loading screen), a
+    snapshot (an nft listing, a dump with ``--nft``/``--ipset``/``--ipvs``, a bundle: parsed behind the loading
+    screen, traced through its netfilter as ``kptui trace`` does), or a live reader (read behind the loading screen,
+    re-read with ``--watch``); and the node context."""
 
     name: str
     ruleset: Ruleset | None = None
     data: bytes | None = None
+    snapshot: NodeSnapshot | None = None
     reader: LiveReader | None = None
     watch: float | None = None
     node: NodeContext | None = None
@@ -57,9 +61,10 @@ class AppSource:
 
 
 def app_source(args: argparse.Namespace, given: NodeContext | None) -> AppSource:
-    """``kptui [FILE]``'s rules, from the snapshot of FILE: a file's dump bytes, or a bundle's rules with its
-    node context (addresses, pod CIDRs, interfaces) under the node options given; without FILE (or with
-    ``--live``/``--netns``) a reader of the live node, read-only."""
+    """``kptui [FILE]``'s rules, from the snapshot of FILE: a plain dump's bytes, or the snapshot of anything else
+    (an nft listing, text or ``nft -j``; a dump with ``--nft LISTING``, ``--ipset``, ``--ipvs``; a bundle, with its
+    node context under the node options given); without FILE (or with ``--live``/``--netns``) a reader of the live
+    node, read-only."""
     from kptui.engine.packet import NodeContext
 
     live = args.live or args.netns or not args.file
@@ -68,14 +73,18 @@ def app_source(args: argparse.Namespace, given: NodeContext | None) -> AppSource
     if not live:
         if args.watch is not None:
             raise UserError("--watch re-reads the live rules: drop FILE (kptui --watch), or use kptui top")
-        snap = load_snapshot(args, live_ok=False, parse=False)  # a file's dump is parsed behind the loading screen
-        if not snap.captured and snap.rules is not None:
-            return AppSource(snap.source, data=snap.rules.data, node=given)
-        ruleset = snap.ruleset
+        # parsed behind the loading screen (a dump, a listing, a bundle's parts)
+        snap = load_snapshot(args, live_ok=False, parse=False, need_rules="any")
+        if not snap.captured:
+            if snap.rules is not None and snap.nft is None and snap.ipsets is None and snap.ipvs is None:
+                return AppSource(snap.source, data=snap.rules.data, node=given)  # a plain dump
+            node = node_for_trace(args, given or NodeContext(), snap) if given is not None or \
+                snap.ipvs_node is not None else None  # fmt: skip
+            return AppSource(snap.source, snapshot=snap, node=node)
         node = node_for_trace(args, given or NodeContext(), snap) if given is not None else snap.node
         m = snap.metadata
         origin = f"capture bundle {snap.source}: host {m.get('hostname')}, captured {m.get('created')}"
-        return AppSource(snap.source, ruleset=ruleset, node=node, origin=origin)
+        return AppSource(snap.source, snapshot=snap, node=node, origin=origin)
     if args.file:
         raise UserError("give a FILE or --live/--netns, not both")
     from kptui.node.live import LiveReader
@@ -221,7 +230,7 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     app = make_app(writer=write_text, ruleset=source.ruleset, data=source.data, source=source.name, packet=packet,
                    node=source.node, all_hops=args.all_hops, reader=source.reader, watch=source.watch,
-                   origin=source.origin, kernel=kernel)  # fmt: skip
+                   origin=source.origin, kernel=kernel, snapshot=source.snapshot)  # fmt: skip
     app.run()
     if app.error_message:
         print(app.error_message, file=err)

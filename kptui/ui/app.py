@@ -46,14 +46,39 @@ from .watch import Watcher
 
 if TYPE_CHECKING:
     from kptui.engine.nft import NftRuleset
+    from kptui.engine.schedule import Netfilter
 
-__all__ = ["HELP_SECTIONS", "KptuiApp", "LiveSource", "make_app"]
+__all__ = ["HELP_SECTIONS", "KptuiApp", "LiveSource", "SnapshotRules", "make_app"]
 
 
 class LiveSource(Protocol):
     """Reads the live rules (:class:`kptui.node.live.LiveReader`); raises ReadFailed with a message."""
 
     def __call__(self) -> Reading: ...
+
+
+class SnapshotRules(Protocol):
+    """A source's rules as read, not yet parsed (:class:`kptui.node.snapshot.NodeSnapshot`): the iptables dump in
+    use (``rules``: None without one), the nft listing, and what a trace of a packet of a family walks, the same
+    :class:`~kptui.engine.schedule.Netfilter` ``kptui trace`` walks (the nft ruleset, an IPVS-mode node's side).
+    The app parses them behind the loading screen; it reads no file."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def rules(self) -> object | None: ...
+
+    @property
+    def nft(self) -> object | None: ...
+
+    @property
+    def ruleset(self) -> Ruleset: ...
+
+    @property
+    def nft_ruleset(self) -> NftRuleset | None: ...
+
+    def netfilter(self, family: int | None = None) -> Netfilter: ...
 
 
 FREEZE_GC_LINES = 50_000  # bigger dumps move their objects out of the cyclic GC's sight after parsing
@@ -75,11 +100,12 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
                  native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
                  watch: float | None = None, origin: str | None = None,
                  kernel: KernelWalks | None = None, nft: NftRuleset | None = None,
-                 nft_data: bytes | None = None) -> None:  # fmt: skip
+                 snapshot: SnapshotRules | None = None) -> None:  # fmt: skip
         super().__init__()
         self.kernel = kernel  # --kernel-trace: a kernel trace log replayed against the rules
-        if ruleset is None and data is None and reader is None and nft is None and nft_data is None:
-            raise ValueError("make_app needs a ruleset, the bytes of a dump or nft listing, or a reader of live rules")
+        if ruleset is None and data is None and reader is None and nft is None and snapshot is None:
+            raise ValueError("make_app needs a ruleset, an nft ruleset, the bytes of a dump, a snapshot's rules or a "
+                             "reader of live rules")  # fmt: skip
         if watch is not None and reader is None:
             raise ValueError("watch mode needs a reader of live rules")
         self.reader = reader
@@ -90,9 +116,11 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self._skipped = False  # a read came and went unshown: the next one is compared with the screen's rules
         self.ruleset = ruleset
         self.data = data
-        self.nft, self.nft_data = nft, nft_data  # an nft listing: its tables beside the dump's (or alone)
+        self.nft = nft  # an nft listing: its tables beside the dump's (or alone)
+        self.snapshot = snapshot  # a source's rules, parsed behind the loading screen; traces walk its netfilter
         self.source = source or (ruleset.source if ruleset is not None else None) or \
-            (nft.source if nft is not None else None) or "<dump>"  # fmt: skip
+            (nft.source if nft is not None else None) or (snapshot.source if snapshot is not None else None) or \
+            "<dump>"  # fmt: skip
         self.packet, self.node, self.all_hops = packet, node, all_hops
         self.writer = writer
         self.kptui_clipboard = Clipboard(self, env=env, native=native_clipboard)
@@ -117,41 +145,43 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
                                            "ip -j route) …"))  # fmt: skip
             self._read_live(first=True)
             return
-        if self.data is None and self.nft_data is None:
+        if self.data is None and self.snapshot is None:
             view = display_ruleset(self.ruleset, self.nft)
             self.big = view.line_count >= FREEZE_GC_LINES
             self.show_ruleset(view, view_insights(view, self.nft))
             return
-        size = len(self.data or b"") + len(self.nft_data or b"")
-        lines = (self.data or b"").count(b"\n") + (self.nft_data or b"").count(b"\n")
+        parts = [self.data] if self.data is not None else \
+            [getattr(p, "data", b"") for p in (self.snapshot.rules, self.snapshot.nft) if p is not None]  # type: ignore[union-attr]  # fmt: skip
+        size = sum(len(p) for p in parts)
+        lines = sum(p.count(b"\n") for p in parts)
         mb = f"{size / 1e6:.1f} MB" if size >= 100_000 else plural(size, "byte")
         self.push_screen(LoadingScreen(f"Reading {printable(self.source)}: {mb}, {plural(lines, 'line')} …"))
-        self._load(self.data, self.nft_data, lines)
+        self._load(self.data, lines)
 
     @work(thread=True, exclusive=True, group="load", description="parse the dump")
-    def _load(self, data: bytes | None, nft_data: bytes | None, lines: int) -> None:
+    def _load(self, data: bytes | None, lines: int) -> None:
+        snap = self.snapshot
         try:
-            ruleset = parse_ruleset_bytes(data, source=self.source) if data is not None else self.ruleset
-            if nft_data is not None:
-                from kptui.engine.nft import parse_nft_bytes
-
-                self.nft = parse_nft_bytes(nft_data, source=self.nft_source or self.source)
+            if data is not None:
+                ruleset: Ruleset | None = parse_ruleset_bytes(data, source=self.source)
+            else:
+                assert snap is not None
+                ruleset = snap.ruleset if snap.rules is not None else None
+                self.nft = snap.nft_ruleset
             self.timings["parsed"] = time.perf_counter()
         except ParseError as exc:
             self.call_from_thread(self.fail, exc.diagnostic.format())
             return
         except MemoryError:
-            self.data = self.nft_data = None
+            self.data = None
             self.call_from_thread(self.fail, out_of_memory("the explorer, reading " + printable(self.source)))
             return
-        self.data = self.nft_data = None
+        self.data = None
         self.big = lines >= FREEZE_GC_LINES
         view = display_ruleset(ruleset, self.nft)
         insights = view_insights(view, self.nft)
         self.settle()
         self.call_from_thread(self.show_ruleset, view, insights)
-
-    nft_source: str | None = None  # the name parse errors give the nft listing, when it is not the source
 
     # -- live rules and watch mode ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="read", description="read the live rules")
@@ -202,7 +232,12 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         return MainScreen(ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
                           packet=self.packet, node=self.node, all_hops=self.all_hops,
                           callers_indexed=not self.big, watcher=self.watcher, kernel=self.kernel,
-                          nft=getattr(insights, "nft", None))  # fmt: skip
+                          nft=getattr(insights, "nft", None), netfilter=self.netfilter)  # fmt: skip
+
+    def netfilter(self, family: int) -> Ruleset | Netfilter | None:
+        """What a trace of a packet of ``family`` walks when the app has a snapshot's rules (its netfilter, as
+        ``kptui trace`` walks it); None: the screen's own rules (the dump, its nft listing, the live read)."""
+        return self.snapshot.netfilter(family) if self.snapshot is not None else None
 
     def show_ruleset(self, ruleset: Ruleset, insights: Insights) -> None:
         self.ruleset, self.insights = ruleset, insights
@@ -254,8 +289,7 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
              writer: Writer = no_writer, env: Mapping[str, str] | None = None,
              native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
              watch: float | None = None, origin: str | None = None, kernel: KernelWalks | None = None,
-             nft: NftRuleset | None = None, nft_data: bytes | None = None, nft_source: str | None = None
-             ) -> KptuiApp:  # fmt: skip
+             nft: NftRuleset | None = None, snapshot: SnapshotRules | None = None) -> KptuiApp:  # fmt: skip
     """The kptui app for a parsed ``ruleset``, the ``data`` of a dump (parsed in a thread, with a loading
     screen) or the live rules ``reader`` returns (:class:`kptui.node.live.LiveReader`: the app runs no
     command itself); ``watch`` seconds re-read them (the interval adapts to a 10 % budget). ``packet``/
@@ -263,11 +297,10 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
     ``origin`` says where the rules come from, in the header. ``writer`` saves files (tests pass their own);
     ``env`` and ``native_clipboard`` steer the clipboard policy (default: os.environ, pyperclip). ``kernel``
     (:func:`kptui.cli.explorer.load_kernel_log`) opens on a kernel trace log's traversal, compared with
-    the engine's simulation of the same packet. ``nft`` (or ``nft_data``, its bytes, parsed behind the loading
-    screen; ``nft_source`` names it) is an nft listing whose tables show beside the dump's, ordered by the priority
-    they hook in at (or alone, without a dump), and which traces walk with it."""
-    app = KptuiApp(ruleset=ruleset, data=data, source=source, packet=packet, node=node, all_hops=all_hops,
-                   writer=writer, env=env, native_clipboard=native_clipboard, reader=reader, watch=watch,
-                   origin=origin, kernel=kernel, nft=nft, nft_data=nft_data)
-    app.nft_source = nft_source
-    return app
+    the engine's simulation of the same packet. ``nft`` is an nft listing whose tables show beside the dump's,
+    ordered by the priority they hook in at (or alone, without a dump), and which traces walk with it.
+    ``snapshot`` (:class:`SnapshotRules`): a source's rules (a dump, an nft listing, both, a bundle's), parsed
+    behind the loading screen; traces walk its netfilter (nft and IPVS included) as ``kptui trace`` does."""
+    return KptuiApp(ruleset=ruleset, data=data, source=source, packet=packet, node=node, all_hops=all_hops,
+                    writer=writer, env=env, native_clipboard=native_clipboard, reader=reader, watch=watch,
+                    origin=origin, kernel=kernel, nft=nft, snapshot=snapshot)

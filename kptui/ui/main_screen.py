@@ -22,6 +22,7 @@ from textual.widgets import ContentSwitcher, Footer, Input
 from kptui.engine import Ruleset
 from kptui.engine.nft import NftRuleset
 from kptui.engine.packet import NodeContext, Packet
+from kptui.engine.schedule import Netfilter
 from kptui.engine.trace_model import Hop, Trace
 
 from .chain_tree import ChainTreePane
@@ -69,10 +70,12 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         Binding("t", "trace", "Run trace", id="main.trace",
                 tooltip="trace the packet builder's packet; the trace view opens on its first hop"),
         Binding("y", "copy('auto')", "Copy", id="main.copy",
-                tooltip="the rule as an iptables-save line (the iptables -L command on a chain); the trace as "
-                "text in the trace view. OSC 52 and/or the local clipboard: KPTUI_CLIPBOARD=auto|osc52|native"),
+                tooltip="the rule as an iptables-save line, an nft rule or element as nft lists it (the iptables -L "
+                "or nft list command on a chain); the trace as text in the trace view. OSC 52 and/or the local "
+                "clipboard: KPTUI_CLIPBOARD=auto|osc52|native"),
         Binding("Y", "copy('list')", "Copy iptables -L", show=False, id="main.copy-list",
-                tooltip="iptables -t TABLE -L CHAIN -nv for the chain under the cursor"),
+                tooltip="iptables -t TABLE -L CHAIN -nv for the chain under the cursor; in an nft table nft list "
+                "chain|set|map FAMILY TABLE NAME"),
         Binding("ctrl+s", "export", "Save trace", id="main.export",
                 tooltip="a file name ending .json saves kptui.trace/1 JSON, anything else Markdown"),
         Binding("colon", "jump", "Jump to chain", id="main.jump", tooltip="fuzzy search over every chain name"),
@@ -88,9 +91,12 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
     def __init__(self, ruleset: Ruleset, insights: Insights, *, clipboard: Clipboard, writer: Writer,
                  packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
                  callers_indexed: bool = True, watcher: Watcher | None = None,
-                 kernel: KernelWalks | None = None, nft: NftRuleset | None = None) -> None:
+                 kernel: KernelWalks | None = None, nft: NftRuleset | None = None,
+                 netfilter: Callable[[int], Ruleset | Netfilter | None] | None = None) -> None:
         super().__init__()
         self.nft = nft  # the nft listing behind the view's nft tables (kptui.engine.nft.display), or None
+        # what a trace of a packet of a family walks, when not the view's own rules (a snapshot's netfilter)
+        self.netfilter = netfilter
         self.kernel = KernelTraceController(self, kernel) if kernel is not None else None
         self.watcher = watcher
         self.callers_indexed = callers_indexed
@@ -228,7 +234,8 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
     def _trace_in_thread(self, packet: Packet, node: NodeContext, request: int) -> None:
         from kptui.engine.trace import trace
 
-        result = trace(trace_rules(self.ruleset, self.nft), packet, node)
+        rules = self.netfilter(packet.family) if self.netfilter is not None else None
+        result = trace(rules if rules is not None else trace_rules(self.ruleset, self.nft), packet, node)
         settle = getattr(self.app, "settle", None)
         if settle is not None:
             settle()  # the compiled prefilters the first trace built live as long as the ruleset

@@ -22,6 +22,8 @@ from kptui.engine.graph import graph_of
 from kptui.engine.lexer import quote
 from kptui.engine.model import HEADER
 from kptui.engine.model import Option as RuleOption
+from kptui.engine.nft import NftRuleset
+from kptui.engine.nft.display import is_nft_table, nft_name
 from kptui.engine.rules import STRING_OPTIONS
 from kptui.engine.trace_model import Hop
 from kptui.engine.trace_report import hop_line
@@ -31,6 +33,8 @@ from .entry_counts import EntryCounts
 from .focus import focus_now
 from .locs import Loc, chain_of, rule_at
 from .messages import NavigateRequested
+from .nft_detail import nft_chain_pieces, nft_element_pieces, nft_rule_pieces, nft_set_pieces, nft_table_pieces
+from .nft_insights import nft_item
 from .services import Insights
 from .text_view import TextView
 
@@ -94,8 +98,18 @@ class RuleDetail(Vertical):
     def show(self, loc: Loc | None, hop: Hop | None = None) -> None:
         self.loc, self.hop = loc, hop
         body = Text(no_wrap=False, end="")
+        nft = getattr(self.insights, "nft", None) if is_nft_table(loc.table if loc is not None else None) else None
         if loc is None:
             body.append("Move the cursor in the chain tree to see a rule here.", self._s("label"))
+        elif nft is not None:
+            self._nft(body, loc, nft)
+        elif loc.table not in self.ruleset.tables and hop is not None:  # an IPVS step: in no table of the rules
+            body.append(printable(f"{loc.table} / {loc.chain}"), self._s("heading"))
+            body.append("  a step of the trace outside the rules (IPVS)\n" if loc.table == "ipvs" else "\n")
+            self._hop(body)
+            self.query_one(TextView).update(body)
+            self._set_links(None)
+            return
         elif loc.kind == "table":
             self._table(body, loc)
             self._insight(body, loc)
@@ -214,6 +228,48 @@ class RuleDetail(Vertical):
         body.append("\nsource   ", self._s("label"))
         body.append(f"{printable(self.ruleset.source or '<dump>')}:{rule.line}\n")
         body.append("  " + printable(rule.raw) + "\n")
+
+    def _pieces(self, body: Text, pieces: list[tuple[str, str]]) -> None:
+        for style, text in pieces:
+            body.append("\n".join(map(printable, text.split("\n"))), self._s(style) if style else "")
+
+    def _nft(self, body: Text, loc: Loc, nft: NftRuleset) -> None:
+        """An nft table, chain, set or map, rule or element: decoded from the listing (:mod:`.nft_detail`)."""
+        family, name = nft_name(loc.table or "")
+        table = nft.table(family, name)
+        if table is None:
+            return
+        if loc.chain is None:
+            body.append(printable(loc.table or ""), self._s("heading"))
+            body.append("  nft table\n")
+            self._pieces(body, nft_table_pieces(table))
+            about = getattr(self.insights, "explain_table", lambda _t: None)(loc.table)
+            if about:
+                body.append("what it is for\n", self._s("heading"))
+                body.append(printable(about) + "\n")
+            return
+        st = table.sets.get(loc.chain[1:]) if loc.chain.startswith("@") else None
+        chain = table.chains.get(loc.chain) if st is None else None
+        if st is None and chain is None:
+            return
+        if loc.index is None:
+            what = st.kind if st is not None else "base chain" if chain is not None and chain.is_base else "chain"
+            self._head(body, loc, what)
+            self._hop(body)
+            self._insight(body, loc)
+            self._pieces(body, nft_set_pieces(st) if st is not None else nft_chain_pieces(chain))  # type: ignore[arg-type]
+            return
+        item = nft_item(nft, loc)
+        if item is None:
+            return
+        n = len(st.elements) if st is not None else len(chain.rules)  # type: ignore[union-attr]
+        self._head(body, loc, f"{'element' if st is not None else 'rule'} {loc.index} of {n}")
+        self._hop(body)
+        self._insight(body, loc)
+        if isinstance(item, tuple):
+            self._pieces(body, nft_element_pieces(*item))
+        else:
+            self._pieces(body, nft_rule_pieces(item, nft.source))
 
     def _insight(self, text: Text, loc: Loc) -> None:
         """The kube engine's explanation and findings (nothing at all when it has none)."""

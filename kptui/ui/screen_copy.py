@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
+from kptui.engine.nft.display import is_nft_table, nft_name
 from kptui.engine.trace_report import trace_text
 from kptui.fmt import printable
 
 from .export import Exists, format_for, saved_message, trace_json, trace_markdown
-from .locs import rule_at
+from .locs import Loc, rule_at
+from .nft_insights import copy_command, copy_text
 from .modals import SaveScreen
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ class CopyExport(_ScreenBase):
             text = "\n".join(printable(line) for line in trace_text(
                 self.trace, all_hops=self.trace_view.hops.all_hops).split("\n"))  # fmt: skip
             self._copy(text, "the trace as text")
+        elif loc is not None and is_nft_table(loc.table):
+            self._copy_nft(what, loc)
         elif what == "rule" and loc is not None and (rule := rule_at(self.ruleset, loc)) is not None:
             self._copy(printable(rule.raw), f"rule {printable(str(loc))} as an iptables-save line")
         elif loc is not None and loc.chain is not None:
@@ -73,6 +77,27 @@ class CopyExport(_ScreenBase):
             self._copy(cmd, f"'{cmd}'")
         else:
             self.notify("Nothing to copy here: put the cursor on a chain or rule", severity="warning")
+
+    def _copy_nft(self, what: str, loc: Loc) -> None:
+        """``y`` on an nft rule or element: it as nft lists it; ``Y`` (or ``y`` on a chain, set or table): the
+        ``nft list chain|set|map|table …`` command that lists it."""
+        nft = getattr(self, "nft", None)
+        if what == "rule" and nft is not None and (text := copy_text(nft, loc)) is not None:
+            self._copy(printable(text), f"{'element' if (loc.chain or '').startswith('@') else 'rule'} "
+                       f"{printable(str(loc))} as nft lists it")  # fmt: skip
+            return
+        kind = "map"
+        if nft is not None and (loc.chain or "").startswith("@"):
+            family, name = nft_name(loc.table or "")
+            table = nft.table(family, name)
+            st = table.sets.get((loc.chain or "")[1:]) if table is not None else None
+            kind = st.kind if st is not None else kind
+        cmd = copy_command(loc, kind=kind)
+        if cmd is None:
+            self.notify("Nothing to copy here: put the cursor on a chain or rule", severity="warning")
+            return
+        cmd = printable(cmd)
+        self._copy(cmd, f"'{cmd}'")
 
     def action_export(self, fmt: str = "markdown") -> None:
         if self.trace is None:
