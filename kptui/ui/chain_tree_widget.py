@@ -111,8 +111,11 @@ class ChainTree(Tree[NodeInfo]):
     def refs(self, table: str | None, chain: str) -> int:
         """How many rules jump or go to ``chain`` (``iptables -L``'s "references"), counted from the rows'
         targets in one pass per table (:class:`EntryCounts`): cheaper than the full caller index, which the
-        first paint need not wait for."""
-        return self.entries.refs(table, chain)
+        first paint need not wait for. In an nft table: the rules and map elements that name it (inline verdict
+        maps included)."""
+        nft = getattr(self.insights, "callers_of", None)
+        callers = nft(table, chain) if nft is not None else None
+        return len(callers) if callers is not None else self.entries.refs(table, chain)
 
     # -- cheap labels (Tree's defaults re-parse and re-render every label) ------------------------------
     def process_label(self, label: str | Text) -> Text:

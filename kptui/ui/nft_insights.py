@@ -162,6 +162,33 @@ class NftInsights:
         sp = index.by_chain(chain)
         return sp.label if sp is not None else None
 
+    @cached_property
+    def _callers(self) -> dict[tuple[str, str], tuple[Loc, ...]]:
+        from kptui.engine.nft.display import rule_targets
+        from kptui.engine.nft.exprs import Verdict
+
+        found: dict[tuple[str, str], list[Loc]] = {}
+        for t in self.nft.tables:
+            key = table_key(t.family, t.name)
+            if key not in self.display.tables:
+                continue
+            for chain in t.chains.values():
+                for i, rule in enumerate(chain.rules, 1):
+                    for target in dict.fromkeys(rule_targets(rule)):
+                        found.setdefault((key, target), []).append(Loc(key, chain.name, i))
+            for st in t.sets.values():
+                for i, el in enumerate(st.elements, 1):
+                    if isinstance(el.value, Verdict) and el.value.target:
+                        found.setdefault((key, el.value.target), []).append(Loc(key, f"@{st.name}", i))
+        return {k: tuple(v) for k, v in found.items()}
+
+    def callers_of(self, table: str | None, chain: str) -> tuple[Loc, ...] | None:
+        """The rules and map elements of an nft table that jump or go to ``chain`` (inline verdict maps and named
+        maps' elements included); None outside nft tables (the jump graph answers there)."""
+        if not is_nft_table(table):
+            return None
+        return self._callers.get((table or "", chain), ())
+
     def chain_note(self, table: str | None, chain: str) -> str | None:
         """What the tree shows after an nft chain's name: a base chain's type, hook and priority (as listed, with
         the number), a set's or map's type; None for a regular chain (and outside nft tables)."""

@@ -7,6 +7,7 @@ It shows what the screen tells it to (:meth:`RuleDetail.show`), and posts
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.style import Style
@@ -122,7 +123,7 @@ class RuleDetail(Vertical):
             if rule is not None:
                 self._rule(body, loc, rule)
         if loc is not None and loc.chain is not None and self.callers_indexed:
-            n = len(graph_of(self.ruleset).callers_of(loc.table, loc.chain))
+            n = len(self._callers(loc.table, loc.chain))
             body.append(f"\njumped to from ({n}):" if n else "\nno rule jumps to this chain", self._s("heading"))
         self.query_one(TextView).update(body)
         self._set_links(loc)
@@ -288,6 +289,14 @@ class RuleDetail(Vertical):
             text.append(f"{f.severity}: ", self._s("error") if f.severity == "error" else self._s("warning"))
             text.append(printable(f.text) + "\n")
 
+    def _callers(self, table: str | None, chain: str) -> Sequence[Loc]:
+        """The rules that jump or go to ``chain`` (in an nft table, its map elements and inline verdict maps too)."""
+        nft = getattr(self.insights, "callers_of", None)
+        found = nft(table, chain) if nft is not None else None
+        if found is not None:
+            return found
+        return [Loc(r.table, r.chain, r.index) for r in graph_of(self.ruleset).callers_of(table, chain)]
+
     def _set_links(self, loc: Loc | None) -> None:
         """"jumped to from": the rules that jump to this chain (rebuilt only when the chain changes)."""
         chain_loc = loc.chain_loc if loc is not None and loc.chain is not None else None
@@ -301,10 +310,10 @@ class RuleDetail(Vertical):
             self._links_for = None  # asked again once the index is there
             options.append(Option(Text("← finding the rules that jump here …"), disabled=True))
         elif chain_loc is not None and chain_loc.chain is not None:
-            callers = graph_of(self.ruleset).callers_of(chain_loc.table, chain_loc.chain)
+            callers = self._callers(chain_loc.table, chain_loc.chain)
             for ref in callers[:MAX_LINKS]:
-                links.append(Loc(ref.table, ref.chain, ref.index))
-                options.append(Option(Text(f"← {printable(ref.chain)}:{ref.index}")))
+                links.append(ref)
+                options.append(Option(Text(f"← {printable(ref.chain or '')}:{ref.index}")))
             if len(callers) > MAX_LINKS:
                 options.append(Option(Text(f"… and {len(callers) - MAX_LINKS} more callers"), disabled=True))
         self._links = links

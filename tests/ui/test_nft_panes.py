@@ -22,8 +22,6 @@ from kptui.ui.nft_insights import hop_loc
 
 from .conftest import SAMPLES, ready
 
-pytestmark = pytest.mark.asyncio
-
 KP = "ip kube-proxy"
 WEB = "service-SUSTUHLJ-default/web/tcp/http"
 ENDPOINTS = {"10.244.1.11:8080", "10.244.1.12:8080", "10.244.2.13:8080"}
@@ -46,6 +44,7 @@ def labels(node: object) -> list[str]:
     return [c.label.plain for c in node.children]  # type: ignore[attr-defined]
 
 
+@pytest.mark.asyncio
 async def test_an_nft_listing_opens_as_tables_base_chains_rules_and_sets() -> None:
     app = explorer(str(SAMPLES / "nft-clusterip.nft"))
     assert app.snapshot is not None and app.data is None  # parsed behind the loading screen, not by the CLI
@@ -65,6 +64,12 @@ async def test_an_nft_listing_opens_as_tables_base_chains_rules_and_sets() -> No
         assert f"{WEB}  default/web:http · 2 rules · 1 ref" in chains  # the service the chain is for
         assert "@service-ips (ipv4_addr . inet_proto . inet_service : verdict) · 5 elements" in chains
         assert "@cluster-ips (ipv4_addr) · 3 elements" in chains
+        # an endpoint chain is named only in the service chain's inline numgen vmap: that is its reference
+        ep = "endpoint-7FUMELAF-default/web/tcp/http__10.244.1.11/8080"
+        assert f"{ep}  default/web:http · 2 rules · 1 ref" in chains
+        screen.chains.reveal(Loc(KP, ep))
+        await pilot.pause()
+        assert "jumped to from (1):" in screen.detail.text and screen.detail._links == [Loc(KP, WEB, 2)]
         # rules and elements are made when their chain opens (lazily), as nft lists them
         web = table.children[chains.index(f"{WEB}  default/web:http · 2 rules · 1 ref")]
         assert not web.children and web.data is not None and not web.data.loaded
@@ -79,6 +84,7 @@ async def test_an_nft_listing_opens_as_tables_base_chains_rules_and_sets() -> No
         assert labels(web)[0] == "1 ip daddr 10.96.10.20 ip saddr != 10.244.0.0/16 jump mark-for-masquerade"
 
 
+@pytest.mark.asyncio
 async def test_the_json_listing_opens_the_same_tree_as_the_text() -> None:
     trees = []
     for name in ("nft-clusterip.nft", "nft-clusterip.json"):
@@ -93,6 +99,7 @@ async def test_the_json_listing_opens_the_same_tree_as_the_text() -> None:
     assert trees[0] == trees[1]
 
 
+@pytest.mark.asyncio
 async def test_the_detail_pane_decodes_nft_rules_base_chains_sets_and_elements() -> None:
     app = explorer(str(SAMPLES / "nft-clusterip.nft"))
     async with app.run_test(size=(160, 48)) as pilot:
@@ -135,6 +142,7 @@ async def test_the_detail_pane_decodes_nft_rules_base_chains_sets_and_elements()
         assert "kube-proxy's table (nftables mode, IPv4)" in text
 
 
+@pytest.mark.asyncio
 async def test_y_copies_the_rule_as_nft_lists_it_and_Y_the_nft_list_command() -> None:
     app = explorer(str(SAMPLES / "nft-no-endpoints.nft"))
     async with app.run_test(size=(120, 36)) as pilot:
@@ -176,6 +184,7 @@ def big_map_listing(n: int) -> str:
             f"\t\tjump services\n\t}}\n{chains}}}\n")  # fmt: skip
 
 
+@pytest.mark.asyncio
 async def test_a_big_map_shows_its_elements_in_pages_filled_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "big.nft"
     path.write_text(big_map_listing(2500))
@@ -203,6 +212,7 @@ async def test_a_big_map_shows_its_elements_in_pages_filled_when_opened(tmp_path
         assert any(lbl.startswith("service-* (") for lbl in labels(tree.root.children[0]))
 
 
+@pytest.mark.asyncio
 async def test_presets_come_from_nft_services_and_trace_through_the_numgen_fork() -> None:
     app = explorer(str(SAMPLES / "nft-clusterip.nft"))
     async with app.run_test(size=(160, 48)) as pilot:
@@ -246,6 +256,7 @@ async def step_all(app: KptuiApp, pilot: object) -> list[tuple[object, str]]:
     return seen
 
 
+@pytest.mark.asyncio
 async def test_stepping_a_nodeport_trace_through_nft_hops() -> None:
     # kptui samples/nft-nodeport-cluster.nft --src 203.0.113.10 --dst 10.0.0.2 --dport 30080 --from external …
     app = explorer(str(SAMPLES / "nft-nodeport-cluster.nft"), "--src", "203.0.113.10", "--dst", "10.0.0.2",
@@ -277,6 +288,7 @@ async def test_stepping_a_nodeport_trace_through_nft_hops() -> None:
         assert "counter none (no counter statement in the listing)" in seen[dnat][1]
 
 
+@pytest.mark.asyncio
 async def test_a_native_table_shows_between_the_dumps_tables_and_the_trace_walks_it() -> None:
     app = explorer(str(SAMPLES / "mixed-node.rules"), "--nft", str(SAMPLES / "mixed-node.nft"), "--src", "10.0.0.1",
                    "--dst", "10.0.0.2", "--dport", "30080", "--from", "external", "--node-ip", "10.0.0.2",
@@ -295,6 +307,7 @@ async def test_a_native_table_shows_between_the_dumps_tables_and_the_trace_walks
         assert seen[-1][0].verdict == "MASQUERADE"  # type: ignore[attr-defined]
 
 
+@pytest.mark.asyncio
 async def test_an_ipvs_mode_dump_with_its_parts_is_traced_through_ipvs() -> None:
     app = explorer(str(SAMPLES / "ipvs-mode.rules"), "--ipset", str(SAMPLES / "ipvs-mode.ipset"), "--ipvs",
                    str(SAMPLES / "ipvs-mode.ipvsadm"), "--src", "10.244.1.100", "--dst", "10.96.10.20", "--dport",
@@ -314,6 +327,7 @@ async def test_an_ipvs_mode_dump_with_its_parts_is_traced_through_ipvs() -> None
         assert "none (an IPVS step)" in str(screen.trace_view.query_one("#trace-state").content)
 
 
+@pytest.mark.asyncio
 async def test_a_bundle_of_an_nftables_mode_node_opens_and_traces_with_its_node(tmp_path: Path) -> None:
     from types import MappingProxyType
 
@@ -351,6 +365,7 @@ def test_the_explorer_takes_nft_sources_and_keeps_plain_dumps_behind_the_loading
         assert src.data is None and src.snapshot is not None  # type: ignore[attr-defined]
 
 
+@pytest.mark.asyncio
 async def test_a_listing_that_does_not_parse_ends_the_app_with_the_located_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"nftables": [{"metainfo": {"json_schema_version": 1}},\n {"table": 3}\n')
@@ -362,3 +377,23 @@ async def test_a_listing_that_does_not_parse_ends_the_app_with_the_located_error
             await pilot.pause(0.02)
     assert app.return_code == 2
     assert app.error_message is not None and app.error_message.startswith(f"{bad}:3: not valid JSON"), app.error_message
+
+
+def test_the_filter_finds_addresses_and_services_in_nft_rules_and_elements() -> None:
+    from kptui.engine.nft import parse_nft
+    from kptui.engine.nft.display import display_ruleset
+    from kptui.ui.search import compile_query, run_filter
+
+    nft = parse_nft((SAMPLES / "nft-clusterip.nft").read_text(), source="nft-clusterip.nft")
+    view = display_ruleset(None, nft)
+    q = compile_query("10.244.1.11")
+    assert q is not None
+    hits = dict(run_filter(view, q, lambda t, c: None).tables[KP])
+    ep = "endpoint-7FUMELAF-default/web/tcp/http__10.244.1.11/8080"
+    assert hits[ep] == (1, 2)  # its hairpin rule (ip saddr) and its DNAT
+    q = compile_query("10.96.10.20")
+    assert q is not None
+    hits = dict(run_filter(view, q, lambda t, c: None).tables[KP])
+    assert hits["@service-ips"] == (3,) and hits[WEB] == (1,)  # the map element and the masquerade rule
+    q = compile_query("10.96.10.0/24")  # a network holding an element's address
+    assert q is not None and dict(run_filter(view, q, lambda t, c: None).tables[KP])["@cluster-ips"]

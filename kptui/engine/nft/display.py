@@ -22,11 +22,12 @@ from collections.abc import Sequence
 
 from ..model import TABLE_ORDER, Chain, Ruleset, Table
 from ..rulelist import Row, RuleList
-from .exprs import Mangle, Nat, Reject, Stmt, Verdict
+from .exprs import Mangle, MapItem, Nat, Reject, SetLit, Stmt, Verdict, VMap
 from .model import NftRule, NftRuleset, NftSet, NftTable
 from .printer import element_text
 
-__all__ = ["IPTABLES_PRIORITY", "display_ruleset", "is_nft_table", "nft_name", "rule_target", "table_key", "xtables_of"]
+__all__ = ["IPTABLES_PRIORITY", "display_ruleset", "is_nft_table", "nft_name", "rule_target", "rule_targets", "table_key",
+           "xtables_of"]
 
 IPTABLES_PRIORITY = {"raw": -300, "mangle": -150, "nat": -100, "filter": 0, "security": 50}
 _NAT = {"dnat": "DNAT", "snat": "SNAT", "masquerade": "MASQUERADE", "redirect": "REDIRECT"}
@@ -65,6 +66,17 @@ def rule_target(stmts: Sequence[Stmt]) -> tuple[str | None, bool]:
         elif isinstance(s, Mangle) and target is None:
             target = "MARK"
     return target, False
+
+
+def rule_targets(rule: NftRule) -> list[str]:
+    """Every chain a rule jumps or goes to: its verdict's and those of an inline verdict map (``numgen random mod 3
+    vmap { 0 : goto endpoint-A, … }``), which a row's single target cannot hold."""
+    out = [s.target for s in rule.exprs if isinstance(s, Verdict) and s.target]
+    for s in rule.exprs:
+        if isinstance(s, VMap) and isinstance(s.data, SetLit):
+            out += [t for i in s.data.items if isinstance(i, MapItem) and isinstance(i.value, Verdict)
+                    and (t := i.value.target)]  # fmt: skip
+    return out
 
 
 def _rows(chain_rules: Sequence[NftRule]) -> list[Row]:
