@@ -221,6 +221,9 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.kernel_trace is not None:  # a kernel trace log to replay against FILE (UserError: file and line)
 
         kernel = load_kernel_log(args.kernel_trace, live=source.reader is not None)
+        if source.snapshot is not None and source.snapshot.rules is None:
+            raise UserError("--kernel-trace replays the log against iptables rules, and "
+                            f"{printable(source.name)} holds only an nft ruleset")  # fmt: skip
     if not sys.__stderr__ or not sys.__stderr__.isatty():
         raise UserError("the explorer draws on the terminal through standard error, which is not a terminal "
                         "here; use kptui summary or kptui trace for text output")  # fmt: skip

@@ -37,9 +37,9 @@ from .export import Writer, no_writer
 from .hop_list import HopList
 from .main_screen import MainScreen
 from .modals import HelpScreen, LoadingScreen, SaveScreen
+from .nft_insights import view_insights
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
-from .nft_insights import view_insights
 from .services import Insights
 from .trace_view import TraceView
 from .watch import Watcher

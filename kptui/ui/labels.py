@@ -110,7 +110,7 @@ def rule_label(index: int, width: int, row: Row, chain: str, styles: Styles, *, 
 
 def _nft_rule_label(index: int, width: int, row: Row, styles: Styles, is_chain_target: bool,
                     highlight: re.Pattern[str] | None, delta: tuple[int, bool] | None | bool) -> Text:
-    _line, raw, pk, by, target, goto = row
+    _line, raw, pk, by, target, _goto = row
     head = f"{index:>{width}} "
     counter = _counter(pk, by)
     if counter is not None:

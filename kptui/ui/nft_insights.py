@@ -23,8 +23,8 @@ from .service_info import Finding, ServiceInfo
 
 if TYPE_CHECKING:
     from kptui.engine.nft import NftRule, NftRuleset
-    from kptui.engine.schedule import Netfilter
     from kptui.engine.nft.model import NftElement, NftSet
+    from kptui.engine.schedule import Netfilter
     from kptui.engine.trace_model import Hop
 
     from .services import Insights

@@ -34,7 +34,13 @@ from .entry_counts import EntryCounts
 from .focus import focus_now
 from .locs import Loc, chain_of, rule_at
 from .messages import NavigateRequested
-from .nft_detail import nft_chain_pieces, nft_element_pieces, nft_rule_pieces, nft_set_pieces, nft_table_pieces
+from .nft_detail import (
+    nft_chain_pieces,
+    nft_element_pieces,
+    nft_rule_pieces,
+    nft_set_pieces,
+    nft_table_pieces,
+)
 from .nft_insights import nft_item
 from .services import Insights
 from .text_view import TextView

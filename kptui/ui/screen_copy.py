@@ -15,8 +15,8 @@ from kptui.fmt import printable
 
 from .export import Exists, format_for, saved_message, trace_json, trace_markdown
 from .locs import Loc, rule_at
-from .nft_insights import copy_command, copy_text
 from .modals import SaveScreen
+from .nft_insights import copy_command, copy_text
 
 if TYPE_CHECKING:
     from kptui.engine import Ruleset
