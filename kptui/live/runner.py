@@ -116,6 +116,7 @@ class CommandResult:
     seconds: float  # wall time
     cpu_seconds: float  # CPU time of the command (user + system, from the kernel's child accounting)
     error: str | None = None  # "not installed", "timed out after 60 s", … (status is then None)
+    via: tuple[str, ...] = ()  # a remote read: the kubectl or ssh argument list that carried the command
 
     @property
     def ok(self) -> bool:
