@@ -31,10 +31,12 @@ from .remote_argv import (
     Call,
     KubectlTarget,
     SshTarget,
+    check_node_name,
     created_pod,
     debug_call,
     delete_call,
     exec_call,
+    nodes_call,
     ssh_call,
     status_call,
     wait_call,
@@ -42,7 +44,7 @@ from .remote_argv import (
 from .remote_exec import Outcome, Spawner
 from .runner import PROXY_MODE_URL, SYSCTLS, CommandNotAllowed, CommandResult, SysctlRead
 
-__all__ = ["KubectlNode", "RemoteError", "RemoteNode", "SshNode", "parse_modules", "parse_sysctls"]
+__all__ = ["KubectlNode", "RemoteError", "RemoteNode", "SshNode", "list_nodes", "parse_modules", "parse_sysctls"]
 
 DEFAULT_LIFETIME = 900  # seconds a debug pod sleeps: far more than a capture takes, little if it is left behind
 READY_TIMEOUT = 180.0  # pulling the image on a fresh node
@@ -335,3 +337,21 @@ class SshNode(RemoteNode):
             return "sudo -n on the node asks for a password: kptui needs passwordless sudo there (or --no-sudo " \
                    "with a root login)"  # fmt: skip
         return super()._failure(tool, out)
+
+
+def list_nodes(context: str | None = None, selector: str | None = None, *, timeout: float = 60.0) -> list[str]:
+    """The names of the cluster's nodes (those ``selector`` matches), as ``kubectl get nodes -o name`` says
+    them; RemoteError when kubectl cannot say, or says something that is not a node name."""
+    call = nodes_call(context, selector)
+    out = Spawner().run(call, timeout)
+    if not out.ok:
+        raise RemoteError(f"{' '.join(call.argv)}: {_last_line(out)}")
+    names = []
+    for line in out.stdout.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if not line.startswith("node/"):
+            raise RemoteError(f"kubectl get nodes -o name printed {line[:80]!r}, which is no node/NAME")
+        names.append(check_node_name(line[len("node/"):]))
+    return names

@@ -102,11 +102,23 @@ class CaptureRun:
 
 def capture_all(nodes: Sequence[RemoteNode], *, parallel: int = 4, timeout: float = NODE_TIMEOUT,
                 conntrack: bool = True, progress: Callable[[CaptureRun], None] | None = None,
+                on_done: Callable[[NodeCapture], None] | None = None,
                 on_interrupt: Callable[[CaptureRun, int], None] | None = None) -> CaptureRun:  # fmt: skip
-    """Capture every node, ``parallel`` at a time; ``progress`` is called from this thread as nodes finish (and
-    a few times a second). On KeyboardInterrupt: cancel all, wait for their cleanup (``on_interrupt`` is told of
-    each further ctrl-c), then raise KeyboardInterrupt; :attr:`CaptureRun.done` holds what finished."""
+    """Capture every node, ``parallel`` at a time. From this thread: ``on_done`` for each node as it finishes
+    (in that order), ``progress`` a few times a second. On KeyboardInterrupt: cancel all, wait for their cleanup
+    (``on_interrupt`` is told of each further ctrl-c), hand every finished node to ``on_done``, then raise
+    KeyboardInterrupt; :attr:`CaptureRun.done` holds what finished."""
     run = CaptureRun(len(nodes))
+    handed = 0
+
+    def hand_over() -> None:
+        nonlocal handed
+        with run.lock:
+            fresh = run.done[handed:]
+            handed = len(run.done)
+        for c in fresh:
+            if on_done is not None:
+                on_done(c)
 
     def work(node: RemoteNode) -> NodeCapture:
         with run.lock:
@@ -126,6 +138,7 @@ def capture_all(nodes: Sequence[RemoteNode], *, parallel: int = 4, timeout: floa
         pending = set(futures)
         while pending:
             _, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            hand_over()
             if progress is not None:
                 progress(run)
     except KeyboardInterrupt:
@@ -144,8 +157,10 @@ def capture_all(nodes: Sequence[RemoteNode], *, parallel: int = 4, timeout: floa
                 if on_interrupt is not None:
                     on_interrupt(run, presses)
         pool.shutdown(wait=True)
+        hand_over()
         raise
     pool.shutdown(wait=True)
+    hand_over()
     for f in futures:  # a bug in a worker is a bug: let it show
         f.result()
     return run

@@ -6,8 +6,9 @@ three of them deliberately wrong:
   and before shop/new was created;
 - ``d``: kube-proxy in nftables mode (``/proxyMode`` says so), with the iptables-mode chains of the mode it
   ran before still there (leftovers);
-- ``e``: in step, but another component put ``-I INPUT 1 -p tcp --dport 30080 -j DROP`` in front of
-  kube-proxy's rules, and a conntrack entry still DNATs to an endpoint that is gone.
+- ``e``: in step, but another component put ``-I FORWARD 1 -p tcp --dport 8080 -j DROP`` in front of
+  kube-proxy's rules (so shop/frontend's NodePort, DNATed to port 8080, is dropped there), and a conntrack entry
+  still DNATs to an endpoint that is gone.
 
 shop/checkout is externalTrafficPolicy=Local with endpoints on ``a`` and ``b`` only: its NodePort 30090
 blackholes (drops) on ``c`` and ``e`` (and on ``d``, whose services kptui compares once the nftables builder
@@ -28,7 +29,7 @@ NODES = ("a", "b", "c", "d", "e")
 POD_CIDR = {"a": "10.244.1.", "b": "10.244.2.", "c": "10.244.3.", "d": "10.244.4.", "e": "10.244.5."}
 NODE_IP = {n: f"10.0.0.1{i + 1}" for i, n in enumerate(NODES)}
 MODE = {"a": "iptables", "b": "iptables", "c": "iptables", "d": "nftables", "e": "iptables"}
-FOREIGN_RULE = ("-I", "INPUT", "1", "-p", "tcp", "-m", "tcp", "--dport", "30080", "-j", "DROP")
+FOREIGN_RULE = ("-I", "FORWARD", "1", "-p", "tcp", "-m", "tcp", "--dport", "8080", "-j", "DROP")
 GONE_ENDPOINT = "10.244.8.88"
 FAKE_KUBE_PROXY = """
 import http.server, sys
