@@ -25,6 +25,7 @@ from typing import Any
 from .remote_argv import (
     MODULES,
     PROXY_MODE,
+    REMOTE_READS,
     SYSCTL_READ,
     UNAME,
     UNAME_VERSION,
@@ -78,7 +79,7 @@ def _wanted(rel: str) -> bool:
     for pattern in SYSCTLS:
         if fnmatchcase(rel, pattern) and rel.count("/") == pattern.count("/"):
             head = pattern.partition("*")[0]
-            return head == pattern or bool(_SYSCTL_DIR.match(rel[len(head):].split("/", 1)[0]))
+            return head == pattern or bool(_SYSCTL_DIR.fullmatch(rel[len(head):].split("/", 1)[0]))
     return False
 
 
@@ -102,6 +103,7 @@ class RemoteNode:
         self.deadline = deadline  # time.monotonic() after which nothing more runs
         self.spawner = spawner or Spawner()
         self.steps: list[dict[str, Any]] = []  # the calls that were not a command's: create, wait, delete …
+        self.reads: list[dict[str, Any]] = []  # uname, the module probe, /proxyMode, the sysctls: how each went
         self._modules: frozenset[str] | None = None
         self.probe_error: str | None = None
         self._uname: tuple[CommandResult, CommandResult] | None = None
@@ -147,7 +149,11 @@ class RemoteNode:
             return CommandResult(logical, None, None, b"", "", 0.0, 0.0, "not run: the node's time limit ran out",
                                  via=call.argv)  # fmt: skip
         out = self.spawner.run(call, budget)
-        return self._result(logical, call, out)
+        result = self._result(logical, call, out)
+        if logical in REMOTE_READS:  # what a local capture reads in-process: recorded with the node's facts
+            self.reads.append({"command": list(logical), "via": list(call.argv), "status": result.status,
+                               "error": result.error, "seconds": round(result.seconds, 3)})  # fmt: skip
+        return result
 
     def _result(self, logical: tuple[str, ...], call: Call, out: Outcome) -> CommandResult:
         tool = logical[0]
@@ -188,8 +194,9 @@ class RemoteNode:
         r = self.run(SYSCTL_READ, timeout=30.0)
         values = parse_sysctls(r.stdout) if r.error is None else {}
         if r.error is not None or (not values and r.status != 0):
-            return SysctlRead({}, r.seconds, f"could not read /proc/sys on the node: {r.describe_failure()}")
-        return SysctlRead(values, r.seconds)
+            return SysctlRead({}, r.seconds, f"could not read /proc/sys on the node: {r.describe_failure()}",
+                              SYSCTL_READ, r.via)  # fmt: skip
+        return SysctlRead(values, r.seconds, None, SYSCTL_READ, r.via)
 
     def proxy_mode(self) -> tuple[str | None, str | None]:
         r = self.run(PROXY_MODE, timeout=10.0)
@@ -242,7 +249,7 @@ class KubectlNode(RemoteNode):
         t = self.target
         return {"transport": "kubectl", "node": t.node, "context": t.context, "namespace": t.namespace,
                 "image": t.image, "tools": t.tools, "pod": self.pod, "pod_lifetime": self.lifetime,
-                "steps": list(self.steps)}  # fmt: skip
+                "steps": list(self.steps), "reads": list(self.reads)}  # fmt: skip
 
     def _call_for(self, command: tuple[str, ...]) -> Call:
         if self.pod is None:
@@ -316,7 +323,7 @@ class SshNode(RemoteNode):
 
     def describe(self) -> dict[str, Any]:
         return {"transport": "ssh", "node": self.target.node, "target": self.target.target,
-                "sudo": self.target.sudo, "steps": list(self.steps)}  # fmt: skip
+                "sudo": self.target.sudo, "steps": list(self.steps), "reads": list(self.reads)}  # fmt: skip
 
     def _call_for(self, command: tuple[str, ...]) -> Call:
         return ssh_call(self.target, command)

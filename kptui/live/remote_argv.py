@@ -113,7 +113,7 @@ def _shown(text: str) -> str:
 
 def check_node_name(name: str) -> str:
     """``name`` if it is a Kubernetes node name (a DNS-1123 subdomain, at most 253 characters)."""
-    if not name or len(name) > 253 or not _NODE.match(name):
+    if not name or len(name) > 253 or not _NODE.fullmatch(name):
         raise RemoteArgumentError(f"{_shown(name)} is not a Kubernetes node name (lower-case letters, digits, '-' "
                                   "and '.', starting and ending with a letter or digit)")  # fmt: skip
     return name
@@ -121,20 +121,20 @@ def check_node_name(name: str) -> str:
 
 def check_pod_name(name: str, node: str) -> str:
     """``name`` if it is the name kubectl gives a debug pod of ``node`` (``node-debugger-NODE-SUFFIX``)."""
-    if not name.startswith(f"node-debugger-{node}-") or len(name) > 253 or not _NODE.match(name):
+    if not name.startswith(f"node-debugger-{node}-") or len(name) > 253 or not _NODE.fullmatch(name):
         raise RemoteArgumentError(f"{_shown(name)} is not the name of a debug pod of node {node}")
     return name
 
 
 def check_namespace(name: str) -> str:
-    if not name or len(name) > 63 or not _NAMESPACE.match(name):
+    if not name or len(name) > 63 or not _NAMESPACE.fullmatch(name):
         raise RemoteArgumentError(f"{_shown(name)} is not a namespace name (a DNS-1123 label: lower-case letters, "
                                   "digits and '-', at most 63)")  # fmt: skip
     return name
 
 
 def check_context(name: str) -> str:
-    if not _CONTEXT.match(name):
+    if not _CONTEXT.fullmatch(name):
         raise RemoteArgumentError(f"{_shown(name)} is not a context name kptui passes on (letters, digits and "
                                   "_ . : / @ + = -, not starting with '-')")  # fmt: skip
     return name
@@ -144,14 +144,14 @@ def check_selector(selector: str) -> str:
     """An equality-based label selector (``key=value``, ``key!=value``, ``key``, ``!key``, comma-separated).
     Set-based terms (``key in (a,b)``) hold spaces and parentheses: kptui does not pass them on."""
     terms = selector.split(",")
-    if not selector or len(selector) > 1024 or not all(_SELECTOR_TERM.match(t) for t in terms):
+    if not selector or len(selector) > 1024 or not all(_SELECTOR_TERM.fullmatch(t) for t in terms):
         raise RemoteArgumentError(f"{_shown(selector)} is not a label selector kptui passes on: use equality-based "
                                   "terms (key=value, key!=value, key, !key), comma-separated")  # fmt: skip
     return selector
 
 
 def check_image(image: str) -> str:
-    if len(image) > 512 or not _IMAGE.match(image):
+    if len(image) > 512 or not _IMAGE.fullmatch(image):
         raise RemoteArgumentError(f"{_shown(image)} is not a container image reference "
                                   "([REGISTRY/]PATH[:TAG][@sha256:DIGEST])")  # fmt: skip
     return image
@@ -160,12 +160,12 @@ def check_image(image: str) -> str:
 def check_ssh_target(target: str) -> str:
     """``[USER@]HOST``: HOST a DNS name, an ssh_config alias of the same form, or an IP address."""
     user, at, host = target.rpartition("@")
-    ok_user = not at or bool(_SSH_USER.match(user))
+    ok_user = not at or bool(_SSH_USER.fullmatch(user))
     try:
         ipaddress.ip_address(host)
         ok_host = True
     except ValueError:
-        ok_host = bool(_SSH_HOST.match(host)) and len(host) <= 253
+        ok_host = bool(_SSH_HOST.fullmatch(host)) and len(host) <= 253
     if not ok_user or not ok_host:
         raise RemoteArgumentError(f"{_shown(target)} is not an ssh target kptui passes on ([USER@]HOST: a host "
                                   "name or IP address; letters, digits, '.', '-', '_')")  # fmt: skip

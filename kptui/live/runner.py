@@ -144,7 +144,7 @@ class CommandResult:
 
 def check_netns_name(name: str) -> str:
     """The name unchanged if ``ip netns`` could have made it; ValueError otherwise."""
-    if not _NETNS_NAME.match(name) or name in (".", ".."):
+    if not _NETNS_NAME.fullmatch(name) or name in (".", ".."):
         raise ValueError(f"'{name}' is not a network namespace name (letters, digits, '_', '.', '-')")
     return name
 
@@ -295,6 +295,8 @@ class SysctlRead:
     values: dict[str, str]  # "net.ipv4.ip_forward" → "1"
     seconds: float
     error: str | None = None  # why nothing could be read (a namespace that is not there, …)
+    command: tuple[str, ...] = ()  # a remote read: the command that read them (grep over /proc/sys)
+    via: tuple[str, ...] = ()  # … and the kubectl or ssh argument list that carried it
 
 
 def _read_sysctl_files(root: str) -> dict[str, str]:

@@ -170,9 +170,9 @@ def _facts(netns: str | None, proxy: tuple[str | None, str | None], started: flo
 
 def _sysctl_artifact(read: SysctlRead, started: float) -> Artifact:
     data = json.dumps(read.values, indent=1, sort_keys=True).encode() + b"\n" if read.error is None else b""
-    return Artifact("node/sysctls.json", "sysctl", data, command=SYSCTL_COMMAND,
+    return Artifact("node/sysctls.json", "sysctl", data, command=read.command or SYSCTL_COMMAND,
                     status=0 if read.error is None else None, error=read.error, seconds=read.seconds,
-                    started=started)  # fmt: skip
+                    started=started, via=read.via)  # fmt: skip
 
 
 def collect(*, netns: str | None = None, families: Iterable[str] = ("ipv4",), conntrack: bool = False,

@@ -17,6 +17,7 @@ is there). Every node has a kube-proxy stand-in answering ``/proxyMode`` on 127.
 
 from __future__ import annotations
 
+import re
 import select
 import subprocess
 from dataclasses import dataclass, field
@@ -115,3 +116,39 @@ def build(lab: Lab) -> Cluster:
                  "--reply-port-src", "8080", "--reply-port-dst", "40000", "--state", "ESTABLISHED",
                  "-t", "3000", "-u", "SEEN_REPLY"])  # fmt: skip
     return cluster
+
+
+# Read from inside a namespace by a separate python (not kptui's reader): every sysctl file a capture may read.
+READ_SYSCTLS = """
+import json, os
+out = {}
+for base in ("net/ipv4/conf", "net/ipv6/conf"):
+    for iface in sorted(os.listdir("/proc/sys/" + base)):
+        for key in ("rp_filter", "route_localnet", "forwarding"):
+            path = f"/proc/sys/{base}/{iface}/{key}"
+            if os.path.exists(path):
+                out[f"{base}/{iface}/{key}"] = open(path).read().strip()
+for rel in ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/ipv4/vs/conntrack"):
+    if os.path.exists("/proc/sys/" + rel):
+        out[rel] = open("/proc/sys/" + rel).read().strip()
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def _undated(text: str) -> str:
+    """A -save dump without its dated comment lines and the chains' policy counters."""
+    lines = (line for line in text.splitlines(keepends=True) if not line.startswith("# "))
+    return "".join(re.sub(r"^(:\S+ \S+) \[\d+:\d+\]", r"\1", line) for line in lines)
+
+
+def node_state(lab: Lab, ns: str) -> dict[str, str]:
+    """What a capture must not change on a node: tables, chains, rules, sets, ipsets, sysctls (not counters:
+    the capture's one request, /proxyMode on 127.0.0.1:10249, is a packet through the node's rules)."""
+    return {
+        "nft list ruleset": lab.exec(ns, ["nft", "-s", "list", "ruleset"]).stdout,
+        "ipset save": lab.exec(ns, ["ipset", "save"]).stdout,
+        "iptables-nft-save": _undated(lab.save_rules(counters=False, ns=ns)),
+        "ip6tables-nft-save": _undated(lab.save_rules(counters=False, family=6, ns=ns)),
+        "sysctls": lab.exec(ns, ["python3", "-c", READ_SYSCTLS]).stdout,
+        "addresses": lab.ip(ns, "-j", "addr", "show"),
+    }

@@ -6,7 +6,10 @@ tests: the policy of tests/kernel, skipped loudly or, with KPTUI_REQUIRE_KERNEL=
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,7 @@ import pytest
 from tools.netlab import Lab
 
 from ..kernel_gate import KernelGate
-from .cluster import Cluster, build
+from .cluster import Cluster, build, node_state
 
 HERE = Path(__file__).resolve().parent
 IMAGE = "registry.example/tools/netshoot:v1"
@@ -54,10 +57,9 @@ class Standin:
         return sorted(p.stem for p in (self.state / "pods").glob("*.json"))
 
 
-@pytest.fixture
-def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
+def make_standin(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Standin:
     """``kubectl`` and ``ssh`` on PATH are the stand-ins, for this process and the kptui it starts."""
-    state, bindir = tmp_path / "standin", tmp_path / "bin"
+    state, bindir = tmp / "standin", tmp / "bin"
     (state / "pods").mkdir(parents=True)
     bindir.mkdir()
     for prog in ("kubectl", "ssh"):
@@ -69,7 +71,12 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin
     monkeypatch.setenv("KPTUI_STANDIN", str(state))
     s = Standin(state, bindir)
     s.configure()
-    yield s
+    return s
+
+
+@pytest.fixture
+def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
+    yield make_standin(tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +85,7 @@ def fleet_kernel_ok() -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(fleet_kernel_ok: None) -> Iterator[Cluster]:
     with Lab("fleet") as lab:
         yield build(lab)
@@ -88,3 +95,66 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if GATE.skipped:
         terminalreporter.write_sep("!", "FLEET KERNEL TESTS WERE SKIPPED", red=True, bold=True)
         terminalreporter.write_line(GATE.skipped[0])
+
+
+CONTEXT, NAMESPACE = "kind-test", "kptui-debug"
+ROOT = HERE.parents[1]
+
+
+def kptui(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """kptui as a separate process, as a user runs it (with the stand-ins on PATH)."""
+    proc = subprocess.run([sys.executable, "-m", "kptui", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=False, env=dict(os.environ))  # fmt: skip
+    if check:
+        assert proc.returncode in (0, 1), f"kptui {' '.join(args)} -> {proc.returncode}\n{proc.stderr}"
+    return proc
+
+
+@dataclass
+class Captures:
+    """The five nodes captured three ways: fleet capture through the stand-in kubectl, through the stand-in ssh,
+    and kptui capture --netns on this machine; the nodes' state before and after; how long each took."""
+
+    kubectl: Path
+    ssh: Path
+    local: Path
+    before: dict[str, dict[str, str]]
+    after: dict[str, dict[str, str]]
+    seconds: dict[str, float]
+    log: list[dict[str, Any]]
+    pods_left: list[str]
+    stderr: dict[str, str]
+
+
+def standin_config(cluster: Cluster, **extra: Any) -> dict[str, Any]:
+    return {"context": CONTEXT, "namespace": NAMESPACE, "image": IMAGE, "tools": "host",
+            "nodes": {n: {"netns": ns, "labels": {"pool": "blue" if n != "e" else "red"}}
+                      for n, ns in cluster.netns.items()},
+            "ssh": {"sudo": True, "hosts": {f"root@node-{n}": {"netns": ns} for n, ns in cluster.netns.items()}},
+            **extra}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def captures(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Captures]:
+    tmp = tmp_path_factory.mktemp("fleet")
+    with pytest.MonkeyPatch.context() as mp:
+        s = make_standin(tmp, mp)
+        s.configure(**standin_config(cluster))
+        before = {n: node_state(cluster.lab, ns) for n, ns in cluster.netns.items()}
+        seconds, stderr = {}, {}
+        t0 = time.perf_counter()
+        r = kptui("fleet", "capture", "--context", CONTEXT, "--namespace", NAMESPACE, "--image", IMAGE,
+                  "--parallel", "5", "-o", str(tmp / "kubectl"))  # fmt: skip
+        seconds["kubectl"], stderr["kubectl"] = time.perf_counter() - t0, r.stderr
+        hosts = tmp / "hosts.txt"
+        hosts.write_text("# the fleet over ssh\n" + "".join(f"root@node-{n} {n}\n" for n in cluster.netns))
+        t0 = time.perf_counter()
+        r = kptui("fleet", "capture", "--ssh-hosts", str(hosts), "--parallel", "5", "-o", str(tmp / "ssh"))
+        seconds["ssh"], stderr["ssh"] = time.perf_counter() - t0, r.stderr
+        (tmp / "local").mkdir()
+        t0 = time.perf_counter()
+        for n, ns in cluster.netns.items():
+            kptui("capture", "--netns", ns, "-o", str(tmp / "local" / f"{n}.kptui"))
+        seconds["local"] = time.perf_counter() - t0
+        after = {n: node_state(cluster.lab, ns) for n, ns in cluster.netns.items()}
+        yield Captures(tmp / "kubectl", tmp / "ssh", tmp / "local", before, after, seconds, s.log(), s.pods(), stderr)

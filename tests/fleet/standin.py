@@ -72,10 +72,12 @@ def _run_in(netns: str, cmd: list[str], missing: str, delay: float = 0.0) -> int
 
 # -- kubectl ---------------------------------------------------------------------------------------------
 def _global_flags(argv: list[str], cfg: dict[str, Any]) -> list[str]:
+    """The global flags the contract puts first: --context=C, then --namespace=NS (not for the cluster-scoped
+    `get nodes`)."""
     expected = []
     if cfg.get("context"):
         expected.append(f"--context={cfg['context']}")
-    if cfg.get("namespace"):
+    if cfg.get("namespace") and argv[len(expected):len(expected) + 2] != ["get", "nodes"]:
         expected.append(f"--namespace={cfg['namespace']}")
     if argv[: len(expected)] != expected:
         raise Refused(f"global flags {argv[:len(expected)]} != {expected}")
