@@ -55,12 +55,18 @@ def _log(prog: str, argv: list[str], problem: str | None = None, **extra: Any) -
         os.close(fd)
 
 
+def _busy(what: str) -> None:
+    """A marker that a slow step has begun (tests wait for it before they interrupt kptui)."""
+    (_state() / f"busy-{what}").write_text(str(os.getpid()))
+
+
 def _run_in(netns: str, cmd: list[str], missing: str, delay: float = 0.0) -> int:
     """Run a read-only command in ``netns`` with its output streamed; a tool that is not there answers as the
     node's would (``missing`` is the message's form)."""
     if tuple(cmd) not in READ_ONLY:
         raise Refused(f"not a read-only command: {cmd}")
     if delay:
+        _busy(f"{netns}-{cmd[0]}")
         time.sleep(delay)
     if shutil.which(cmd[0], path=SAFE_PATH) is None:
         print(missing.format(tool=cmd[0]), file=sys.stderr)
@@ -104,7 +110,9 @@ def kubectl(argv: list[str]) -> int:
         if rest[:-1] != want or not rest[-1].isdigit() or node not in cfg["nodes"]:
             raise Refused(f"kubectl debug {rest} != {want} SECONDS")
         spec = cfg["nodes"][node]
-        time.sleep(spec.get("debug_delay", 0))
+        if spec.get("debug_delay"):
+            _busy(f"{node}-debug")
+            time.sleep(spec["debug_delay"])
         pod = f"node-debugger-{node}-" + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
         (_state() / "pods" / f"{pod}.json").write_text(json.dumps({"node": node, "lifetime": int(rest[-1])}))
         print(f"Creating debugging pod {pod} with container kptui on node {node}.", flush=True)
