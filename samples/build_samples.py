@@ -36,7 +36,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from samples import foreign_rules
 from samples.scenarios import BY_NAME, COMMON_CHECKS, NFT_BY_NAME, NFT_SCENARIOS, SCENARIOS, Scenario
-from tools.kubegen import generate
+from tools.kubegen import Ruleset, generate
+from tools.kubegen_ipvs import IpvsRuleset, ipvsadm_list, ipvsadm_save
 from tools.kubegen_nft import generate_nft
 from tools.netlab import Lab, LabError, Probe, ProbeResult, install_signal_cleanup, leftover_namespaces
 from tools.netlab_nft import NftLab
@@ -109,6 +110,20 @@ def build_topology(lab: Lab, sc: Scenario) -> Topology:
     return Topology(lab, sc, outside, pods[net.client_pod_ip], pods, ifaces)
 
 
+def setup_ipvs(lab: Lab, ruleset: Ruleset) -> None:
+    """An IPVS-mode node: kube-ipvs0 with every bound service address, and kube-proxy's ipsets (loaded before the
+    rules that match them). kube-proxy's kube-ipvs0 is a dummy link, left down; this kernel has no dummy links,
+    so a bridge without ports, also left down, stands in: its addresses get the same local routes."""
+    if not isinstance(ruleset, IpvsRuleset):
+        return
+    if shutil.which("ipset") is None:
+        raise LabError("IPVS mode needs the ipset tool (apt-get install ipset)")
+    lab.ip(lab.node, "link", "add", "kube-ipvs0", "type", "bridge")
+    for ip in ruleset.vips:
+        lab.add_addr(lab.node, "kube-ipvs0", f"{ip}/32")
+    lab.load_ipsets(ruleset.ipset_restore())
+
+
 def plan_traffic(topo: Topology) -> list[Flow]:
     """The probes of a scenario: every address a service answers on, from every kind of client."""
     sc, net, node, n = topo.sc, topo.sc.net, topo.lab.node, topo.sc.tries
@@ -136,7 +151,7 @@ def plan_traffic(topo: Topology) -> list[Flow]:
             add("outside", topo.outside, p, net.node_ip, svc.node_port, n, f"{name} NodePort")
             add("node", node, p, net.node_ip, svc.node_port, max(2, n // 2), f"{name} NodePort")
             add("pod", topo.client, p, net.node_ip, svc.node_port, max(2, n // 2), f"{name} NodePort")
-            if net.loopback:
+            if net.loopback and sc.layout != "ipvs":  # IPVS mode has no NodePorts on localhost
                 add("node", node, p, net.loopback, svc.node_port, 2, f"{name} NodePort on localhost")
         for ip in svc.external_ips:
             add("outside", topo.outside, p, ip, svc.port, n, f"{name} external IP")
@@ -150,6 +165,10 @@ def plan_traffic(topo: Topology) -> list[Flow]:
             add("outside", topo.outside, "tcp", net.node_ip, svc.health_check_node_port, 2,
                 f"{name} health check")
     sticky = False
+    if sc.layout == "ipvs":  # a service address, but no service on that port: KUBE-IPVS-FILTER rejects it
+        vip = sc.services[0].cluster_ip
+        add("pod", topo.client, "tcp", vip, 22, 2, "cluster IP, port without a service")
+        add("outside", topo.outside, "tcp", vip, 22, 2, "cluster IP, port without a service")
     if sc.calico:
         published = foreign_rules.PUBLISHED_PORT
         add("outside", topo.outside, "tcp", net.node_ip, published, n, "Docker published port")
@@ -222,6 +241,7 @@ def build(sc: Scenario, out_dir: Path) -> list[str]:
         ruleset = generate(sc.services, sc.node, sc.layout)
         if sc.extend:
             sc.extend(ruleset, topo.pod_ifaces)
+        setup_ipvs(lab, ruleset)
         lab.load_rules(ruleset.render(), backend=sc.backend, family=sc.family)
         flows = plan_traffic(topo)
         for flow, results in run_traffic(lab, flows):
@@ -232,12 +252,19 @@ def build(sc: Scenario, out_dir: Path) -> list[str]:
             for flow, results in run_traffic(lab, sticky):
                 print(describe(flow, results))
         text = lab.save_rules(backend=sc.backend, family=sc.family)
+        sets = lab.exec(lab.node, ["ipset", "save"]).stdout if isinstance(ruleset, IpvsRuleset) else None
     text = _DATE_RE.sub(lambda m: f"{m.group(1)} {FIXED_DATE}", text)
     path = out_dir / f"{sc.name}.rules"
     path.write_text(text)
+    if isinstance(ruleset, IpvsRuleset) and sets is not None:
+        (out_dir / f"{sc.name}.ipset").write_text(sets)
+        (out_dir / f"{sc.name}.ipvsadm").write_text(ipvsadm_save(ruleset))
+        (out_dir / f"{sc.name}.ipvsadm-list").write_text(ipvsadm_list(ruleset))
+        print(f"   wrote {sc.name}.ipset (ipset save), {sc.name}.ipvsadm (-S -n) and {sc.name}.ipvsadm-list "
+              "(-L -n; both written by tools/kubegen_ipvs.py: no IPVS here)")
     rules = [m for m in map(_RULE_RE.match, text.splitlines()) if m]
     counted = sum(1 for m in rules if m.group(1) != "0")
-    failures = check_counters(text, COMMON_CHECKS + sc.checks)
+    failures = check_counters(text, (COMMON_CHECKS if sc.layout != "ipvs" else []) + sc.checks)
     print(f"   wrote {path.relative_to(out_dir.parent)}: {len(rules)} rules, {counted} with packets, "
           f"{time.monotonic() - started:.1f}s")
     for failure in failures:

@@ -3,7 +3,8 @@
 Describe service ports (:class:`ServicePort`, with :class:`Endpoint` s) and the node
 (:class:`NodeConfig`), call :func:`generate` with ``layout="modern"`` (kube-proxy 1.28-1.30 iptables
 mode: KUBE-SVC/SVL/EXT/FW/SEP chains, KUBE-PROXY-FIREWALL; :mod:`tools.kubegen_modern`) or
-``layout="1.22"`` (KUBE-XLB, KUBE-MARK-DROP 0x8000; :mod:`tools.kubegen_122`) and
+``layout="1.22"`` (KUBE-XLB, KUBE-MARK-DROP 0x8000; :mod:`tools.kubegen_122`) or ``layout="ipvs"``
+(kube-proxy's IPVS mode, with its ipsets and IPVS table; :mod:`tools.kubegen_ipvs`) and
 :meth:`Ruleset.render` the result. This module holds the model, the hash, the :class:`Ruleset`
 builder and the pieces both layouts share.
 
@@ -136,6 +137,8 @@ class NodeConfig:
     node_ip: str = "10.0.0.2"
     masquerade_all: bool = False
     random_fully: bool = False
+    node_addresses: tuple[str, ...] = ()  # IPVS mode: every node address gets a NodePort virtual server
+    draining: tuple[str, ...] = ()  # IPVS mode: endpoints (IP:PORT) whose real servers have weight 0
     # nftables mode only (tools/kubegen_nft.py): the ServiceCIDRs of both families (the lab's plan; empty:
     # none known, so no "drop traffic to unallocated ClusterIPs" rule) and --nodeport-addresses ("primary":
     # the node IP, kube-proxy's nftables default; "all": every local address but localhost).
@@ -213,13 +216,17 @@ def if_not_local(node: NodeConfig) -> list[str]:
 
 
 def generate(services: list[ServicePort], node: NodeConfig, layout: str = "modern") -> Ruleset:
-    """Build the ruleset kube-proxy (``layout`` ``"modern"`` or ``"1.22"``) would install."""
+    """Build the ruleset kube-proxy (``layout`` ``"modern"``, ``"1.22"`` or ``"ipvs"``) would install (for
+    ``"ipvs"`` a :class:`tools.kubegen_ipvs.IpvsRuleset`, which also holds the ipsets and the IPVS table)."""
     if layout == "modern":
         from tools.kubegen_modern import generate_modern
         return generate_modern(services, node)
     if layout == "1.22":
         from tools.kubegen_122 import generate_122
         return generate_122(services, node)
+    if layout == "ipvs":
+        from tools.kubegen_ipvs import generate_ipvs
+        return generate_ipvs(services, node, node_addresses=node.node_addresses, draining=node.draining)
     raise ValueError(f"unknown layout {layout!r}")
 
 

@@ -205,6 +205,8 @@ def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
         out.append("  note: iptables-legacy tables are present too (see iptables-legacy-save)")
     if "kube" in s:
         out.extend(_kube_lines(s["kube"]))
+    if s.get("ipvs") is not None:
+        out.extend(ipvs_lines(s["ipvs"]))
     out.append("")
     out.append(f"  {'table':<10} {'chains':>7} {'user':>6} {'rules':>8} {'pkts':>6} {'bytes':>6}")
     for t in s["tables"]:
@@ -260,12 +262,32 @@ def _kube_lines(k: dict[str, Any]) -> list[str]:
         parts.append(f"NodePort addresses: {', '.join(k['nodeport_addresses'])}")
     if k["ipvs_leftovers"]:
         parts.append("IPVS leftovers")
+    if k.get("iptables_leftovers"):
+        parts.append("iptables-mode leftovers")
     counts = k.get("chains") or {}
     if counts:
         parts.append(", ".join(f"{n} {kind}" for kind, n in counts.items()))
     lines = [printable("  kube-proxy: " + "; ".join(parts))]
     lines += [printable(f"    {e}") for e in k["evidence"]]
     return lines
+
+
+def ipvs_lines(v: dict[str, Any]) -> list[str]:
+    """The ``ipvs`` section of a summary (an IPVS-mode node's table, ipsets, kube-ipvs0, vs.conntrack)."""
+    def known(x: Any, what: str) -> str:
+        return what.format(x) if x is not None else what.format("?") + " (not given)"
+
+    out = [known(v["virtual_services"], "{} virtual services") + (
+        f", {v['real_servers']} real servers ({v['draining_real_servers']} draining), "
+        f"{v['without_real_servers']} without real servers; schedulers {', '.join(v['schedulers']) or '-'}"
+        if v["virtual_services"] is not None else "")]  # fmt: skip
+    out.append(known(v["ipsets"], "{} ipsets") + (f" ({v['ipset_members']} members)" if v["ipsets"] is not None
+                                                   else ""))  # fmt: skip
+    if v["kube_ipvs0"] is not None:
+        out.append(f"kube-ipvs0: {len(v['kube_ipvs0'])} addresses")
+    if v["vs_conntrack"] is not None:
+        out.append(f"net.ipv4.vs.conntrack = {1 if v['vs_conntrack'] else 0}")
+    return [printable(f"  IPVS: {line}") for line in out]
 
 
 def _where(d: dict[str, Any]) -> str:

@@ -54,6 +54,7 @@ _NFT_LINE = re.compile(r"^\s*trace id ([0-9a-fA-F]+) (\S+) (\S+) (\S+) (packet:|
 _NFT_VERDICT = re.compile(r"\(verdict ([a-z]+)(?: (\S+))?\)")
 _DNAT_TO = re.compile(r"(?:--to-destination|dnat (?:ip6? )?to) (\S+)")
 _MASQ = re.compile(r"-j MASQUERADE\b|\bmasquerade\b")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')  # a comment's text: "… for masquerade and filter purpose" is no masquerade
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ class KernelTrace:
         return "sent" if self.events[0].hook == "OUTPUT" else "forward"
 
     def _taken(self, pattern: re.Pattern[str]) -> list[re.Match[str]]:
-        found = (pattern.search(e.rule_text) for e in self.events if e.verdict == "ACCEPT" and e.rule_text)
+        found = (pattern.search(_QUOTED.sub('""', e.rule_text)) for e in self.events
+                 if e.verdict == "ACCEPT" and e.rule_text)  # fmt: skip
         return [m for m in found if m]
 
     @property

@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from .flow import Chance, Check, CheckFn, Choices, Env, Outcome, Undecidable, iface_question, local_question
+from .ipset_match import set_check
 from .model import HEADER, Match, Option
 from .packet import PROTOCOLS
 from .trace_model import PacketState
@@ -324,18 +325,10 @@ def _iprange(opt: Option) -> CheckFn:
     return fn
 
 
-def _set(opt: Option) -> CheckFn:
-    name, flags = opt.args[0], (opt.args[1] if len(opt.args) > 1 else "src")
-    dims = flags.split(",")
-
-    def fn(s: PacketState, e: Env) -> Outcome:
-        sets = e.node.ipsets
-        if sets is None or name not in sets or len(dims) != 1:
-            return Undecidable(f"set {name} {flags}", f"the members of ipset {name} are not known")
-        addr = ipaddress.ip_address(s.src if dims[0] == "src" else s.dst)
-        return any(addr in _network(m) for m in sets[name] if _network(m).version == addr.version)
-
-    return fn
+def _set(match: Match, opt: Option) -> CheckFn:
+    """``-m set [!] --match-set NAME FLAGS``: decided from the node's parsed ipsets (:mod:`.ipset_match`), or
+    undecidable without them; the check applies its own ``!``."""
+    return set_check(match, opt)
 
 
 def _icmp(opt: Option) -> CheckFn:
@@ -381,8 +374,8 @@ def _module_option(match: Match, opt: Option) -> CheckFn:
         return _ctstate(arg)
     elif module == "iprange":
         return _iprange(opt)
-    elif module == "set" and opt.name == "--match-set":
-        return _set(opt)
+    elif module == "set":
+        return _set(match, opt)
     elif module in ("icmp", "icmp6"):
         return _icmp(opt)
     elif module == "length":
@@ -419,7 +412,7 @@ def compile_match(match: Match, recent: RecentLists = NO_RECENT) -> list[Check]:
     checks = []
     for opt in match.options:
         fn = _module_option(match, opt)
-        if opt.negated and module not in ("statistic",):
+        if opt.negated and module not in ("statistic", "set"):
             fn = _negate(fn)
         checks.append(Check(fn, _opt_text(module, opt)))
     return checks

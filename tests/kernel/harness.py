@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from kptui.engine.ipset import IpsetTable
+from kptui.engine.ipset_parse import parse_ipsets
 from kptui.engine.kernel_trace import KernelTrace, first_packet, parse_kernel_trace
 from kptui.engine.packet import NodeContext, Packet
-from samples.build_samples import Topology, build_topology
+from samples.build_samples import Topology, build_topology, setup_ipvs
 from samples.scenarios import Scenario
 from tools.kubegen import Ruleset, generate
 from tools.netlab import Lab, Probe, ProbeResult
@@ -81,6 +83,7 @@ class KernelLab:
     scenario: Scenario
     ruleset: Ruleset
     _iface_cache: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
+    _ipset_cache: IpsetTable | None = field(default=None, repr=False)
 
     # ---- sources -------------------------------------------------------------------------------
     def source(self, who: str) -> tuple[str, str, str | None]:
@@ -100,19 +103,17 @@ class KernelLab:
         """The node-side veth of a pod namespace (``veth<short>``, or ``cali…`` in Calico scenarios)."""
         return dict(zip(self.topo.pods.values(), self.topo.pod_ifaces, strict=True))[ns]
 
-    def ipsets(self) -> dict[str, tuple[str, ...]] | None:
-        """Set name -> members of the node's ipsets (``ipset save``), or None when it has none."""
-        if not self.scenario.calico:
+    def ipset_save(self) -> str:
+        """``ipset save`` of the node, verbatim."""
+        return self.lab.exec(self.lab.node, ["ipset", "save"]).stdout
+
+    def ipsets(self) -> IpsetTable | None:
+        """The node's ipsets as kptui parses ``ipset save``, or None when the scenario has none."""
+        if not (self.scenario.calico or self.scenario.layout == "ipvs"):
             return None
-        out = self.lab.exec(self.lab.node, ["ipset", "save"]).stdout
-        sets: dict[str, list[str]] = {}
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] == "create":
-                sets.setdefault(parts[1], [])
-            elif len(parts) >= 3 and parts[0] == "add":
-                sets.setdefault(parts[1], []).append(parts[2])
-        return {k: tuple(v) for k, v in sets.items()}
+        if self._ipset_cache is None:  # the sets do not change while a lab runs
+            self._ipset_cache = parse_ipsets(self.ipset_save(), "ipset save")
+        return self._ipset_cache
 
     # ---- the node as the engine sees it --------------------------------------------------------
     def interfaces(self) -> dict[str, tuple[str, ...]]:
@@ -246,5 +247,6 @@ def kernel_lab(scenario: Scenario, *, extend: Callable[[Ruleset, KernelLab], Non
             scenario.extend(rs, topo.pod_ifaces)
         if extend is not None:
             extend(rs, klab)
+        setup_ipvs(lab, rs)  # IPVS mode: kube-ipvs0 and the ipsets, before the rules that match them
         lab.load_rules(rs.render(), backend="nft")
         yield klab

@@ -183,3 +183,12 @@ def test_never_crashes(lines: list[str]) -> None:
         _ = (t.verdict, t.delivery, t.endpoint, t.masquerade, t.visits, t.line)
     first_packet(log, "tcp", 1000)
     first_packet(log, "udp", 1000)
+
+
+def test_a_comment_that_says_masquerade_is_no_masquerade() -> None:
+    """kube-proxy's IPVS-mode ACCEPT for external IPs is commented "… for masquerade and filter purpose"; only a
+    MASQUERADE target (or nft's masquerade statement) masquerades (captured: outside → external IP, no IPVS)."""
+    log = parse_kernel_trace(load("xt-ipvs-external-ip.txt"))
+    (t,) = log.traces
+    assert any("for masquerade and filter purpose" in (e.rule_text or "") and e.verdict == "ACCEPT" for e in t.events)
+    assert (t.verdict, t.delivery, t.masquerade) == ("ACCEPT", "local", False)

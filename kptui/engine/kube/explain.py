@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..graph import graph_of
 from ..model import Chain, Ruleset
 from .build import service_index_of
 from .explain_common import Context, Explanation, RuleView, hostport
 from .explain_filter import explain_builtin_jump, explain_filter
 from .explain_generic import explain_generic
+from .explain_ipvs import IPVS_CHAINS, explain_ipvs_chain, explain_ipvs_jump, explain_ipvs_rule
 from .explain_nat import explain_nat
 from .facts import Row, rows_of
 from .hashes import split_chain
@@ -74,6 +76,7 @@ class Explainer:
         self.ctx = Context(self.index, layout.masquerade_mark or "0x4000", layout.drop_mark or "0x8000",
                            layout.era, detector)  # fmt: skip
         self.kube = layout.kube_proxy and layout.mode == "iptables"
+        self.ipvs = layout.kube_proxy and layout.mode == "ipvs"  # IPVS mode: .explain_ipvs
 
     def _chain(self, table: str | None, name: str) -> Chain:
         chain = self.ruleset.chain(table, name)
@@ -99,6 +102,13 @@ class Explainer:
                     found = explain_nat(self.ctx, chain, view)
                 if found is None and table in ("filter", None):
                     found = explain_filter(self.ctx, chain, view)
+        elif self.ipvs:
+            if chain.builtin and (view.target or "").startswith("KUBE-"):
+                found = explain_ipvs_jump(table, chain, view) or explain_builtin_jump(self.ctx, table, chain, view)
+            elif chain_name in IPVS_CHAINS:
+                found = explain_ipvs_rule(table, chain, view, self.ctx.masq)
+            elif chain_name.startswith("KUBE-"):  # kubelet's chains are the same in both modes
+                found = explain_filter(self.ctx, chain, view) if table in ("filter", None) else None
         if found is not None:
             return found
         names = self.ruleset.tables[table].chains.keys()
@@ -114,7 +124,7 @@ class Explainer:
             text += f": it sees packets {hook}" if hook else ""
             text += "; kube-proxy hooks its chains in here" if kube else ""
             return Explanation(text, "builtin-chain", kube=kube)
-        if not chain_name.startswith("KUBE-") or not self.kube:
+        if not chain_name.startswith("KUBE-") or not (self.kube or self.ipvs):
             for prefix, owner in _FOREIGN:
                 if chain_name.startswith(prefix):
                     return Explanation(f"one of {owner} chains: not kube-proxy's, so kptui describes its rules "
@@ -125,6 +135,11 @@ class Explainer:
 
     def _kube_chain(self, table: str | None, chain: Chain) -> Explanation:
         ctx, name = self.ctx, chain.name
+        if self.ipvs:
+            referenced = bool(graph_of(self.ruleset).callers_of(table, name))
+            found = explain_ipvs_chain(table, chain, ctx.masq, referenced=referenced)
+            if found is not None:
+                return found
         if name == "KUBE-SERVICES" and table in ("nat", None) and any(
                 r[4] and r[4] != "REJECT" for r in _rows(chain)):  # fmt: skip
             text = (f"kube-proxy's entry point in nat: one rule per service address (ClusterIP, external IP, "

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import Ruleset
 from .findings_checks import run_checks
 from .findings_model import SEVERITIES, Finding, Key, finding_to_dict
+
+if TYPE_CHECKING:
+    from ..ipvs.node import IpvsNode
 
 __all__ = ["SEVERITIES", "Finding", "Pitfalls", "analyse_pitfalls", "find_pitfalls", "finding_to_dict",
            "findings_for"]  # fmt: skip
@@ -63,14 +66,16 @@ class Pitfalls:
         return out
 
 
-def analyse_pitfalls(ruleset: Ruleset) -> Pitfalls:
-    """Every pitfall of ``ruleset`` (see :mod:`.findings_checks` for the list), with lookups."""
-    return Pitfalls(run_checks(ruleset))
+def analyse_pitfalls(ruleset: Ruleset, node: IpvsNode | None = None) -> Pitfalls:
+    """Every pitfall of ``ruleset`` (see :mod:`.findings_checks` for the list), with lookups; ``node`` adds an
+    IPVS-mode node's table, ipsets and sysctls (:mod:`.findings_ipvs`)."""
+
+    return Pitfalls(run_checks(ruleset, node))
 
 
-def find_pitfalls(ruleset: Ruleset) -> tuple[Finding, ...]:
+def find_pitfalls(ruleset: Ruleset, node: IpvsNode | None = None) -> tuple[Finding, ...]:
     """Every pitfall of ``ruleset``, errors first, then warnings, then info."""
-    return analyse_pitfalls(ruleset).findings
+    return analyse_pitfalls(ruleset, node).findings
 
 
 def findings_for(pitfalls: Pitfalls, table: str | None, chain: str, rule_index: int | None = None,
