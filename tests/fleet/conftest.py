@@ -157,4 +157,6 @@ def captures(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
             kptui("capture", "--netns", ns, "-o", str(tmp / "local" / f"{n}.kptui"))
         seconds["local"] = time.perf_counter() - t0
         after = {n: node_state(cluster.lab, ns) for n, ns in cluster.netns.items()}
-        yield Captures(tmp / "kubectl", tmp / "ssh", tmp / "local", before, after, seconds, s.log(), s.pods(), stderr)
+        result = Captures(tmp / "kubectl", tmp / "ssh", tmp / "local", before, after, seconds, s.log(), s.pods(),
+                          stderr)  # fmt: skip
+    yield result  # PATH and the stand-ins' state are the session's own again

@@ -42,6 +42,7 @@ from kptui.live.runner import ALLOWED, SYSCTLS, CommandNotAllowed
 from .readonly import READ_ONLY, READ_ONLY_TOOLS
 
 POD = "node-debugger-worker-1-x7k2p"
+SYSTEM = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the real clients, not the stand-ins
 T = KubectlTarget("worker-1", context="kind-prod", namespace="kptui-debug", image="registry.example/netshoot:v1")
 
 
@@ -159,12 +160,14 @@ def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl client installed here")
+@pytest.mark.skipif(shutil.which("kubectl", path=SYSTEM) is None, reason="no kubectl client installed here")
 def test_the_real_kubectl_accepts_every_flag_of_the_contract(kubeconfig: None) -> None:
     calls = [debug_call(T, 600), wait_call(T, POD, 5), status_call(T, POD), exec_call(T, POD, ("ipset", "save")),
              delete_call(T, POD), nodes_call("kind-prod", "pool=gpu")]
     for call in calls:
-        proc = subprocess.run(list(call.argv), capture_output=True, text=True, timeout=60, check=False,
+        exe = shutil.which("kubectl", path=SYSTEM)
+        assert exe is not None
+        proc = subprocess.run([exe, *call.argv[1:]], capture_output=True, text=True, timeout=60, check=False,
                               env=dict(os.environ))  # fmt: skip
         text = proc.stdout + proc.stderr
         assert proc.returncode != 0 and "connection refused" in text, (call.argv, text[-500:])
@@ -172,10 +175,12 @@ def test_the_real_kubectl_accepts_every_flag_of_the_contract(kubeconfig: None) -
             assert wrong not in text, (call.argv, text[-500:])
 
 
-@pytest.mark.skipif(shutil.which("ssh") is None, reason="no ssh client installed here")
+@pytest.mark.skipif(shutil.which("ssh", path=SYSTEM) is None, reason="no ssh client installed here")
 def test_the_real_ssh_client_reads_the_options_as_meant() -> None:
     argv = list(ssh_call(SshTarget("admin@node-1.example.invalid"), ("uname", "-v")).argv)
-    proc = subprocess.run(["ssh", "-G", "-F", "/dev/null", *argv[1:]], capture_output=True, text=True, timeout=30,
+    exe = shutil.which("ssh", path=SYSTEM)
+    assert exe is not None
+    proc = subprocess.run([exe, "-G", "-F", "/dev/null", *argv[1:]], capture_output=True, text=True, timeout=30,
                           check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     config = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from ..conntrack import match_entries, parse_conntrack
+from ..ipvs.node import IpvsNode
 from ..nft.model import NftRuleset
 from .era import KubeLayout, detect_layout
 from .fleet_foreign import foreign_in_front
@@ -33,8 +34,24 @@ def _iptables_services(parts: NodeParts) -> tuple[ServicePort, ...]:
     return service_index_of(parts.ruleset).services if parts.ruleset is not None else ()
 
 
-# mode → the builder of its service ports. nftables and IPVS plug in here when their builders exist.
-SERVICE_BUILDERS: Mapping[str, ServiceBuilder] = MappingProxyType({"iptables": _iptables_services})
+def _ipvs_services(parts: NodeParts) -> tuple[ServicePort, ...]:
+    """From the IPVS table and kube-proxy's ipsets (:func:`~.build_ipvs.build_ipvs_service_index`)."""
+    from ..ipvs.node import ipvs_context
+    from .build_ipvs import build_ipvs_service_index
+
+    if parts.ipvs is None:
+        raise ValueError("the IPVS table was not captured (ipvsadm -S -n)")
+    if parts.ruleset is None:
+        raise ValueError("no iptables rules: the IPVS-mode service ports need kube-proxy's chains too")
+    node = ipvs_context(parts.ipsets, parts.ipvs, ipset_source=f"{parts.source}: ipset save",
+                        ipvs_source=f"{parts.source}: ipvsadm -S -n", proxy_mode=parts.proxy_mode)  # fmt: skip
+    return build_ipvs_service_index(parts.ruleset, node).services
+
+
+# mode → the builder of its service ports (a function of the node's parts; ValueError: it cannot, and why).
+# nftables mode plugs in here when its builder exists.
+SERVICE_BUILDERS: Mapping[str, ServiceBuilder] = MappingProxyType({"iptables": _iptables_services,
+                                                                   "ipvs": _ipvs_services})
 
 
 def kube_nft_chains(nft: NftRuleset | None) -> int:
@@ -106,6 +123,19 @@ def _stale(parts: NodeParts, mode: str | None) -> tuple[int | None, tuple[str, .
     return len(stale), tuple(f"{m.service or '?'}: {m.reason}" for m in stale[:3])
 
 
+def _ipvs_node(parts: NodeParts) -> IpvsNode | None:
+    """What the IPVS side tells the layout detection (the IPVS table, kube-proxy's ipsets), when captured; not
+    kube-proxy's /proxyMode: the layout here is the rules' own word, which :func:`_mode` weighs against it."""
+    if parts.ipvs is None and parts.ipsets is None:
+        return None
+    from ..ipvs.node import ipvs_context
+
+    try:
+        return ipvs_context(parts.ipsets, parts.ipvs)
+    except ValueError:
+        return None
+
+
 def fleet_node(parts: NodeParts, builders: Mapping[str, ServiceBuilder] = SERVICE_BUILDERS) -> FleetNode:
     """``parts`` analysed (see the module doc)."""
     if parts.error is not None:
@@ -113,15 +143,18 @@ def fleet_node(parts: NodeParts, builders: Mapping[str, ServiceBuilder] = SERVIC
                          f"capture failed: {parts.error}", failed_parts=parts.failed_parts, error=parts.error,
                          captured=parts.captured, addresses=parts.addresses, parts=parts)  # fmt: skip
     rs = parts.ruleset
-    layout = detect_layout(rs) if rs is not None and rs.rule_count else None
+    layout = detect_layout(rs, _ipvs_node(parts)) if rs is not None and rs.rule_count else None
     signs = _signs(parts, layout)
     mode, source, note = _mode(parts, signs)
     services: tuple[ServicePort, ...] | None = None
     if mode is None:
         why = f"mode not known ({note})"
     elif mode in builders:
-        services = builders[mode](parts)
-        why = None
+        try:
+            services = builders[mode](parts)
+            why = None
+        except ValueError as exc:  # ParseError included: a part that does not parse
+            why = f"mode {mode}, services not built: {exc}"
     else:
         why = f"mode {mode} (services not compared yet)"
     stale, examples = _stale(parts, mode)
