@@ -5,6 +5,7 @@ outcomes compared. ``kptui fleet capture …`` (:mod:`.fleet_capture`) takes the
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -92,6 +93,7 @@ def cmd_fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     parts = load_fleet(args.paths, args)
     if not parts:
         raise UserError("no node to compare")
+    gc.freeze()  # the nodes' rules live until the command ends: keep the collector from walking them again
     if args.src:
         return _trace(args, parts, out)
     nodes = [fleet_node(p) for p in parts]

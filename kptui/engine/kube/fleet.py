@@ -12,6 +12,7 @@ cluster IP, port and protocol. Pure: values in, values out.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Sequence
 from fractions import Fraction
@@ -87,6 +88,20 @@ def _majority(values: dict[str, object]) -> tuple[object, bool]:
     return top, n * 2 > len(values)
 
 
+def _tally(values: list[tuple[tuple[str, Fraction | None], ...]]) -> list[tuple[tuple[tuple[str, Fraction | None], ...], int]]:
+    """Distinct values by equality, most common first (Fractions hash slowly; there are few distinct values)."""
+    seen: list[list[object]] = []
+    for v in values:
+        for entry in seen:
+            if entry[0] == v:
+                entry[1] = int(entry[1]) + 1  # type: ignore[call-overload]
+                break
+        else:
+            seen.append([v, 1])
+    seen.sort(key=lambda e: -int(e[1]))  # type: ignore[call-overload]
+    return [(e[0], int(e[1])) for e in seen]  # type: ignore[misc, call-overload]
+
+
 def _pct(p: Fraction | None) -> str:
     return "?" if p is None else f"{float(p) * 100:.1f} %"
 
@@ -119,8 +134,7 @@ def _compare_entries(entries: dict[str, ServicePort]) -> tuple[list[Difference],
             add(node, "endpoints" if eps_major else "no-majority", f"endpoints {what} ({ref}: {len(top_eps)})")
         same = {n: _shares(sp) for n, sp in entries.items() if eps[n] == top_eps}
         if len(same) > 1:
-            share_counts = Counter(same.values())
-            top_sh, sh_n = share_counts.most_common(1)[0]
+            top_sh, sh_n = _tally(list(same.values()))[0]
             for node, shares in same.items():
                 if shares != top_sh and sh_n * 2 > len(same):
                     changed = [f"{a} {_pct(p)} ({_pct(q)})" for (a, p), (_, q) in zip(shares, top_sh, strict=True)
@@ -222,8 +236,14 @@ def compare_fleet(nodes: Sequence[FleetNode], *, service: str | None = None) -> 
     """The comparison of ``nodes`` (see the module doc); ``service`` (``ns/name`` or ``ns/name:port``) keeps the
     rows of that service only (the node columns still say how far each node is from the majority)."""
     compared = [n for n in nodes if n.compared]
-    groups = _group(compared)
-    rows = [_row(key, entries, compared) for key, entries in sorted(groups.items())]
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many small acyclic values next to the nodes' big rulesets: the collector would walk those
+    try:
+        groups = _group(compared)
+        rows = [_row(key, entries, compared) for key, entries in sorted(groups.items())]
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     notes = []
     skipped = [n for n in nodes if not n.compared]
     if skipped:
