@@ -241,3 +241,29 @@ def test_reachability_agrees_with_the_trace(node: str) -> None:
 def test_a_node_only_is_compared_with_its_own_mode_s_builder() -> None:
     sp: ServicePort = next(iter(fleet_node(parts("a")).services or ()))
     assert sp.name  # sanity: the generator's rules carry names
+
+
+def test_the_nodes_by_services_table_and_its_filter() -> None:
+    from kptui.engine.kube.fleet_matrix import fleet_matrix
+
+    d = fleet_node(NodeParts("d", "", None, parse_nft((SAMPLES / "nft-clusterip.nft").read_text()),
+                             proxy_mode="nftables"))  # fmt: skip
+    report = compare_fleet([*nodes(parts("a"), parts("b"), parts("c", stale=True), parts("e")), d])
+    m = fleet_matrix(report)
+    assert m.nodes == ("a", "b", "c", "e", "d")
+    assert m.headers[2] == "iptables · 2 ≠" and m.headers[4] == "nftables"
+    rows = {r.service: r for r in m.rows}
+    web = dict(zip(m.nodes, rows["default/web:http"].cells, strict=True))
+    assert web["a"].state == "same" and web["a"].text == "=" and not web["a"].differs
+    assert web["c"].state == "endpoints" and web["c"].text == "≠ endpoints" and "+10.244.9.99:8080" in web["c"].detail
+    assert web["d"].state == "not-compared" and web["d"].text == "·" and "services not compared yet" in web["d"].detail
+    new = dict(zip(m.nodes, rows["shop/new:http"].cells, strict=True))
+    assert new["c"].text == "missing"
+    checkout = dict(zip(m.nodes, rows["shop/checkout:http"].cells, strict=True))
+    assert checkout["c"].text == "= · drops" and checkout["c"].blackhole and checkout["a"].text == "="
+    assert [r.service for r in m.filtered("30090").rows] == ["shop/checkout:http"]
+    assert [r.service for r in m.filtered("10.244.9.0/24").rows] == ["default/web:http"]
+    assert {r.service for r in m.filtered("10.96.80.10").rows} == {"shop/new:http"}
+    assert {r.service for r in m.filtered("shop/").rows} == {"shop/new:http", "shop/checkout:http", "shop/frontend:http"}
+    assert {r.service for r in m.filtered("", differing_only=True).rows} == {"default/web:http", "shop/new:http",
+                                                                             "shop/checkout:http"}
