@@ -59,8 +59,6 @@ def _summary(col: Any) -> list[str]:
 
 
 def cmd_capture(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from kptui.fmt import printable
-    from kptui.node.bundle import encode_bundle
     from kptui.node.collect import collect
 
     if args.output == "-" and sys.stdout.isatty():
@@ -77,23 +75,30 @@ def cmd_capture(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not any(a.ok for a in rules):
         why = "; ".join(f"{' '.join(a.command)}: {a.error or a.stderr.strip() or a.status}" for a in rules)
         raise UserError(f"no rules could be read, nothing written ({why})")
+    _write_bundle(args.output, col, err, start)
+    return 0
+
+
+def _write_bundle(output: str, col: Any, err: TextIO, start: float, where: str = "") -> None:
+    """The bundle of ``col`` written to ``output`` (``-``: standard output), and a line saying what it holds."""
+    from kptui.fmt import printable
+    from kptui.node.bundle import encode_bundle
+
     data = encode_bundle(col, mtime=float(col.facts.get("created_unix") or 0))
-    if args.output == "-":
+    if output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        _write_private(args.output, data)
+        _write_private(output, data)
     mode = col.facts.get("proxy_mode") or "unknown"
-    print(printable(f"kptui: wrote {args.output} ({len(data)} bytes, {time.perf_counter() - start:.1f} s): "
+    print(printable(f"kptui: wrote {output} ({len(data)} bytes, {time.perf_counter() - start:.1f} s{where}): "
                     + "; ".join(_summary(col)) + f"; kube-proxy mode {mode}"), file=err)  # fmt: skip
-    return 0
 
 
 def _capture_remote(args: argparse.Namespace, err: TextIO) -> int:
     """``kptui capture --kubectl node/NAME`` / ``--ssh [USER@]HOST``: the same capture, read from afar; the debug
     pod is deleted whatever happens (a failure, a timeout, ctrl-c)."""
     from kptui.fmt import printable
-    from kptui.node.bundle import encode_bundle
     from kptui.node.remote_capture import capture_all
 
     if args.netns:
@@ -117,17 +122,7 @@ def _capture_remote(args: argparse.Namespace, err: TextIO) -> int:
         print(printable(f"kptui: warning: {cap.cleanup_error}"), file=err)
     if cap.collection is None or cap.error:
         raise UserError(f"node {node.name}: {cap.error or 'nothing was read'}; nothing written")
-    col = cap.collection
-    data = encode_bundle(col, mtime=float(col.facts.get("created_unix") or 0))
-    if args.output == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        _write_private(args.output, data)
-    mode = col.facts.get("proxy_mode") or "unknown"
-    print(printable(f"kptui: wrote {args.output} ({len(data)} bytes, {time.perf_counter() - start:.1f} s, node "
-                    f"{node.name} via {node.transport}): " + "; ".join(_summary(col)) + f"; kube-proxy mode {mode}"),
-          file=err)  # fmt: skip
+    _write_bundle(args.output, cap.collection, err, start, f", node {node.name} via {node.transport}")
     return 0
 
 

@@ -17,7 +17,6 @@ is there). Every node has a kube-proxy stand-in answering ``/proxyMode`` on 127.
 
 from __future__ import annotations
 
-import re
 import select
 import subprocess
 from dataclasses import dataclass, field
@@ -26,25 +25,14 @@ from tools.kubegen import Endpoint, NodeConfig, ServicePort, generate
 from tools.kubegen_nft import generate_nft
 from tools.netlab import Lab
 
+from ..node_state import FAKE_KUBE_PROXY, READ_SYSCTLS, undated
+
 NODES = ("a", "b", "c", "d", "e")
 POD_CIDR = {"a": "10.244.1.", "b": "10.244.2.", "c": "10.244.3.", "d": "10.244.4.", "e": "10.244.5."}
 NODE_IP = {n: f"10.0.0.1{i + 1}" for i, n in enumerate(NODES)}
 MODE = {"a": "iptables", "b": "iptables", "c": "iptables", "d": "nftables", "e": "iptables"}
 FOREIGN_RULE = ("-I", "FORWARD", "1", "-p", "tcp", "-m", "tcp", "--dport", "8080", "-j", "DROP")
 GONE_ENDPOINT = "10.244.8.88"
-FAKE_KUBE_PROXY = """
-import http.server, sys
-mode = sys.argv[1].encode()
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = mode if self.path == "/proxyMode" else b"?"
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", 10249), H)
-print("READY", flush=True)
-s.serve_forever()
-"""
 
 
 def _ep(ip: str, port: int, node: str) -> Endpoint:
@@ -118,27 +106,6 @@ def build(lab: Lab) -> Cluster:
     return cluster
 
 
-# Read from inside a namespace by a separate python (not kptui's reader): every sysctl file a capture may read.
-READ_SYSCTLS = """
-import json, os
-out = {}
-for base in ("net/ipv4/conf", "net/ipv6/conf"):
-    for iface in sorted(os.listdir("/proc/sys/" + base)):
-        for key in ("rp_filter", "route_localnet", "forwarding"):
-            path = f"/proc/sys/{base}/{iface}/{key}"
-            if os.path.exists(path):
-                out[f"{base}/{iface}/{key}"] = open(path).read().strip()
-for rel in ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/ipv4/vs/conntrack"):
-    if os.path.exists("/proc/sys/" + rel):
-        out[rel] = open("/proc/sys/" + rel).read().strip()
-print(json.dumps(out, sort_keys=True))
-"""
-
-
-def _undated(text: str) -> str:
-    """A -save dump without its dated comment lines and the chains' policy counters."""
-    lines = (line for line in text.splitlines(keepends=True) if not line.startswith("# "))
-    return "".join(re.sub(r"^(:\S+ \S+) \[\d+:\d+\]", r"\1", line) for line in lines)
 
 
 def node_state(lab: Lab, ns: str) -> dict[str, str]:
@@ -147,8 +114,8 @@ def node_state(lab: Lab, ns: str) -> dict[str, str]:
     return {
         "nft list ruleset": lab.exec(ns, ["nft", "-s", "list", "ruleset"]).stdout,
         "ipset save": lab.exec(ns, ["ipset", "save"]).stdout,
-        "iptables-nft-save": _undated(lab.save_rules(counters=False, ns=ns)),
-        "ip6tables-nft-save": _undated(lab.save_rules(counters=False, family=6, ns=ns)),
+        "iptables-nft-save": undated(lab.save_rules(counters=False, ns=ns)),
+        "ip6tables-nft-save": undated(lab.save_rules(counters=False, family=6, ns=ns)),
         "sysctls": lab.exec(ns, ["python3", "-c", READ_SYSCTLS]).stdout,
         "addresses": lab.ip(ns, "-j", "addr", "show"),
     }
