@@ -198,6 +198,9 @@ def ssh(argv: list[str]) -> int:
     if host is None:
         print(f"ssh: Could not resolve hostname {target}: Name or service not known", file=sys.stderr)
         return 255
+    if host.get("password"):
+        print("sudo: a password is required", file=sys.stderr)
+        return 1
     words = shlex.split(line)
     if shlex.join(words) != line:
         raise Refused(f"the remote line is not quoted as shlex.join quotes it: {line!r}")

@@ -150,3 +150,42 @@ def test_a_fleet_capture_interrupted_deletes_every_pod(standin: Standin, cluster
     states = {e["name"]: e["status"] for e in index["nodes"]}
     assert states["a"] == states["b"] == "failed" and set(states.values()) <= {"failed", "not run", "ok"}
     assert all(e["retry"] for e in index["nodes"] if e["status"] != "ok")
+
+
+def test_the_image_s_tools_and_the_checks_before_anything_runs(standin: Standin, cluster: Cluster,
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    cfg = standin_config(cluster, tools="image")
+    standin.configure(**cfg)
+    r = kptui("capture", "--kubectl", "node/b", *REMOTE, "--tools", "image", "-o", str(tmp_path / "b.kptui"))
+    assert r.returncode == 0, r.stderr
+    execs = [e["argv"] for e in standin.log() if "exec" in e["argv"]]
+    assert execs and all("chroot" not in a for a in execs) and standin.problems() == []
+    assert decode_bundle((tmp_path / "b.kptui").read_bytes()).facts["remote"]["tools"] == "image"
+    before = len(standin.log())
+    for bad in (["--kubectl", "node/b;reboot"], ["--kubectl", "node/B"], ["--kubectl", "node/b", "--context=-x"],
+                ["--kubectl", "node/b", "--image", "a b"], ["--ssh=-oProxyCommand=id"],
+                ["--kubectl", "node/b", "--namespace", "$(id)"]):  # fmt: skip
+        r = kptui("capture", *bad, "-o", str(tmp_path / "x.kptui"), check=False)
+        assert r.returncode == 2 and "kptui: " in r.stderr and "Traceback" not in r.stderr, (bad, r.stderr)
+    r = kptui("fleet", "capture", "-l", "env in (a,b)", "-o", str(tmp_path / "f"), check=False)
+    assert r.returncode == 2 and "equality-based" in r.stderr
+    assert len(standin.log()) == before, "a refused value still reached kubectl or ssh"
+
+
+def test_ssh_failures_say_their_cause(standin: Standin, cluster: Cluster, tmp_path: Path) -> None:
+    cfg = standin_config(cluster)
+    cfg["ssh"]["hosts"]["root@node-b"]["password"] = True
+    standin.configure(**cfg)
+    r = kptui("capture", "--ssh", "root@node-x", "-o", str(tmp_path / "x.kptui"), check=False)
+    assert r.returncode == 2 and "ssh could not reach root@node-x: ssh: Could not resolve hostname" in r.stderr
+    hosts = tmp_path / "hosts"
+    hosts.write_text("root@node-a a\nroot@node-b b  # asks for a password\nroot@node-x x\n")
+    r = kptui("fleet", "capture", "--ssh-hosts", str(hosts), "-o", str(tmp_path / "f"), check=False)
+    assert r.returncode == 1, r.stderr
+    index = {e["name"]: e for e in json.loads((tmp_path / "f" / "fleet.json").read_text())["nodes"]}
+    assert index["a"]["status"] == "ok"
+    assert "passwordless sudo" in index["b"]["error"] and "Could not resolve hostname" in index["x"]["error"]
+    assert index["x"]["retry"] == f"kptui capture --ssh root@node-x -o {tmp_path / 'f' / 'x.kptui'}"
+    hosts.write_text("root@node-a a\nroot@node-b a\n")
+    r = kptui("fleet", "capture", "--ssh-hosts", str(hosts), "-o", str(tmp_path / "g"), check=False)
+    assert r.returncode == 2 and f"{hosts}:2: node a is listed twice" in r.stderr

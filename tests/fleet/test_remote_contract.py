@@ -187,3 +187,27 @@ def test_the_real_ssh_client_reads_the_options_as_meant() -> None:
     assert config["user"] == "admin" and config["hostname"] == "node-1.example.invalid"
     assert config["batchmode"] == "yes" and config["connecttimeout"] == "15"
     assert config["controlmaster"] == "false" and config["requesttty"] == "false"
+
+
+def test_the_progress_bar_on_a_terminal_and_lines_elsewhere() -> None:
+    import io
+
+    from kptui.cli.fleet_capture import Progress
+    from kptui.node.remote_capture import CaptureRun, NodeCapture
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    run = CaptureRun(4)
+    run.done += [NodeCapture("a", error=None), NodeCapture("b", error="boom")]
+    run.running += ["c", "d"]
+    tty = Tty()
+    Progress(tty, 4).bar(run)
+    assert "[###############...............] 2/4 nodes, 2 failed" in tty.getvalue() and "reading: c, d" in tty.getvalue()
+    assert tty.getvalue().startswith("\r")
+    plain = io.StringIO()
+    p = Progress(plain, 4)
+    p.bar(run)
+    p.node(run.done[1], "FAILED: boom\x1b[31m")
+    assert plain.getvalue() == "kptui: node b: FAILED: boom\\x1b[31m\n"  # no bar, and no escape from a node
