@@ -115,6 +115,8 @@ class Spawner:
             while True:
                 try:
                     proc.wait(timeout=0.05)
+                    if self.cancelled and not (protect or always) and proc.returncode < 0:
+                        error = "interrupted"  # cancel() killed it
                     break
                 except subprocess.TimeoutExpired:
                     pass
@@ -137,8 +139,8 @@ class Spawner:
                 stream.close()
         seconds = time.monotonic() - start
         stderr = bytes(err).decode("utf-8", "replace")
-        if error is not None:
-            return Outcome(None, b"", stderr, seconds, error)
+        if error is not None:  # what it printed so far still counts (kubectl debug names its pod first)
+            return Outcome(None, bytes(out), stderr, seconds, error)
         return Outcome(proc.returncode, bytes(out), stderr, seconds)
 
 

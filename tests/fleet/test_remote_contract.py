@@ -211,3 +211,43 @@ def test_the_progress_bar_on_a_terminal_and_lines_elsewhere() -> None:
     p.bar(run)
     p.node(run.done[1], "FAILED: boom\x1b[31m")
     assert plain.getvalue() == "kptui: node b: FAILED: boom\\x1b[31m\n"  # no bar, and no escape from a node
+
+
+@pytest.fixture
+def fake_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `kubectl` that prints its first argument's lines, then sleeps its second argument's seconds."""
+    import sys
+
+    script = tmp_path / "kubectl"
+    script.write_text(f"#!{sys.executable}\nimport sys, time\nsys.stdout.write(sys.argv[1].replace('|', '\\n'))\n"
+                      "sys.stdout.flush()\ntime.sleep(float(sys.argv[2]))\nsys.stdout.write(sys.argv[3] * "
+                      "int(sys.argv[4]) if len(sys.argv) > 4 else '')\n")  # fmt: skip
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{SYSTEM}")
+    return script
+
+
+def test_the_process_door_times_out_cancels_protects_and_caps(fake_kubectl: Path) -> None:
+    import threading
+    import time
+
+    from kptui.live.remote_argv import Call
+    from kptui.live.remote_exec import Spawner
+
+    created = "Creating debugging pod node-debugger-n-abcde with container kptui on node n."
+    out = Spawner().run(Call(("kubectl", created, "30")), 1.0)
+    assert out.error == "timed out after 1 s" and out.status is None
+    assert created_pod(out.stdout.decode(), "n") == "node-debugger-n-abcde"  # what it printed still counts
+    s = Spawner()
+    threading.Timer(0.3, s.cancel).start()
+    t0 = time.monotonic()
+    out = s.run(Call(("kubectl", "x", "30")), 60.0)
+    assert out.error == "interrupted" and time.monotonic() - t0 < 5
+    assert s.run(Call(("kubectl", "x", "0")), 5.0).error == "interrupted"  # nothing new starts after a cancel
+    assert s.run(Call(("kubectl", "gone", "0")), 5.0, always=True).ok  # but the delete does
+    s = Spawner()
+    threading.Timer(0.3, s.cancel).start()
+    out = s.run(Call(("kubectl", created, "1")), 60.0, protect=True)  # the creation is let finish
+    assert out.ok and created_pod(out.stdout.decode(), "n")
+    out = Spawner(max_output=1 << 20).run(Call(("kubectl", "", "0", "x", str(3 << 20))), 30.0)
+    assert out.error is not None and "passed 1 MiB" in out.error
