@@ -1,27 +1,22 @@
 """The IPVS step's contract with the walker (kptui/engine/ipvs/step.py's module doc), walked end to end.
 
-kptui/engine/trace.py does not schedule the IPVS step yet (the lead wires it). :class:`ContractWalker` is the
-smallest subclass of the walker that follows the contract — IPVS base chains in INPUT and OUTPUT, the ``ipvs``
-namespace's chains and policy, REINJECT as "local: the hook goes on; else LOCAL_OUT's chains from the start,
-routed to the real server, then POSTROUTING" — so that the whole path of a connection to a virtual service can
-be checked now: each real server with its share, masquerade where the rules say. When trace() takes the IPVS
-step, these tests should call it instead and this subclass goes.
+kptui.engine.trace schedules the IPVS step (``Netfilter.ipvs``): IPVS base chains in INPUT and OUTPUT, the
+``ipvs`` namespace's chains and policy, REINJECT as "local: the hook goes on; else LOCAL_OUT's chains from the
+start, routed to the real server, then POSTROUTING" — the whole path of a connection to a virtual service: each
+real server with its share, masquerade where the rules say.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 from kptui.engine import parse_ruleset
-from kptui.engine.assume import scenarios
-from kptui.engine.flow import REINJECT, STOP_TABLE, ChainView
-from kptui.engine.ipvs import IPVS_NS, IpvsNode, IpvsViews, ipvs_context
+from kptui.engine.ipvs import IpvsNode, ipvs_context
 from kptui.engine.packet import NodeContext, Packet
-from kptui.engine.schedule import BaseChain, Netfilter, hook_schedule
-from kptui.engine.trace import _hook, _Walker
-from kptui.engine.trace_model import PacketState, Trace, TracePath
+from kptui.engine.schedule import Netfilter
+from kptui.engine.trace import trace
+from kptui.engine.trace_model import Trace
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 RULES = parse_ruleset((SAMPLES / "ipvs-mode.rules").read_text(), source="ipvs-mode.rules")
@@ -32,55 +27,10 @@ NODE = NodeContext(addresses=("10.0.0.2", "10.244.1.1"), pod_cidrs=("10.244.1.0/
                    pod_iface="vethpods")  # fmt: skip
 
 
-class ContractWalker(_Walker):
-    """The walker plus the IPVS step, as step.py's contract says (see the module doc)."""
-
-    def __init__(self, rules: Netfilter, packet: Packet, node: NodeContext, views: IpvsViews) -> None:
-        super().__init__(rules, packet, node, 4096)
-        self.ipvs = views
-        self._work: list[Any] = []
-
-    def schedule(self, phase: str) -> tuple[BaseChain, ...]:
-        s = self.schedules.get(phase)
-        if s is None:
-            hook = _hook(phase)
-            extra = [] if phase.startswith("LO-") else self.ipvs.base_chains(hook, self.packet.family)
-            s = hook_schedule(self.rules, hook, self.packet.family, extra)
-            if phase.startswith("LO-"):
-                s = tuple(b for b in s if not b.nat)
-            self.schedules[phase] = s
-        return s
-
-    def view(self, ns: tuple[str, ...], chain: str) -> ChainView | None:
-        return self.ipvs.chain(ns, chain) if ns == IPVS_NS else super().view(ns, chain)
-
-    def policy(self, base: BaseChain) -> tuple[str, tuple[int, int] | None]:
-        return (self.ipvs.policy(base), None) if base.ns == IPVS_NS else super().policy(base)
-
-    def walk(self, c: Any, work: list[Any], done: int) -> TracePath:
-        self._work = work
-        return super().walk(c, work, done)
-
-    def matched(self, c: Any, view: ChainView, i: int, before: PacketState, verdict: str, flow: str,
-                target: str | None, note: str | None) -> TracePath | None:  # fmt: skip
-        if flow != REINJECT:
-            return super().matched(c, view, i, before, verdict, flow, target, note)
-        super().matched(c, view, i, before, verdict, STOP_TABLE, target, note)  # the hop; this base chain ends
-        if self.is_local(c, c.state.dst, self._work):
-            return None  # ip_vs_nat_send_or_cont, local: the hook goes on
-        c.phase, c.pos, c.frames = "OUTPUT", -1, ()
-        c.sched = tuple(b for b in self.schedule("OUTPUT") if b.ns != IPVS_NS)  # LOCAL_OUT again, not IPVS
-        c.state = c.state.with_(hook="OUTPUT", out_iface=self.out_iface(c, c.state.dst, self._work))
-        return None
-
-
 def walk(packet: Packet, node: IpvsNode, ctx: NodeContext = NODE) -> Trace:
     ctx = node.node_context(ctx)
     assert node.views is not None
-    w = ContractWalker(Netfilter.of(RULES, 4), packet, ctx, node.views)
-    paths = w.run()
-    groups = scenarios([p.facts for p in paths], [p.prefix for p in paths], [p.probability for p in paths])
-    return Trace(packet, ctx, tuple(paths), (), groups)
+    return trace(Netfilter({"ipv4": RULES}, None, node.views), packet, ctx)
 
 
 def ipvs(**sysctls: str) -> IpvsNode:

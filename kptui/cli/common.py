@@ -30,6 +30,7 @@ __all__ = [
     "UserError",
     "add_input_options",
     "add_packet_options",
+    "add_part_options",
     "add_source_options",
     "backend_of",
     "emit_json",
@@ -111,6 +112,17 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
                    "past it kptui refuses the file)")  # fmt: skip
 
 
+def add_part_options(p: argparse.ArgumentParser) -> None:
+    """``--nft LISTING``, ``--ipset FILE``, ``--ipvs FILE``: parts of the node kept in files of their own."""
+    p.add_argument("--nft", metavar="LISTING", help="the node's nft ruleset too (`nft list ruleset` or `nft -j list "
+                   "ruleset` output): traces run its base chains with the dump's tables, in the kernel's order; "
+                   "a table the dump also shows (iptables-nft) is taken from the dump")  # fmt: skip
+    p.add_argument("--ipset", metavar="FILE", help="the node's ipsets (`ipset save` or `ipset list` output): set "
+                   "matches are decided from their members (IPVS mode)")  # fmt: skip
+    p.add_argument("--ipvs", metavar="FILE", help="the node's IPVS table (`ipvsadm -S -n` or `ipvsadm -L -n` output): "
+                   "services and traces take the virtual services and real servers (IPVS mode)")  # fmt: skip
+
+
 def add_source_options(p: argparse.ArgumentParser) -> None:
     """``--live``, ``--netns``, ``-4``/``-6``, ``--backend``: where the rules come from when not from FILE;
     and ``--max-input``."""
@@ -122,9 +134,7 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     fam.add_argument("-6", dest="family", action="store_const", const="ipv6", help="IPv6 rules")
     g.add_argument("--backend", choices=("nft", "legacy"),
                    help="the iptables backend to read (default: the one holding kube-proxy's rules)")
-    p.add_argument("--nft", metavar="LISTING", help="the node's nft ruleset too (`nft list ruleset` or `nft -j list "
-                   "ruleset` output): traces run its base chains with the dump's tables, in the kernel's order; "
-                   "a table the dump also shows (iptables-nft) is taken from the dump")  # fmt: skip
+    add_part_options(p)
     add_input_options(p)
 
 
@@ -254,10 +264,29 @@ def load_snapshot(args: argparse.Namespace, path: str | None = None, *, live_ok:
         nft_path = getattr(args, "nft", None)
         if nft_path:
             snap = _with_listing(snap, nft_path, limits_of(args))
+        for kind, opt in (("ipset", "ipset"), ("ipvs", "ipvs")):
+            if getattr(args, opt, None):
+                snap = _with_part(snap, kind, getattr(args, opt), limits_of(args))
         if (need_rules is True if parse is None else parse) and snap.rules is not None:
             _ = snap.ruleset
             gc.freeze()
     return snap
+
+
+def _with_part(snap: NodeSnapshot, kind: str, path: str, limits: Limits) -> NodeSnapshot:
+    """``--ipset FILE`` / ``--ipvs FILE``: the snapshot with that file as its part (in place of a bundle's)."""
+    from kptui.node.limits import inflate
+    from kptui.node.parts import Artifact
+    from kptui.node.sources import read_bytes
+
+    data, name = read_bytes(path, limits)
+    if data[:2] == b"\x1f\x8b":
+        data = inflate(data, limits, what="gzip data")
+    art = Artifact(name, kind, data)
+    extra = {**snap.extra_sources, kind: name}
+    if kind == "ipset":
+        return dataclasses.replace(snap, ipsets=art, extra_sources=extra)
+    return dataclasses.replace(snap, ipvs=art, extra_sources=extra)
 
 
 def _with_listing(snap: NodeSnapshot, path: str, limits: Limits) -> NodeSnapshot:
@@ -290,8 +319,11 @@ def netfilter_of(snap: NodeSnapshot, family: int) -> Netfilter:
 
 def node_for_trace(args: argparse.Namespace, given: NodeContext, snap: NodeSnapshot | None) -> NodeContext:
     """The bundle's/live node context, with whatever the node options said on top (a file's: the options)."""
-    if snap is None or not snap.captured:
+    if snap is None:
         return given
+    if not snap.captured:  # a file says nothing of the node; an IPVS-mode node's ipsets and table still count
+        ipvs = snap.ipvs_node
+        return ipvs.node_context(given) if ipvs is not None else given
     base = snap.node
     return dataclasses.replace(
         base, addresses=given.addresses if args.node_ip else base.addresses,

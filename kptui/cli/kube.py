@@ -10,9 +10,18 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .common import UserError, add_input_options, emit_json, load_snapshot, print_warnings, printable_text
+from .common import (
+    UserError,
+    add_input_options,
+    add_part_options,
+    emit_json,
+    load_snapshot,
+    print_warnings,
+    printable_text,
+)
 
 if TYPE_CHECKING:
+    from kptui.engine.ipvs import IpvsNode
     from kptui.engine.model import Ruleset
 
 __all__ = ["add_kube_commands"]
@@ -23,12 +32,19 @@ def load(args: argparse.Namespace, path: str) -> Ruleset:
     return load_snapshot(args, path, live_ok=False).ruleset
 
 
+def load_with_ipvs(args: argparse.Namespace, path: str) -> tuple[Ruleset, IpvsNode | None]:
+    """The rules of ``path`` and an IPVS-mode node's side (its ipsets and IPVS table: a bundle's, or
+    ``--ipset``/``--ipvs``), when there is one."""
+    snap = load_snapshot(args, path, live_ok=False)
+    return snap.ruleset, snap.ipvs_node
+
+
 def cmd_services(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from kptui.engine.kube import service_index_of
+    from kptui.engine.kube.build_ipvs import service_index_for
     from kptui.engine.kube.report import matches_filter, service_to_dict, services_text
 
-    ruleset = load(args, args.file)
-    services = [s for s in service_index_of(ruleset) if args.filter is None or matches_filter(s, args.filter)]
+    ruleset, ipvs = load_with_ipvs(args, args.file)
+    services = [s for s in service_index_for(ruleset, ipvs) if args.filter is None or matches_filter(s, args.filter)]
     if args.json:
         emit_json([service_to_dict(s) for s in services], out, compact=len(services) > 1000)
     else:
@@ -50,6 +66,7 @@ def add_kube_commands(sub: Any) -> None:
                    help="only service ports whose name, namespace, chain, address (IP or CIDR) or port matches")
     p.add_argument("--json", action="store_true", help="print JSON (stable; see docs/json.md)")
     add_input_options(p)
+    add_part_options(p)
     p.set_defaults(handler=cmd_services)
     add_diff_command(sub)  # kptui diff (below)
     add_explain_lint_commands(sub)  # kptui explain, kptui lint (below)
@@ -109,15 +126,17 @@ def _chain_arg(text: str) -> tuple[str, int | None]:
 
 def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``kptui explain FILE CHAIN[:INDEX]``: what a chain and its rules (or one rule) do."""
+    from kptui.engine.kube.build_ipvs import service_index_for
     from kptui.engine.kube.explain import Explainer
     from kptui.engine.kube.findings import analyse_pitfalls
     from kptui.engine.kube.findings_report import explain_text, explain_to_dict, resolve_chain
 
     chain, index = _chain_arg(args.chain)
-    ruleset = load(args, args.file)
+    ruleset, ipvs = load_with_ipvs(args, args.file)
     try:
         table = resolve_chain(ruleset, chain, args.table)
-        data = explain_to_dict(ruleset, Explainer(ruleset), analyse_pitfalls(ruleset), table, chain, index)
+        data = explain_to_dict(ruleset, Explainer(ruleset, service_index_for(ruleset, ipvs)),
+                               analyse_pitfalls(ruleset, ipvs), table, chain, index)  # fmt: skip
     except LookupError as exc:
         raise UserError(str(exc.args[0] if exc.args else exc)) from None
     if args.json:
@@ -133,8 +152,8 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from kptui.engine.kube.findings import find_pitfalls, finding_to_dict
     from kptui.engine.kube.findings_report import lint_text
 
-    ruleset = load(args, args.file)
-    findings = find_pitfalls(ruleset)
+    ruleset, ipvs = load_with_ipvs(args, args.file)
+    findings = find_pitfalls(ruleset, ipvs)
     if args.json:
         emit_json([finding_to_dict(f) for f in findings], out, compact=len(findings) > 1000)
     else:
@@ -157,6 +176,7 @@ def add_explain_lint_commands(sub: Any) -> None:
     p.add_argument("--table", "-t", metavar="TABLE", help="the table, when the chain is in several (nat, filter, …)")
     p.add_argument("--json", action="store_true", help="print JSON (format kptui.explain/1, stable; see docs/json.md)")
     add_input_options(p)
+    add_part_options(p)
     p.set_defaults(handler=cmd_explain)
     p = sub.add_parser(
         "lint",
@@ -168,4 +188,5 @@ def add_explain_lint_commands(sub: Any) -> None:
     p.add_argument("file", metavar="FILE", help="the dump or capture bundle to read; '-' reads standard input")
     p.add_argument("--json", action="store_true", help="print a JSON list of findings (stable; see docs/json.md)")
     add_input_options(p)
+    add_part_options(p)
     p.set_defaults(handler=cmd_lint)

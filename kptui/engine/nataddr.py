@@ -2,7 +2,9 @@
 (MASQUERADE, REDIRECT) and the nft statements (``masquerade``, ``redirect``), so both front ends agree.
 
 - masquerade: the new source is the outgoing interface's address (of the packet's family). A packet to a local
-  address (out through ``lo``) keeps its source (it already is a local address). When the context does not give
+  address (out through ``lo``, whose addresses are all of host scope) takes the node's first address of
+  universe scope (``inet_select_addr``: in interface order; the node's first address when the interfaces are
+  not known). When the context does not give
   the interface's addresses the new source is not known: the kernel takes that interface's address, not any
   other node address (issue 10.5), so the source stays in the simulation and the note is
   :data:`trace_model.MASQ_ADDRESS_UNKNOWN` (the reports then say the address is not known).
@@ -43,10 +45,27 @@ def masquerade_source(state: PacketState, node: NodeContext) -> tuple[str | None
     addr = iface_address(node, state.out_iface, family)
     note = None
     if state.out_iface == "lo":
-        addr = state.src  # to a local address: the source is already a local address and stays
+        # lo has only host-scope addresses: inet_select_addr(lo, …, RT_SCOPE_UNIVERSE) takes the first address
+        # of universe scope on the node's other interfaces, in their order
+        addr = _first_global(node, family)
+        if addr is None:
+            note = MASQ_ADDRESS_UNKNOWN
     elif addr is None:
         note = MASQ_ADDRESS_UNKNOWN
     return addr, note
+
+
+def _first_global(node: NodeContext, family: int) -> str | None:
+    for cidrs in node.interfaces.values():
+        for cidr in cidrs:
+            ip = ipaddress.ip_interface(cidr).ip
+            if ip.version == family and not (ip.is_loopback or ip.is_link_local):
+                return str(ip)
+    for a in node.addresses:
+        ip = ipaddress.ip_address(a)
+        if ip.version == family and not (ip.is_loopback or ip.is_link_local):
+            return a
+    return None
 
 
 def redirect_destination(state: PacketState, node: NodeContext) -> str | None:

@@ -32,6 +32,7 @@ from .flow import (
     GOTO,
     JUMP,
     PODISH_PREFIXES,
+    REINJECT,
     RETURN,
     STOP_TABLE,
     Action,
@@ -46,6 +47,7 @@ from .flow import (
     route_iface,
 )  # fmt: skip
 from .iproute import detector_hints
+from .ipvs.step import CONNTRACK_ASSUMED
 from .model import Ruleset
 from .nft.schedule import NftHooks
 from .packet import NodeContext, Packet
@@ -113,10 +115,12 @@ class _Walker:
         self.ruleset = rules.ruleset(packet.family)
         self.compiled: CompiledRuleset | None = compiled_ruleset(self.ruleset) if self.ruleset is not None else None
         self.nft_views: NftHooks | None = nft_hooks(rules)
+        self.ipvs: Any = rules.ipvs  # kptui.engine.ipvs.step.IpvsViews, or None
         self.pod_nets = node.pod_cidrs or (detector_hints(self.ruleset, packet.family)[0] if self.ruleset else ())
         self.localnet_guard = _has_localnet_guard(self.ruleset)
         self.envs: dict[str, Env] = {}
         self.schedules: dict[str, tuple[BaseChain, ...]] = {}
+        self._work: list[_Cursor] = []
         self.truncated = False
 
     def env(self, hook: str) -> Env:
@@ -132,9 +136,11 @@ class _Walker:
         s = self.schedules.get(phase)
         if s is None:
             hook = _hook(phase)
-            extra = self.nft_views.base_chains(hook, self.packet.family) if self.nft_views is not None else None
+            extra = self.nft_views.base_chains(hook, self.packet.family) if self.nft_views is not None else []
+            if self.ipvs is not None and not phase.startswith(("LO-", "VS-")):
+                extra = [*extra, *self.ipvs.base_chains(hook, self.packet.family)]
             s = hook_schedule(self.rules, hook, self.packet.family, extra)
-            if phase.startswith("LO-"):  # the connection's NAT is bound: nat chains do not run again
+            if phase.startswith(("LO-", "VS-")):  # the connection's NAT is bound: nat chains do not run again
                 s = tuple(b for b in s if not b.nat)
             self.schedules[phase] = s
         return s
@@ -142,6 +148,8 @@ class _Walker:
     def view(self, ns: tuple[str, ...], chain: str) -> ChainView | None:
         if ns[0] == "xt":
             return self.compiled.chain(ns[1], chain) if self.compiled is not None else None
+        if ns[0] == "ipvs":
+            return self.ipvs.chain(ns, chain) if self.ipvs is not None else None
         return self.nft_views.chain(ns, chain) if self.nft_views is not None else None
 
     # -- the walk ---------------------------------------------------------------------------------------
@@ -186,6 +194,7 @@ class _Walker:
         return paths
 
     def walk(self, c: _Cursor, work: list[_Cursor], done: int) -> TracePath:
+        self._work = work
         if c.done is not None:
             return c.done
         steps = 0
@@ -283,6 +292,8 @@ class _Walker:
                 nxt, s = "INPUT", s.with_(out_iface="")
             else:
                 nxt, s = "FORWARD", s.with_(out_iface=route_iface(self.node, s.dst))
+        elif phase == "VS-OUTPUT":
+            nxt = "POSTROUTING"
         elif phase == "OUTPUT":
             if c.reroute is None and s.dst != s.orig_dst:  # no nat chain (an nft-only node's rewrite): here
                 end = self.reroute(c, work)
@@ -383,6 +394,8 @@ class _Walker:
             chain = self.ruleset.chain(base.ns[1], base.chain) if self.ruleset is not None else None
             counters = (chain.counters.packets, chain.counters.bytes) if chain and chain.counters else None
             return (chain.policy if chain else None) or "ACCEPT", counters
+        if base.ns[0] == "ipvs":
+            return "ACCEPT", None
         return (self.nft_views.policy(base) if self.nft_views is not None else "ACCEPT"), None
 
     def miss(self, c: _Cursor, view: ChainView, i: int, why: str, note: str | None = None,
@@ -424,6 +437,8 @@ class _Walker:
                     notes.append(eff.note)
                     if eff.note == MASQ_ADDRESS_UNKNOWN and _MASQ_UNKNOWN not in c.stated:
                         c.stated = c.stated + (_MASQ_UNKNOWN,)
+                    elif eff.note == CONNTRACK_ASSUMED and eff.note not in c.stated:
+                        c.stated = c.stated + (eff.note,)
                 if flow != CONTINUE:
                     break
                 continue
@@ -579,7 +594,23 @@ class _Walker:
             c.frames = ()
         elif flow == END:
             return self.finish(c, verdict, None)
+        elif flow == REINJECT:
+            self.reinject(c)
         return None
+
+    def reinject(self, c: _Cursor) -> None:
+        """IPVS (NAT forwarding) sent the packet on itself (``ip_vs_nat_send_or_cont``): unless the new
+        destination is the node's (then this hook goes on, as an accept), the packet leaves this hook and goes
+        through LOCAL_OUT's chains from the start (nat and IPVS do not run again: the mapping is bound, the
+        packet is IPVS's), then POSTROUTING."""
+        s = c.state
+        if self.is_local(c, s.dst, self._work):
+            c.frames = ()
+            return
+        c.phase, c.pos, c.frames = "VS-OUTPUT", -1, ()
+        c.sched = self.schedule("VS-OUTPUT")
+        c.reroute = (route_iface(self.node, s.dst),)
+        c.state = s.with_(hook="OUTPUT", in_iface="", out_iface=c.reroute[0])
 
     def finish(self, c: _Cursor, verdict: str, delivery: str | None, note: str | None = None) -> TracePath:
         hops = _materialize(c.log)
@@ -606,7 +637,9 @@ def _materialize(log: Any) -> tuple[Hop, ...]:
 
 
 def _hook(phase: str) -> str:
-    return phase.removeprefix("LO-")
+    """The netfilter hook of a walk phase (``LO-INPUT``: the loop through ``lo``; ``VS-OUTPUT``: the LOCAL_OUT
+    pass of a packet IPVS sent on)."""
+    return phase[3:] if phase.startswith(("LO-", "VS-")) else phase
 
 
 _HOOKS: weakref.WeakKeyDictionary[Netfilter, NftHooks] = weakref.WeakKeyDictionary()

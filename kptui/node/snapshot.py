@@ -28,6 +28,7 @@ from kptui.engine.iproute import NodeFacts, node_facts, parse_ip_json
 from kptui.engine.packet import NodeContext
 
 if TYPE_CHECKING:
+    from kptui.engine.ipvs import IpvsNode
     from kptui.engine.nft import NftRuleset
     from kptui.engine.schedule import Netfilter
 
@@ -103,6 +104,7 @@ class NodeSnapshot:
     selection_warnings: tuple[str, ...] = ()
     ruleset_source: str = ""  # the name parse errors and reports give the dump in use
     nft_source: str = ""  # the name parse errors give the nft listing (``--nft LISTING``: its file)
+    extra_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)  # part kind → its own file
     _other: dict[str, Ruleset] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     _netfilters: dict[int, Netfilter] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -150,8 +152,31 @@ class NodeSnapshot:
                 xtables[key] = other
         got = self._netfilters.get(fam)
         if got is None or got.xtables != xtables:
-            got = self._netfilters[fam] = Netfilter(xtables, self.nft_ruleset)
+            ipvs = self.ipvs_node
+            got = self._netfilters[fam] = Netfilter(xtables, self.nft_ruleset, ipvs.views if ipvs else None)
         return got
+
+    @cached_property
+    def ipvs_node(self) -> IpvsNode | None:
+        """An IPVS-mode node's side: its ipsets, IPVS table, ``net.ipv4.vs.conntrack``, the addresses on
+        ``kube-ipvs0`` and the proxy mode, parsed once; None when the source holds neither ipsets nor an IPVS
+        table. ``ParseError`` (located) when one cannot be read."""
+        if self.ipsets is None and self.ipvs is None:
+            return None
+        from kptui.engine.ipvs import ipvs_context, kube_ipvs0_addresses
+
+        ips, vs = self.ipsets, self.ipvs
+        return ipvs_context(ips.data if ips else None, vs.data if vs else None,
+                            ipset_source=self.part_source(ips), ipvs_source=self.part_source(vs),
+                            sysctls=self.sysctls,
+                            kube_ipvs0=kube_ipvs0_addresses(self.addresses.data) if self.addresses else None,
+                            proxy_mode=self.proxy_mode)  # fmt: skip
+
+    def part_source(self, a: Artifact | None) -> str | None:
+        """The name a part's parse errors use: its own file (``--ipset FILE``), or the bundle's member."""
+        if a is None:
+            return None
+        return a.name if a.name == self.extra_sources.get(a.kind) else f"{self.source}: {a.name}"
 
     @property
     def has_rules(self) -> bool:
@@ -168,9 +193,11 @@ class NodeSnapshot:
         """The trace's node context: addresses, interfaces, uplink, pod CIDRs, and for the kernel's routing
         decisions the routes of the family in use and the sysctls (empty for a file: nothing known)."""
         f = self.facts
+        ipvs = self.ipvs_node
         if f is None:
-            return NodeContext()
-        return dataclasses.replace(f.context, routes=self._routes(), sysctls=dict(self.sysctls or {}))
+            return ipvs.node_context(NodeContext()) if ipvs is not None else NodeContext()
+        ctx = dataclasses.replace(f.context, routes=self._routes(), sysctls=dict(self.sysctls or {}))
+        return ipvs.node_context(ctx) if ipvs is not None else ctx
 
     def _routes(self) -> tuple[tuple[str, str], ...] | None:
         """The main table's routes of the family in use as the engine takes them: (destination, device; ""

@@ -40,10 +40,9 @@ PHYSDEV = ("physdev",)  # -m physdev ! --physdev-is-in: whether a packet came in
 # with no IPVS, the node's own connections to its service addresses are masqueraded on lo, where the kernel
 # picks a random source port the engine cannot know (after IPVS they would leave by eth0 or a pod's veth).
 SCENARIO = replace(BY_NAME["ipvs-mode"], node=replace(BY_NAME["ipvs-mode"].node, random_fully=False))
-LO_MASQUERADE = pytest.mark.xfail(strict=True, reason=(
-    "without IPVS the node's connection to a cluster IP leaves with the cluster IP as its source and is "
-    "masqueraded on lo; the kernel then takes the first global address of the node (10.0.0.2, inet_select_addr), "
-    "the engine's MASQUERADE keeps the source on lo (kptui/engine/targets.py): reported to the lead"))
+# (Without IPVS the node's connection to a cluster IP leaves with the cluster IP as its source and is masqueraded
+# on lo; the kernel then takes the first global address of the node, 10.0.0.2 (inet_select_addr): so does the
+# engine.)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,7 @@ def _checked(klab: KernelLab, sends: list[Send], **kw: object) -> list[tuple[str
     return out
 
 
-@pytest.mark.parametrize("who", ["pod", "outside", pytest.param("node", marks=LO_MASQUERADE)])
+@pytest.mark.parametrize("who", ["pod", "outside", "node"])
 def test_cluster_ip_tcp_and_udp(klab: KernelLab, who: str) -> None:
     got = _checked(klab, [Send(who, "tcp", *WEB), Send(who, "udp", *DNS), Send(who, "tcp", *DNS)])
     assert all(v == "ACCEPT" for v, _ in got)
