@@ -39,22 +39,17 @@ def deltas_to_dict(diff: CounterDiff, labels: ServiceLabels, old: str, new: str)
     if not diff.counters:
         rules = {}
     chains = [{"table": c.table, "chain": c.chain, "service": labels.chain(c.table, c.chain), "packets": c.packets,
-               "bytes": c.bytes, "policy": c.policy, "policy_packets": c.policy_packets,
+               "bytes": c.bytes, "exact": c.exact, "policy": c.policy, "policy_packets": c.policy_packets,
                "policy_bytes": c.policy_bytes, "rules": rules.get((c.table, c.chain), [])}
               for c in diff.chains]  # fmt: skip
-    services: dict[str, dict[str, Any]] = {}
-    for group in rules.values() if diff.counters else ():
-        for r in group:
-            if r["service"]:
-                s = services.setdefault(r["service"], {"service": r["service"], "packets": 0, "bytes": 0, "rules": 0})
-                s["packets"] += r["packets"]
-                s["bytes"] += r["bytes"]
-                s["rules"] += 1
+    total = diff.total  # packets and services count what entered them, each packet once (kptui.engine.entries)
+    counted = diff.counters  # without counters on both sides there are no deltas at all
     return {
         "schema": SCHEMA, "old": old, "new": new, "seconds": diff.seconds or None, "counters": diff.counters,
-        "compared": diff.compared, "packets": diff.packets if diff.counters else None,
-        "bytes": diff.bytes if diff.counters else None, "chains": chains,
-        "services": sorted(services.values(), key=lambda s: (-s["packets"], -s["bytes"], s["service"])),
+        "compared": diff.compared, "packets": total.packets if counted else None,
+        "bytes": total.bytes if counted else None, "packets_table": total.table if counted else None,
+        "packets_exact": total.exact if counted else None, "chains": chains,
+        "services": [s._asdict() for s in diff.services(labels)] if counted else [],
         "appeared": [_rule(d, labels, diff) for d in diff.appeared],
         "vanished": [_rule(d, labels, diff) for d in diff.vanished],
         "drops": [_rule(d, labels, diff) for d in diff.drops], "notes": list(diff.notes),
@@ -73,7 +68,9 @@ def deltas_text(doc: dict[str, Any], *, limit: int = 20) -> str:
     else:
         out = [(f"{doc['old']} → {doc['new']}{over}: {plural(doc['compared'], 'rule')} in both, "
                 f"{sum(len(c['rules']) for c in doc['chains'])} moved ({len(doc['appeared'])} appeared, "
-                f"{len(doc['vanished'])} vanished); {human(doc['packets'])} packets, {human(doc['bytes'])} bytes")]
+                f"{len(doc['vanished'])} vanished); {'' if doc['packets_exact'] else 'at least '}"
+                f"{human(doc['packets'])} packets, {human(doc['bytes'])} bytes entered "
+                f"{'the ' + doc['packets_table'] + ' table' if doc['packets_table'] else 'the rules'}")]
     out += [f"note: {n}" for n in doc["notes"]]
     for r in doc["drops"][:limit]:
         out.append(f"!! {r['target']} rising: {r['table']}/{r['chain']}:{r['index']} +{r['packets']} packets"
@@ -86,8 +83,9 @@ def deltas_text(doc: dict[str, Any], *, limit: int = 20) -> str:
         svc = f"  [{c['service']}]" if c["service"] else ""
         pol = f"  policy {c['policy']} +{c['policy_packets']}" if c["policy_packets"] else ""
         out.append("")
+        least = "" if c["exact"] else " (at least)"
         out.append(f"{c['table']}/{c['chain']}  +{human(c['packets'])} pkts{rate(c['packets'])} "
-                   f"+{human(c['bytes'])} bytes{svc}{pol}")  # fmt: skip
+                   f"+{human(c['bytes'])} bytes entered{least}{svc}{pol}")  # fmt: skip
         for r in c["rules"][:limit]:
             tag = {"appeared": " (new)", "reset": " (zeroed, counted from 0)"}.get(r["status"], "")
             svc = f" [{r['service']}]" if r["service"] and r["service"] != c["service"] else ""
@@ -99,10 +97,10 @@ def deltas_text(doc: dict[str, Any], *, limit: int = 20) -> str:
         out.append(f"… and {plural(len(doc['chains']) - limit, 'more chain', 'more chains')} (--json lists all)")
     if doc["services"]:
         out.append("")
-        out.append("By service:")
+        out.append("By service (the packets that entered it):")
         for s in doc["services"][:limit]:
             out.append(f"  {s['service']:<50} +{human(s['packets'])} pkts{rate(s['packets'])} "
-                       f"+{human(s['bytes'])} bytes ({plural(s['rules'], 'rule')})")  # fmt: skip
+                       f"+{human(s['bytes'])} bytes entered ({plural(s['rules'], 'rule')} moved)")  # fmt: skip
     if doc["appeared"] and not doc["counters"]:
         out.append("")
         out.append(f"Appeared ({len(doc['appeared'])}):")

@@ -31,9 +31,10 @@ from .app_gc import IDLE_SECONDS, GcPacing
 from .app_watch import WatchRefresh
 from .chain_tree import ChainTree, ChainTreePane
 from .clipboard import Clipboard
+from .entry_counts import EntryCounts
 from .export import Writer, no_writer
 from .hop_list import HopList
-from .main_screen import Carry, MainScreen
+from .main_screen import MainScreen
 from .modals import HelpScreen, LoadingScreen, SaveScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
@@ -79,8 +80,8 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.watcher = Watcher(watch) if reader is not None and watch is not None else None
         self.origin = origin  # where the rules come from, for the header: "live node …", "capture bundle …"
         self._refreeze = False
-        self._switching = False  # a watch refresh is replacing the main screen
-        self._unshown: tuple[Reading, Insights] | None = None  # a watch read whose screen is not built yet
+        self._unshown: tuple[Reading, Insights, EntryCounts] | None = None  # a watch read not shown yet
+        self._skipped = False  # a read came and went unshown: the next one is compared with the screen's rules
         self.ruleset = ruleset
         self.data = data
         self.source = source or (ruleset.source if ruleset is not None else None) or "<dump>"
@@ -151,12 +152,17 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             return
         self.big = reading.ruleset.line_count >= FREEZE_GC_LINES
         insights = load_insights(reading.ruleset)
+        entries = EntryCounts(reading.ruleset)
         prepare = getattr(insights, "prepare_findings", None)
-        if not first and prepare is not None:
-            prepare()  # here, in the reading thread: a refresh must not stall the screen computing them
+        if not first:  # here, in the reading thread: a refresh must not stall the screen computing them
+            if self.big:
+                _ = graph_of(reading.ruleset).callers  # the detail's "jumped to from"; the findings use it too
+                entries.compute(refs=True)  # what entered each chain, how many rules lead to it: the tree's labels
+            if prepare is not None:
+                prepare()
         if first:
             self.settle()
-        self.call_from_thread(self.live_read, reading, insights, first)
+        self.call_from_thread(self.live_read, reading, insights, first, entries)
 
     @work(thread=True, exclusive=True, group="index", description="index the jumps")
     def _index_callers(self, ruleset: Ruleset) -> None:
@@ -177,11 +183,10 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.error_message = message
         self.exit(2, return_code=2)
 
-    def _main_screen(self, ruleset: Ruleset, insights: Insights, carry: Carry | None = None) -> MainScreen:
+    def _main_screen(self, ruleset: Ruleset, insights: Insights) -> MainScreen:
         return MainScreen(ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
                           packet=self.packet, node=self.node, all_hops=self.all_hops,
-                          callers_indexed=not self.big, watcher=self.watcher, carry=carry,
-                          kernel=self.kernel)  # fmt: skip
+                          callers_indexed=not self.big, watcher=self.watcher, kernel=self.kernel)  # fmt: skip
 
     def show_ruleset(self, ruleset: Ruleset, insights: Insights) -> None:
         self.ruleset, self.insights = ruleset, insights

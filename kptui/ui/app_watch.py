@@ -1,7 +1,8 @@
-"""Watch mode's refresh, for :class:`kptui.ui.app.KptuiApp`: a read arrives and the main screen is rebuilt on
-the new rules (keeping the cursor, the packet and the trace step), a failed read keeps the last good rules, and
-the next read is scheduled (the interval adapts to a 10 % budget: :class:`kptui.ui.watch.Watcher`). The reads
-themselves run in the app's reading worker; this only handles what they bring."""
+"""Watch mode's refresh, for :class:`kptui.ui.app.KptuiApp`: a read arrives and the main screen is refreshed in
+place on the new rules (:meth:`kptui.ui.screen_watch.WatchScreen.reload`: nothing the user set up is lost), a
+failed read keeps the last good rules, and the next read is scheduled (the interval adapts to a 10 % budget:
+:class:`kptui.ui.watch.Watcher`). The reads themselves run in the app's reading worker; this only handles what
+they bring."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from textual.widgets import Input
-
 from kptui.fmt import printable
 from kptui.top import Reading
 
+from .entry_counts import EntryCounts
 from .services import Insights
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kptui.engine import Ruleset
     from kptui.engine.packet import NodeContext
 
-    from .main_screen import Carry, MainScreen
+    from .main_screen import MainScreen
     from .watch import Watcher
 
     _AppBase = App[int]
@@ -43,9 +43,9 @@ class WatchRefresh(_AppBase):
     reader: Any  # kptui.ui.app.LiveSource | None
     _read_live: Callable[..., object]  # the app's reading worker
     big: bool
-    _switching: bool
     _refreeze: bool
-    _unshown: tuple[Reading, Insights] | None
+    _unshown: tuple[Reading, Insights, EntryCounts] | None
+    _skipped: bool
 
     if TYPE_CHECKING:
 
@@ -54,11 +54,11 @@ class WatchRefresh(_AppBase):
 
         def show_ruleset(self, ruleset: Ruleset, insights: Insights) -> None: ...
 
-        def _main_screen(self, ruleset: Ruleset, insights: Insights, carry: Carry | None = None) -> MainScreen: ...
 
-    def live_read(self, reading: Reading, insights: Insights, first: bool) -> None:
-        """A read arrived: the first shows the main screen; later ones (watch mode) rebuild it on the new rules,
-        keeping the cursor, the packet and the trace step."""
+    def live_read(self, reading: Reading, insights: Insights, first: bool,
+                  entries: EntryCounts | None = None) -> None:  # fmt: skip
+        """A read arrived: the first shows the main screen; later ones (watch mode) refresh it in place on the
+        new rules."""
         w = self.watcher
         if w is not None:
             w.reading = False
@@ -73,29 +73,25 @@ class WatchRefresh(_AppBase):
             self.show_ruleset(reading.ruleset, insights)
             return
         waiting = self._unshown is not None
-        self._unshown = (reading, insights)  # only the latest read is ever shown
+        self._skipped = self._skipped or waiting
+        self._unshown = (reading, insights, entries or EntryCounts(reading.ruleset))  # only the latest is shown
         if not waiting:
-            self.call_later(self._rebuild)
+            self.call_later(self._refresh)
 
-    async def _rebuild(self) -> None:
-        old = self.main_screen
-        if self._unshown is None:
+    def _refresh(self) -> None:
+        screen = self.main_screen
+        if self._unshown is None or screen is None or not screen.is_attached:  # (the app is ending)
             return
-        if old is None or self.screen is not old:
-            self._unshown = None
-            return  # a dialog is open: the next read rebuilds the screen
-        if not old.ready or self._switching:  # still mounting: a moment later
-            self.set_timer(0.05, self._rebuild)
+        if not screen.ready:  # still mounting: a moment later
+            self.set_timer(0.05, self._refresh)
             return
-        reading, insights = self._unshown
-        self._unshown = None
-        screen = self._main_screen(reading.ruleset, insights, carry=old.carry_over())
+        reading, insights, entries = self._unshown
+        diff = self.watcher.diff if self.watcher is not None else None
+        since_shown = not self._skipped  # the diff is from the rules on screen
+        self._unshown, self._skipped = None, False
         self.ruleset, self.insights = reading.ruleset, insights
-        self._switching = True
-        try:
-            await self.switch_screen(screen)  # the new screen mounted, the old one removed
-        finally:
-            self._switching = False
+        screen.reload(reading.ruleset, insights, entries=entries, same=diff is not None and diff.unchanged,
+                      since_shown=since_shown)  # fmt: skip
         if self.big:  # the old rules are garbage now: let the collector see (and free) them once idle
             gc.unfreeze()
             self._refreeze = True
@@ -115,13 +111,13 @@ class WatchRefresh(_AppBase):
         w = self.watcher
         if w is None or w.paused or w.reading:
             return
-        if self.screen is not self.main_screen or isinstance(self.focused, Input):
-            # a dialog is open or the user is typing: rebuilding the screen now would take it away
+        if not self.screen_stack or self.screen is not self.main_screen:
+            # a dialog is open (it shows what was read so far), or the first screen is still being switched to
             self.set_timer(1.0, self._watch_tick)
             return
-        if self._unshown is not None or self._switching:
-            # the screen of the last read is still being built (a big dump, a loaded machine): reading again
-            # now would pile up reads the screen never shows
+        if self._unshown is not None:
+            # the last read is not on screen yet (a big dump, a loaded machine): reading again now would pile
+            # up reads the screen never shows
             self.set_timer(0.05, self._watch_tick)
             return
         w.reading = True

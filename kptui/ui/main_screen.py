@@ -3,7 +3,7 @@
 Panes post messages up (rule highlighted, navigate, trace requested, step changed); the screen answers by
 calling the panes' public methods (attributes down). It also owns the screen-wide keys: pane focus (1-4),
 trace (t), copy (y/Y), save (ctrl+s), jump to chain (:). Copy and save are :class:`kptui.ui.screen_copy.CopyExport`,
-watch mode's bar, keys and carry-over :class:`kptui.ui.screen_watch.WatchScreen`.
+watch mode's bar, keys and refresh in place :class:`kptui.ui.screen_watch.WatchScreen`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.command import CommandPalette, Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Footer, Input
 
 from kptui.engine import Ruleset
 from kptui.engine.packet import NodeContext, Packet
@@ -26,19 +26,22 @@ from kptui.engine.trace_model import Hop, Trace
 from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
 from .commands import Candidate, ChainCommands, KptuiCommands, chain_commands, screen_commands
+from .entry_counts import EntryCounts
 from .export import Writer
+from .focus import focus_now
+from .header import HeaderBar
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
 from .locs import Loc, rows_of
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
 from .screen_copy import CopyExport
-from .screen_watch import Carry, WatchScreen
+from .screen_watch import WatchScreen
 from .services import Insights, ServiceInfo, comment_of, service_in_comment
 from .trace_view import TraceView
 from .watch import Watcher, chain_deltas, rule_deltas
 
-__all__ = ["Carry", "MainScreen"]
+__all__ = ["MainScreen"]
 
 
 class MainScreen(CopyExport, WatchScreen, Screen[None]):
@@ -46,10 +49,21 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
                                                                               KernelTraceCommands}
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - Screen declares it a plain attribute
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "focus_pane('tree')", "Tree", id="main.focus-tree"),
-        Binding("2", "focus_pane('detail')", "Detail", id="main.focus-detail"),
-        Binding("3", "focus_pane('builder')", "Packet", id="main.focus-builder"),
-        Binding("4", "focus_pane('trace')", "Trace", id="main.focus-trace"),
+        Binding("1", "focus_pane('tree')", "Tree", priority=True, id="main.focus-tree"),
+        Binding("2", "focus_pane('detail')", "Detail", priority=True, id="main.focus-detail"),
+        Binding("3", "focus_pane('builder')", "Packet", priority=True, id="main.focus-builder"),
+        Binding("4", "focus_pane('trace')", "Trace", priority=True, id="main.focus-trace"),
+        # 1-4 are handled as they arrive (priority), so keys typed right behind them reach the pane they open (a
+        # key goes to the widget focused when it arrives); in a text field they type digits (check_action), and
+        # alt+1-4 switch panes from anywhere
+        Binding("alt+1", "pane_from_field('tree')", "Tree (from a field)", show=False, priority=True,
+                id="main.alt-focus-tree"),
+        Binding("alt+2", "pane_from_field('detail')", "Detail (from a field)", show=False, priority=True,
+                id="main.alt-focus-detail"),
+        Binding("alt+3", "pane_from_field('builder')", "Packet (from a field)", show=False, priority=True,
+                id="main.alt-focus-builder"),
+        Binding("alt+4", "pane_from_field('trace')", "Trace (from a field)", show=False, priority=True,
+                id="main.alt-focus-trace"),
         Binding("t", "trace", "Run trace", id="main.trace",
                 tooltip="trace the packet builder's packet; the trace view opens on its first hop"),
         Binding("y", "copy('auto')", "Copy", id="main.copy",
@@ -71,12 +85,11 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
 
     def __init__(self, ruleset: Ruleset, insights: Insights, *, clipboard: Clipboard, writer: Writer,
                  packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
-                 callers_indexed: bool = True, watcher: Watcher | None = None, carry: Carry | None = None,
+                 callers_indexed: bool = True, watcher: Watcher | None = None,
                  kernel: KernelWalks | None = None) -> None:
         super().__init__()
         self.kernel = KernelTraceController(self, kernel) if kernel is not None else None
         self.watcher = watcher
-        self.carry = carry  # a watch refresh: the previous screen's state, put back on mount
         self.callers_indexed = callers_indexed
         self.ruleset = ruleset
         self.insights = insights
@@ -87,15 +100,17 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         self.trace: Trace | None = None
         self.step: tuple[Loc, Hop] | None = None
         self._chains: list[Candidate] | None = None
+        self.entries = EntryCounts(ruleset)  # what entered each user chain (a big dump's: counted in a thread)
 
     def compose(self) -> ComposeResult:
         moves = None
+        yield HeaderBar(id="watch-bar" if self.watcher is not None else "source-bar", markup=False)
         if self.watcher is not None:
-            yield Static(id="watch-bar", markup=False)
             moves = (rule_deltas(self.watcher.diff), chain_deltas(self.watcher.diff))
         with Horizontal(id="top"):
-            yield ChainTreePane(self.ruleset, self.insights, id="tree-pane", moves=moves)
-            yield RuleDetail(self.ruleset, self.insights, id="detail", callers_indexed=self.callers_indexed)
+            yield ChainTreePane(self.ruleset, self.insights, id="tree-pane", moves=moves, entries=self.entries)
+            yield RuleDetail(self.ruleset, self.insights, id="detail", callers_indexed=self.callers_indexed,
+                             entries=self.entries)  # fmt: skip
         with ContentSwitcher(initial="builder", id="bottom"):
             yield PacketBuilder(id="builder", pod_cidr=self.insights.pod_cidr, family=self.ruleset.family)
             yield TraceView(id="trace")
@@ -125,10 +140,12 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         start = Loc("nat", "KUBE-SERVICES") if self.ruleset.chain("nat", "KUBE-SERVICES") else None
         if (start is None or not self.chains.reveal(start)) and self.ruleset.tables:
             self.chains.reveal(Loc(next(iter(self.ruleset.tables))))
-        self.chains.chain_tree.focus()
+        focus_now(self.chains.chain_tree)
         if self.watcher is not None:
             self.update_watch_bar()
             self.set_interval(1.0, self.update_watch_bar)
+        else:
+            self.query_one(HeaderBar).show_source(self.ruleset, getattr(self.app, "origin", None))
         # The packet builder's Selects finish composing their parts after this handler: fill them after the
         # first refresh (setting a Select's value earlier fails now and then).
         self.call_after_refresh(self._fill_builder)
@@ -137,9 +154,6 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
 
     def _fill_builder(self) -> None:
         self.ready = True
-        if self.carry is not None:
-            self.restore(self.carry)
-            return
         packet, node = self.initial
         if packet is not None or node is not None:
             self.builder.fill(packet, node)
@@ -152,8 +166,20 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         """The app finished indexing who jumps where (big dumps do it after the first paint)."""
         self.callers_indexed = True
         self.detail.callers_ready()
+        if not self.entries.at_once:
+            self._count_entries(self.entries)
         if self.watcher is None:  # a dump: index it for the filter now, so the first `/` answers at once (watch
             self.chains.prepare_search()  # mode rebuilds the screen on every read: there, the first `/` does)
+
+    @work(thread=True, exclusive=True, group="entries", description="count what entered each chain")
+    def _count_entries(self, entries: EntryCounts) -> None:
+        entries.compute()
+        self.app.call_from_thread(self._entries_counted, entries)
+
+    def _entries_counted(self, entries: EntryCounts) -> None:
+        if entries is self.entries and self.is_attached:  # (not the counts of rules replaced since)
+            self.chains.chain_tree.relabel(kinds=("chain",))
+            self.detail.show(self.detail.loc, self.detail.hop)
 
     # -- coordination ------------------------------------------------------------------------------------
     def _show(self, loc: Loc) -> None:
@@ -172,12 +198,15 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
 
     def on_navigate_requested(self, message: NavigateRequested) -> None:
         self.chains.reveal(message.loc, history=message.history)
-        self.chains.chain_tree.focus()
+        focus_now(self.chains.chain_tree)
 
     def on_trace_requested(self, message: TraceRequested) -> None:
         self.query_one(ContentSwitcher).current = "trace"
         self.trace_view.busy(message.packet)
+        self._asked = (message.packet, message.node)
         self._trace_in_thread(message.packet, message.node, self.new_trace_request())
+
+    _asked: tuple[Packet, NodeContext] | None = None  # the packet and node of the latest trace asked for
 
     _trace_request = 0
 
@@ -201,23 +230,34 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         self.app.call_from_thread(self._traced, result, request)
 
     def _traced(self, result: Trace, request: int) -> None:
+        if not self.is_attached:  # the app is ending: a trace still running then has no screen to show on
+            return
         if self.is_latest_request(request):
             self._shown_request = request
-            self.show_trace(result)
+            self.show_trace(result, quiet=request == self._refresh_request)
 
     _shown_request = 0
+    _refresh_request = -1  # the trace a watch refresh ran again on the new rules
+    _quiet_since = 0.0  # when that refresh came: the step of its trace moves nothing until the next key
+    _quiet_trace: Trace | None = None
 
-    def show_trace(self, result: Trace) -> None:
+    def show_trace(self, result: Trace, *, quiet: bool = False) -> None:
+        """Show a trace on its first hop, the trace pane focused; ``quiet`` (a watch refresh traced the same
+        packet again on the new rules): on the same path and hop, and neither the focus, the pane shown nor
+        the tree's cursor moves."""
         first = self.trace is None  # later traces keep the all-hops/matched-only choice the user made
         self.trace = result
-        self.query_one(ContentSwitcher).current = "trace"
+        self._quiet_trace = result if quiet else None
         step, self.pending_step = self.pending_step, None
         self.step = None  # until the new trace's first step (a path may have none)
+        if not quiet:
+            self.query_one(ContentSwitcher).current = "trace"
         if step is not None:  # a watch refresh: back to the same path and hop
             self.trace_view.show_trace(result, all_hops=step[2], path_index=step[0], keep_hop=step[1])
         else:
             self.trace_view.show_trace(result, all_hops=self.all_hops if first else None)
-        self.trace_view.focus_hops()
+        if not quiet:
+            self.trace_view.focus_hops()
 
     def on_step_changed(self, message: StepChanged) -> None:
         hops = self.trace_view.hops
@@ -228,6 +268,10 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         self.trace_view.show_step(message)
         if self.kernel is not None:
             self.kernel.on_step(message)
+        if message.trace is self._quiet_trace and getattr(self.app, "last_input", 0.0) < self._quiet_since:
+            if self.chains.cursor_loc == loc:  # a watch refresh's step: the tree stays where the user left it
+                self._show(loc)
+            return
         self.chains.reveal(loc)
         self._show(loc)
 
@@ -248,7 +292,7 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
     # -- actions -------------------------------------------------------------------------------------------
     def action_focus_pane(self, pane: str) -> None:
         if pane == "tree":
-            self.chains.chain_tree.focus()
+            focus_now(self.chains.chain_tree)
         elif pane == "detail":
             self.detail.focus_links()
         elif pane == "builder":
@@ -258,7 +302,12 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
             self.query_one(ContentSwitcher).current = "trace"
             self.trace_view.focus_hops()
 
+    def action_pane_from_field(self, pane: str) -> None:
+        self.action_focus_pane(pane)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_pane" and isinstance(self.focused, Input):
+            return False  # the field takes the digit: the footer must not say it switches panes
         if action in ("hot_rules", "pause_watch"):
             return self.watcher is not None  # the keys only exist in watch mode
         if action == "kernel_traversal":
@@ -279,7 +328,7 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
 
     def goto(self, loc: Loc) -> None:
         self.chains.reveal(loc, history=True)
-        self.chains.chain_tree.focus()
+        focus_now(self.chains.chain_tree)
 
     # -- palette candidates --------------------------------------------------------------------------------
     def chain_candidates(self) -> list[Candidate]:

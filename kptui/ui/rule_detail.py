@@ -27,6 +27,8 @@ from kptui.engine.trace_model import Hop
 from kptui.engine.trace_report import hop_line
 from kptui.fmt import human, plural, printable
 
+from .entry_counts import EntryCounts
+from .focus import focus_now
 from .locs import Loc, chain_of, rule_at
 from .messages import NavigateRequested
 from .services import Insights
@@ -60,11 +62,12 @@ class RuleDetail(Vertical):
     ]
 
     def __init__(self, ruleset: Ruleset, insights: Insights, *, callers_indexed: bool = True,
-                 **kwargs: object) -> None:  # fmt: skip
+                 entries: EntryCounts | None = None, **kwargs: object) -> None:  # fmt: skip
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.callers_indexed = callers_indexed  # False: "jumped to from" waits for the app's index
         self.ruleset = ruleset
         self.insights = insights
+        self.entries = entries or EntryCounts(ruleset)
         self.loc: Loc | None = None
         self.hop: Hop | None = None
         self._links: list[Loc] = []
@@ -153,11 +156,11 @@ class RuleDetail(Vertical):
                 body.append(f"  ({_counts(chain.counters.packets, chain.counters.bytes)})")
             body.append("\n")
         body.append("rules    ", self._s("label"))
-        body.append(plural(len(chain.rules), "rule"))
-        pk, by = chain.rule_totals()
-        if pk or by:
-            body.append(f" · {_counts(pk, by)} matched in total")
-        body.append("\n")
+        body.append(plural(len(chain.rules), "rule") + "\n")
+        entered = self.entries.get(loc.table, chain.name) if chain.policy is None else None
+        if entered is not None:  # the rules that lead here counted them: each packet once, not once per rule
+            body.append("entered  ", self._s("label"))
+            body.append(f"{_counts(*entered)} (the rules that jump here)\n")
         if chain.line is not None:
             body.append("declared ", self._s("label"))
             body.append(f"line {chain.line}\n")
@@ -253,6 +256,12 @@ class RuleDetail(Vertical):
         box.add_options(options)
         box.display = bool(options)
 
+    def reload(self, ruleset: Ruleset, insights: Insights, entries: EntryCounts) -> None:
+        """A watch read: the same place on the new rules (its counters, explanation and callers)."""
+        self.ruleset, self.insights, self.entries = ruleset, insights, entries
+        self._links_for = None
+        self.show(self.loc, self.hop)
+
     def callers_ready(self) -> None:
         self.callers_indexed = True
         self._links_for = None
@@ -271,7 +280,4 @@ class RuleDetail(Vertical):
 
     def focus_links(self) -> None:
         box = self.query_one("#detail-links", OptionList)
-        if box.display:
-            box.focus()
-        else:
-            self.query_one(TextView).focus()
+        focus_now(box if box.display else self.query_one(TextView))

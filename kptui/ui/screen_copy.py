@@ -87,7 +87,8 @@ class CopyExport(_ScreenBase):
         if self.trace is None:
             return "no trace to save"
         fmt = format_for(path)
-        text = trace_json(self.trace) if fmt == "json" else trace_markdown(self.trace, source=self.ruleset.source)
+        where = {"source": self.ruleset.source, "origin": getattr(self.app, "origin", None)}
+        text = trace_json(self.trace, **where) if fmt == "json" else trace_markdown(self.trace, **where)
         try:
             replaced = self.writer(path, text, replace=replace)
         except FileExistsError:

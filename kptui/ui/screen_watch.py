@@ -1,28 +1,32 @@
 """Watch mode on the main screen (:class:`kptui.ui.main_screen.MainScreen`): the status bar, the hot-rules
-dialog (``h``), pause (``w``), and what survives the rebuild of the screen on each read (:class:`Carry`)."""
+dialog (``h``), pause (``w``), and the refresh of the screen in place on each read (:meth:`WatchScreen.reload`:
+the open chains, the filter, the scroll, the cursor, the focus, the fields and the trace step all stay)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual.screen import Screen
-from textual.widgets import Static
 
-from kptui.engine.packet import NodeContext
+from kptui.engine.packet import NodeContext, Packet
 
+from .entry_counts import EntryCounts
+from .header import HeaderBar
 from .locs import Loc
-from .watch import watch_status
+from .watch import chain_deltas, rule_deltas
 
 if TYPE_CHECKING:
     from kptui.engine import Ruleset
     from kptui.engine.trace_model import Trace
 
     from .chain_tree import ChainTreePane
+    from .commands import Candidate
     from .kernel_trace_view import KernelTraceController
     from .packet_builder import PacketBuilder
     from .rule_detail import RuleDetail
-    from .services import Insights
+    from .services import Insights, ServiceInfo
     from .trace_view import TraceView
     from .watch import Watcher
 
@@ -30,17 +34,7 @@ if TYPE_CHECKING:
 else:
     _ScreenBase = object
 
-__all__ = ["Carry", "WatchScreen"]
-
-
-class Carry(NamedTuple):
-    """A main screen's state that survives a watch refresh (the screen is rebuilt on the new rules)."""
-
-    cursor: Loc | None
-    fields: dict[str, str]  # the packet builder's fields
-    node: NodeContext | None  # node options the fields do not show
-    step: tuple[int, int, bool] | None  # the trace's path, hop (index into path.hops) and all-hops choice
-    focus: str  # "tree", "detail", "builder", "trace"
+__all__ = ["WatchScreen"]
 
 
 class WatchScreen(_ScreenBase):
@@ -52,8 +46,15 @@ class WatchScreen(_ScreenBase):
     trace: Trace | None
     kernel: KernelTraceController | None
     all_hops: bool
+    entries: EntryCounts
     _shown_request: int
     _trace_request: int
+    _refresh_request: int
+    _quiet_since: float
+    _asked: tuple[Packet, NodeContext] | None
+    _chains: list[Candidate] | None
+    _trace_in_thread: Callable[..., object]  # the screen's trace worker
+    _count_entries: Callable[..., object]  # the screen's worker counting what entered each chain
 
     if TYPE_CHECKING:
 
@@ -71,17 +72,16 @@ class WatchScreen(_ScreenBase):
 
         def goto(self, loc: Loc) -> None: ...
 
-        def action_focus_pane(self, pane: str) -> None: ...
+        def service_info(self, loc: Loc) -> ServiceInfo | None: ...
+
+        def new_trace_request(self) -> int: ...
 
     def update_watch_bar(self) -> None:
         w = self.watcher
-        if w is None:
+        bar = next(self.query("#watch-bar").results(HeaderBar), None)
+        if w is None or bar is None:  # (a timer may fire before the screen's widgets are mounted)
             return
-        bar = self.query_one("#watch-bar", Static)
-        bar.update(Text(watch_status(w, getattr(self.app, "origin", None) or self.ruleset.source or "live"),
-                        no_wrap=True, overflow="ellipsis"))  # fmt: skip
-        bar.set_class(bool(w.diff is not None and w.diff.drops), "-rising")
-        bar.set_class(bool(w.state.error), "-failed")
+        bar.show_watch(w, getattr(self.app, "origin", None) or self.ruleset.source or "live")
 
     def action_hot_rules(self) -> None:  # check_action: only in watch mode
         if self.watcher is None:
@@ -103,28 +103,37 @@ class WatchScreen(_ScreenBase):
             resume()
         self.update_watch_bar()
 
-    def carry_over(self) -> Carry:
-        """What a refresh (watch mode) keeps: the cursor, the packet builder's fields, the trace step, focus."""
-        focus = "tree"
-        if self.focused is not None:
-            for pane, widget in (("detail", self.detail), ("builder", self.builder), ("trace", self.trace_view)):
-                if widget in self.focused.ancestors_with_self:
-                    focus = pane
-        step = None
-        if self.trace is not None:
-            hops = self.trace_view.hops
-            step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
-        elif self._shown_request != self._trace_request and self.kernel is None:
-            step = (0, 0, self.all_hops)  # a trace still running: the new screen traces the builder's packet
-        return Carry(self.chains.cursor_loc, self.builder.field_values(), self.builder.extra_node, step, focus)
-
-    def restore(self, carry: Carry) -> None:
-        if carry.cursor is not None:
-            self.chains.reveal(carry.cursor)
-        self.builder.restore_fields(carry.fields, carry.node)
-        self.pending_step = carry.step
-        if carry.step is not None and self.builder.request_trace():
-            return  # show_trace puts the step back and focuses the trace
-        self.action_focus_pane(carry.focus)
+    def reload(self, ruleset: Ruleset, insights: Insights, *, entries: EntryCounts | None = None,
+               same: bool = False, since_shown: bool = True) -> None:  # fmt: skip
+        """A watch read: this screen, in place, on the new rules. Nothing the user set up is lost: the open
+        chains, the filter, the scroll, the cursor, the focus, the fields, the pane shown, the trace's path and
+        hop (the same packet is traced again on the new rules); keys pressed meanwhile are not lost either.
+        ``since_shown``: the watcher's diff is from the rules shown (no read was skipped), so the tree need
+        relabel only the nodes that moved; ``same``: and those rules are the new ones, only counters moved."""
+        moves = (rule_deltas(self.watcher.diff), chain_deltas(self.watcher.diff)) if self.watcher else None
+        old = self.chains.moves
+        moved = None
+        if since_shown and old is not None and moves is not None:
+            moved = {*old[0], *moves[0], *old[1], *moves[1]}
+        self.ruleset, self.insights = ruleset, insights
+        self.entries = entries or EntryCounts(ruleset)
+        self._chains = None
+        self.chains.reload(ruleset, insights, moves, self.entries, moved=moved, same=same and moved is not None)
+        self.detail.reload(ruleset, insights, self.entries)
+        self.builder.reload(pod_cidr=insights.pod_cidr, family=ruleset.family)
+        cursor = self.chains.cursor_loc
+        self.builder.set_service(self.service_info(cursor) if cursor is not None else None)  # the new insights'
+        if not self.entries.ready and not self.entries.at_once:
+            self._count_entries(self.entries)
+        asked = self._asked if self.trace is not None or self._shown_request != self._trace_request else None
+        if asked is not None and self.kernel is None:  # the same packet again, on the new rules
+            request = self.new_trace_request()
+            if self.trace is not None:  # shown: back on its path and hop, quietly (a running one shows as asked)
+                hops = self.trace_view.hops
+                self.pending_step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
+                self._quiet_since, self._refresh_request = time.monotonic(), request
+            # once the refreshed screen is painted: a trace thread started now would compete with the paint
+            self.call_after_refresh(self._trace_in_thread, *asked, request)
+        self.update_watch_bar()
 
     pending_step: tuple[int, int, bool] | None = None

@@ -22,6 +22,7 @@ from kptui.engine.trace_model import Trace
 from kptui.engine.trace_report import path_brief, scenario_names
 from kptui.fmt import plural, printable
 
+from .focus import focus_now
 from .hop_list import HopList
 from .messages import StepChanged
 from .packet_state import STATE_STYLES, state_text
@@ -112,7 +113,7 @@ class TraceView(Vertical):
                 Text("this path evaluated no rule: the dump has no table on the hooks this packet meets"))
 
     def focus_hops(self) -> None:
-        self.hops.focus()
+        focus_now(self.hops)
 
     def show_step(self, event: StepChanged) -> None:
         """Paint a step: the hop list's cursor and the packet state at the hop. The screen calls this from its
