@@ -19,10 +19,10 @@ import ipaddress
 from collections.abc import Iterator, Sequence
 
 from ..model import Ruleset
+from ..nft.display import rule_targets
 from ..nft.exprs import (
     Binop,
     Mangle,
-    MapItem,
     Match,
     Meta,
     Payload,
@@ -33,7 +33,6 @@ from ..nft.exprs import (
     SetRef,
     Value,  # fmt: skip
     Verdict,
-    VMap,
 )
 from ..nft.model import NftChain, NftRule, NftRuleset, NftTable
 from .findings_model import Finding, Key
@@ -135,20 +134,11 @@ def _cluster_ips_check(table: NftTable) -> Iterator[Pair]:
             ), []  # fmt: skip
 
 
-def _targets(rule: NftRule) -> list[str]:
-    out = [s.target for s in rule.exprs if isinstance(s, Verdict) and s.target]
-    for s in rule.exprs:
-        if isinstance(s, VMap) and isinstance(s.data, SetLit):
-            out += [t for i in s.data.items if isinstance(i, MapItem) and isinstance(i.value, Verdict)
-                    and (t := i.value.target)]  # fmt: skip
-    return out
-
-
 def _dangling(table: NftTable, where: str) -> Iterator[Pair]:
     chains = table.chains
     for chain in chains.values():
         for rule in chain.rules:
-            for t in _targets(rule):
+            for t in rule_targets(rule):
                 if t not in chains:
                     yield Finding("dangling-jump", "error", f"{chain.name}:{rule.index} jumps to {t}, which the table "
                                   "lacks", f"The rule names chain {t}, not in table {where}: nft would not load this "
@@ -169,7 +159,7 @@ def _stale(nft: NftRuleset, table: NftTable, where: str) -> Iterator[Pair]:
     used: set[str] = set()
     for chain in table.chains.values():
         for rule in chain.rules:
-            used.update(_targets(rule))
+            used.update(rule_targets(rule))
     for st in table.sets.values():
         used.update(el.value.target for el in st.elements if isinstance(el.value, Verdict) and el.value.target)
     for chain in table.chains.values():
@@ -260,7 +250,7 @@ def _reachable(table: NftTable, base: NftChain) -> Iterator[NftChain]:
         chain = todo.pop(0)
         yield chain
         for rule in chain.rules:
-            for t in _targets(rule):
+            for t in rule_targets(rule):
                 if t not in seen and t in table.chains and len(seen) < 256:
                     seen.add(t)
                     todo.append(table.chains[t])
