@@ -147,7 +147,7 @@ class NftInsights:
     def _pitfalls(self) -> Any:
         from kptui.engine.kube.nft_findings import nft_pitfalls
 
-        xt = self.xt.ruleset if self.xt is not None and hasattr(self.xt, "ruleset") else None  # type: ignore[union-attr]
+        xt = getattr(self.xt, "ruleset", None) if self.xt is not None else None
         return nft_pitfalls(self.nft, xt if isinstance(xt, Ruleset) else None)
 
     def service_of(self, table: str | None, chain: str) -> str | None:

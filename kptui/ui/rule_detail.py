@@ -298,7 +298,7 @@ class RuleDetail(Vertical):
     def _callers(self, table: str | None, chain: str) -> Sequence[Loc]:
         """The rules that jump or go to ``chain`` (in an nft table, its map elements and inline verdict maps too)."""
         nft = getattr(self.insights, "callers_of", None)
-        found = nft(table, chain) if nft is not None else None
+        found: Sequence[Loc] | None = nft(table, chain) if nft is not None else None
         if found is not None:
             return found
         return [Loc(r.table, r.chain, r.index) for r in graph_of(self.ruleset).callers_of(table, chain)]
