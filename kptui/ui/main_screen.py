@@ -11,19 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette, Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Input
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 
-from kptui.engine import Ruleset
+from kptui.engine import ParseError, Ruleset
 from kptui.engine.nft import NftRuleset
 from kptui.engine.packet import NodeContext, Packet
 from kptui.engine.schedule import Netfilter
 from kptui.engine.trace_model import Hop, Trace
+from kptui.fmt import printable
 
 from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
@@ -234,12 +236,21 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
     def _trace_in_thread(self, packet: Packet, node: NodeContext, request: int) -> None:
         from kptui.engine.trace import trace
 
-        rules = self.netfilter(packet.family) if self.netfilter is not None else None
+        try:  # a bundle's dump of the other family is parsed on its first trace
+            rules = self.netfilter(packet.family) if self.netfilter is not None else None
+        except ParseError as exc:
+            self.app.call_from_thread(self._trace_failed, exc.diagnostic.format(), request)
+            return
         result = trace(rules if rules is not None else trace_rules(self.ruleset, self.nft), packet, node)
         settle = getattr(self.app, "settle", None)
         if settle is not None:
             settle()  # the compiled prefilters the first trace built live as long as the ruleset
         self.app.call_from_thread(self._traced, result, request)
+
+    def _trace_failed(self, message: str, request: int) -> None:
+        if self.is_attached and self.is_latest_request(request):
+            self.trace_view.query_one("#trace-title", Static).update(Text("no trace: the rules it needs do not parse"))
+            self.notify(printable(message), title="trace", severity="error", markup=False)
 
     def _traced(self, result: Trace, request: int) -> None:
         if not self.is_attached:  # the app is ending: a trace still running then has no screen to show on

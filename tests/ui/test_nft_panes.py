@@ -16,6 +16,7 @@ from textual.widgets import OptionList
 
 from kptui.cli.common import node_from_args, packet_from_args
 from kptui.cli.explorer import app_source, build_app_parser
+from kptui.engine.packet import Packet
 from kptui.ui.app import KptuiApp, make_app
 from kptui.ui.locs import Loc
 from kptui.ui.nft_insights import hop_loc
@@ -397,3 +398,35 @@ def test_the_filter_finds_addresses_and_services_in_nft_rules_and_elements() -> 
     assert hits["@service-ips"] == (3,) and hits[WEB] == (1,)  # the map element and the masquerade rule
     q = compile_query("10.96.10.0/24")  # a network holding an element's address
     assert q is not None and dict(run_filter(view, q, lambda t, c: None).tables[KP])["@cluster-ips"]
+
+
+@pytest.mark.asyncio
+async def test_rules_that_fail_to_parse_in_the_trace_thread_fail_the_trace_with_their_line() -> None:
+    """The snapshot's netfilter parses what the view did not need (a bundle's dump of the other family) on the
+    first trace that needs it, in the trace's thread: a ParseError there is a message with its file and line and
+    the app goes on (never a worker traceback)."""
+    from kptui.engine.errors import Diagnostic, ParseError
+
+    app = explorer(str(SAMPLES / "nft-clusterip.nft"))
+    assert app.snapshot is not None
+
+    def broken(family: int | None = None) -> object:
+        raise ParseError(Diagnostic("unknown option '--frobnicate'", 2, source="node.kptui: ip6tables-nft-save -c"))
+
+    object.__setattr__(app.snapshot, "netfilter", broken)  # (a frozen snapshot: only this test breaks it)
+    notes: list[str] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app, pilot)
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        screen = app.main_screen
+        assert screen is not None
+        screen.builder.fill(Packet("10.244.1.5", "10.96.10.20", "tcp", dport=80, origin="pod"), None)
+        await pilot.pause()
+        assert screen.builder.request_trace()
+        for _ in range(300):
+            if notes:
+                break
+            await pilot.pause(0.02)
+        assert screen.trace is None and app.return_code is None and app.is_running
+        assert notes and notes[0].startswith("node.kptui: ip6tables-nft-save -c:2: unknown option '--frobnicate'")
+        assert "no trace: the rules it needs do not parse" in str(screen.trace_view.query_one("#trace-title").content)  # type: ignore[attr-defined]
