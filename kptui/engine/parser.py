@@ -73,6 +73,26 @@ def parse_ruleset_bytes(data: bytes, *, source: str | None = None) -> Ruleset:
     return parse_ruleset(text, source=source, _warnings=warnings)
 
 
+def _dangling_warnings(ruleset: Ruleset, source: str | None) -> tuple[Diagnostic, ...]:
+    """A warning per rule that jumps to a chain its table does not have (folded after a few per target)."""
+    out: list[Diagnostic] = []
+    seen: dict[str, int] = {}
+    for ref, target in ruleset.graph.dangling:
+        n = seen[target] = seen.get(target, 0) + 1
+        if n <= 3:
+            rule = ruleset.chain(ref.table, ref.chain).rules[ref.index - 1]  # type: ignore[union-attr]
+            col = max(0, rule.raw.rfind(target))
+            out.append(Diagnostic(f"'{target}' is neither a chain of {ref.table or 'this dump'} nor a target: "
+                                  "iptables-restore (legacy) refuses this rule; it is not understood (a trace "
+                                  "through it takes both ways)", ref.line, col, len(target), rule.raw, source,
+                                  "warning"))  # fmt: skip
+    for target, n in seen.items():
+        if n > 3:
+            out.append(Diagnostic(f"{n - 3} more rules jump to '{target}', which does not exist", None,
+                                  severity="warning", source=source))  # fmt: skip
+    return tuple(out)
+
+
 def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
     """Read bytes that are not UTF-8 as Latin-1: nothing is lost, and old Latin-1 comments read right."""
     assert isinstance(exc, UnicodeDecodeError)
@@ -103,7 +123,10 @@ def parse_ruleset(
     gc.disable()
     try:
         ruleset = _parse(text, source, list(_warnings or ()))
-        _ = ruleset.graph  # structural facts, computed once while the collector is still off
+        graph = ruleset.graph  # structural facts, computed once while the collector is still off
+        if graph.dangling:
+            # said while the ruleset is being made (the graph found them): the value is not out yet
+            object.__setattr__(ruleset, "warnings", ruleset.warnings + _dangling_warnings(ruleset, source))
         return ruleset
     except ParseError as exc:
         raise exc.with_source(source) from None

@@ -45,7 +45,7 @@ def _looks_like_option(tok: Token) -> bool:
 class _Ext:
     """One loaded extension instance (a ``-m`` module, the implicit protocol match, or the target)."""
 
-    __slots__ = ("implicit", "name", "options", "seen", "unit")
+    __slots__ = ("implicit", "name", "options", "seen", "unit", "unknown")
 
     def __init__(self, name: str, unit: MatchUnit | TargetUnit | None, implicit: bool = False) -> None:
         self.name = name
@@ -53,6 +53,7 @@ class _Ext:
         self.implicit = implicit
         self.options: list[Option] = []
         self.seen: set[str] = set()
+        self.unknown = False  # it keeps an option kptui does not know: its own checks are moot
 
     def known(self, name: str) -> Opt | None:
         return self.unit.option(name) if self.unit is not None else None
@@ -216,6 +217,7 @@ class _Decoder:
             args.append(t.text)
             i += 1
         ext.options.append(Option(tok.text, tuple(args), negate is not None))
+        ext.unknown = True
         if ext.unit is None and ext is self.target:
             self.problem(f"'{ext.name}' is not a target kptui knows (a chain takes no options): '{tok.text}' "
                          "not understood", tok)  # fmt: skip
@@ -377,7 +379,7 @@ class _Decoder:
                 continue
             m = Match(ext.name, tuple(ext.options), ext.implicit)
             unit = ext.unit
-            if isinstance(unit, MatchUnit):
+            if isinstance(unit, MatchUnit) and not ext.unknown:
                 self.mandatory(unit.options, ext, unit.name)
                 if unit.validate is not None and (bad := unit.validate(m, facts)) is not None:
                     self.bad(bad, None)
@@ -387,7 +389,7 @@ class _Decoder:
             t = self.target
             target = Target(t.name, tuple(t.options), self.target_goto)
             unit = t.unit
-            if isinstance(unit, TargetUnit):
+            if isinstance(unit, TargetUnit) and not t.unknown:
                 if unit.options is not None:
                     self.mandatory(unit.options, t, unit.name)
                 if unit.validate is not None and (bad := unit.validate(target, facts)) is not None:
