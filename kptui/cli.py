@@ -175,11 +175,16 @@ def packet_from_args(args: argparse.Namespace) -> tuple[Packet, NodeContext]:
 def cmd_trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from kptui.engine.trace import trace
     from kptui.engine.trace_report import trace_text, trace_to_dict
+    from kptui.engine.traceable import trace_refusal
     from kptui.live.commands import load_source, node_for_trace, print_snapshot_warnings
 
     packet, node = packet_from_args(args)
     ruleset, snap = load_source(args)  # FILE (a dump or a capture bundle), or the live node
     node = node_for_trace(args, node, snap)  # a bundle's / the live node's context under the node options
+    refused = trace_refusal(ruleset, packet.family)
+    if refused is not None:  # never a verdict without hops (issue 14.2)
+        print_warnings(ruleset.warnings, err)
+        raise UserError(refused)
     result = trace(ruleset, packet, node)
     if args.json:
         emit_json(trace_to_dict(result), out, compact=True)

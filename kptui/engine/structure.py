@@ -397,18 +397,25 @@ class Builder:
         return first
 
     def _fold_skipped(self) -> None:
-        kinds = {"prompt": "shell prompt or command line", "elision": "elision mark (left-out lines)",
-                 "decoration": "pager or Markdown line"}  # fmt: skip
+        kinds = {"prompt": "a shell prompt or command line",
+                 "elision": "an elision mark: the lines it stands for are missing from this dump",
+                 "decoration": "a pager or Markdown line"}  # fmt: skip
+        plurals = {"prompt": "shell prompts or command lines", "elision": "elision marks",
+                   "decoration": "pager or Markdown lines"}  # fmt: skip
+        if self.missing:  # first, so that no list of warnings cut short leaves it out
+            self.warnings.insert(0, Diagnostic("RULES ARE MISSING from this dump: " + "; ".join(self.missing)
+                                               + ". Every answer resting on it may miss what they do.", None,
+                                               source=self.source, severity="warning"))  # fmt: skip
         by_kind: dict[str, list[tuple[int, str]]] = {}
         for line, kind, t in self.skipped:
             by_kind.setdefault(kind, []).append((line, t))
         for kind, items in by_kind.items():
             for line, t in items[:_FOLD]:
-                self.warn(f"skipped a {kinds[kind]}", line, t, 0, len(t))
+                self.warn(f"skipped {kinds[kind]}", line, t, 0, len(t))
             if len(items) > _FOLD:
                 rest = items[_FOLD:]
                 lines = ", ".join(str(ln) for ln, _ in rest[:10]) + (", …" if len(rest) > 10 else "")
-                self.warn(f"skipped {len(rest)} more {kinds[kind]}s (lines {lines})", rest[0][0])
+                self.warn(f"skipped {len(rest)} more {plurals[kind]} (lines {lines})", rest[0][0])
 
     def _fold_problems(self) -> None:
         for msg, items in self.problems.items():

@@ -16,6 +16,7 @@ from kptui.ui.hop_list import HopList
 from .conftest import NODEPORT_NODE, NODEPORT_PACKET, app_for, ready
 
 S_DUMP = "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n-A INPUT -s 10.0.0.9/32 -j DROP\n"
+UNPLACED = "-N MINE\n-A MINE -s 10.0.0.9/32 -j DROP\n"  # iptables -S MINE: no -P line, nothing tells the table
 
 
 async def first_hop(app: object, pilot: object) -> HopList:
@@ -35,24 +36,40 @@ def screen_text(app: object) -> str:
 
 
 @pytest.mark.asyncio
-async def test_a_path_without_hops_says_so_and_leaves_no_stale_step() -> None:
-    rs = parse_ruleset(S_DUMP, source="rules.S")  # iptables -S: no table, so no hook has rules to meet
+async def test_a_dump_whose_tables_cannot_be_told_is_refused_and_leaves_no_stale_step() -> None:
+    """iptables -S output that nothing places in a table: the trace refuses with the chains and what to paste
+    instead; it never answers with a verdict and no hops (issue 14.2)."""
+    rs = parse_ruleset(UNPLACED, source="rules.S")
     app = make_app(ruleset=rs, source="rules.S")
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(app, pilot)
         screen = app.main_screen
-        # a packet the node sends to itself: every question is known (loopback), and no hook has rules
         screen.builder.fill(Packet("127.0.0.1", "127.0.0.1", "tcp", None, 80, "local"), NodeContext())
+        screen.action_trace()
+        await pilot.pause(0.2)
+        assert screen.trace is None and screen.step is None
+        title = str(screen.trace_view.query_one("#trace-title", Static).content)
+        state = str(screen.trace_view.query_one("#trace-state", Static).content)
+        assert title.startswith("cannot trace") and "MINE" in state and "iptables-save" in state
+
+
+@pytest.mark.asyncio
+async def test_an_iptables_S_listing_placed_by_its_policies_traces_with_hops() -> None:
+    rs = parse_ruleset(S_DUMP, source="rules.S")  # -P INPUT/FORWARD/OUTPUT: the filter table
+    app = make_app(ruleset=rs, source="rules.S")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        screen.builder.fill(Packet("10.0.0.9", "10.0.0.2", "tcp", None, 80, "external"),
+                            NodeContext(addresses=("10.0.0.2",)))
         screen.action_trace()
         for _ in range(100):
             await pilot.pause(0.02)
             if screen.trace is not None:
                 break
         await pilot.pause()
-        assert screen.trace is not None and all(not p.hops for p in screen.trace.paths)
-        assert screen.step is None
-        state = str(screen.trace_view.query_one("#trace-state", Static).content)
-        assert "evaluated no rule" in state
+        assert screen.trace is not None and all(p.hops for p in screen.trace.paths)
+        assert {p.verdict for p in screen.trace.paths} == {"DROP"}
 
 
 @pytest.mark.asyncio

@@ -263,7 +263,8 @@ class _Decoder:
         if letter in _COMMANDS:
             raise self.fail(f"'{tok.text}': a second command in one rule", tok)
         if letter == "t":
-            raise self.fail("the -t option cannot be used in a rule of iptables-restore input", tok)
+            raise self.fail("the -t option cannot be used in iptables-restore input (the table is the '*table' line)",
+                            tok)  # fmt: skip
         raise self.fail(f"unknown option '{tok.text}'", tok)
 
     def value(self, tok: Token, i: int, attached: str | None, spelled: str) -> tuple[str, int]:
