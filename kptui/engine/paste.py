@@ -21,7 +21,7 @@ _PROMPT = re.compile(
     r"""^(?:\([\w.-]+\)\s+)?                                              # (venv)
          (?:(?:\[[^\]\n]{1,80}\]|[\w.@-]{1,64}(?::[^\s$#%>]{0,80})?)(?:\s+[~/][^\s$#%>]*)?\s*[$#%]  # user@host:~$
            |[$#%>])                                                       # a bare $, #, % or >
-         \s*(?P<cmd>\S.*)$""",
+         \s*(?P<cmd>\S.*)?$""",
     re.VERBOSE,
 )
 _TOOLS = r"(?:ip6?tables(?:-nft|-legacy)?(?:-save)?|ip6?tables-(?:nft-|legacy-)?save|iptables-restore|kptui)"
@@ -57,7 +57,7 @@ def command_line(line: str) -> Command | None:
     s = line.strip()
     m = _PROMPT.match(s)
     if m:
-        cmd = m.group("cmd")
+        cmd = m.group("cmd") or ""
         if s.startswith("#") and not _BARE.match(cmd):  # a comment of the save format, not a root prompt
             return None
     elif _BARE.match(s):

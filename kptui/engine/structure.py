@@ -244,7 +244,7 @@ class Builder:
             self.spec_ok = cmd.form != "save"
 
     def switch_family(self, family: str, lineno: int) -> None:
-        if self.seg.family in (None, family) and (self.seg.family == family or self.seg.empty()):
+        if self.seg.family in (None, family):  # the first family said, or the same again
             self.seg.family = family
             return
         for seg in self.segments:

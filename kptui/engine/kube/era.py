@@ -23,12 +23,43 @@ from typing import Any
 from ..model import Chain, Ruleset, Table
 from .facts import Row, facts_of, rows_of
 
-__all__ = ["KubeLayout", "detect_layout", "layout_to_dict", "nat_and_filter"]
+__all__ = ["KubeLayout", "detect_layout", "era_at_least", "era_at_most", "era_bounds", "layout_to_dict",
+           "nat_and_filter"]
 
 _MARK = re.compile(r"--(?:set-xmark|or-mark|set-mark) (0x[0-9a-fA-F]+|\d+)")
+_PROB = re.compile(r"--probability ([0-9.]+)")
 _IPVS_CHAINS = ("KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER", "KUBE-LOAD-BALANCER", "KUBE-NODE-PORT",
                 "KUBE-LOOP-BACK", "KUBE-IPVS-EXTERNAL-SERVICES")  # fmt: skip
 _KUBELET_CHAINS = ("KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT", "KUBE-MARK-DROP")
+# the userspace proxy's chains (--proxy-mode=userspace: the default before 1.2, removed in 1.26)
+_USERSPACE = ("KUBE-PORTALS-CONTAINER", "KUBE-PORTALS-HOST", "KUBE-NODEPORT-CONTAINER", "KUBE-NODEPORT-HOST")
+OLD_MASQ_MARK = "0x4d415351"  # "MASQ" in ASCII: the masquerade mark before KUBE-MARK-MASQ (kube-proxy 1.3 and older)
+_WEAK_ERAS = {"1.21-1.24": (21, 24), "1.21-1.23": (21, 23), "<=1.24": (None, 24)}  # what older dumps also look like
+_ERA = re.compile(r"(?:1\.(\d+)(\+)?)?(?:(?:-|<=)1\.(\d+))?")
+
+
+def era_bounds(era: str | None) -> tuple[int | None, int | None]:
+    """The oldest and newest kube-proxy minor version an era string allows (``"1.21-1.23"`` → (21, 23),
+    ``"<=1.20"`` → (None, 20), ``"1.25+"`` → (25, None), ``"1.24"`` → (24, 24); None: no bound)."""
+    if not era:
+        return None, None
+    m = _ERA.fullmatch(era)
+    if not m:
+        return None, None
+    lo = int(m.group(1)) if m.group(1) else None
+    hi = int(m.group(3)) if m.group(3) else (None if m.group(2) or lo is None else lo)
+    return lo, hi
+
+
+def era_at_most(era: str | None, minor: int) -> bool:
+    """The era is kube-proxy 1.MINOR or older for sure."""
+    hi = era_bounds(era)[1]
+    return hi is not None and hi <= minor
+
+
+def era_at_least(era: str | None, minor: int) -> bool:
+    lo = era_bounds(era)[0]
+    return lo is not None and lo >= minor
 _DETECTOR_SAMPLE = 512  # per-service chains read to tell the local-traffic detector (a node-wide setting)
 
 
@@ -81,7 +112,8 @@ def detect_layout(ruleset: Ruleset) -> KubeLayout:
     nat_chains: Mapping[str, Chain] = nat.chains if nat else {}
     filt_chains: Mapping[str, Chain] = filt.chains if filt else {}
     evidence: list[str] = []
-    kube = "KUBE-SERVICES" in nat_chains or "KUBE-SERVICES" in filt_chains
+    userspace = [c for c in _USERSPACE if c in nat_chains]
+    kube = "KUBE-SERVICES" in nat_chains or "KUBE-SERVICES" in filt_chains or bool(userspace)
     counts = _count_chains(nat)
     services = nat_chains.get("KUBE-SERVICES")
     portal_rows = rows_of(services)
@@ -92,6 +124,13 @@ def detect_layout(ruleset: Ruleset) -> KubeLayout:
     mode: str | None = None
     if kube:
         mode = "ipvs" if ipvs and not per_service else "iptables"
+        if userspace and not per_service:
+            mode = "userspace"
+            evidence.append(f"{', '.join(userspace)}: the userspace proxy (--proxy-mode=userspace, the default "
+                            "before 1.2, removed in 1.26): connections to a service are redirected to a port of "
+                            "kube-proxy itself, which forwards them to an endpoint")  # fmt: skip
+        elif userspace:
+            evidence.append(f"userspace-proxy leftovers next to iptables-mode chains: {', '.join(userspace)}")
         if mode == "ipvs":
             evidence.append(f"IPVS mode: {', '.join(ipvs)} and no KUBE-SVC chains")
     leftovers = bool(ipvs) and mode == "iptables"
@@ -121,9 +160,13 @@ def detect_layout(ruleset: Ruleset) -> KubeLayout:
         else:
             era = "1.21-1.24" if counts["SVC"] else "<=1.24"
             evidence.append("no KUBE-PROXY-FIREWALL and no per-service chain that only some eras write")
+        if era in _WEAK_ERAS:
+            era = _older(era, nat, nat_chains, filt_chains, evidence)
         if era in ("1.25+", "1.31+") and "KUBE-MARK-DROP" in nat_chains:
             evidence.append("KUBE-MARK-DROP exists: created by a kubelet older than 1.28 "
                             "(or left over from one)")  # fmt: skip
+    elif mode == "userspace":
+        era = "<=1.25"
     elif not kube:
         evidence.append("no KUBE-SERVICES chain: not a kube-proxy node (or kube-proxy in nftables mode)")
 
@@ -143,13 +186,67 @@ def detect_layout(ruleset: Ruleset) -> KubeLayout:
         kube_proxy=kube, mode=mode, era=era, backend=ruleset.backend, backends_present=backends,
         family=ruleset.family, ipvs_leftovers=leftovers, local_detector=detector,
         local_detector_values=values, localhost_nodeports=localhost, nodeport_addresses=addresses,
-        localnet_guard=guard, nfacct=nfacct, masquerade_mark=_mark_of(nat_chains.get("KUBE-MARK-MASQ")),
+        localnet_guard=guard, nfacct=nfacct,
+        masquerade_mark=_mark_of(nat_chains.get("KUBE-MARK-MASQ")) or (
+            OLD_MASQ_MARK if any(OLD_MASQ_MARK in r[1] for r in postrouting) else None),
         drop_mark=_mark_of(nat_chains.get("KUBE-MARK-DROP")),
         random_fully=any(r[4] == "MASQUERADE" and "--random-fully" in r[1] for r in postrouting),
         kubelet_chains=tuple(c for c in _KUBELET_CHAINS
                              if any(c in t.chains for t in ruleset.tables.values())),
         chain_counts=tuple((k, v) for k, v in counts.items() if v), evidence=tuple(evidence),
     )  # fmt: skip
+
+
+def _older(era: str, nat: Table | None, nat_chains: Mapping[str, Chain], filt_chains: Mapping[str, Chain],
+           evidence: list[str]) -> str:  # fmt: skip
+    """Narrow an era no newer chain settles with what only older kube-proxies wrote (a 2016 dump is not
+    1.21-1.24 merely because it lacks 1.24's chains)."""
+    lo, hi = _WEAK_ERAS[era]
+    bounds: list[tuple[int | None, int, str]] = []  # (oldest, newest minor version, why)
+    post = [*rows_of(nat_chains.get("KUBE-POSTROUTING")), *rows_of(nat_chains.get("POSTROUTING"))]
+    if any(OLD_MASQ_MARK in row[1] for row in post):
+        why = f"masquerade mark {OLD_MASQ_MARK} ('MASQ'): kube-proxy 1.3 or older (1.4 brought KUBE-MARK-MASQ)"
+        bounds.append((None, 3, why))
+    elif "KUBE-MARK-MASQ" in nat_chains:
+        bounds.append((4, 99, "KUBE-MARK-MASQ: kube-proxy 1.4 or newer"))
+    if _five_decimals(nat_chains):
+        bounds.append((None, 16, "statistic probabilities written with 5 decimals: kube-proxy 1.16 or older"))
+    if nat is not None and "PREROUTING" in nat_chains and "KUBE-PROXY-CANARY" not in nat_chains:
+        bounds.append((None, 16, "no KUBE-PROXY-CANARY chain: older than kube-proxy 1.17, which creates it"))
+    if any(row[4] == "KUBE-SERVICES" for row in rows_of(filt_chains.get("INPUT"))):
+        bounds.append((13, 19, "filter INPUT jumps to KUBE-SERVICES: kube-proxy 1.13 to 1.19"))
+    old = [b for b in bounds if b[1] < 99]
+    if not old:
+        return era
+    new_hi = min(b[1] for b in old)
+    new_lo = max((b[0] for b in bounds if b[0] is not None and b[0] <= new_hi), default=None)
+    evidence.extend(why for _, _, why in bounds)
+    if lo is not None and new_hi < lo:
+        evidence.append(f"(the chains that suggested {era} exist in older kube-proxies too)")
+    elif lo is not None:
+        new_lo = max(new_lo or lo, lo)
+    new_hi = min(new_hi, hi)
+    return f"1.{new_lo}-1.{new_hi}" if new_lo is not None and new_lo < new_hi else f"<=1.{new_hi}"
+
+
+def _five_decimals(nat_chains: Mapping[str, Chain]) -> bool:
+    """Some statistic cascade uses 5-decimal probabilities (``0.33333``, saved as ``0.33332999982``)."""
+    seen = 0
+    for name, chain in nat_chains.items():
+        if not name.startswith("KUBE-SVC-"):
+            continue
+        for row in rows_of(chain):
+            m = _PROB.search(row[1])
+            if m:
+                text = m.group(1)
+                p = float(text)
+                decimals = len(text.partition(".")[2])
+                if (decimals <= 5 and p not in (0.5, 0.25, 0.75)) or 0 < abs(p - round(p, 5)) < 5e-10:
+                    return True
+        seen += 1
+        if seen >= 64:
+            break
+    return False
 
 
 def _nfacct(*chains: Chain | None) -> tuple[str, ...]:
@@ -189,7 +286,7 @@ def _detector(
     forms: dict[tuple[str, str | None], None] = {}
     with_endpoints = 0
     candidates: list[Chain] = []
-    if era == "<=1.20" and "KUBE-SERVICES" in nat_chains:
+    if era_at_most(era, 20) and "KUBE-SERVICES" in nat_chains:
         candidates.append(nat_chains["KUBE-SERVICES"])
     else:  # the cluster-IP jumps of KUBE-SERVICES name the chains, in the dump's order
         for row in portal_rows:
