@@ -32,11 +32,11 @@ def kube_1_3() -> str:
              '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
              '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
              '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
-             f'-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -m mark --mark '
-             f'{MASQ} -j MASQUERADE',
+             (f'-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -m mark --mark '
+              f'{MASQ} -j MASQUERADE'),
              f'-A KUBE-SERVICES -d 10.0.0.20/32 -p tcp {m(WEB + " cluster IP")} -m tcp --dport 80 -j {WEB_SVC}',
-             '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule '
-             'in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS']  # fmt: skip
+             ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule '
+              'in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')]  # fmt: skip
     for i, sep in enumerate(seps):
         prob = {0: " -m statistic --mode random --probability 0.33332999982",
                 1: " -m statistic --mode random --probability 0.50000000000"}.get(i, "")  # fmt: skip
