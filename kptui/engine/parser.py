@@ -163,6 +163,8 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset
                 if status is None:
                     status = shapes[shape] = _check_shape(shape, family)
                 if status is _OK:
+                    if chain in _IO_CHAINS and (" -o " in rest or " -i " in rest or "-interface " in rest):
+                        builder.check_rule(lineno, chain, raw, None)
                     pos = rest.rfind(" -j ")
                     if pos >= 0:
                         tail, goto = rest[pos + 4 :], False
@@ -176,6 +178,8 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset
                             continue
                     if '"' not in tail:  # else the flag may sit inside a quoted string: decode fully
                         name = tail.partition(" ")[0]
+                        if name == "DROP":
+                            builder.check_rule(lineno, chain, raw, name)
                         if chain == cur_chain:
                             cur_rows.append((lineno, raw, pk or None, by or None, intern(name, name), goto))
                         else:
@@ -229,6 +233,7 @@ def _chunks(text: str) -> Iterator[tuple[int, list[tuple[str, ...]]]]:
 
 
 _OK, _SLOW = "ok", "slow"
+_IO_CHAINS = frozenset({"INPUT", "PREROUTING", "OUTPUT", "POSTROUTING"})  # where -i or -o is refused
 _BLANK = " " + PLACEHOLDER
 _SLOW_OPTIONS = (" -c ", " --set-counters ")
 
@@ -277,4 +282,5 @@ def _slow_rule(
             if len(vals) == 2 and all(v.isdigit() for v in vals):
                 counters = (vals[0], vals[1])
     t = spec.target
+    builder.check_rule(lineno, chain, raw, t.name if t else None)
     builder.add_rule(lineno, chain, raw, counters[0], counters[1], t.name if t else None, bool(t and t.goto))

@@ -81,6 +81,7 @@ def run_command(b: Builder, chains: dict[str, _ChainB], lineno: int, text: str) 
         return
     ch = b.chain_for_rule(lineno, name, text)
     row = _row(lineno, name, text, tokens, start, spec)
+    b.check_rule(lineno, name, row[1], row[4])
     at = (number or 1) - 1
     if cmd == "-R":
         if at >= len(ch.rows):

@@ -31,6 +31,8 @@ _CHAIN_DECL = re.compile(r":(\S+)\s+(\S+)(?:\s+\[(\d+):(\d+)\])?\s*$")
 _V6_ADDR = re.compile(r"(?:^|\s)-[sd]\s+[0-9a-fA-F]*:[0-9a-fA-F:.]*(?:/\d+)?(?:\s|$)", re.MULTILINE)
 _V4_ADDR = re.compile(r"(?:^|\s)-[sd]\s+\d+\.\d+\.\d+\.\d+", re.MULTILINE)
 _UNSUPPORTED = {"-S": "list", "-L": "list", "-C": "check"}
+_NO_OUT = frozenset({"INPUT", "PREROUTING"})  # where iptables refuses -o
+_NO_IN = frozenset({"OUTPUT", "POSTROUTING"})  # where iptables refuses -i
 _FOLD = 3  # skipped lines of one kind warned one by one; the rest in one warning
 MAX_CHAIN = 28
 
@@ -143,6 +145,22 @@ class Builder:
         ch.rows.append((lineno, raw, pk, by, target, goto))
         self._last = (chain, ch.rows)
         return ch.rows
+
+    def check_rule(self, lineno: int, chain: str, raw: str, target: str | None) -> None:
+        """What iptables checks of a rule against its table and chain (besides its options): no DROP in nat,
+        no -o in INPUT/PREROUTING and no -i in OUTPUT/POSTROUTING."""
+        table = self.current.name if self.current is not None else None
+        if target == "DROP" and table == "nat":
+            raise self.error("the nat table is not intended for filtering: iptables refuses -j DROP there", lineno,
+                             raw, max(0, raw.rfind("DROP")), 4)  # fmt: skip
+        if chain in _NO_OUT or chain in _NO_IN:
+            from .rules import decode_rule
+
+            flag = "-o" if chain in _NO_OUT else "-i"
+            spec = decode_rule(raw, lineno=lineno)
+            if any(o.name == flag for m in spec.matches for o in m.options if not m.module):
+                raise self.error(f"iptables refuses {flag} in the built-in chain {chain}", lineno, raw,
+                                 max(0, raw.find(f" {flag} ") + 1), 2)  # fmt: skip
 
     def chain_for_rule(self, lineno: int, chain: str, raw: str) -> _ChainB:
         table = self.table(lineno, raw)

@@ -126,7 +126,11 @@ class _Decoder:
                     raise self.fail("'!' twice in a row (multiple consecutive ! not allowed)", tok)
                 negate = tok
                 continue
-            if len(text) < 2 or text[0] != "-" or text == "--" or (text[1] != "-" and not text[1].isalnum()):
+            if text == "--":  # getopt's end of options: nothing may follow
+                if i < n:
+                    raise self.fail("unknown arguments after '--'", tokens[i])
+                break
+            if len(text) < 2 or text[0] != "-" or (text[1] != "-" and not text[1].isalnum()):
                 raise self.fail(f"unexpected argument '{text}' (no option before it)", tok)
             if text[1] == "-":
                 i = self.long_option(tok, i, negate)
@@ -285,7 +289,12 @@ class _Decoder:
                 raise self.fail(f"option '{tok.text}' takes no argument", tok)
             self.header[short] = Option("-f", (), negated)
             return i
-        if attached is None and i < len(self.tokens) and self.tokens[i].text == "!" and i + 1 < len(self.tokens):
+        opt = HEADER_UNIT.option(short)
+        assert opt is not None
+        bang = attached is None and i + 1 < len(self.tokens) and self.tokens[i].text == "!"
+        if bang and opt.args[0].check("!", self.family) is None:
+            bang = False  # '!' is a value this option takes (an interface named '!'): iptables reads it so
+        if bang:
             self.problem(f"'{spelled} ! VALUE' (the old placement of '!'): iptables 1.8 reads '!' as the "
                          f"value and refuses the rule; write '! {spelled} VALUE'", self.tokens[i])  # fmt: skip
             if negated:
@@ -294,8 +303,6 @@ class _Decoder:
             i += 1
         value, i = self.value(tok, i, attached, spelled)
         vtok = self.tokens[i - 1] if attached is None else tok
-        opt = HEADER_UNIT.option(short)
-        assert opt is not None
         self.check_arg(opt.args[0], value, spelled, vtok, tok)
         if letter == "p":
             self.proto = value.lower()
@@ -349,8 +356,8 @@ class _Decoder:
         negated = negate is not None
         args: list[str] = []
         if opt.args:
-            if attached is None and i < len(self.tokens) and self.tokens[i].text == "!" and \
-                    i + 1 < len(self.tokens) and not negated:  # fmt: skip
+            if attached is None and i + 1 < len(self.tokens) and self.tokens[i].text == "!" and not negated \
+                    and opt.args[0].check("!", self.family) is not None:  # fmt: skip
                 self.problem(f"'{spelled} ! VALUE' (the old placement of '!'): iptables 1.8 reads '!' as the "
                              f"value and refuses the rule; write '! {spelled} VALUE'", self.tokens[i])  # fmt: skip
                 negated = True

@@ -84,7 +84,7 @@ ANY = VType("text", _ok)
 
 
 # -- numbers ----------------------------------------------------------------------------------------------
-_C_NUMBER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_C_NUMBER = re.compile(r"\+?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")  # libxtables refuses a minus sign
 
 
 def parse_u32(text: str, lo: int = 0, hi: int = 0xFFFFFFFF) -> int | None:
@@ -92,11 +92,8 @@ def parse_u32(text: str, lo: int = 0, hi: int = 0xFFFFFFFF) -> int | None:
     whole text, within [lo, hi]; None otherwise."""
     if not _C_NUMBER.fullmatch(text):
         return None
-    neg = text[0] == "-"
-    body = text.lstrip("+-")
+    body = text.lstrip("+")
     value = int(body, 0) if body[:2] in ("0x", "0X") else int(body, 8) if body[0] == "0" else int(body)
-    if neg:
-        value = -value % (1 << 64)  # strtoull wraps a negative number around
     return value if lo <= value <= hi else None
 
 
@@ -175,6 +172,25 @@ def enum(name: str, values: tuple[str, ...], *, comma_list: bool = False, fold: 
         for item in items:
             if (item.lower() if fold else item) not in known:
                 return Bad(f"{name}: unknown value '{item}' (known: {', '.join(values)})", fatal)
+        return None
+
+    return VType(name, check)
+
+
+def prefix_item(item: str, names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` that ``item`` begins, any case (how iptables reads states and address types:
+    ``est`` is ESTABLISHED, ``L`` is LOCAL); None for an empty or unknown item."""
+    low = item.lower()
+    return next((n for n in names if n.lower().startswith(low)), None) if item else None
+
+
+def prefix_list(name: str, names: tuple[str, ...]) -> VType:
+    """A comma-separated list of :func:`prefix_item` s."""
+
+    def check(text: str, family: int | None) -> Bad | None:
+        for item in text.split(","):
+            if prefix_item(item, names) is None:
+                return Bad(f"{name}: unknown value '{item}' (known: {', '.join(names)})")
         return None
 
     return VType(name, check)
@@ -330,8 +346,9 @@ def parse_address(text: str, family: int | None) -> ipaddress.IPv4Address | ipad
 
 def _mask_only(text: str, family: int | None) -> Bad | None:
     fam = family or (6 if ":" in text else 4)
-    if fam == 4:
-        return None if _xt_dotted(text, is_mask=True) is not None else Bad(f"invalid netmask '{text}'")
+    if fam == 4:  # read like an address (iptables' dotted form, inet_aton)
+        return None if _xt_dotted(text) is not None or _inet_aton(text) is not None else Bad(
+            f"invalid netmask '{text}'")
     try:
         ipaddress.IPv6Address(text)
     except ValueError:
@@ -343,6 +360,8 @@ NETMASK = VType("netmask", _mask_only, V4_FAST, V6_FAST, r"\d", r"[0-9a-fA-F:]")
 
 
 def _iface(text: str, family: int | None) -> Bad | None:
+    if not text:
+        return Bad("empty interface name (iptables: 'Empty interface is likely to be undesired')")
     if len(text) > 15:
         return Bad(f"interface name '{text}' must be shorter than 16 characters")
     return None
@@ -402,7 +421,7 @@ def _port_or_bad(text: str) -> int | Bad:
     n = parse_port(text)
     if n is not None:
         return n
-    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_.+-]*", text):
+    if not text or re.fullmatch(r"[A-Za-z][A-Za-z0-9_.+-]*", text):  # ('' finds a udp service on Debian)
         return Bad(f"port name '{text}' depends on the loading machine's /etc/services: not understood", False)
     return Bad(f"invalid port/service '{text}' specified")
 
@@ -515,18 +534,43 @@ def parse_host_port(text: str, family: int | None, *, ranges: bool = True
         if dash and not ranges:
             return Bad(f"'{text}': an address range is not allowed here")
         for h in (a, b) if dash else (a,):
-            if parse_address(h, fam) is None:
-                return Bad(f"bad address '{h}'")
+            if not _inet_pton(h, fam):  # the NAT targets read addresses with inet_pton: no short forms
+                return Bad(f"bad IP address '{h}'")
         first, last = a, (b if dash else a)
     pr: tuple[int, int] | None = None
     if port is not None:
-        got = parse_port_range(port, "-")
-        if isinstance(got, Bad):
-            return got
-        pr = got
+        lo_text, dash, hi_text = port.partition("-")
+        ports = [_nat_port(p) for p in ((lo_text, hi_text) if dash else (lo_text,))]
+        if any(isinstance(p, Bad) for p in ports):
+            return next(p for p in ports if isinstance(p, Bad))
+        nums = [p for p in ports if isinstance(p, int)]
+        if len(nums) == 2 and nums[0] > nums[1]:
+            return Bad(f"port range '{port}' funky (min > max)")
+        pr = (nums[0], nums[-1])
     if not host and port is None:
         return Bad(f"'{text}' is neither an address nor a port")
     return first, last, pr
+
+
+def _inet_pton(text: str, family: int) -> bool:
+    if family == 4:
+        return re.fullmatch(V4_FAST, text) is not None
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _nat_port(text: str) -> int | Bad:
+    """A port of a NAT target: decimal (no leading zero) or a service name."""
+    if re.fullmatch(r"[1-9]\d{0,4}|0", text) and int(text) <= 65535:
+        return int(text)
+    if text in SERVICES:
+        return SERVICES[text]
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_.+-]*", text):
+        return Bad(f"port name '{text}' depends on the loading machine's /etc/services: not understood", False)
+    return Bad(f"bad port '{text}'")
 
 
 def ports_dash(name: str) -> VType:

@@ -9,17 +9,17 @@ from ...flow import Check, CheckFn, Env, Outcome, Undecidable, local_question
 from ...model import Match, Option
 from ...trace_model import PacketState
 from ..unitbase import MatchUnit, Opt, RuleFacts, always, per_option, undecidable
-from ..values import IP_RANGE, Bad, enum, parse_address
+from ..values import IP_RANGE, Bad, parse_address, prefix_item, prefix_list
 
 __all__ = ["ADDRTYPE", "IPRANGE"]
 
 _TYPES = ("UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST", "BLACKHOLE", "UNREACHABLE",
           "PROHIBIT", "THROW", "NAT", "XRESOLVE")  # fmt: skip
-ADDR_TYPES = enum("address type", _TYPES, comma_list=True, fold=True)
+ADDR_TYPES = prefix_list("address type", _TYPES)
 
 
 def _addrtype(field: str, arg: str) -> CheckFn:
-    types = set(arg.upper().split(","))
+    types = {prefix_item(t, _TYPES) or t.upper() for t in arg.split(",")}
 
     def fn(s: PacketState, e: Env) -> Outcome:
         addr = getattr(s, field)
@@ -51,6 +51,8 @@ def _addrtype_compile(match: Match, recent: object) -> list[Check]:
 
 def _addrtype_validate(match: Match, facts: RuleFacts) -> Bad | None:
     names = {o.name for o in match.options}
+    if not names & {"--src-type", "--dst-type"}:
+        return Bad("addrtype: you must specify --src-type or --dst-type")
     if {"--limit-iface-in", "--limit-iface-out"} <= names:
         return Bad("addrtype: you can't specify both --limit-iface-in and --limit-iface-out")
     return None

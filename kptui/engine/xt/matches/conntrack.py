@@ -20,6 +20,8 @@ _STATUS = ("NONE", "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED")
 
 
 def _resolve(item: str, names: tuple[str, ...]) -> str | None:
+    if not item:
+        return None
     low = item.lower()
     return next((n for n in names if n.lower()[: len(low)] == low), None)
 

@@ -53,6 +53,10 @@ def _validate(match: Match, facts: RuleFacts) -> Bad | None:
     names = {o.name for o in match.options}
     if mode is None:
         return Bad("statistic: --mode is required")
+    if mode.value == "random" and "--probability" not in names:
+        return Bad("statistic: --mode random needs --probability")
+    if mode.value == "nth" and "--every" not in names:
+        return Bad("statistic: --mode nth needs --every")
     if mode.value == "random" and names & {"--every", "--packet"}:
         return Bad("statistic: both nth and random parameters given")
     if mode.value == "nth" and "--probability" in names:

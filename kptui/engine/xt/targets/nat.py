@@ -100,7 +100,8 @@ def _needs_proto(option: str, what: str) -> TargetValidate:
         text = opt.args[0]
         has_port = text == PLACEHOLDER or text.startswith(":") or ("]:" in text) or (
             text.count(":") == 1 and not text.startswith("["))  # a blanked shape value: assume a port
-        if (option == "--to-ports" or has_port) and (facts.proto not in _PORT_PROTOS or facts.proto_negated):
+        # iptables reads -p's number here, negated or not
+        if (option == "--to-ports" or has_port) and facts.proto not in _PORT_PROTOS:
             return Bad(f"{target.name}: a port needs -p tcp, -p udp, -p sctp or -p dccp")
         return None
 
