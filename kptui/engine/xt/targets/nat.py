@@ -37,9 +37,25 @@ def _split_hostport(text: str) -> tuple[str | None, int | None]:
 def _iface_address(node: NodeContext, iface: str | None, family: int) -> str | None:
     for cidr in node.interfaces.get(iface or "", ()):
         ip = ipaddress.ip_interface(cidr).ip
-        if ip.version == family:
+        if ip.version == family and not ip.is_link_local:
             return str(ip)
     return None
+
+
+def _v6_source(node: NodeContext, dst: str) -> str | None:
+    """IPv6 MASQUERADE picks its source by source address selection over every interface (the outgoing one
+    only breaks ties): with no global address there, the node address sharing the longest prefix with ``dst``."""
+    target = int(ipaddress.IPv6Address(dst))
+    best: tuple[int, str] | None = None
+    for cidrs in node.interfaces.values():
+        for cidr in cidrs:
+            ip = ipaddress.ip_interface(cidr).ip
+            if ip.version != 6 or ip.is_link_local or ip.is_loopback:
+                continue
+            common = 128 - (int(ip) ^ target).bit_length()
+            if best is None or common > best[0]:
+                best = (common, str(ip))
+    return best[1] if best else None
 
 
 def _node_address(node: NodeContext, family: int) -> str | None:
@@ -68,6 +84,8 @@ def _first_port(target: Target) -> int | None:
 def _masquerade(target: Target, state: PacketState, node: NodeContext, table: str) -> Effect:
     family = 6 if ":" in state.dst else 4
     addr = _iface_address(node, state.out_iface, family)
+    if addr is None and family == 6 and state.out_iface not in (None, "lo"):
+        addr = _v6_source(node, state.dst)
     note = None
     if state.out_iface == "lo":
         addr = state.src  # to a local address: the source is already a local address and stays
