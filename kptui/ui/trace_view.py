@@ -83,6 +83,8 @@ class TraceView(Vertical):
         path_index = path_index if 0 <= path_index < len(trace.paths) else 0
         title = Text(printable(trace.packet.describe()) + f" · from {trace.packet.origin} · "
                      f"{plural(len(trace.paths), 'path')}", no_wrap=True, overflow="ellipsis")  # fmt: skip
+        if any(n.startswith("rules are missing") for n in trace.notes):  # an elided or filtered paste
+            title.append("  RULES MISSING from this dump: the answer may miss them", "bold reverse")
         title.append("   n/p step · a all hops · [ ] path", "dim")
         self.query_one("#trace-title", Static).update(title)
         paths = self.query_one("#trace-paths", OptionList)

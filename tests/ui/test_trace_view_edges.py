@@ -202,3 +202,24 @@ async def test_the_detail_text_is_wrapped_to_the_width_left_by_its_scrollbar() -
         assert body.virtual_size.height > body.scrollable_content_region.height  # it scrolls: a scrollbar
         assert body._width == body.scrollable_content_region.width
         assert "kube-proxy matches service addresses" in screen_text(app)
+
+
+@pytest.mark.asyncio
+async def test_a_trace_through_an_elided_paste_says_rules_are_missing() -> None:
+    text = S_DUMP.replace("-A INPUT", "...\n-A INPUT")  # a paste that leaves lines out
+    rs = parse_ruleset(text, source="paste")
+    app = make_app(ruleset=rs, source="paste")
+    async with app.run_test(size=(160, 36)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        screen.builder.fill(Packet("10.0.0.9", "10.0.0.2", "tcp", None, 80, "external"),
+                            NodeContext(addresses=("10.0.0.2",)))
+        screen.action_trace()
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if screen.trace is not None:
+                break
+        await pilot.pause()
+        assert screen.trace is not None
+        title = str(screen.trace_view.query_one("#trace-title", Static).content)
+        assert "RULES MISSING" in title
