@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kptui.engine.errors import printable
 
-__all__ = ["human", "plural", "printable"]
+__all__ = ["human", "out_of_memory", "plural", "printable"]
 
 
 def human(n: int) -> str:
@@ -20,3 +20,10 @@ def human(n: int) -> str:
 
 def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def out_of_memory(what: str = "") -> str:
+    """The message for running out of memory (a command, the explorer): never a traceback."""
+    where = f" ({what})" if what else ""
+    return (f"kptui: out of memory{where}: this input needs more memory than this machine (or its memory limit) "
+            "gives; free memory, raise the limit, or give a smaller input (--max-input caps what is read)")

@@ -28,10 +28,11 @@ from kptui.engine.counters import (
     counter_snapshot,
     diff_counters,
 )
+from kptui.engine.entries import Total
 from kptui.engine.model import Ruleset
 from kptui.fmt import human, plural, printable
 
-__all__ = ["ReadFailed", "Reading", "TopState", "next_interval", "render_frame", "run_top"]
+__all__ = ["ReadFailed", "Reading", "TopState", "at_least", "entered_text", "next_interval", "render_frame", "run_top"]
 
 BUDGET = 0.10  # the share of one core reading may use
 CLEAR = "\x1b[H\x1b[2J"
@@ -62,11 +63,9 @@ def kube_labels(ruleset: Ruleset) -> Mapping[str, str] | None:
     """Chain → service label from the service index (:mod:`kptui.engine.kube`), which also names services whose
     comments were dropped (clusters with more than 1000 endpoints); None when it is not available."""
     try:
-        index = getattr(ruleset, "service_index", None)
-        if index is None:
-            from kptui.engine.kube import build_service_index
+        from kptui.engine.kube import service_index_of
 
-            index = build_service_index(ruleset)
+        index = service_index_of(ruleset)
         out: dict[str, str] = {}
         for svc in index:
             for chain in svc.chains.values():
@@ -76,6 +75,17 @@ def kube_labels(ruleset: Ruleset) -> Mapping[str, str] | None:
     except Exception:  # noqa: BLE001 - optional enrichment: the comments still label every rule they name
         return None
     return out
+
+
+def at_least(exact: bool) -> str:
+    """The mark of a count the counters only bound from below."""
+    return "" if exact else "≥"
+
+
+def entered_text(t: Total) -> str:
+    """``1.2k pkts, 80k bytes entered the nat table``: the packets that entered the rules, each once."""
+    where = f"the {t.table} table" if t.table else "the rules"
+    return f"{at_least(t.exact)}{human(t.packets)} pkts, {human(t.bytes)} bytes entered {where}"
 
 
 def next_interval(requested: float, wall: float, cpu: float) -> float:
@@ -110,7 +120,7 @@ class TopState:
                 self.since_start[x.key] = (p + x.packets, b + x.bytes)
             for c in d.chains:
                 k = (c.table, c.chain)
-                self.chains_since_start[k] = self.chains_since_start.get(k, 0) + c.packets + (c.policy_packets or 0)
+                self.chains_since_start[k] = self.chains_since_start.get(k, 0) + c.packets
             self.appeared_total += len(d.appeared)
             self.vanished_total += len(d.vanished)
         else:
@@ -192,8 +202,8 @@ def render_frame(state: TopState, *, width: int = 160, rule_rows: int = 20, chai
         for c in policy_drops[:3]:
             out.append(red(_fit(f"!! policy DROP rising: {c.table}/{c.chain} +{c.policy_packets} pkts", width)))
         out.append("")
-        out.append(f"interval {d.seconds:.1f} s: {human(d.packets)} pkts, {human(d.bytes)} bytes through "
-                   f"{plural(len(d.rules) + len(d.appeared), 'rule')} · {len(d.appeared)} appeared, "
+        out.append(f"interval {d.seconds:.1f} s: {entered_text(d.total)} · "
+                   f"{plural(len(d.rules) + len(d.appeared), 'rule')} moved · {len(d.appeared)} appeared, "
                    f"{len(d.vanished)} vanished" + (f" (since start: {state.appeared_total} appeared, "
                                                     f"{state.vanished_total} vanished)" if state.reads > 2 else ""))
         chains = [c for c in d.chains if chain_ok(c.table, c.chain)]
@@ -239,14 +249,14 @@ def render_frame(state: TopState, *, width: int = 160, rule_rows: int = 20, chai
 def _chains_table(out: list[str], chains: list[ChainDelta], d: CounterDiff, state: TopState, labels: ServiceLabels,
                   rows: int, width: int, red: Callable[[str], str]) -> None:  # fmt: skip
     out.append("")
-    out.append(f"{'CHAIN':<44} {'Δpkts':>8} {'pkts/s':>8} {'Δbytes':>8} {'B/s':>8} {'since start':>11}")
+    out.append(f"{'CHAIN (packets that entered it)':<44} {'Δpkts':>8} {'pkts/s':>8} {'Δbytes':>8} {'B/s':>8} "
+               f"{'since start':>11}")
     for c in chains[:rows]:
         name = f"{c.table}/{c.chain}"
         svc = labels.chain(c.table, c.chain)
-        pk = c.packets + (c.policy_packets or 0)
-        by = c.bytes + (c.policy_bytes or 0)
+        pk, by = c.packets, c.bytes  # what entered the chain (a lower bound: "≥")
         total = state.chains_since_start.get((c.table, c.chain), 0)
-        line = (f"{_fit(name, 44):<44} {'+' + human(pk):>8} {d.rate(pk):>8.1f} {human(by):>8} "
+        line = (f"{_fit(name, 44):<44} {'+' + at_least(c.exact) + human(pk):>8} {d.rate(pk):>8.1f} {human(by):>8} "
                 f"{human(int(d.rate(by))):>8} {human(total):>11}" + (f"  {svc}" if svc else ""))  # fmt: skip
         if c.policy_packets:
             line += f"  (policy {c.policy}: +{c.policy_packets})"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build ``samples/*.rules`` from a real kernel: ``sudo python3 samples/build_samples.py [NAME...]``.
+"""Build ``samples/*.rules`` and ``samples/*.nft`` from a real kernel: ``sudo python3 samples/build_samples.py [NAME...]``.
 
 For each scenario of :mod:`scenarios` (all of them without arguments): build a network-namespace lab
 (node, one pod namespace per local endpoint plus a client pod, an "outside" host on the uplink that
@@ -8,8 +8,15 @@ into the node with ``ip[6]tables-{nft,legacy}-restore``, run echo servers on eve
 TCP/UDP traffic (from a pod, from outside, from the node itself, hairpin, NodePorts, external and LB
 IPs), then save with ``ip[6]tables-*-save -c`` into ``samples/NAME.rules``. The ``on <date>`` part of
 the header/footer comments is normalised to a fixed date; everything else is kept as the tool printed
-it. Afterwards each file is checked for non-zero counters on the interesting rules. Namespaces and
-processes are always cleaned up. Exit status 1 if a scenario failed or a check did not hold.
+it. Afterwards each file is checked for non-zero counters on the interesting rules.
+
+The nftables-mode scenarios (``NFT_SCENARIOS``) load kube-proxy's nftables ruleset (:mod:`tools.kubegen_nft`,
+``nft -f``) instead, send the same traffic, and save ``nft list ruleset`` as ``samples/NAME.nft`` and ``nft -j
+list ruleset`` as ``samples/NAME.json``, verbatim (kube-proxy writes no counters in nftables mode, so the checks
+are patterns the listing must hold, and every service with endpoints must have answered a pod). The mixed node
+saves ``iptables-nft-save -c`` as ``samples/mixed-node.rules`` (dates normalised, counters checked) and its
+native table as ``samples/mixed-node.nft``. Namespaces and processes are always cleaned up. Exit status 1 if
+a scenario failed or a check did not hold.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import shutil
 import sys
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +35,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from samples import foreign_rules
-from samples.scenarios import BY_NAME, COMMON_CHECKS, SCENARIOS, Scenario
-from tools.kubegen import generate
+from samples.scenarios import BY_NAME, COMMON_CHECKS, NFT_BY_NAME, NFT_SCENARIOS, SCENARIOS, Scenario
+from tools.kubegen import Ruleset, generate
+from tools.kubegen_ipvs import IpvsRuleset, ipvsadm_list, ipvsadm_save
+from tools.kubegen_nft import generate_nft
 from tools.netlab import Lab, LabError, Probe, ProbeResult, install_signal_cleanup, leftover_namespaces
+from tools.netlab_nft import NftLab
 
 FIXED_DATE = "Mon Jun  2 12:00:00 2025"
 TIMEOUT = 0.3  # seconds per probe; answers on veths take well under a millisecond
@@ -99,6 +110,20 @@ def build_topology(lab: Lab, sc: Scenario) -> Topology:
     return Topology(lab, sc, outside, pods[net.client_pod_ip], pods, ifaces)
 
 
+def setup_ipvs(lab: Lab, ruleset: Ruleset) -> None:
+    """An IPVS-mode node: kube-ipvs0 with every bound service address, and kube-proxy's ipsets (loaded before the
+    rules that match them). kube-proxy's kube-ipvs0 is a dummy link, left down; this kernel has no dummy links,
+    so a bridge without ports, also left down, stands in: its addresses get the same local routes."""
+    if not isinstance(ruleset, IpvsRuleset):
+        return
+    if shutil.which("ipset") is None:
+        raise LabError("IPVS mode needs the ipset tool (apt-get install ipset)")
+    lab.ip(lab.node, "link", "add", "kube-ipvs0", "type", "bridge")
+    for ip in ruleset.vips:
+        lab.add_addr(lab.node, "kube-ipvs0", f"{ip}/32")
+    lab.load_ipsets(ruleset.ipset_restore())
+
+
 def plan_traffic(topo: Topology) -> list[Flow]:
     """The probes of a scenario: every address a service answers on, from every kind of client."""
     sc, net, node, n = topo.sc, topo.sc.net, topo.lab.node, topo.sc.tries
@@ -126,7 +151,7 @@ def plan_traffic(topo: Topology) -> list[Flow]:
             add("outside", topo.outside, p, net.node_ip, svc.node_port, n, f"{name} NodePort")
             add("node", node, p, net.node_ip, svc.node_port, max(2, n // 2), f"{name} NodePort")
             add("pod", topo.client, p, net.node_ip, svc.node_port, max(2, n // 2), f"{name} NodePort")
-            if net.loopback:
+            if net.loopback and sc.layout != "ipvs":  # IPVS mode has no NodePorts on localhost
                 add("node", node, p, net.loopback, svc.node_port, 2, f"{name} NodePort on localhost")
         for ip in svc.external_ips:
             add("outside", topo.outside, p, ip, svc.port, n, f"{name} external IP")
@@ -140,6 +165,10 @@ def plan_traffic(topo: Topology) -> list[Flow]:
             add("outside", topo.outside, "tcp", net.node_ip, svc.health_check_node_port, 2,
                 f"{name} health check")
     sticky = False
+    if sc.layout == "ipvs":  # a service address, but no service on that port: KUBE-IPVS-FILTER rejects it
+        vip = sc.services[0].cluster_ip
+        add("pod", topo.client, "tcp", vip, 22, 2, "cluster IP, port without a service")
+        add("outside", topo.outside, "tcp", vip, 22, 2, "cluster IP, port without a service")
     if sc.calico:
         published = foreign_rules.PUBLISHED_PORT
         add("outside", topo.outside, "tcp", net.node_ip, published, n, "Docker published port")
@@ -150,15 +179,20 @@ def plan_traffic(topo: Topology) -> list[Flow]:
 
 
 def run_traffic(lab: Lab, flows: list[Flow]) -> list[tuple[Flow, list[ProbeResult]]]:
-    """Run the flows, one probe client per source namespace (flows keep their order per namespace)."""
+    """Run the flows, one probe client per source namespace, the namespaces at once (flows keep their order per
+    namespace; a namespace's timeouts no longer hold up the others)."""
     by_ns: dict[str, list[Flow]] = defaultdict(list)
     for flow in flows:
         by_ns[flow.ns].append(flow)
     results: dict[int, list[ProbeResult]] = {}
-    for ns, ns_flows in by_ns.items():
-        out = lab.probe(ns, [f.probe for f in ns_flows for _ in range(f.count)])
-        for f in ns_flows:
+
+    def one(ns: str) -> None:
+        out = lab.probe(ns, [f.probe for f in by_ns[ns] for _ in range(f.count)])
+        for f in by_ns[ns]:
             results[id(f)], out = out[:f.count], out[f.count:]
+
+    with ThreadPoolExecutor(max_workers=max(1, len(by_ns))) as pool:
+        list(pool.map(one, by_ns))  # list(): re-raise the first failure here
     return [(f, results[id(f)]) for f in flows]
 
 
@@ -207,6 +241,7 @@ def build(sc: Scenario, out_dir: Path) -> list[str]:
         ruleset = generate(sc.services, sc.node, sc.layout)
         if sc.extend:
             sc.extend(ruleset, topo.pod_ifaces)
+        setup_ipvs(lab, ruleset)
         lab.load_rules(ruleset.render(), backend=sc.backend, family=sc.family)
         flows = plan_traffic(topo)
         for flow, results in run_traffic(lab, flows):
@@ -217,12 +252,19 @@ def build(sc: Scenario, out_dir: Path) -> list[str]:
             for flow, results in run_traffic(lab, sticky):
                 print(describe(flow, results))
         text = lab.save_rules(backend=sc.backend, family=sc.family)
+        sets = lab.exec(lab.node, ["ipset", "save"]).stdout if isinstance(ruleset, IpvsRuleset) else None
     text = _DATE_RE.sub(lambda m: f"{m.group(1)} {FIXED_DATE}", text)
     path = out_dir / f"{sc.name}.rules"
     path.write_text(text)
+    if isinstance(ruleset, IpvsRuleset) and sets is not None:
+        (out_dir / f"{sc.name}.ipset").write_text(sets)
+        (out_dir / f"{sc.name}.ipvsadm").write_text(ipvsadm_save(ruleset))
+        (out_dir / f"{sc.name}.ipvsadm-list").write_text(ipvsadm_list(ruleset))
+        print(f"   wrote {sc.name}.ipset (ipset save), {sc.name}.ipvsadm (-S -n) and {sc.name}.ipvsadm-list "
+              "(-L -n; both written by tools/kubegen_ipvs.py: no IPVS here)")
     rules = [m for m in map(_RULE_RE.match, text.splitlines()) if m]
     counted = sum(1 for m in rules if m.group(1) != "0")
-    failures = check_counters(text, COMMON_CHECKS + sc.checks)
+    failures = check_counters(text, (COMMON_CHECKS if sc.layout != "ipvs" else []) + sc.checks)
     print(f"   wrote {path.relative_to(out_dir.parent)}: {len(rules)} rules, {counted} with packets, "
           f"{time.monotonic() - started:.1f}s")
     for failure in failures:
@@ -230,13 +272,72 @@ def build(sc: Scenario, out_dir: Path) -> list[str]:
     return failures
 
 
+def build_nft(sc: Scenario, out_dir: Path) -> list[str]:
+    """Build one nftables-mode (or mixed-node) sample; return the failed checks."""
+    started = time.monotonic()
+    mixed = sc.mode == "mixed"
+    print(f"== {sc.name}: {sc.title}")
+    what = f"iptables mode {sc.layout} (iptables-nft) + native tables" if mixed else \
+        f"nftables mode, layout {sc.nft_layout or '1.33'}"
+    print(f"   {what}, IPv{sc.family}")
+    with NftLab(sc.name.removeprefix("nft-")) as lab:
+        for key in ("net.ipv4.icmp_ratelimit", "net.ipv6.icmp.ratelimit"):
+            lab.sysctl(lab.node, key, "0")
+        topo = build_topology(lab, sc)
+        tables = [] if mixed else [("ip6" if sc.family == 6 else "ip", "kube-proxy")]
+        if mixed:
+            lab.load_rules(generate(sc.services, sc.node, sc.layout).render(), backend="nft", family=sc.family)
+        else:
+            lab.load_nft(generate_nft(sc.services, sc.node, sc.nft_layout or "1.33").render())
+        if sc.nft_extend is not None:
+            text, extra = sc.nft_extend(sc, topo.pod_ifaces)
+            lab.load_nft(text)
+            tables += extra
+        flows = plan_traffic(topo)
+        done = run_traffic(lab, flows)
+        sticky = [f for f in flows if f.sticky]
+        for round_ in (2, 3) if sticky else ():
+            forgot = lab.flush_dynamic_sets() + (lab.flush_recent() if mixed else [])
+            print(f"   affinity round {round_}: forgot {len(forgot)} affinity set(s)/list(s)")
+            done += run_traffic(lab, sticky)
+        for flow, results in done:
+            print(describe(flow, results))
+        rules = _DATE_RE.sub(lambda m: f"{m.group(1)} {FIXED_DATE}", lab.save_rules(family=sc.family)) if mixed else None
+        nft = "".join(lab.list_ruleset(family=f, table=t) for f, t in tables) if mixed else lab.list_ruleset()
+        json_text = None if mixed else lab.list_ruleset(json_format=True)
+    base = out_dir / sc.name
+    written = {".nft": nft, ".json": json_text, ".rules": rules}
+    for suffix, text in written.items():
+        if text is not None:
+            base.with_suffix(suffix).write_text(text)
+    failures = [f"the listing does not match {p!r}" for p in sc.nft_checks if not re.search(p, nft)]
+    if rules is not None:
+        failures += check_counters(rules, COMMON_CHECKS + sc.checks)
+    failures += _unanswered(sc, done)
+    names = ", ".join(f"samples/{sc.name}{s}" for s, t in written.items() if t is not None)
+    print(f"   wrote {names}: {nft.count(chr(10))} listing lines, {time.monotonic() - started:.1f}s")
+    for failure in failures:
+        print(f"   CHECK FAILED: {failure}")
+    return failures
+
+
+def _unanswered(sc: Scenario, done: list[tuple[Flow, list[ProbeResult]]]) -> list[str]:
+    """Service ports with endpoints that answered no pod's connection to their cluster IP."""
+    out = []
+    for svc in sc.services:
+        what = f"{svc.svc_port_name} cluster IP"
+        if svc.endpoints and not any(r.ok for f, rs in done if f.who == "pod" and f.what == what for r in rs):
+            out.append(f"{what} never answered a pod")
+    return out
+
+
 def main(argv: list[str]) -> int:
     """Build the named samples (all by default); ``--list`` prints the scenario names."""
     if "--list" in argv or "-h" in argv or "--help" in argv:
-        for sc in SCENARIOS:
-            print(f"{sc.name:28} {sc.title}")
+        for sc in SCENARIOS + NFT_SCENARIOS:
+            print(f"{sc.name:30} {sc.title}")
         return 0
-    unknown = [a for a in argv if a not in BY_NAME]
+    unknown = [a for a in argv if a not in BY_NAME and a not in NFT_BY_NAME]
     if unknown:
         print(f"unknown sample(s): {', '.join(unknown)} (see --list)", file=sys.stderr)
         return 2
@@ -246,9 +347,9 @@ def main(argv: list[str]) -> int:
     install_signal_cleanup()
     started, failed = time.monotonic(), 0
     try:
-        for sc in [BY_NAME[a] for a in argv] or SCENARIOS:
+        for sc in [BY_NAME.get(a) or NFT_BY_NAME[a] for a in argv] or SCENARIOS + NFT_SCENARIOS:
             try:
-                failed += bool(build(sc, HERE))
+                failed += bool(build_nft(sc, HERE) if sc.mode != "iptables" else build(sc, HERE))
             except LabError as exc:
                 print(f"   FAILED: {exc}")
                 failed += 1

@@ -1,9 +1,11 @@
-"""The scenarios behind ``samples/*.rules``: services, node settings, extra rules and checks.
+"""The scenarios behind ``samples/*.rules`` and ``samples/nft-*.nft``: services, node settings, extra rules, checks.
 
 Each :class:`Scenario` is turned into a lab by ``build_samples.py``: one pod namespace per local
 endpoint IP (plus a client pod), an "outside" namespace on the node's uplink that plays the router,
 the other nodes (it owns the remote endpoint IPs) and external clients, and echo servers on every
-endpoint. Addresses follow :data:`NET4` / :data:`NET6`.
+endpoint. Addresses follow :data:`NET4` / :data:`NET6`. :data:`SCENARIOS` are kube-proxy's iptables mode,
+:data:`NFT_SCENARIOS` its nftables mode (the same services) and one mixed node (iptables-nft plus a native
+table of another component).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from samples import foreign_rules
 from tools.kubegen import Endpoint as E
 from tools.kubegen import NodeConfig, Ruleset, ServicePort
+from tools.nft_foreign import firewalld_table
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,13 @@ class Scenario:
     calico: bool = False  # cali* pod interfaces, Calico + Docker rules, ipsets
     checks: list[tuple[str, str]] = field(default_factory=list)
     extend: Callable[[Ruleset, list[str]], None] | None = None
+    # "iptables" (kube-proxy's iptables mode), "nft" (its nftables mode: tools/kubegen_nft.py) or "mixed"
+    # (iptables mode through iptables-nft, plus the native tables of ``nft_extend``)
+    mode: str = "iptables"
+    nft_layout: str | None = None  # tools.kubegen_nft layout (default "1.33")
+    # extra native tables: (nft -f text, ((family, table), ...)) for the scenario and its pod interfaces
+    nft_extend: Callable[[Scenario, list[str]], tuple[str, tuple[tuple[str, str], ...]]] | None = None
+    nft_checks: list[str] = field(default_factory=list)  # regexes the saved nft listing must match
 
     @property
     def family(self) -> int:
@@ -200,6 +210,24 @@ SCENARIOS: list[Scenario] = [
               ServicePort("kube-system", "kube-dns", "fd00:10:96::a", 53, port_name="dns", protocol="UDP",
                           endpoints=[E("fd00:10:244:1::2", 53, True), E("fd00:10:244:2::3", 53)])],
              node=NodeConfig(cluster_cidr="fd00:10:244::/56", node_ip="fd00:10::2")),
+    Scenario("ipvs-mode", "kube-proxy in IPVS mode: ipsets, kube-ipvs0, the IPVS table (written by kptui's generator)",
+             [kubernetes_api(), *kube_dns(), web(), frontend(lb_ips=("192.0.2.20",)), checkout(), cart(node_port=30600),
+              payments(), ServicePort("default", "legacy-ext", "10.96.70.20", 80, external_ips=["198.51.100.70"],
+                                      endpoints=[E("10.244.2.73", 80)]),
+              ServicePort("default", "broken", "10.96.40.10", 80, port_name="http", node_port=30100)],
+             node=NodeConfig(random_fully=True, node_addresses=("10.0.0.2", "10.244.1.1"),
+                             draining=("10.244.2.13:8080",)),
+             layout="ipvs", tries=4,
+             checks=[(r"! -s 10\.244\.0\.0/16 .*KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ", "all"),
+                     (r"KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ", "all"),
+                     (r"KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN", "all"),
+                     (r"^-A KUBE-IPVS-FILTER .*KUBE-IPVS-IPS dst -j REJECT", "all"),
+                     (r"^-A KUBE-SOURCE-RANGES-FIREWALL -j DROP", "all"),
+                     (r"KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN", "all"),
+                     (r"KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT", "all"),
+                     (r"^-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT", "all"),
+                     (r"^-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ", "all"),
+                     (r"^-A KUBE-MARK-MASQ ", "all"), (r"^-A KUBE-POSTROUTING .*MASQUERADE", "any")]),
     Scenario("mixed-all", "Default demo: a node with most of the above (modern layout, nft)",
              [kubernetes_api(), *kube_dns(), web(), frontend(lb_ips=("192.0.2.20",)), checkout(),
               legacy_api(), payments(), ingress(),
@@ -214,3 +242,36 @@ SCENARIOS: list[Scenario] = [
                      (r"external IP", "all")]),
 ]
 BY_NAME = {sc.name: sc for sc in SCENARIOS}
+
+
+def _firewalld(sc: Scenario, pod_ifaces: list[str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return firewalld_table("eth0", "veth"), (("inet", "firewalld"),)
+
+
+NFT_SCENARIOS: list[Scenario] = [
+    Scenario("nft-clusterip", "nftables mode: ClusterIP web service (3 endpoints), UDP/TCP DNS, the API server",
+             [kubernetes_api(), web(), *kube_dns()], mode="nft",
+             nft_checks=[r"numgen random mod 3 vmap", r"dnat to 10\.0\.0\.2:6443"]),
+    Scenario("nft-nodeport-cluster", "nftables mode: NodePort, externalTrafficPolicy=Cluster (TCP and UDP)",
+             BY_NAME["nodeport-cluster"].services, mode="nft",
+             nft_checks=[r"tcp \. 30080 : goto external-", r"udp \. 30514 : goto external-"]),
+    Scenario("nft-nodeport-local", "nftables mode: NodePort eTP=Local, with and without a local endpoint",
+             [checkout(), legacy_api()], mode="nft",
+             nft_checks=[r"goto local-", r'tcp \. 30091 comment "shop/legacy-api" : drop']),
+    Scenario("nft-no-endpoints", "nftables mode: services without endpoints (reject-chain); masquerade-all",
+             BY_NAME["no-endpoints"].services, node=NodeConfig(masquerade_all=True), mode="nft",
+             nft_checks=[r": goto reject-chain", r"ip daddr 10\.96\.40\.20 jump mark-for-masquerade"]),
+    Scenario("nft-loadbalancer-sourceranges", "nftables mode: loadBalancerSourceRanges (firewall-ips, firewall-)",
+             [payments(), ingress()], mode="nft",
+             nft_checks=[r"ip saddr != \{ 10\.0\.0\.0/24, 192\.0\.2\.50, 203\.0\.113\.0/24 \} drop"]),
+    Scenario("nft-session-affinity", "nftables mode: sessionAffinity ClientIP (affinity sets), TCP and UDP",
+             BY_NAME["session-affinity"].services, mode="nft", tries=10,
+             nft_checks=[r"set affinity-[^{]*\{[^}]*flags dynamic,timeout[^}]*elements = \{"]),
+    Scenario("nft-ipv6", "nftables mode, IPv6 (table ip6 kube-proxy): ClusterIP + NodePort and UDP DNS",
+             BY_NAME["ipv6"].services, node=BY_NAME["ipv6"].node, mode="nft",
+             nft_checks=[r"table ip6 kube-proxy", r"dnat to \[fd00:10:244:1::11\]:8080"]),
+    Scenario("mixed-node", "kube-proxy iptables mode (iptables-nft) next to a firewalld-like table inet firewalld",
+             [kubernetes_api(), *kube_dns()[:2], web(), frontend(), checkout()], mode="mixed", tries=6,
+             nft_extend=_firewalld, nft_checks=[r"table inet firewalld", r"ct status dnat accept"]),
+]
+NFT_BY_NAME = {sc.name: sc for sc in NFT_SCENARIOS}

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pytest
 
@@ -65,3 +66,20 @@ class KernelGate:
                "this a failure).")
         self.skipped.append(msg)
         pytest.skip(msg)
+
+
+@contextmanager
+def scratch_netns(tag: str) -> Iterator[str]:
+    """A network namespace of the test's own (``kptlab-<pid>-<tag>``), deleted afterwards."""
+    ns = f"kptlab-{os.getpid()}-{tag}"
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True, timeout=20)
+    try:
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True, timeout=20)
+
+
+def nft_check(ns: str, text: str) -> subprocess.CompletedProcess[str]:
+    """``nft -c -f -`` of ``text`` inside namespace ``ns``: validates, changes nothing."""
+    return subprocess.run(["ip", "netns", "exec", ns, "nft", "-c", "-f", "-"], input=text, text=True,
+                          capture_output=True, check=False, timeout=60)  # fmt: skip

@@ -12,7 +12,8 @@ from types import MappingProxyType
 
 import pytest
 
-from kptui.bundle import (
+from kptui.cli import main
+from kptui.node.bundle import (
     FORMAT_VERSION,
     Artifact,
     BundleError,
@@ -23,7 +24,6 @@ from kptui.bundle import (
     load_bundle,
     sniff,
 )
-from kptui.cli import main
 
 from .conftest import SAMPLES
 
@@ -130,8 +130,9 @@ def rewrite_manifest(bundle: bytes, **changes: object) -> bytes:
 
 
 def test_newer_format_version_says_upgrade(bundle: bytes) -> None:
-    with pytest.raises(BundleError, match="format version 2.*upgrade kptui"):
-        load_bundle(rewrite_manifest(bundle, format_version=2, kptui_version="9.0"))
+    newer = FORMAT_VERSION + 1  # format 2 is current: bundles of format 3 are "newer"
+    with pytest.raises(BundleError, match=f"format version {newer}.*upgrade kptui"):
+        load_bundle(rewrite_manifest(bundle, format_version=newer, kptui_version="9.0"))
     with pytest.raises(BundleError, match="not valid"):
         load_bundle(rewrite_manifest(bundle, format_version="one"))
     with pytest.raises(BundleError, match="does not describe a kptui bundle"):

@@ -106,3 +106,50 @@ def test_cli_origins_match_the_engine() -> None:
     from kptui.engine.packet import ORIGINS
 
     assert cli.ORIGINS == ORIGINS
+
+
+@pytest.mark.parametrize(("proto", "ports"), [("icmp", ["--dport", "80"]), ("icmp", ["--sport", "1234"]),
+                                             ("ICMP", ["--sport", "1", "--dport", "2"]), ("icmpv6", ["--dport", "80"])])  # fmt: skip
+def test_ports_on_a_protocol_without_ports_are_refused(proto: str, ports: list[str]) -> None:
+    """10.12: the packet builder refuses them; so does the command line (the engine would drop them silently)."""
+    dst = "fd00::1" if proto == "icmpv6" else "10.0.0.2"
+    src = "fd00::2" if proto == "icmpv6" else "10.0.0.1"
+    dump = str(ROOT / "samples" / "ipv6.rules") if proto == "icmpv6" else NODEPORT  # rules of the packet's family
+    code, out, err = run("trace", dump, "--src", src, "--dst", dst, "--proto", proto, *ports)
+    assert code == 2 and out == ""
+    assert err.startswith(f"kptui: {proto.lower()} has no ports: drop --") and "(ports go with tcp, udp, sctp" in err
+    code, _, _ = run("trace", dump, "--src", src, "--dst", dst, "--proto", proto)
+    assert code == 0
+    code, _, err = run("trace-commands", "--src", src, "--dst", dst, "--proto", proto, *ports)
+    assert code == 2 and err.startswith(f"kptui: {proto.lower()} has no ports: drop --")
+
+
+def test_every_protocol_is_listed_the_same_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    """10.12: trace --help, the error for an unknown protocol and the engine list the same protocols."""
+    from kptui.cli.common import PROTOCOLS as CLI_PROTOCOLS
+    from kptui.engine.packet import PROTOCOLS
+
+    assert CLI_PROTOCOLS == tuple(PROTOCOLS)
+    assert main(["trace", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    first, *rest = PROTOCOLS
+    assert f"--proto PROTO {first} (default), {', '.join(rest)} " in help_text
+    code, _, err = run("trace", NODEPORT, "--src", "10.0.0.1", "--dst", "10.0.0.2", "--proto", "gre")
+    assert code == 2 and f"is not one of {', '.join(PROTOCOLS)}" in err
+
+
+def test_an_extra_argument_gets_the_commands_own_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    """10.16: `kptui trace FILE extra …` prints kptui trace's usage, not the top-level one."""
+    code, _, _ = run("trace", NODEPORT, "extra", "--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "80")
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("usage: kptui trace ") and "kptui trace: error: unrecognized arguments: extra" in err
+    code, _, _ = run("summary", NODEPORT, "two", "three")
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("usage: kptui summary ") and "unrecognized arguments: two three" in err
+
+
+def test_the_subcommand_names_the_explorer_knows_are_the_commands() -> None:
+    from kptui.cli import command_names
+    from kptui.cli.common import COMMAND_NAMES
+
+    assert command_names() == COMMAND_NAMES

@@ -125,7 +125,7 @@ def test_cli_conntrack(files: tuple[Path, Path]) -> None:
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.rules")), ids=lambda p: p.name)
 def test_the_rule_scan_and_the_service_index_agree(path: Path) -> None:
-    from kptui.live.cmd_conntrack import index_view
+    from kptui.cli.conntrack import index_view
 
     rs = parse(path.read_text(), path.name)
     view = index_view(rs)
@@ -134,3 +134,18 @@ def test_the_rule_scan_and_the_service_index_agree(path: Path) -> None:
     key = lambda f: (f.service, f.ip, f.port, f.proto)
     assert {key(f) for f in frontends} == {key(f) for f in service_frontends(rs)}
     assert set(endpoints) == set(dnat_endpoints(rs))
+
+
+def test_without_rules_no_entry_is_called_a_service_entry(files: tuple[Path, Path]) -> None:
+    """10.13: without rules kptui cannot know services: it does not count 'service entries' and then list them all
+    under '(no service)'; it says what it lists (DNATed entries) and that staleness was not checked."""
+    ct, _rules = files
+    code, out, _ = run("conntrack", str(ct))
+    head, *rest = out.splitlines()
+    assert code == 0 and "service entr" not in out and "(no service)" not in out
+    assert head.endswith("8 entries, no rules: services and endpoints unknown (give --rules DUMP, or a bundle); "
+                         "5 DNATed entries, staleness not checked")  # fmt: skip
+    assert "(services unknown without rules): 5 entries" in rest
+    doc = json.loads(run("conntrack", str(ct), "--json")[1])
+    assert doc["rules"] is None and doc["listed"] == 5 and doc["stale"] == 0
+    assert {(e["service"], e["status"]) for e in doc["entries"]} == {(None, "unknown")}

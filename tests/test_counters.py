@@ -52,7 +52,8 @@ def test_same_rules_moved_counters() -> None:
     chains = {x.chain: x for x in d.chains}
     assert chains["KUBE-SVC-WEB"].packets == 5 and chains["KUBE-SVC-WEB"].rules_moved == 2
     assert chains["PREROUTING"].policy_packets == 10 and chains["PREROUTING"].policy_bytes == 600
-    assert d.rate(5) == 1.0 and d.packets == 15  # rule counters; the policy's are per chain
+    # what entered the rules: nat PREROUTING (no rule: its policy), not the 15 the rule counters add up to
+    assert d.rate(5) == 1.0 and d.packets == 10 and d.total.table == "nat"
 
 
 def test_renumbered_rules_keep_their_identity() -> None:
@@ -149,12 +150,13 @@ def test_cli_deltas(tmp_path: Path) -> None:
     doc = json.loads(out)
     assert doc["schema"] == "kptui.deltas/1" and doc["seconds"] == 10 and doc["compared"] == 6
     web = next(s for s in doc["services"] if s["service"] == "default/web:http")
-    assert web == {"service": "default/web:http", "packets": 5 + 5 + 5, "bytes": 900, "rules": 5}
+    assert web == {"service": "default/web:http", "packets": 5, "bytes": 300, "table": "nat", "rules": 5}
     (drop,) = doc["drops"]
     assert drop["chain"] == "KUBE-SERVICES" and drop["packets"] == 2 and drop["service"] == "default/broken:http"
     assert [r["status"] for r in doc["appeared"]] == ["appeared"]
     code, out, _ = run("deltas", str(a), str(b), "--seconds", "10")
-    assert code == 0 and "!! REJECT rising" in out and "By service:" in out and "(0.5/s)" in out
+    assert code == 0 and "!! REJECT rising" in out and "By service (the packets that entered it):" in out
+    assert "(0.5/s)" in out
     code, out, _ = run("deltas", str(a), str(b), "--json", "--filter", "broken")
     doc = json.loads(out)
     assert [ch["chain"] for ch in doc["chains"]] == ["KUBE-SERVICES"]
@@ -185,3 +187,47 @@ def test_a_700k_line_dump_diffs_exactly() -> None:
     d = diff_counters(old, new, 2.0)
     assert len(d.rules) == bumped and all(x.packets == 3 and x.bytes == 180 for x in d.rules)
     assert len(d.appeared) == 1 and d.vanished == () and d.compared == old.rule_count
+
+
+def test_without_counters_on_both_sides_there_are_no_deltas(tmp_path: Path) -> None:
+    """10.3: from a dump saved without -c to one saved with it nothing moved as far as anyone knows: no moved
+    rules, no packets, no refusing rule rising; text and JSON say the same."""
+    a, b = tmp_path / "a.rules", tmp_path / "b.rules"
+    a.write_text(dump(SVC + TO_A + TO_B + SEP_A + SEP_B, REJECT))  # no counters
+    b.write_text(dump(c(1, DNS) + c(15, SVC) + c(9, TO_A) + c(6, TO_B) + c(9, SEP_A) + c(6, SEP_B), c(2, REJECT)))
+    code, out, _ = run("deltas", str(a), str(b), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["counters"] is False
+    assert doc["packets"] is None and doc["bytes"] is None  # not 12100: unknown
+    assert doc["chains"] == [] and doc["drops"] == [] and doc["services"] == []
+    assert doc["compared"] == 6 and [r["rule"] for r in doc["appeared"]] == [DNS.strip()]
+    (appeared,) = doc["appeared"]
+    assert appeared["packets"] is None and appeared["total_packets"] == 1  # what the new dump holds, no delta
+    assert doc["notes"] == [("the old snapshot has no rule counters (save with iptables-save -c): no counter deltas, "
+                             "only the rules that appeared or vanished")]  # fmt: skip
+    code, text, _ = run("deltas", str(a), str(b))
+    first = text.splitlines()[0]
+    assert code == 0 and first.endswith("6 rules in both, 1 appeared, 0 vanished; no counter deltas (no rule moved, "
+                                        "no packets counted, no refusing rule rising: the counters are not there to "
+                                        "compare)")  # fmt: skip
+    assert "moved (" not in text and "packets, " not in first and "rising" not in text.replace("rule rising:", "")
+    assert "!!" not in text and "Appeared (1):" in text and "KUBE-SERVICES:1" in text
+    code, out, _ = run("deltas", str(b), str(a), "--json")  # the other way round: the new one lacks them
+    doc = json.loads(out)
+    assert doc["counters"] is False and doc["packets"] is None and doc["vanished"][0]["total_packets"] == 1
+    assert doc["notes"][0].startswith("the new snapshot has no rule counters")
+    a.write_text(dump(SVC))
+    doc = json.loads(run("deltas", str(a), str(a), "--json")[1])
+    assert doc["notes"][0].startswith("neither snapshot has rule counters") and doc["packets"] is None
+
+
+def test_more_chains_than_the_limit_are_counted_in_good_grammar(tmp_path: Path) -> None:
+    """10.14: '… and 1 more chain', not '… and 1 more chains'."""
+    a, b = tmp_path / "a.rules", tmp_path / "b.rules"
+    log_tcp, log_udp = "-A PREROUTING -p tcp -j LOG\n", "-A PREROUTING -p udp -j LOG\n"
+    a.write_text(dump(c(0, log_tcp) + c(0, log_udp), policy="[100:6000]", fpolicy="ACCEPT [10:600]"))
+    # nat PREROUTING: 5 packets entered (its 2 LOG rules moved, then its policy); filter INPUT: 1 (its policy)
+    b.write_text(dump(c(2, log_tcp) + c(3, log_udp), policy="[105:6300]", fpolicy="ACCEPT [11:660]"))
+    code, out, _ = run("deltas", str(a), str(b), "--limit", "1")
+    assert code == 0 and "… and 1 more chain (--json lists all)" in out and "1 more chains" not in out
+    assert "  … and 1 more rule\n" in out and "1 more rules" not in out

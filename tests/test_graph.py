@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kptui.engine.graph import ChainRef, RuleRef
+from kptui.engine.graph import ChainRef, RuleRef, graph_of
 
 from .conftest import parse
 
@@ -34,7 +34,7 @@ COMMIT
 
 
 def test_callers_in_file_order_including_goto() -> None:
-    g = parse(TEXT).graph
+    g = graph_of(parse(TEXT))
     assert g.callers_of("nat", "KUBE-SERVICES") == (
         RuleRef("nat", "PREROUTING", 1, 12),
         RuleRef("nat", "OUTPUT", 1, 13),
@@ -44,21 +44,21 @@ def test_callers_in_file_order_including_goto() -> None:
 
 
 def test_jumps_to_undeclared_chains() -> None:
-    g = parse(TEXT).graph
+    g = graph_of(parse(TEXT))
     assert g.dangling == ((RuleRef("nat", "KUBE-SERVICES", 2, 15), "KUBE-MISSING"),)
 
 
 def test_known_targets_are_not_dangling() -> None:
-    assert parse(TEXT).graph.dangling[0][1] == "KUBE-MISSING"  # MARK and DNAT are targets, not chains
+    assert graph_of(parse(TEXT)).dangling[0][1] == "KUBE-MISSING"  # MARK and DNAT are targets, not chains
 
 
 def test_unreferenced_user_chains() -> None:
-    g = parse(TEXT).graph
+    g = graph_of(parse(TEXT))
     assert set(g.unreferenced) == {ChainRef("nat", "KUBE-STALE")}  # loops reference each other
 
 
 def test_loops_are_found_once_each() -> None:
-    g = parse(TEXT).graph
+    g = graph_of(parse(TEXT))
     assert g.loops == (
         (ChainRef("nat", "LOOP-A"), ChainRef("nat", "LOOP-B")),
         (ChainRef("nat", "SELF"),),
@@ -69,5 +69,5 @@ def test_deep_chain_nesting_does_not_recurse() -> None:
     depth = 5000
     decls = "".join(f":C{i} - [0:0]\n" for i in range(depth))
     rules = "".join(f"-A C{i} -j C{i + 1}\n" for i in range(depth - 1)) + f"-A C{depth - 1} -j C0\n"
-    g = parse(f"*filter\n{decls}{rules}COMMIT\n").graph
+    g = graph_of(parse(f"*filter\n{decls}{rules}COMMIT\n"))
     assert len(g.loops) == 1 and len(g.loops[0]) == depth

@@ -22,9 +22,11 @@ JSON_KEYS = {
     "cluster_ip", "port", "node_port", "health_check_node_port", "external_ips", "load_balancer_ips",
     "external_or_lb_ips", "source_ranges", "external_traffic_policy", "internal_traffic_policy",
     "affinity_timeout", "endpoints", "chains", "no_endpoints", "no_local_endpoints", "blocking_rules", "notes",
+    "mode", "scheduler", "virtual_services",  # added for IPVS mode (keys are only ever added)
 }  # fmt: skip
 ENDPOINT_KEYS = {"address", "ip", "port", "chain", "hash_verified", "probability", "probability_exact",
-                 "local_probability", "local_probability_exact", "local"}  # fmt: skip
+                 "local_probability", "local_probability_exact", "local",
+                 "weight", "forward", "active_connections", "inactive_connections"}  # fmt: skip
 
 
 def run(*args: str) -> tuple[int, str, str]:

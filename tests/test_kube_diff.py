@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kptui.engine import Ruleset, parse_ruleset
-from kptui.engine.kube import ServiceDiff, diff_services
+from kptui.engine.kube import ServiceDiff, diff_services, service_index_of
 from kptui.engine.kube.diff_report import diff_text, diff_to_dict
 from kptui.engine.kube.hashes import chain_hash
 from kptui.engine.kube.report import matches_filter
@@ -97,7 +97,8 @@ def test_scale_up_gives_new_endpoints_and_exact_shares() -> None:
     assert c.renames == () and c.fields == ()
     lines = diff_text(diff(dump(web(3)), dump(web(5)))).splitlines()
     assert "~ default/web:http: endpoints 3 → 5 (+10.244.1.13:8080 +10.244.1.14:8080)" in lines
-    assert "~ default/web:http: shares 33.3 % → 20.0 %" in lines
+    # 10.14: the share change names the endpoints whose shares changed
+    assert "~ default/web:http: shares 33.3 % → 20.0 % for 10.244.1.10:8080 10.244.1.11:8080 10.244.1.12:8080" in lines
 
 
 def test_scale_down_removes_endpoints_and_shares_grow() -> None:
@@ -110,7 +111,7 @@ def test_scale_down_removes_endpoints_and_shares_grow() -> None:
         ("10.244.1.10:8080", five[0], Fraction(1, 2)), ("10.244.1.11:8080", five[1], Fraction(1, 2))]
     text = diff_text(diff(dump(web(5)), dump(web(2))))
     assert "~ default/web:http: endpoints 5 → 2 (-10.244.1.12:8080 -10.244.1.13:8080 -10.244.1.14:8080)" in text
-    assert "~ default/web:http: shares 20.0 % → 50.0 %" in text
+    assert "~ default/web:http: shares 20.0 % → 50.0 % for 10.244.1.10:8080 10.244.1.11:8080\n" in text
 
 
 def test_replaced_endpoint_keeps_the_count_and_the_shares() -> None:
@@ -282,7 +283,7 @@ def test_comment_stripped_copy_is_the_same_node(path: Path, large_cluster: bool)
     text = path.read_text()
     stripped = strip_comments(text, large_cluster=large_cluster)
     assert stripped != text
-    ports = len(parse_ruleset(text).service_index)
+    ports = len(service_index_of(parse_ruleset(text)))
     for d in (diff(text, stripped), diff(stripped, text)):
         assert d.empty, diff_text(d)
         # every port is matched; a nameless port without endpoints may come in several pieces (one per address)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kptui.bundle import encode_bundle
 from kptui.cli import main
+from kptui.node.bundle import encode_bundle
 
 from .conftest import ROOT, SAMPLES
 from .test_bundle import collection
@@ -57,7 +57,7 @@ def test_differences_exit_1_and_read_like_a_changelog(tmp_path: Path) -> None:
     assert lines[0] == f"--- {MIXED} (14 service ports)"
     assert lines[1] == f"+++ {tmp_path / 'scaled.rules'} (14 service ports)"
     assert "~ default/web:http: endpoints 3 → 2 (-10.244.2.13:8080)" in lines
-    assert "~ default/web:http: shares 33.3 % → 50.0 %" in lines
+    assert "~ default/web:http: shares 33.3 % → 50.0 % for 10.244.1.11:8080 10.244.1.12:8080" in lines  # named (10.14)
     assert lines[-1] == "0 added, 0 removed, 1 changed, 13 unchanged service ports; 0 node-level changes"
 
 
@@ -143,3 +143,14 @@ def test_terminal_escapes_never_reach_the_terminal(tmp_path: Path) -> None:
     evil.write_text(text.replace(rule + "\n", rule + '\n-A KUBE-MARK-MASQ -m comment --comment "\x1b]0;x\x07" -j RETURN\n'))
     code, out, _ = run("diff", str(MIXED), str(evil))
     assert code == 1 and "\x1b" not in out and "\x07" not in out and "+ node: nat KUBE-MARK-MASQ" in out
+
+
+def test_share_changes_name_their_endpoints_in_text_and_json(tmp_path: Path) -> None:
+    """10.14: 'shares 33.3 % → 50.0 %' says whose shares: the same endpoints the JSON lists."""
+    new = scaled(tmp_path)
+    _, out, _ = run("diff", str(MIXED), str(new))
+    (line,) = [ln for ln in out.splitlines() if ": shares " in ln]
+    named = line.split(" for ", 1)[1].split()
+    doc = json.loads(run("diff", str(MIXED), str(new), "--json")[1])
+    (change,) = doc["changed"]
+    assert named == [e["endpoint"] for e in change["endpoint_changes"] if e["field"] == "probability"] != []

@@ -21,7 +21,7 @@ def sample(name: str) -> str:
 
 
 @pytest.mark.parametrize("path", sample_paths(), ids=lambda p: p.stem)
-def test_era_of_every_sample(path: Path) -> None:
+def test_era_of_every_sample(path: Path) -> None:  # the IPVS-mode sample: tests/test_kube_ipvs.py
     layout = detect_layout(parse_ruleset_bytes(path.read_bytes()))
     assert layout.kube_proxy and layout.mode == "iptables" and not layout.ipvs_leftovers
     if path.stem == "kube-1.22-legacy":

@@ -10,7 +10,7 @@ import pytest
 
 from kptui.engine import Ruleset, parse_ruleset, parse_ruleset_bytes
 from kptui.engine.errors import printable
-from kptui.engine.kube import Explainer, Explanation, explain_chain, explain_rule
+from kptui.engine.kube import Explainer, Explanation, explain_chain, explain_rule, service_index_of
 from kptui.engine.kube.explain_common import one_in, pct
 from kptui.engine.matches import probability_of
 
@@ -207,7 +207,7 @@ COMMIT
 
 def test_1_20_masquerade_rules_in_kube_services() -> None:
     rs = parse_ruleset(LEGACY_120)
-    assert rs.service_index.layout.era == "<=1.20"
+    assert service_index_of(rs).layout.era == "<=1.20"
     e = explain_rule(rs, None, "nat", "KUBE-SERVICES", 1)
     assert e.kind == "masquerade-legacy"
     assert e.text.startswith("marks traffic to ClusterIP 10.96.0.10:53/udp (kube-system/kube-dns:dns) for masquerade "
@@ -302,7 +302,7 @@ def test_missing_chain_or_rule() -> None:
     with pytest.raises(LookupError, match="no chain NOPE in table nat"):
         explain_rule(rs, None, "nat", "NOPE", 1)
     with pytest.raises(LookupError, match="there is no rule 99"):
-        explain_rule(rs, rs.service_index, "nat", "KUBE-SERVICES", 99)
+        explain_rule(rs, service_index_of(rs), "nat", "KUBE-SERVICES", 99)
     with pytest.raises(LookupError, match="there is no rule 0"):
         explain_rule(rs, None, "nat", "KUBE-SERVICES", 0)
 

@@ -120,6 +120,41 @@ def test_lb_source_ranges() -> None:
     assert "lb-source-ranges" not in codes(load("clusterip"))
 
 
+def test_lb_source_ranges_say_what_a_trace_from_the_node_and_a_pod_shows() -> None:
+    """Issue 10, item 7: the finding said pods and this node are dropped while payments' ranges hold the node's
+    network (10.0.0.0/24) and a trace from the node is admitted by KUBE-FW. Its words now follow the trace."""
+    from kptui.engine.packet import NodeContext, Packet
+    from kptui.engine.trace import trace
+
+    rs = load("loadbalancer-sourceranges")
+    found = {f.service: f for f in codes(rs)["lb-source-ranges"]}
+    node = NodeContext(addresses=("10.0.0.2",), pod_cidrs=("10.244.0.0/16",))
+
+    def verdicts(src: str, dst: str, port: int, origin: str) -> set[str]:
+        return {p.verdict for p in trace(rs, Packet(src, dst, "tcp", None, port, origin), node).paths}
+
+    payments, ingress = found["shop/payments:https"], found["ingress-nginx/ingress-nginx-controller:http"]
+    # payments: from this node (10.0.0.2, inside 10.0.0.0/24) the connection is admitted and DNATed
+    assert verdicts("10.0.0.2", "192.0.2.50", 443, "local") == {"ACCEPT"}
+    assert "connections from this node's address are admitted" in payments.detail
+    assert "KUBE-FW-BTVQPHN42D4J3FOU:3" in payments.detail  # the -s 192.0.2.50/32 rule kube-proxy adds then
+    assert "dropped too" not in payments.detail and "this node's network" not in payments.advice
+    # ingress (203.0.113.0/24 only): from this node the connection is dropped, and the finding says so
+    assert verdicts("10.0.0.2", "192.0.2.51", 80, "local") == {"DROP"}
+    assert "connections from this node's address are dropped too" in ingress.detail
+    assert "this node's network" in ingress.advice
+    # pods (10.244.0.0/16, in no range): dropped for both, as both say
+    for f, (ip, port) in ((payments, ("192.0.2.50", 443)), (ingress, ("192.0.2.51", 80))):
+        assert verdicts("10.244.1.5", ip, port, "pod") == {"DROP"}
+        assert f"in-cluster clients of {ip} are dropped" in f.detail and f.severity == "warning"
+    # ranges that hold the pod network: pods are admitted (the trace agrees), and it is no longer a warning
+    rs = parse_ruleset(text("loadbalancer-sourceranges").replace("-s 10.0.0.0/24", "-s 10.0.0.0/8"))
+    f = next(f for f in codes(rs)["lb-source-ranges"] if f.service == "shop/payments:https")
+    assert verdicts("10.244.1.5", "192.0.2.50", 443, "pod") == {"ACCEPT"}
+    assert "the pod network 10.244.0.0/16 is in the ranges, so pods are admitted" in f.detail
+    assert f.severity == "info" and "pod CIDR" not in f.advice
+
+
 def test_client_source_ip_lost() -> None:
     (f,) = codes(load("nodeport-cluster"))["client-source-ip-lost"]
     assert f.severity == "info" and f.count == 2 and f.chain is not None and f.chain.startswith("KUBE-EXT-")

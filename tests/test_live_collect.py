@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from kptui.cli import main
-from kptui.live import collect as collect_mod
 from kptui.live import runner
-from kptui.live.collect import LiveError, load_live
 from kptui.live.runner import CommandResult
+from kptui.node import collect as collect_mod
+from kptui.node.collect import LiveError, load_live
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CLUSTERIP = (SAMPLES / "clusterip.rules").read_bytes()

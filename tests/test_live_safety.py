@@ -15,8 +15,8 @@ import pytest
 
 from kptui.cli import main
 from kptui.live import runner
-from kptui.live.collect import collect, load_live
 from kptui.live.runner import ALLOWED, PROXY_MODE_URL, CommandNotAllowed, fetch_proxy_mode, run_readonly
+from kptui.node.collect import collect, load_live
 
 ROOT = Path(__file__).resolve().parent.parent
 KPTUI = ROOT / "kptui"
@@ -33,7 +33,7 @@ COMMIT
 ADDR = b'[{"ifname":"eth0","addr_info":[{"family":"inet","local":"10.0.0.2","prefixlen":24,"scope":"global"}]}]'
 ROUTE = b'[{"dst":"default","gateway":"10.0.0.1","dev":"eth0"}]'
 READ_ONLY_TOOLS = {"iptables-nft-save", "iptables-legacy-save", "ip6tables-nft-save", "ip6tables-legacy-save",
-                   "iptables", "ip", "conntrack", "nft"}  # fmt: skip
+                   "iptables", "ip", "conntrack", "nft", "ipset", "ipvsadm"}  # fmt: skip
 
 
 class Recorder:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kptui.engine import parse_ruleset
+from kptui.engine.graph import graph_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from gen_dump import generate_lines
@@ -26,7 +27,7 @@ def test_a_700k_line_dump_parses_completely() -> None:
     rules = sum(1 for line in text.splitlines() if line.startswith("["))
     assert rs.rule_count == rules
     assert sum(len(t.chains) for t in rs.tables.values()) == declared
-    assert rs.warnings == () and rs.graph.dangling == () and rs.graph.loops == ()
+    assert rs.warnings == () and graph_of(rs).dangling == () and graph_of(rs).loops == ()
     services = rs.chain("nat", "KUBE-SERVICES")
     assert services is not None and len(services.rules) > 16000
     # A rule deep in the file decodes on demand with its right line number.

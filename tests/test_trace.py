@@ -268,3 +268,19 @@ def test_the_brief_line_keeps_a_mark_that_is_not_only_the_masquerade_bit() -> No
         assert brief.endswith("MASQUERADE as 10.0.0.2"), brief
         assert ("mark" in brief) is (shown is not None) and (shown or "") in brief, brief
         assert f"mark {mark}" in path_summary(t, path)
+
+
+def test_the_raw_table_runs_before_conntrack_so_ctstate_matches_see_invalid() -> None:
+    """raw (-300) runs before conntrack looks the packet up (-200): no entry yet, so `--ctstate NEW` does not
+    match there and `--ctstate INVALID` does (xt_conntrack: no ct → the INVALID bit); mangle sees NEW."""
+    rs = parse_ruleset(rules(
+        raw="-A PREROUTING -m conntrack --ctstate NEW -j DROP\n"
+            "-A PREROUTING -m conntrack --ctstate INVALID -j MARK --set-xmark 0x200/0x200",
+        mangle="-A PREROUTING -m conntrack --ctstate NEW -j MARK --set-xmark 0x400/0x400",
+    ))  # fmt: skip
+    (path,) = trace(rs, Packet("10.244.1.5", "10.244.2.7", dport=80), NODE).paths
+    assert path.verdict == "ACCEPT" and path.final.mark == 0x600
+    untracked = parse_ruleset(rules(raw="-A PREROUTING -j NOTRACK\n"
+                                        "-A PREROUTING -m conntrack --ctstate UNTRACKED -j MARK --set-xmark 0x1/0x1"))
+    (p2,) = trace(untracked, Packet("10.244.1.5", "10.244.2.7", dport=80), NODE).paths
+    assert p2.final.mark == 1

@@ -220,3 +220,50 @@ def test_cli_affinity_hit_takes_an_optional_endpoint(capsys: pytest.CaptureFixtu
     assert main([*args, "--affinity-hit", "10.244.2.63:8080"]) == 0
     (only,) = json.loads(capsys.readouterr().out)["paths"]
     assert only["endpoint"] == "10.244.2.63:8080"
+
+
+# -- every sample, iptables and nft: the scenarios' probabilities sum to exactly 1 ------------------------
+def _samples() -> list[tuple[str, Packet]]:
+    out = []
+    for name in ("clusterip", "nodeport-cluster", "nodeport-local", "session-affinity", "no-endpoints",
+                 "loadbalancer-sourceranges"):  # fmt: skip
+        out.append((f"{name}.rules", Packet("10.244.1.100", "10.96.10.20", dport=80)))
+        out.append((f"nft-{name}.nft", Packet("10.244.1.100", "10.96.10.20", dport=80)))
+        out.append((f"nft-{name}.json", Packet("203.0.113.10", "10.0.0.2", dport=30080, origin="external")))
+        out.append((f"{name}.rules", Packet("203.0.113.10", "10.0.0.2", dport=30080, origin="external")))
+    return out
+
+
+@pytest.mark.parametrize(("name", "packet"), _samples())
+def test_every_samples_scenarios_sum_to_one_and_no_path_is_repeated(name: str, packet: Packet) -> None:
+    from kptui.engine.nft import parse_nft
+    from kptui.engine.schedule import Netfilter
+
+    text = (SAMPLES / name).read_text()
+    rules = Netfilter({}, parse_nft(text, source=name)) if name.startswith("nft-") else parse_ruleset(text)
+    for node in (NodeContext(), NodeContext(addresses=("10.0.0.2",))):
+        t = trace(rules, packet, node)
+        assert t.scenarios and all(sc.probability == 1 for sc in t.scenarios), [sc.probability for sc in t.scenarios]
+        assert set(world_sums(t)) == {Fraction(1)}
+        seen = [(p.facts, tuple((h.chain, h.index, h.matched, h.verdict) for h in p.hops)) for p in t.paths]
+        assert len(seen) == len(set(seen)), "two paths took the same way under the same assumptions"
+
+
+def test_an_nft_interface_set_is_one_question_about_the_same_interface() -> None:
+    from kptui.engine.nft import parse_nft
+    from kptui.engine.schedule import Netfilter
+
+    listing = """table inet f {
+	chain fwd {
+		type filter hook forward priority filter; policy accept;
+		iifname { "cali*", "veth*" } counter drop
+		iifname "cali7" accept
+		iifname "eth0" reject
+	}
+}
+"""
+    t = trace(Netfilter({}, parse_nft(listing)), Packet("10.244.1.5", "10.244.2.7", dport=80),
+              NodeContext(addresses=("10.0.0.2",)))  # fmt: skip
+    verdicts = sorted(p.verdict for p in t.paths)
+    assert verdicts == ["ACCEPT", "DROP", "REJECT"], verdicts  # never cali7 after "not cali* or veth*"
+    assert all(sc.probability == 1 for sc in t.scenarios)

@@ -3,7 +3,8 @@
 Describe service ports (:class:`ServicePort`, with :class:`Endpoint` s) and the node
 (:class:`NodeConfig`), call :func:`generate` with ``layout="modern"`` (kube-proxy 1.28-1.30 iptables
 mode: KUBE-SVC/SVL/EXT/FW/SEP chains, KUBE-PROXY-FIREWALL; :mod:`tools.kubegen_modern`) or
-``layout="1.22"`` (KUBE-XLB, KUBE-MARK-DROP 0x8000; :mod:`tools.kubegen_122`) and
+``layout="1.22"`` (KUBE-XLB, KUBE-MARK-DROP 0x8000; :mod:`tools.kubegen_122`) or ``layout="ipvs"``
+(kube-proxy's IPVS mode, with its ipsets and IPVS table; :mod:`tools.kubegen_ipvs`) and
 :meth:`Ruleset.render` the result. This module holds the model, the hash, the :class:`Ruleset`
 builder and the pieces both layouts share.
 
@@ -26,7 +27,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-__all__ = ["Endpoint", "NodeConfig", "Ruleset", "ServicePort", "generate", "port_proto_hash"]
+__all__ = ["Endpoint", "NodeConfig", "Ruleset", "ServicePort", "generate", "load_spec", "port_proto_hash"]
 
 BUILTIN_CHAINS = {
     "raw": ("PREROUTING", "OUTPUT"),
@@ -129,12 +130,20 @@ class NodeConfig:
 
     ``cluster_cidr`` feeds the ``! -s CIDR`` local-traffic detector (``None``: detector not
     implemented); ``node_ip`` decides whether a loadBalancerSourceRanges CIDR covers the node.
+    ``service_cidrs`` and ``nodeport_addresses`` matter only to the nftables generator.
     """
 
     cluster_cidr: str | None = "10.244.0.0/16"
     node_ip: str = "10.0.0.2"
     masquerade_all: bool = False
     random_fully: bool = False
+    node_addresses: tuple[str, ...] = ()  # IPVS mode: every node address gets a NodePort virtual server
+    draining: tuple[str, ...] = ()  # IPVS mode: endpoints (IP:PORT) whose real servers have weight 0
+    # nftables mode only (tools/kubegen_nft.py): the ServiceCIDRs of both families (the lab's plan; empty:
+    # none known, so no "drop traffic to unallocated ClusterIPs" rule) and --nodeport-addresses ("primary":
+    # the node IP, kube-proxy's nftables default; "all": every local address but localhost).
+    service_cidrs: tuple[str, ...] = ("10.96.0.0/12", "fd00:10:96::/112")
+    nodeport_addresses: str = "primary"
 
     @property
     def family(self) -> int:
@@ -207,13 +216,17 @@ def if_not_local(node: NodeConfig) -> list[str]:
 
 
 def generate(services: list[ServicePort], node: NodeConfig, layout: str = "modern") -> Ruleset:
-    """Build the ruleset kube-proxy (``layout`` ``"modern"`` or ``"1.22"``) would install."""
+    """Build the ruleset kube-proxy (``layout`` ``"modern"``, ``"1.22"`` or ``"ipvs"``) would install (for
+    ``"ipvs"`` a :class:`tools.kubegen_ipvs.IpvsRuleset`, which also holds the ipsets and the IPVS table)."""
     if layout == "modern":
         from tools.kubegen_modern import generate_modern
         return generate_modern(services, node)
     if layout == "1.22":
         from tools.kubegen_122 import generate_122
         return generate_122(services, node)
+    if layout == "ipvs":
+        from tools.kubegen_ipvs import generate_ipvs
+        return generate_ipvs(services, node, node_addresses=node.node_addresses, draining=node.draining)
     raise ValueError(f"unknown layout {layout!r}")
 
 
@@ -253,16 +266,23 @@ def service_from_json(data: dict[str, object]) -> ServicePort:
     return ServicePort(**fields, endpoints=[Endpoint(str(e[0]), int(e[1]), bool(e[2])) for e in eps])  # type: ignore[arg-type]
 
 
+def load_spec(path: str) -> tuple[list[ServicePort], NodeConfig]:
+    """The services and node of a JSON spec file (see the module docstring)."""
+    with open(path) as fh:
+        spec = json.load(fh)
+    node_spec = dict(spec.get("node", {}))
+    if "service_cidrs" in node_spec:
+        node_spec["service_cidrs"] = tuple(node_spec["service_cidrs"])
+    return [service_from_json(s) for s in spec["services"]], NodeConfig(**node_spec)
+
+
 def main(argv: list[str]) -> int:
     """CLI: print the restore text for a JSON spec file."""
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
     layout = argv[argv.index("--layout") + 1] if "--layout" in argv else "modern"
-    with open(argv[0]) as fh:
-        spec = json.load(fh)
-    node = NodeConfig(**spec.get("node", {}))
-    services = [service_from_json(s) for s in spec["services"]]
+    services, node = load_spec(argv[0])
     sys.stdout.write(generate(services, node, layout).render())
     return 0
 

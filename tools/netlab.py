@@ -5,7 +5,7 @@ Kubernetes node/router, plus pod namespaces behind veths and an "outside" host o
 iptables-restore text into the node with the nft or legacy backend, runs echo servers and probe clients
 inside the namespaces, and reads back counters (``iptables-*-save -c``) and TRACE output
 (``xtables-monitor --trace`` or ``nft monitor trace``). It is used by ``samples/build_samples.py`` and
-by kernel conformance tests.
+by kernel conformance tests. :mod:`tools.netlab_nft` adds native nft rulesets and ``nft monitor trace``.
 
 Everything runs through ``ip netns exec`` with fixed argument lists (never a shell). Namespace names
 carry a per-process prefix (``kptlab-<pid>-<n>-<tag>-``) so parallel runs never collide, and
@@ -49,6 +49,7 @@ from tools.netlab_util import (
     install_signal_cleanup,
     leftover_namespaces,
     run,
+    wait_idle,
     xtables_tool,
 )
 
@@ -301,18 +302,7 @@ class Lab:
         False when ``timeout`` ran out first. Call before :meth:`trace_stop`."""
         if self._trace is None:
             raise LabError("no trace is running")
-        path, fh = self._trace[1], self._trace[2]
-        deadline = time.monotonic() + timeout
-        size, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            fh.flush()
-            now = path.stat().st_size
-            if now != size:
-                size, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return True
-            time.sleep(0.05)
-        return False
+        return wait_idle(self._trace[1], self._trace[2], quiet=quiet, timeout=timeout)
 
     def trace_stop(self) -> str:
         """Stop the monitor, delete the TRACE rules again and return the captured text.

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
 
 NS_PREFIX = "kptlab-"
 
@@ -68,6 +71,23 @@ def first_packet_trace(text: str) -> str:
             break
         out.append(line)
     return "\n".join(out) + ("\n" if out else "")
+
+
+def wait_idle(path: Path, fh: IO[str], *, quiet: float, timeout: float) -> bool:
+    """Wait until nothing has been written to ``path`` (through ``fh``, flushed) for ``quiet`` seconds; False
+    when ``timeout`` ran out first (a trace monitor looks up every traced rule before printing it, so it can
+    lag behind the traffic)."""
+    deadline = time.monotonic() + timeout
+    size, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        fh.flush()
+        now = path.stat().st_size
+        if now != size:
+            size, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def install_signal_cleanup() -> None:

@@ -30,9 +30,13 @@ def _holds(name: str, pred: Pred) -> bool:
         return name == arg
     if kind == "prefix":
         return name.startswith(arg)
-    if kind == "in":  # comma-separated alternatives, each a name or a prefix ending in '*'
-        return any(name.startswith(a[:-1]) if a.endswith("*") else name == a for a in arg.split(","))
+    if kind == "in":  # alternatives (space- or comma-separated), each a name or a prefix ending in '*'
+        return any(name.startswith(a[:-1]) if a.endswith("*") else name == a for a in _alternatives(arg))
     raise ValueError(f"unknown predicate {kind!r}")
+
+
+def _alternatives(arg: str) -> list[str]:
+    return arg.replace(",", " ").split()
 
 
 def _candidates(preds: Sequence[Pred]) -> list[str]:
@@ -40,7 +44,7 @@ def _candidates(preds: Sequence[Pred]) -> list[str]:
     each literal name, each prefix followed by a character no name has, and a name that is none of them."""
     out = ["\x00"]
     for kind, arg in preds:
-        parts = arg.split(",") if kind == "in" else [arg + ("*" if kind == "prefix" else "")]
+        parts = _alternatives(arg) if kind == "in" else [arg + ("*" if kind == "prefix" else "")]
         for a in parts:
             out.append(a[:-1] + "\x00" if a.endswith("*") else a)
     return out
@@ -89,7 +93,7 @@ def fact_phrase(key: str, pred: Pred | None, truth: bool) -> str:
     else:
         what = key
     kind, arg = pred
-    shown = arg + "+" if kind == "prefix" else "one of " + arg.replace(",", ", ") if kind == "in" else arg
+    shown = arg + "+" if kind == "prefix" else "one of " + ", ".join(_alternatives(arg)) if kind == "in" else arg
     return f"{what} is {'' if truth else 'not '}{shown}"
 
 

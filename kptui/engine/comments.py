@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .graph import graph_of
 from .model import Ruleset
 
 __all__ = ["ServiceLabels", "comment_of", "service_of_comment"]
@@ -61,7 +62,7 @@ class ServiceLabels:
                 if found:
                     break
             if found is None and _depth < 3:
-                for ref in self._ruleset.graph.callers_of(table, chain)[:4]:
+                for ref in graph_of(self._ruleset).callers_of(table, chain)[:4]:
                     caller = self._ruleset.chain(table, ref.chain)
                     if caller is None:
                         continue

@@ -25,7 +25,7 @@ from .xt.compile import not_understood_check, rule_not_understood
 if TYPE_CHECKING:
     from .model import Chain, Ruleset
 
-__all__ = ["ChainIndex", "CompiledRule", "CompiledRuleset"]
+__all__ = ["ChainIndex", "CompiledRule", "CompiledRuleset", "compiled_ruleset"]
 
 _HEADER_END = re.compile(r"(?:^| )(?:-m|-j|-g|--[a-z])")
 _DST = re.compile(r"(?:^| )(! )?-d (\S+)")
@@ -237,3 +237,8 @@ class CompiledRuleset:
                 return None
             idx = self._chains[key] = ChainIndex(chain, t.chains)
         return idx
+
+
+def compiled_ruleset(ruleset: Ruleset) -> CompiledRuleset:
+    """``ruleset`` prepared for tracing, once per ruleset (kept with it: :meth:`Ruleset.derived`)."""
+    return ruleset.derived("compiled", CompiledRuleset)

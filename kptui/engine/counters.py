@@ -10,6 +10,10 @@ kube-proxy's restore spelling still matches the same rules saved by iptables-sav
 A counter that went down means the rule's counters were zeroed in between (kube-proxy rewrote the chain, or
 ``iptables -Z``): the delta is then counted from zero and the rule is marked ``reset``.
 
+A chain's figure is the packets that entered it, a service's the packets that entered it, the total the
+packets that entered the rules (:mod:`kptui.engine.entries`): a packet is counted once, not once per rule it
+crossed.
+
 Pure: two rulesets (or :class:`CounterSnapshot` s) in, a frozen :class:`CounterDiff` out.
 """
 
@@ -22,8 +26,9 @@ from dataclasses import dataclass
 from itertools import compress, count
 from operator import itemgetter, ne
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
+from .entries import Entered, ServiceDelta, Total, builtin_entered, service_deltas, total
 from .errors import ParseError
 from .model import Counters, Ruleset
 from .render import render_rule
@@ -36,6 +41,8 @@ __all__ = [
     "CounterSnapshot",
     "RuleDelta",
     "RuleKey",
+    "ServiceDelta",
+    "Total",
     "counter_snapshot",
     "diff_counters",
 ]
@@ -75,12 +82,13 @@ class RuleDelta(NamedTuple):
 class ChainDelta(NamedTuple):
     table: str | None
     chain: str
-    packets: int  # sum of the rule deltas in this chain (appeared rules included)
+    packets: int  # the packets that entered the chain (kptui.engine.entries), each once
     bytes: int
     rules_moved: int
     policy_packets: int | None  # built-in chains: the policy counter's delta; None for a user chain
     policy_bytes: int | None
     policy: str | None  # ACCEPT / DROP for a built-in chain
+    exact: bool = True  # False: packets and bytes are a lower bound (what the counters cannot tell apart)
 
     @property
     def drops(self) -> bool:
@@ -143,6 +151,11 @@ def _s(c: Counters | None, i: int) -> str | None:
     return None if c is None else str(c[i])
 
 
+class _Labels(Protocol):
+    def rule(self, table: str | None, chain: str, raw: str) -> str | None: ...
+    def chain(self, table: str | None, chain: str) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class CounterDiff:
     """What moved between two snapshots ``seconds`` apart (hottest first everywhere)."""
@@ -153,20 +166,32 @@ class CounterDiff:
     vanished: tuple[RuleDelta, ...]  # rules only in the old snapshot
     chains: tuple[ChainDelta, ...]  # chains whose rules or policy counter moved
     compared: int  # rules present in both snapshots
-    counters: bool  # both snapshots carry counters (saved with -c)
+    counters: bool  # both snapshots carry counters (saved with -c); without, there are no deltas at all
     notes: tuple[str, ...] = ()
+    old_counters: bool = True  # the old snapshot carries counters (or has no rules)
+    new_counters: bool = True
+    unchanged: bool = False  # the same tables, chains and rules in the same order: only counters may differ
 
     def rate(self, value: int) -> float:
         """``value`` per second over this diff's interval (0 when the interval is unknown)."""
         return value / self.seconds if self.seconds > 0 else 0.0
 
     @property
+    def total(self) -> Total:
+        """The packets that entered the rules (counted in the busiest table's entry chains)."""
+        return total(self.chains)
+
+    @property
     def packets(self) -> int:
-        return sum(c.packets for c in self.chains)
+        return self.total.packets
 
     @property
     def bytes(self) -> int:
-        return sum(c.bytes for c in self.chains)
+        return self.total.bytes
+
+    def services(self, labels: _Labels) -> tuple[ServiceDelta, ...]:
+        """Per service (port) the packets that entered it, busiest first."""
+        return service_deltas((*self.rules, *self.appeared), labels)
 
     @property
     def drops(self) -> tuple[RuleDelta, ...]:
@@ -185,11 +210,17 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
     chains: list[ChainDelta] = []
     policy: dict[tuple[str | None, str], tuple[int, int]] = {}
     compared = 0
-    counters = a.has_counters and b.has_counters
+    unchanged = list(a.tables) == list(b.tables)
+    # A side without rules has no counters to lack; a side whose rules have none gives no deltas: a rule's
+    # counters then cannot be told from zero, and nothing moved, rose or was dropped as far as anyone knows.
+    old_counters, new_counters = a.has_counters or not a.rule_count, b.has_counters or not b.rule_count
+    counters = old_counters and new_counters
     notes = []
-    if not counters and (a.rule_count or b.rule_count):
-        notes.append("a snapshot has no rule counters (save it with iptables-save -c): only rules that "
-                     "appeared or vanished are shown")  # fmt: skip
+    if not counters:
+        which = "neither snapshot has" if not (old_counters or new_counters) else \
+            "the old snapshot has no" if not old_counters else "the new snapshot has no"
+        notes.append(f"{which} rule counters (save with iptables-save -c): no counter deltas, only the rules "
+                     "that appeared or vanished")  # fmt: skip
     for tname, nt in b.tables.items():
         ot = a.tables.get(tname)
         if ot is None:
@@ -198,6 +229,7 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
             continue
         m0, a0 = len(moved), len(appeared)
         same = list(ot.chains) == list(nt.chains) and ot.raws == nt.raws
+        unchanged = unchanged and same
         if same:  # the common case: the same rules in the same order; find the moved counters in C
             compared += len(nt.raws)
             names = list(nt.chains)
@@ -209,7 +241,8 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
                 occ = occs.get(c)
                 if occ is None:
                     occ = occs[c] = _occurrences(list(map(_RAW, nc.rows)))
-                _moved(tname, names[c], ot.chains[names[c]].rows[j], nc.rows[j], j, occ[j], moved)
+                if counters:
+                    _moved(tname, names[c], ot.chains[names[c]].rows[j], nc.rows[j], j, occ[j], moved)
         for chain, nc in nt.chains.items():
             oc = ot.chains.get(chain)
             if not same:
@@ -217,7 +250,7 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
                     appeared.extend(_whole(tname, chain, nc.rows, "appeared"))
                 else:
                     compared += _diff_chain(tname, chain, oc.rows, nc.rows, moved, appeared, vanished)
-            if nc.policy_counters is not None and oc is not None and oc.policy_counters is not None:
+            if counters and nc.policy_counters is not None and oc is not None and oc.policy_counters is not None:
                 o, n = oc.policy_counters, nc.policy_counters
                 pp, pb, _ = _delta(o[0], n[0], o[1], n[1])
                 if pp or pb:
@@ -226,27 +259,49 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
             for chain, oc in ot.chains.items():
                 if chain not in nt.chains:
                     vanished.extend(_whole(tname, chain, oc.rows, "vanished"))
-        per_chain: dict[str, list[RuleDelta]] = {}
-        for d in moved[m0:] + appeared[a0:]:
-            per_chain.setdefault(d.key.chain, []).append(d)
-        for chain in {**per_chain, **{c: [] for t, c in policy if t == tname}}:
-            ds = per_chain.get(chain, [])
-            pp_pb = policy.get((tname, chain))
-            nc = nt.chains[chain]
-            chains.append(ChainDelta(tname, chain, sum(d.packets for d in ds), sum(d.bytes for d in ds), len(ds),
-                                     pp_pb[0] if pp_pb else (0 if nc.policy else None),
-                                     pp_pb[1] if pp_pb else (0 if nc.policy else None), nc.policy))  # fmt: skip
+        chains.extend(_chain_deltas(tname, nt.chains, moved[m0:] + appeared[a0:], policy))
     for tname, ot in a.tables.items():
         if tname not in b.tables:
             for chain, oc in ot.chains.items():
                 vanished.extend(_whole(tname, chain, oc.rows, "vanished"))
+    if not counters:  # no deltas: appeared rules keep what they hold, but it is no delta; chains moved nothing
+        moved.clear()
+        chains.clear()
+        appeared = [d._replace(packets=0, bytes=0) for d in appeared]
     hot = _hottest
     return CounterDiff(
         seconds=max(0.0, seconds), rules=tuple(sorted(moved, key=hot)), appeared=tuple(sorted(appeared, key=hot)),
         vanished=tuple(sorted(vanished, key=_place)), compared=compared, counters=counters, notes=tuple(notes),
-        chains=tuple(sorted(chains, key=lambda c: (-c.packets - (c.policy_packets or 0), -c.bytes,
-                                                   c.table or "", c.chain))),
+        old_counters=old_counters, new_counters=new_counters, unchanged=unchanged,
+        chains=tuple(sorted(chains, key=lambda c: (-c.packets, -c.bytes, c.table or "", c.chain))),
     )  # fmt: skip
+
+
+def _chain_deltas(table: str | None, chains: Mapping[str, ChainCounters], deltas: list[RuleDelta],
+                  policy: Mapping[tuple[str | None, str], tuple[int, int]]) -> Iterable[ChainDelta]:  # fmt: skip
+    """The chains of ``table`` that were entered, or whose rules or policy moved, with what entered them."""
+    per_chain: dict[str, list[RuleDelta]] = {}
+    into: dict[str, list[int]] = {}  # chain → packets, bytes of the jumps (and gotos) to it
+    for d in deltas:
+        per_chain.setdefault(d.key.chain, []).append(d)
+        if d.target is not None and d.target in chains:
+            acc = into.setdefault(d.target, [0, 0])
+            acc[0] += d.packets
+            acc[1] += d.bytes
+    for chain in {**per_chain, **into, **{c: [] for t, c in policy if t == table}}:
+        ds = per_chain.get(chain, [])
+        pp_pb = policy.get((table, chain))
+        nc = chains[chain]
+        if nc.policy is not None:
+            entered = builtin_entered(nc.rows, ds, pp_pb or (0, 0))
+        elif chain in into:
+            entered = Entered(into[chain][0], into[chain][1], True)
+        else:  # nothing that leads here moved (or nothing leads here): at least its busiest rule's packets
+            top = max(ds, key=lambda d: (d.packets, d.bytes))
+            entered = Entered(top.packets, top.bytes, False)
+        yield ChainDelta(table, chain, entered.packets, entered.bytes, len(ds),
+                         pp_pb[0] if pp_pb else (0 if nc.policy else None),
+                         pp_pb[1] if pp_pb else (0 if nc.policy else None), nc.policy, entered.exact)  # fmt: skip
 
 
 def _hottest(d: RuleDelta) -> tuple[int, int, str, str, int]:

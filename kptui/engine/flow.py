@@ -187,6 +187,18 @@ def route_iface(node: NodeContext, dst: str) -> str | None:
     if node.is_local(dst):
         return "lo"
     ip = ipaddress.ip_address(dst)
+    if node.routes is not None:  # the node's own routes: longest prefix (None: no route, or a blackhole)
+        best_route: tuple[int, str] | None = None
+        for d, dev in node.routes:
+            try:
+                net = ipaddress.ip_network(("0.0.0.0/0" if ip.version == 4 else "::/0") if d == "default" else d,
+                                           strict=False)  # fmt: skip
+            except ValueError:
+                continue
+            if net.version == ip.version and ip in net and (best_route is None or net.prefixlen > best_route[0]):
+                best_route = (net.prefixlen, dev)
+        if best_route is not None:
+            return best_route[1] or None
     best: tuple[int, str] | None = None
     for name, cidrs in node.interfaces.items():
         for c in cidrs:

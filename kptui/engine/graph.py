@@ -13,7 +13,7 @@ from .model import BUILTIN_CHAINS
 if TYPE_CHECKING:
     from .model import Chain, Ruleset
 
-__all__ = ["KNOWN_TARGETS", "VERDICTS", "ChainRef", "Graph", "RuleRef", "build_graph"]
+__all__ = ["KNOWN_TARGETS", "VERDICTS", "ChainRef", "Graph", "RuleRef", "build_graph", "graph_of"]
 
 VERDICTS = frozenset({"ACCEPT", "DROP", "RETURN", "QUEUE"})
 # Extension targets shipped with iptables (IPv4 and IPv6). A -j name outside this set that is not a chain of
@@ -109,6 +109,11 @@ class Graph:
 
 def build_graph(ruleset: Ruleset) -> Graph:
     return Graph(ruleset)
+
+
+def graph_of(ruleset: Ruleset) -> Graph:
+    """The structure graph of ``ruleset``, computed once and kept with it (:meth:`Ruleset.derived`)."""
+    return ruleset.derived("graph", build_graph)
 
 
 def _cycles(edges: Mapping[ChainRef, tuple[ChainRef, ...]]) -> tuple[tuple[ChainRef, ...], ...]:

@@ -18,19 +18,28 @@ first SYN/datagram and joins the parts of its walk that carry other trace ids. S
 Trace ids hash the skb with its input interface: later packets of a connection may reuse the first one's id,
 and one packet's walk can change id (looping through ``lo``; between PREROUTING and FORWARD when it arrived
 on a bridge). Traversals are split where the IPv4 id changes or the hook/table order goes backwards.
+
+Native nft tables name their base chains freely (``nat-prerouting``), so an nft log alone does not say which
+hook a visit belongs to: pass ``base_chains`` (from the ruleset's listing) and every visit of a listed base
+chain gets its hook and its place in the hook's order. NAT-type base chains all run inside the kernel's one
+NAT hook of their hook point (priority -100 for prerouting/output, 100 for input/postrouting), ordered among
+themselves by their own priority: a ``type nat`` chain at priority -90 runs before a filter chain at -95.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-__all__ = ["HOOK_RANK", "KernelEvent", "KernelPacket", "KernelTrace", "KernelTraceLog", "first_packet",
-           "parse_kernel_trace"]
+__all__ = ["HOOK_RANK", "NAT_HOOK_PRIORITY", "BaseChains", "KernelEvent", "KernelPacket", "KernelTrace",
+           "KernelTraceLog", "first_packet", "parse_kernel_trace", "visit_order"]
 
 HOOK_RANK = {"PREROUTING": 0, "OUTPUT": 0, "INPUT": 1, "FORWARD": 1, "POSTROUTING": 2}
 _PRIO = {"raw": -300, "mangle": -150, "filter": 0, "security": 50}
+NAT_HOOK_PRIORITY = {"PREROUTING": -100, "OUTPUT": -100, "INPUT": 100, "POSTROUTING": 100}
+BaseChains = Mapping[tuple[str, str, str], tuple[str, str, int]]  # (family, table, chain) -> (hook, type, priority)
+Order = tuple[int, int]  # where a table visit runs in its hook: (effective priority, own priority)
 _NFT_FAMILIES = {"ip": 2, "ip6": 10, "inet": 1, "arp": 3, "bridge": 7, "netdev": 5}
 _HEX_VERDICTS = {0xFFFFFFFF: "CONTINUE", 0xFFFFFFFE: "BREAK", 0xFFFFFFFD: "JUMP", 0xFFFFFFFC: "GOTO",
                  0xFFFFFFFB: "RETURN"}  # fmt: skip
@@ -46,6 +55,7 @@ _NFT_HANDLE = re.compile(r"\s*# handle (\d+)$")
 _NFT_VERDICT = re.compile(r"\(verdict ([a-z]+)(?: (\S+))?\)")
 _DNAT_TO = re.compile(r"(?:--to-destination|dnat (?:ip6? )?to) (\S+)")
 _MASQ = re.compile(r"-j MASQUERADE\b|\bmasquerade\b")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')  # a comment's text: "… for masquerade and filter purpose" is no masquerade
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class KernelEvent:
     rule_text: str | None = None  # "-A CHAIN …" (xtables) or the nft statement list (nft)
     hook: str | None = None  # the hook of this table visit (the base chain's name), when known
     packet: KernelPacket | None = None  # the packet at the start of this table visit
+    order: Order | None = None  # where this visit's base chain runs in its hook (:func:`visit_order`), when known
 
     @property
     def is_trace_rule(self) -> bool:
@@ -151,7 +162,8 @@ class KernelTrace:
         return "sent" if self.events[0].hook == "OUTPUT" else "forward"
 
     def _taken(self, pattern: re.Pattern[str]) -> list[re.Match[str]]:
-        found = (pattern.search(e.rule_text) for e in self.events if e.verdict == "ACCEPT" and e.rule_text)
+        found = (pattern.search(_QUOTED.sub('""', e.rule_text)) for e in self.events
+                 if e.verdict == "ACCEPT" and e.rule_text)  # fmt: skip
         return [m for m in found if m]
 
     @property
@@ -194,21 +206,33 @@ class _Open:
     packet: KernelPacket | None = None  # the current visit's packet
     hook: str | None = None
     table: str | None = None
+    order: Order | None = None
     visit_started: bool = False  # a PACKET line opened a visit that has no event yet
 
     def freeze(self) -> KernelTrace:
         return KernelTrace(self.id, self.family, tuple(self.events), tuple(self.packets), (self.id,))
 
 
-def _visit_key(hook: str | None, table: str | None) -> tuple[int, int] | None:
-    """(hook rank, table priority): raw -300, mangle -150, nat -100 (DNAT hooks) or 100, filter 0, security 50."""
-    prio = (-100 if hook in ("PREROUTING", "OUTPUT") else 100) if table == "nat" else _PRIO.get(table or "")
-    return None if hook not in HOOK_RANK or prio is None else (HOOK_RANK[hook], prio)
+def visit_order(hook: str, chain_type: str, priority: int) -> Order:
+    """Where a base chain runs among its hook's chains: NAT-type chains at the NAT hook's priority (then by their
+    own), every other type at its own priority."""
+    own = int(priority)
+    return (NAT_HOOK_PRIORITY.get(hook.upper(), own) if chain_type == "nat" else own, own)
 
 
-def _goes_back(prev_hook: str | None, prev_table: str | None, hook: str | None, table: str) -> bool:
+def _visit_key(hook: str | None, table: str | None, order: Order | None = None) -> tuple[int, Order] | None:
+    """(hook rank, order): an iptables table's from its name (raw -300, mangle -150, nat -100 (DNAT hooks) or 100,
+    filter 0, security 50), a native base chain's from ``order``."""
+    if order is None:
+        prio = (-100 if hook in ("PREROUTING", "OUTPUT") else 100) if table == "nat" else _PRIO.get(table or "")
+        order = None if prio is None else (prio, prio)
+    return None if hook not in HOOK_RANK or order is None else (HOOK_RANK[hook], order)
+
+
+def _goes_back(prev_hook: str | None, prev_table: str | None, hook: str | None, table: str,
+               prev_order: Order | None = None, order: Order | None = None) -> bool:  # fmt: skip
     """True when a table visit at (hook, table) cannot follow (prev_hook, prev_table) in one traversal."""
-    a, b = _visit_key(prev_hook, prev_table), _visit_key(hook, table)
+    a, b = _visit_key(prev_hook, prev_table, prev_order), _visit_key(hook, table, order)
     if a is None or b is None:
         return False
     return b[0] < a[0] if a[0] != b[0] else (hook != prev_hook or b[1] <= a[1])
@@ -266,7 +290,8 @@ def _xt_verdict(text: str) -> tuple[str, str | None]:
 
 
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, base_chains: BaseChains | None = None) -> None:
+        self.base = base_chains or {}
         self.open: dict[str, _Open] = {}
         self.done: list[KernelTrace] = []
         self.warnings: list[str] = []
@@ -281,20 +306,23 @@ class _Parser:
         return cur
 
     def packet(self, trace_id: str, family: int, pkt: KernelPacket, table: str | None = None,
-               chain: str | None = None) -> None:  # fmt: skip
+               chain: str | None = None, hook: str | None = None, order: Order | None = None) -> None:  # fmt: skip
+        """A packet line; nft's names the visit (``table``, ``chain``; ``hook``/``order`` when it is a listed
+        native base chain)."""
+        hook = hook or (chain if chain in HOOK_RANK else None)
         cur = self.open.get(trace_id)
         if cur is None:
             cur = self.start(trace_id, family)
         else:
             last = cur.packet
             new_id = last is not None and None not in (last.ip_id, pkt.ip_id) and last.ip_id != pkt.ip_id
-            back = table is not None and _goes_back(cur.hook, cur.table, chain, table)
+            back = table is not None and _goes_back(cur.hook, cur.table, hook, table, cur.order, order)
             if new_id or back:
                 cur = self.start(trace_id, family)
         cur.packet, cur.visit_started = pkt, True
         cur.packets.append(pkt)
         if table is not None:  # nft names the visit on the packet line
-            cur.hook, cur.table, cur.visit_started = (chain if chain in HOOK_RANK else None), table, False
+            cur.hook, cur.table, cur.order, cur.visit_started = hook, table, order, False
 
     def event(self, ev: KernelEvent) -> None:
         cur = self.open.get(ev.trace_id)
@@ -305,10 +333,10 @@ class _Parser:
             if not cur.visit_started and _goes_back(cur.hook, cur.table, ev.chain, ev.table):
                 cur = self.start(ev.trace_id, ev.family)
             cur.hook = ev.chain if base else None
-            cur.table, cur.visit_started = ev.table, False
+            cur.table, cur.order, cur.visit_started = ev.table, None, False
         elif ev.table != cur.table:
-            cur.table, cur.hook = ev.table, None
-        cur.events.append(replace(ev, hook=cur.hook, packet=cur.packet))
+            cur.table, cur.hook, cur.order = ev.table, None, None
+        cur.events.append(replace(ev, hook=cur.hook, packet=cur.packet, order=cur.order))
 
     def xt_line(self, n: int, line: str) -> bool:
         m = _XT_PACKET.match(line)
@@ -349,7 +377,10 @@ class _Parser:
         trace_id, fam, table, chain, kind, rest = m.groups()
         family = _NFT_FAMILIES.get(fam, 0)
         if kind == "packet:":
-            self.packet(trace_id.lower(), family, _parse_nft_packet(n, rest), table, chain)
+            base = self.base.get((fam, table, chain))
+            hook = base[0].upper() if base else None
+            order = visit_order(hook, base[1], base[2]) if base and hook else None
+            self.packet(trace_id.lower(), family, _parse_nft_packet(n, rest), table, chain, hook, order)
             return True
         if kind in ("rule", "unknown rule"):
             v = _NFT_VERDICT.search(rest)
@@ -369,10 +400,12 @@ class _Parser:
         return True
 
 
-def parse_kernel_trace(text: str) -> KernelTraceLog:
+def parse_kernel_trace(text: str, *, base_chains: BaseChains | None = None) -> KernelTraceLog:
     """Parse ``xtables-monitor --trace`` or ``nft monitor trace`` output. Lines that are neither are
-    skipped with a warning (``EVENT:``/``NEWGEN:`` lines and blank lines silently)."""
-    p = _Parser()
+    skipped with a warning (``EVENT:``/``NEWGEN:`` lines and blank lines silently). ``base_chains`` maps a
+    native nft base chain ``(family, table, chain)`` (``("ip", "kube-proxy", "nat-prerouting")``) to its
+    ``(hook, type, priority)`` (``("prerouting", "nat", -100)``), so its visits get their hook and order."""
+    p = _Parser(base_chains)
     for n, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith(("EVENT:", "NEWGEN:", "#")):
@@ -400,8 +433,8 @@ def _continues(t: KernelTrace, u: KernelTrace) -> bool:
     if t.delivery == "loopback":
         return f.iif == "lo" and u.events[0].hook == "PREROUTING"
     a, b = t.events[-1], u.events[0]
-    return (t.delivery is None and None not in (_visit_key(a.hook, a.table), _visit_key(b.hook, b.table))
-            and not _goes_back(a.hook, a.table, b.hook, b.table))  # fmt: skip
+    return (t.delivery is None and None not in (_visit_key(a.hook, a.table, a.order), _visit_key(b.hook, b.table, b.order))
+            and not _goes_back(a.hook, a.table, b.hook, b.table, a.order, b.order))  # fmt: skip
 
 
 def first_packet(log: KernelTraceLog | Iterable[KernelTrace], proto: str, sport: int, *, dport: int | None = None,

@@ -8,17 +8,18 @@ rules are never looked at). The parser checks every rule's syntax up front, so d
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+from .render import render_rule
+from .rules import decode_rule
+from .spec import HEADER, Counters, Match, Option, RuleSpec, Target
 
 if TYPE_CHECKING:
-    from .compiled import CompiledRuleset
     from .errors import Diagnostic
-    from .graph import Graph
-    from .kube.model import ServiceIndex
 
 __all__ = [
     "BUILTIN_CHAINS",
@@ -35,8 +36,6 @@ __all__ = [
     "Target",
 ]
 
-HEADER = ""  # module name of the rule's own header fields (-s -d -i -o -p -f), which need no -m
-
 TABLE_ORDER = ("raw", "mangle", "nat", "filter", "security")
 
 BUILTIN_CHAINS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -48,79 +47,8 @@ BUILTIN_CHAINS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "security": ("INPUT", "FORWARD", "OUTPUT"),
     }
 )
+T = TypeVar("T")
 _ALL_BUILTINS = frozenset(c for chains in BUILTIN_CHAINS.values() for c in chains)
-
-
-class Counters(NamedTuple):
-    packets: int
-    bytes: int
-
-    def __str__(self) -> str:
-        return f"[{self.packets}:{self.bytes}]"
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One option with its arguments, e.g. ``! --dport 80`` → Option("--dport", ("80",), negated=True)."""
-
-    name: str
-    args: tuple[str, ...] = ()
-    negated: bool = False
-
-    @property
-    def value(self) -> str:
-        """The arguments joined by spaces ('' for a flag)."""
-        return " ".join(self.args)
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """A match: ``module`` is the ``-m`` module name, or HEADER ('') for one of -s/-d/-i/-o/-p/-f.
-
-    ``implicit`` is true for a protocol match iptables loaded without ``-m`` (``-p tcp --dport 80``); it does
-    not take part in equality, because iptables-save prints the same rule with ``-m tcp``.
-    """
-
-    module: str
-    options: tuple[Option, ...] = ()
-    implicit: bool = field(default=False, compare=False)
-
-    def option(self, name: str) -> Option | None:
-        for opt in self.options:
-            if opt.name == name:
-                return opt
-        return None
-
-    @property
-    def negated(self) -> bool:
-        return any(o.negated for o in self.options)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """``-j NAME opts`` (goto=False) or ``-g NAME`` (goto=True)."""
-
-    name: str
-    options: tuple[Option, ...] = ()
-    goto: bool = False
-
-    def option(self, name: str) -> Option | None:
-        for opt in self.options:
-            if opt.name == name:
-                return opt
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class RuleSpec:
-    """What a rule says: its matches in evaluation order and its target (None when it has none)."""
-
-    matches: tuple[Match, ...]
-    target: Target | None
-    # what kptui does not understand in this rule, though the rule loads (message, column, length, scope): an
-    # unknown module or option, a host or service name, … — iptables-restore here would refuse the rule. Scope
-    # "match": that match's checks are questions themselves; "rule": the rule as a whole is (xt.compile).
-    problems: tuple[tuple[str, int, int, str], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,8 +66,6 @@ class Rule:
 
     @cached_property
     def spec(self) -> RuleSpec:
-        from .rules import decode_rule
-
         return decode_rule(self.raw, lineno=self.line)
 
     @property
@@ -164,8 +90,6 @@ class Rule:
 
     def text(self) -> str:
         """The rule in canonical iptables-save form (``-A CHAIN …``), without counters."""
-        from .render import render_rule
-
         return render_rule(self.chain, self.spec)
 
 
@@ -236,6 +160,7 @@ class Ruleset:
     inferred_tables: tuple[tuple[str, str], ...] = ()  # iptables -S listings: (table, why it is that table)
     unplaced_chains: tuple[str, ...] = ()  # chains of -S listings whose table could not be told (table None)
     companions: tuple[Ruleset, ...] = ()  # the other family's dump of the same paste (a v4 and a v6 save)
+    _derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def table(self, name: str | None) -> Table | None:
         return self.tables.get(name)
@@ -252,23 +177,12 @@ class Ruleset:
     def rule_count(self) -> int:
         return sum(t.rule_count for t in self.tables.values())
 
-    @cached_property
-    def graph(self) -> Graph:
-        """Structural facts (who jumps where, dangling jumps, unreferenced chains, loops), computed once."""
-        from .graph import build_graph
-
-        return build_graph(self)
-
-    @cached_property
-    def service_index(self) -> ServiceIndex:
-        """kube-proxy's service ports (:func:`kptui.engine.kube.build_service_index`), computed once."""
-        from .kube.build import build_service_index
-
-        return build_service_index(self)
-
-    @cached_property
-    def compiled(self) -> CompiledRuleset:
-        """The ruleset prepared for tracing (rules compiled on first use, per-chain prefilters)."""
-        from .compiled import CompiledRuleset
-
-        return CompiledRuleset(self)
+    def derived(self, key: str, build: Callable[[Ruleset], T]) -> T:
+        """A value computed from this ruleset once, by ``build``, and kept with it: the structure graph
+        (:func:`kptui.engine.graph.graph_of`), the service index (:func:`kptui.engine.kube.service_index_of`),
+        the compiled rules (:func:`kptui.engine.compiled.compiled_ruleset`). The model knows none of them: the
+        modules that compute from a ruleset sit above it and keep their results here."""
+        cache = self._derived
+        if key not in cache:
+            cache[key] = build(self)
+        return cache[key]  # type: ignore[return-value]

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .ipset import IpsetTable, legacy_sets
+
 __all__ = ["CTSTATES", "ORIGINS", "PROTOCOLS", "NodeContext", "Packet", "parse_mark"]
 
 ORIGINS = ("pod", "external", "local")
@@ -140,7 +142,17 @@ class NodeContext:
     # a returning client (session affinity): "any" — bound to one endpoint of each service, not known which
     # (traces fork, one path per endpoint); or the endpoint it is bound to (IP:PORT or IP); None: a new client
     affinity: str | None = None
-    ipsets: Mapping[str, tuple[str, ...]] | None = None  # set name → members (CIDRs); None: unknown
+    # the node's ipsets (kptui.engine.ipset_parse.parse_ipsets); None: not known (set matches are undecidable).
+    # A mapping of set name → member CIDRs is taken as one-dimension address sets (kptui.engine.ipset.legacy_sets)
+    ipsets: IpsetTable | Mapping[str, tuple[str, ...]] | None = None
+    # addresses bound to kube-ipvs0 (IPVS mode: every service address is): local addresses, whatever else the
+    # context gives or leaves unknown
+    vips: tuple[str, ...] = ()
+    # the node's routes (main table) as (destination CIDR or "default", device; "" for a blackhole, unreachable
+    # or prohibit route), longest prefix first or in any order; None: not known (a route is then assumed)
+    routes: tuple[tuple[str, str], ...] | None = None
+    # sysctls as read, e.g. {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.route_localnet": "1"}; absent: unknown
+    sysctls: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "addresses", tuple(str(_addr(a, "node address")) for a in self.addresses))
@@ -149,13 +161,17 @@ class NodeContext:
         for name, cidrs in dict(self.interfaces).items():
             ifaces[name] = tuple(str(ipaddress.ip_interface(c)) for c in cidrs)
         object.__setattr__(self, "interfaces", MappingProxyType(ifaces))
-        if self.ipsets is not None:
-            object.__setattr__(self, "ipsets", MappingProxyType(dict(self.ipsets)))
+        if self.ipsets is not None and not isinstance(self.ipsets, IpsetTable):
+            object.__setattr__(self, "ipsets", legacy_sets(self.ipsets))
+        object.__setattr__(self, "vips", tuple(str(_addr(a, "service address")) for a in self.vips))
+        object.__setattr__(self, "sysctls", MappingProxyType(dict(self.sysctls)))
+        if self.routes is not None:
+            object.__setattr__(self, "routes", tuple((str(d), str(v)) for d, v in self.routes))
 
     def is_local(self, addr: str) -> bool:
         ip = ipaddress.ip_address(addr)
         if ip.is_loopback:
             return True
-        if addr in self.addresses:
+        if addr in self.addresses or addr in self.vips:
             return True
         return any(str(ipaddress.ip_interface(c).ip) == addr for cs in self.interfaces.values() for c in cs)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 
 from .errors import Diagnostic, ParseError
+from .graph import graph_of
 from .lexer import open_quote, tokenize
 from .model import Ruleset
 from .rulelist import Row
@@ -77,7 +78,7 @@ def _dangling_warnings(ruleset: Ruleset, source: str | None) -> tuple[Diagnostic
     """A warning per rule that jumps to a chain its table does not have (folded after a few per target)."""
     out: list[Diagnostic] = []
     seen: dict[str, int] = {}
-    for ref, target in ruleset.graph.dangling:
+    for ref, target in graph_of(ruleset).dangling:
         n = seen[target] = seen.get(target, 0) + 1
         if n <= 3:
             rule = ruleset.chain(ref.table, ref.chain).rules[ref.index - 1]  # type: ignore[union-attr]
@@ -123,7 +124,7 @@ def parse_ruleset(
     gc.disable()
     try:
         ruleset = _parse(text, source, list(_warnings or ()))
-        graph = ruleset.graph  # structural facts, computed once while the collector is still off
+        graph = graph_of(ruleset)  # structural facts, computed once while the collector is still off
         if graph.dangling:
             # said while the ruleset is being made (the graph found them): the value is not out yet
             object.__setattr__(ruleset, "warnings", ruleset.warnings + _dangling_warnings(ruleset, source))

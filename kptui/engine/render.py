@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .lexer import quote
-from .model import HEADER, Counters, Option, RuleSpec
 from .rules import STRING_OPTIONS
+from .spec import HEADER, Counters, Option, RuleSpec
 
 __all__ = ["render_rule", "render_spec"]
 

@@ -10,7 +10,7 @@ then not understood: :attr:`RuleSpec.problems`).
 from __future__ import annotations
 
 from .lexer import tokenize
-from .model import RuleSpec
+from .spec import RuleSpec
 from .xt.decode import decode_tokens
 from .xt.matches.header import OPTION_ORDER as HEADER_ORDER
 from .xt.matches.header import SPELLINGS as HEADER_OPTIONS

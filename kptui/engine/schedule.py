@@ -29,7 +29,7 @@ XT_PRIORITY: Mapping[str, int] = MappingProxyType({"raw": -300, "mangle": -150, 
 NAT_CORE_PRIORITY: Mapping[str, int] = MappingProxyType({"PREROUTING": -100, "OUTPUT": -100, "INPUT": 100,
                                                          "POSTROUTING": 100})  # fmt: skip
 CONNTRACK_PRIORITY = -200
-_XT_TABLES = {
+_XT_TABLES: Mapping[str, tuple[str, ...]] = {
     "PREROUTING": ("raw", "mangle", "nat"),
     "INPUT": ("mangle", "filter", "security", "nat"),
     "FORWARD": ("mangle", "filter", "security"),
@@ -56,6 +56,7 @@ class Netfilter:
 
     xtables: Mapping[str, Ruleset] = field(default_factory=dict)
     nft: Any = None  # kptui.engine.nft's ruleset, or None
+    ipvs: Any = None  # the IPVS step (kptui.engine.ipvs.step.IpvsViews) of an IPVS-mode node, or None
 
     @classmethod
     def of(cls, rules: Ruleset | Netfilter, family: int) -> Netfilter:

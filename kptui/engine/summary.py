@@ -9,21 +9,26 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .graph import graph_of
 from .kube.era import detect_layout, layout_to_dict
 from .model import BUILTIN_CHAINS, TABLE_ORDER, Chain, Ruleset
 
-__all__ = ["SCHEMA", "summarize"]
+if TYPE_CHECKING:
+    from .ipvs.node import IpvsNode
+
+__all__ = ["SCHEMA", "ipvs_summary", "summarize"]
 
 SCHEMA = "kptui.summary/1"
 _PKTS, _BYTES = itemgetter(2), itemgetter(3)
 TOP_CHAINS = 10
 
 
-def summarize(ruleset: Ruleset) -> dict[str, Any]:
-    """A JSON-ready dict describing ``ruleset`` (see the README for every key)."""
-    graph = ruleset.graph
+def summarize(ruleset: Ruleset, ipvs: IpvsNode | None = None) -> dict[str, Any]:
+    """A JSON-ready dict describing ``ruleset`` (see the README for every key); ``ipvs`` (an IPVS-mode node's
+    table, ipsets and sysctls) adds the ``ipvs`` key and what the node says about the proxy mode."""
+    graph = graph_of(ruleset)
     tables = []
     sizes: list[tuple[int, str, str | None]] = []
     order = {name: i for i, name in enumerate(TABLE_ORDER)}
@@ -77,7 +82,8 @@ def summarize(ruleset: Ruleset) -> dict[str, Any]:
         "warnings": [
             {"line": w.line, "message": w.message} for w in ruleset.warnings
         ],
-        "kube": layout_to_dict(detect_layout(ruleset)),
+        "kube": layout_to_dict(detect_layout(ruleset, ipvs)),
+        **({"ipvs": ipvs_summary(ipvs)} if ipvs is not None else {}),
         **input_report(ruleset),
     }
 
@@ -95,6 +101,24 @@ def input_report(ruleset: Ruleset) -> dict[str, Any]:
             for c in ruleset.companions
         ],
     }
+
+
+def ipvs_summary(node: IpvsNode) -> dict[str, Any]:
+    """The ``ipvs`` key: what the IPVS table, the ipsets and kube-ipvs0 hold (None where not given)."""
+    table = node.table
+    return {
+        "virtual_services": len(table) if table is not None else None,
+        "real_servers": sum(len(vs.real_servers) for vs in table) if table is not None else None,
+        "draining_real_servers": sum(1 for vs in table for r in vs.real_servers if r.weight == 0)
+        if table is not None else None,
+        "without_real_servers": sum(1 for vs in table if not vs.real_servers) if table is not None else None,
+        "schedulers": sorted({vs.scheduler for vs in table if vs.scheduler}) if table is not None else None,
+        "listing": table.listing if table is not None else None,
+        "ipsets": len(node.ipsets) if node.ipsets is not None else None,
+        "ipset_members": sum(len(s) for s in node.ipsets.sets.values()) if node.ipsets is not None else None,
+        "kube_ipvs0": list(node.kube_ipvs0) if node.kube_ipvs0 is not None else None,
+        "vs_conntrack": node.conntrack, "proxy_mode": node.proxy_mode,
+    }  # fmt: skip
 
 
 def _rows(chain: Chain) -> Sequence[tuple[Any, ...]]:

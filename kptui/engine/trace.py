@@ -19,18 +19,20 @@ answers, whose probabilities sum to 1.
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .assume import Fact, decide, fact_text, scenarios
-from .compiled import CompiledRuleset
+from .compiled import CompiledRuleset, compiled_ruleset
 from .flow import (
     CONTINUE,
     END,
     GOTO,
     JUMP,
     PODISH_PREFIXES,
+    REINJECT,
     RETURN,
     STOP_TABLE,
     Action,
@@ -45,9 +47,12 @@ from .flow import (
     route_iface,
 )  # fmt: skip
 from .iproute import detector_hints
+from .ipvs.step import CONNTRACK_ASSUMED
 from .model import Ruleset
+from .nft.schedule import NftHooks
 from .packet import NodeContext, Packet
-from .schedule import BaseChain, Netfilter, hook_schedule
+from .routing import Decision, input_route, output_reroute
+from .schedule import CONNTRACK_PRIORITY, BaseChain, Netfilter, hook_schedule
 from .trace_model import MASQ_ADDRESS_UNKNOWN, Hop, PacketState, Trace, TracePath
 from .traceable import input_notes
 
@@ -78,6 +83,7 @@ class _Cursor:
     done: TracePath | None = None  # a fork that already ended (a spread branch whose verdict ended the packet)
     stated: tuple[str, ...] = ()  # what this path took for granted without forking (listed as assumptions)
     prefix: int | None = None  # how many facts were assumed before the path's first chance split
+    reroute: tuple[str | None] | None = None  # OUTPUT: the interface the packet was routed to again after NAT
 
     def chance(self) -> None:
         """A chance split happens here: later assumptions are alternatives within a branch."""
@@ -88,7 +94,7 @@ class _Cursor:
         # Freeze the hops so far into one tuple both branches share (paths share long prefixes).
         self.log = _materialize(self.log)
         c = _Cursor(self.phase, self.sched, self.pos, self.frames, self.state, self.prob, self.log, self.facts,
-                    self.given, self.notes, None, self.stated, self.prefix)  # fmt: skip
+                    self.given, self.notes, None, self.stated, self.prefix, self.reroute)  # fmt: skip
         for k, v in changes.items():
             setattr(c, k, v)
         return c
@@ -108,11 +114,14 @@ class _Walker:
         self.node = node
         self.max_paths = max_paths
         self.ruleset = rules.ruleset(packet.family)
-        self.compiled: CompiledRuleset | None = self.ruleset.compiled if self.ruleset is not None else None
-        self.nft_views: Any = getattr(rules.nft, "views", None) if rules.nft is not None else None
+        self.compiled: CompiledRuleset | None = compiled_ruleset(self.ruleset) if self.ruleset is not None else None
+        self.nft_views: NftHooks | None = nft_hooks(rules)
+        self.ipvs: Any = rules.ipvs  # kptui.engine.ipvs.step.IpvsViews, or None
         self.pod_nets = node.pod_cidrs or (detector_hints(self.ruleset, packet.family)[0] if self.ruleset else ())
+        self.localnet_guard = _has_localnet_guard(self.ruleset)
         self.envs: dict[str, Env] = {}
         self.schedules: dict[str, tuple[BaseChain, ...]] = {}
+        self._work: list[_Cursor] = []
         self.truncated = False
 
     def env(self, hook: str) -> Env:
@@ -128,9 +137,11 @@ class _Walker:
         s = self.schedules.get(phase)
         if s is None:
             hook = _hook(phase)
-            extra = self.nft_views.base_chains(hook, self.packet.family) if self.nft_views is not None else None
+            extra = self.nft_views.base_chains(hook, self.packet.family) if self.nft_views is not None else []
+            if self.ipvs is not None and not phase.startswith(("LO-", "VS-")):
+                extra = [*extra, *self.ipvs.base_chains(hook, self.packet.family)]
             s = hook_schedule(self.rules, hook, self.packet.family, extra)
-            if phase.startswith("LO-"):  # the connection's NAT is bound: nat chains do not run again
+            if phase.startswith(("LO-", "VS-")):  # the connection's NAT is bound: nat chains do not run again
                 s = tuple(b for b in s if not b.nat)
             self.schedules[phase] = s
         return s
@@ -138,6 +149,8 @@ class _Walker:
     def view(self, ns: tuple[str, ...], chain: str) -> ChainView | None:
         if ns[0] == "xt":
             return self.compiled.chain(ns[1], chain) if self.compiled is not None else None
+        if ns[0] == "ipvs":
+            return self.ipvs.chain(ns, chain) if self.ipvs is not None else None
         return self.nft_views.chain(ns, chain) if self.nft_views is not None else None
 
     # -- the walk ---------------------------------------------------------------------------------------
@@ -167,6 +180,11 @@ class _Walker:
         if p.origin == "local":
             start.state = state.with_(hook="OUTPUT")
             start.state = start.state.with_(out_iface=self.out_iface(start, start.state.dst, work))
+            d = output_reroute(self.node, p.src, p.dst, start.state.out_iface, first=True,
+                               guard=self.localnet_guard)  # fmt: skip
+            if d is not None and d.drop:  # never sent: the path is the routing decision alone
+                self.decision_hop(start, p.dst, d)
+                start.done = self.finish(start, "DROP", None)
         else:
             start.state = state.with_(hook="PREROUTING")
         work.append(start)
@@ -177,6 +195,7 @@ class _Walker:
         return paths
 
     def walk(self, c: _Cursor, work: list[_Cursor], done: int) -> TracePath:
+        self._work = work
         if c.done is not None:
             return c.done
         steps = 0
@@ -216,17 +235,42 @@ class _Walker:
         """Move to the next base chain of this hook (or the next hook); an end (verdict, delivery) when the
         packet has gone through all hooks."""
         while True:
+            left = c.sched[c.pos] if 0 <= c.pos < len(c.sched) else None
             c.pos += 1
+            if left is not None and left.nat and c.phase == "OUTPUT" and c.reroute is None and \
+                    (c.pos >= len(c.sched) or not c.sched[c.pos].nat):
+                end = self.reroute(c, work)  # the NAT core's OUTPUT hook, right after its nat chains
+                if end is not None:
+                    return end
             while c.pos < len(c.sched):
                 base = c.sched[c.pos]
                 if base.nat and not self.nat_runs(c.state, _hook(c.phase)):
                     c.pos += 1
                     continue
+                pre = base.priority < CONNTRACK_PRIORITY and c.phase in ("PREROUTING", "OUTPUT")
+                if pre != c.state.pre_ct:
+                    c.state = c.state.with_(pre_ct=pre)
                 c.frames = ((base.ns, base.chain, 0),)
                 return None
             end = self.next_phase(c, work)
             if end is not None:
                 return end
+
+    def reroute(self, c: _Cursor, work: list[_Cursor]) -> tuple[str, str | None] | None:
+        """nat OUTPUT changed the destination: the NAT core routes the packet again (``ip_route_me_harder``)
+        before the later OUTPUT chains run; a failure drops it there. Those chains still see the interface the
+        packet was first routed to (the hook's ``out``); POSTROUTING sees the new one."""
+        s = c.state
+        if s.dst == s.orig_dst:
+            return None
+        out = self.out_iface(c, s.dst, work)
+        c.reroute = (out,)
+        d = output_reroute(self.node, s.src, s.dst, out, first=False, guard=self.localnet_guard)
+        if d is not None:
+            self.decision_hop(c, s.dst, d)
+            if d.drop:
+                return "DROP", None
+        return None
 
     @staticmethod
     def nat_runs(s: PacketState, hook: str) -> bool:
@@ -239,13 +283,24 @@ class _Walker:
         s = c.state
         phase = c.phase
         if phase == "PREROUTING":
-            if self.is_local(c, s.dst, work):
+            local = self.is_local(c, s.dst, work)
+            d = input_route(self.node, s.src, s.dst, s.in_iface, local, guard=self.localnet_guard)
+            if d is not None:
+                self.decision_hop(c, s.dst, d)
+                if d.drop:
+                    return "DROP", None
+            if local:
                 nxt, s = "INPUT", s.with_(out_iface="")
             else:
                 nxt, s = "FORWARD", s.with_(out_iface=route_iface(self.node, s.dst))
+        elif phase == "VS-OUTPUT":
+            nxt = "POSTROUTING"
         elif phase == "OUTPUT":
-            # re-routed when nat OUTPUT changed the destination (REFERENCE §1)
-            out = self.out_iface(c, s.dst, work) if s.dst != s.orig_dst else s.out_iface
+            if c.reroute is None and s.dst != s.orig_dst:  # no nat chain (an nft-only node's rewrite): here
+                end = self.reroute(c, work)
+                if end is not None:
+                    return end
+            out = c.reroute[0] if c.reroute is not None else s.out_iface
             nxt, s = "POSTROUTING", s.with_(out_iface=out)
         elif phase == "POSTROUTING":
             if s.out_iface == "lo" or local_question(s.dst, self.node) is True:
@@ -302,6 +357,13 @@ class _Walker:
         c.given = c.given + ((key, None, False),)
         c.stated = c.stated + (f"{addr} is not a node address (taken so: {why}; no node addresses given)",)
 
+    def decision_hop(self, c: _Cursor, addr: str, d: Decision) -> None:
+        c.add(Hop(_hook(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {d.text}", True,
+                  "DROP" if d.drop else "ROUTE", before=c.state, after=c.state, note=d.note,
+                  probability=c.prob))  # fmt: skip
+        if d.note and d.note not in c.stated:
+            c.stated = c.stated + (d.note,)
+
     def route_hop(self, c: _Cursor, addr: str, local: bool, note: str) -> None:
         where = "a node address: delivered locally" if local else "not a node address: routed on"
         c.add(Hop(_hook(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {where}", True,
@@ -333,7 +395,9 @@ class _Walker:
             chain = self.ruleset.chain(base.ns[1], base.chain) if self.ruleset is not None else None
             counters = (chain.counters.packets, chain.counters.bytes) if chain and chain.counters else None
             return (chain.policy if chain else None) or "ACCEPT", counters
-        return self.nft_views.policy(base), None
+        if base.ns[0] == "ipvs":
+            return "ACCEPT", None
+        return (self.nft_views.policy(base) if self.nft_views is not None else "ACCEPT"), None
 
     def miss(self, c: _Cursor, view: ChainView, i: int, why: str, note: str | None = None,
              state: PacketState | None = None) -> None:  # fmt: skip
@@ -374,6 +438,8 @@ class _Walker:
                     notes.append(eff.note)
                     if eff.note == MASQ_ADDRESS_UNKNOWN and _MASQ_UNKNOWN not in c.stated:
                         c.stated = c.stated + (_MASQ_UNKNOWN,)
+                    elif eff.note == CONNTRACK_ASSUMED and eff.note not in c.stated:
+                        c.stated = c.stated + (eff.note,)
                 if flow != CONTINUE:
                     break
                 continue
@@ -472,15 +538,15 @@ class _Walker:
         not match."""
         branches = [b for b in r.branches if b[0] > 0]
         rest = 1 - sum((b[0] for b in branches), Fraction(0))
+        if not branches:  # the lookup found no element: the rule ends here, no verdict
+            self.restore_miss(c, view, i, text, before, r.rest_note or None)
+            return None
         if len(branches) + (rest > 0) > 1:
             c.chance()
         if rest > 0 and self.can_fork(work, done):
             other = c.fork(prob=c.prob * rest)
             self.restore_miss(other, view, i, text, before, r.rest_note or f"no branch taken (p={float(rest):.6g})")
             work.append(other)
-        if not branches:
-            self.restore_miss(c, view, i, text, before, r.rest_note or None)
-            return None
         first, *others = branches
         for p, eff, note in others:
             if not self.can_fork(work, done):
@@ -529,7 +595,23 @@ class _Walker:
             c.frames = ()
         elif flow == END:
             return self.finish(c, verdict, None)
+        elif flow == REINJECT:
+            self.reinject(c)
         return None
+
+    def reinject(self, c: _Cursor) -> None:
+        """IPVS (NAT forwarding) sent the packet on itself (``ip_vs_nat_send_or_cont``): unless the new
+        destination is the node's (then this hook goes on, as an accept), the packet leaves this hook and goes
+        through LOCAL_OUT's chains from the start (nat and IPVS do not run again: the mapping is bound, the
+        packet is IPVS's), then POSTROUTING."""
+        s = c.state
+        if self.is_local(c, s.dst, self._work):
+            c.frames = ()
+            return
+        c.phase, c.pos, c.frames = "VS-OUTPUT", -1, ()
+        c.sched = self.schedule("VS-OUTPUT")
+        c.reroute = (route_iface(self.node, s.dst),)
+        c.state = s.with_(hook="OUTPUT", in_iface="", out_iface=c.reroute[0])
 
     def finish(self, c: _Cursor, verdict: str, delivery: str | None, note: str | None = None) -> TracePath:
         hops = _materialize(c.log)
@@ -556,7 +638,39 @@ def _materialize(log: Any) -> tuple[Hop, ...]:
 
 
 def _hook(phase: str) -> str:
-    return phase.removeprefix("LO-")
+    """The netfilter hook of a walk phase (``LO-INPUT``: the loop through ``lo``; ``VS-OUTPUT``: the LOCAL_OUT
+    pass of a packet IPVS sent on)."""
+    return phase[3:] if phase.startswith(("LO-", "VS-")) else phase
+
+
+_HOOKS: weakref.WeakKeyDictionary[Netfilter, NftHooks] = weakref.WeakKeyDictionary()
+
+
+def nft_hooks(rules: Netfilter) -> NftHooks | None:
+    """The nft ruleset's base chains and views for the walker, kept with ``rules`` (their rules compile once).
+    Tables iptables-nft manages are read from the iptables dump of their family when it is there."""
+    if rules.nft is None:
+        return None
+    hooks = _HOOKS.get(rules)
+    if hooks is None:
+        skip = []
+        for t in rules.nft.tables:
+            fam = {"ip": 4, "ip6": 6}.get(t.family)
+            rs = rules.ruleset(fam) if fam is not None else None
+            if rs is not None and (t.iptables_nft or rs.table(t.name) is not None):
+                skip.append((t.family, t.name))
+        hooks = _HOOKS[rules] = NftHooks(rules.nft, skip)
+    return hooks
+
+
+def _has_localnet_guard(rs: Ruleset | None) -> bool:
+    """kube-proxy's "block incoming localnet connections" rule: it writes it when it turns route_localnet on."""
+    chain = rs.chain("filter", "KUBE-FIREWALL") if rs is not None else None
+    if chain is None:
+        return False
+    rows = getattr(chain.rules, "rows", None)
+    raws = (r[1] for r in rows) if rows is not None else (r.raw for r in chain.rules)
+    return any("block incoming localnet connections" in raw for raw in raws)
 
 
 def _tie_note(base: BaseChain) -> str | None:

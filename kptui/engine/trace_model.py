@@ -46,6 +46,15 @@ class PacketState:
     hook: str = ""
     recent: frozenset[str] = frozenset()  # recent lists this path added the source to (``--set``)
     dyn: frozenset[tuple[str, str]] = frozenset()  # nft dynamic set elements this path added: (set, element)
+    pre_ct: bool = False  # in a base chain that runs before conntrack (priority below -200) on the first hook
+
+    @property
+    def ct(self) -> str:
+        """The conntrack state a match sees: before conntrack has looked the packet up (raw priority) a packet
+        has no entry and matches as INVALID (``nf_ct_get`` is NULL), unless NOTRACK made it UNTRACKED."""
+        if self.pre_ct and self.ctstate != "UNTRACKED":
+            return "INVALID"
+        return self.ctstate
 
     def with_(self, **changes: Any) -> PacketState:
         return replace(self, **changes)

@@ -68,6 +68,8 @@ def path_verdict(path: TracePath) -> str:
     if path.verdict == "ACCEPT":
         return "ACCEPT" + _DELIVERY.get(path.delivery or "", "")
     end = _ended_at(path)
+    if end is not None and end.kind == "routing":
+        return f"{path.verdict} at routing"
     where = f" at {end.table}/{end.chain}" + (f":{end.index}" if end and end.index else "") if end else ""
     return f"{path.verdict}{where}"
 

@@ -1,14 +1,20 @@
-"""The one door to the outside: every command kptui runs goes through :func:`run_readonly`, and the only HTTP
-request it makes goes through :func:`fetch_proxy_mode`.
+"""The one door to the outside: every command kptui runs goes through :func:`run_readonly`, the only HTTP
+request it makes goes through :func:`fetch_proxy_mode`, and the only kernel settings it reads through
+:func:`read_sysctls`.
 
 - Only the argument lists in :data:`ALLOWED` can run (anything else raises :class:`CommandNotAllowed`,
   before a process is started): the iptables/ip6tables save tools of both backends, ``ip -j`` listings,
-  ``conntrack -L``, ``nft list``. All of them only read. Nothing taken from a dump or from another command's
+  ``conntrack -L``, ``nft list`` / ``nft -j list ruleset``, ``ipset save``, ``ipvsadm -S -n``. All of them
+  only read. Tools that would load a kernel module when theirs is not loaded (``ipset``, ``ipvsadm``, the
+  legacy save tools) are run only when it is (:func:`module_loaded`, :func:`legacy_loaded`). Nothing taken from a dump or from another command's
   output ever becomes an argument; the only variable argument is the network namespace the user names, and it
   is checked against ``ip netns``'s own naming rules.
 - No shell (``shell=False``), standard input closed, a timeout on every command, a fixed ``PATH`` and
   ``LC_ALL=C``; the executable is looked up in the standard system directories only.
 - The HTTP GET goes to kube-proxy's metrics port on 127.0.0.1 only, without proxies, with a 1 s timeout.
+- Sysctls are read, never written: the files under ``/proc/sys`` that :data:`SYSCTLS` names (a fixed list of
+  patterns; ``*`` stands for each interface directory the kernel lists), opened read-only, inside a network
+  namespace from a thread that joined it (:func:`_in_netns`); no command runs for them.
 """
 
 from __future__ import annotations
@@ -34,11 +40,15 @@ __all__ = [
     "ALLOWED",
     "PROXY_MODE_URL",
     "SAFE_PATH",
+    "SYSCTLS",
     "CommandNotAllowed",
     "CommandResult",
+    "SysctlRead",
     "check_netns_name",
     "fetch_proxy_mode",
     "legacy_loaded",
+    "module_loaded",
+    "read_sysctls",
     "run_readonly",
 ]
 
@@ -61,8 +71,29 @@ ALLOWED: frozenset[tuple[str, ...]] = frozenset(
         ("nft", "list", "tables"),
         ("nft", "list", "table", "ip", "kube-proxy"),
         ("nft", "list", "table", "ip6", "kube-proxy"),
+        ("nft", "-j", "list", "ruleset"),
+        ("ipset", "save"),
+        ("ipvsadm", "-S", "-n"),
+        ("ip", "-j", "-4", "rule", "show"),
+        ("ip", "-j", "-6", "rule", "show"),
     }
 )
+
+# The sysctls that change what the kernel does with a packet (docs/live-mode.md), as /proc/sys paths; ``*`` is
+# every directory the kernel lists there (one per interface, plus all and default). Absent files (a module
+# not loaded, IPv6 disabled) are left out of the answer, not reported as 0.
+SYSCTLS: tuple[str, ...] = (
+    "net/ipv4/ip_forward",
+    "net/ipv4/conf/*/forwarding",  # per interface: the kernel forwards what arrives on an interface with it on
+    "net/ipv4/conf/*/route_localnet",
+    "net/ipv4/conf/*/rp_filter",
+    "net/ipv6/conf/*/forwarding",
+    "net/bridge/bridge-nf-call-iptables",
+    "net/bridge/bridge-nf-call-ip6tables",
+    "net/ipv4/vs/conntrack",
+)
+_PROC_SYS = "/proc/sys"
+_SYSCTL_DIR = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@:+-]{0,31}$")  # what the kernel lists under conf/
 
 BIG_STACK = 1 << 30  # stack limit for the save tools' processes (see _child_stack)
 _STACK_LOCK = threading.Lock()
@@ -125,6 +156,14 @@ def legacy_loaded(family: int) -> bool:
     """Whether the kernel has the legacy ip(6)_tables module loaded. Without it ``iptables-legacy-save``
     has nothing to show, and kptui does not run it (it might load the module)."""
     return os.path.exists("/proc/net/ip6_tables_names" if family == 6 else "/proc/net/ip_tables_names")
+
+
+def module_loaded(name: str) -> bool:
+    """Whether kernel module ``name`` (``ip_set``, ``ip_vs``) is loaded (or built in): ``ipset`` and
+    ``ipvsadm`` would have the kernel load theirs (ipvsadm even runs modprobe), so kptui runs them only then."""
+    if name not in ("ip_set", "ip_vs"):
+        raise CommandNotAllowed(f"not a module kptui asks about: {name!r}")
+    return os.path.isdir(f"/sys/module/{name}") or (name == "ip_vs" and os.path.exists("/proc/net/ip_vs"))
 
 
 @contextlib.contextmanager
@@ -247,3 +286,51 @@ def fetch_proxy_mode(netns: str | None = None, timeout: float = 1.0) -> tuple[st
     if not re.fullmatch(r"[a-z]{1,16}", text):
         return None, f"{PROXY_MODE_URL} answered something that is not a proxy mode"
     return text, None
+
+
+# -- sysctls ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SysctlRead:
+    values: dict[str, str]  # "net.ipv4.ip_forward" → "1"
+    seconds: float
+    error: str | None = None  # why nothing could be read (a namespace that is not there, …)
+
+
+def _read_sysctl_files(root: str) -> dict[str, str]:
+    """The values of :data:`SYSCTLS` under ``root`` (read-only opens; names the kernel lists, checked)."""
+    values: dict[str, str] = {}
+    for pattern in SYSCTLS:
+        head, star, tail = pattern.partition("*")
+        if star:
+            try:
+                names = sorted(n for n in os.listdir(os.path.join(root, head)) if _SYSCTL_DIR.match(n))
+            except OSError:
+                continue
+            paths = [f"{head}{n}{tail}" for n in names]
+        else:
+            paths = [pattern]
+        for rel in paths:
+            try:
+                with open(os.path.join(root, rel), "rb") as fh:
+                    text = fh.read(256).decode("ascii", "replace").strip()
+            except OSError:
+                continue
+            values[rel.replace("/", ".")] = text
+    return values
+
+
+def read_sysctls(netns: str | None = None, timeout: float = 5.0) -> SysctlRead:
+    """The :data:`SYSCTLS` of the node (or of network namespace ``netns``), read only. Never raises for
+    what the node does: a failure comes back as ``error``."""
+    start = time.perf_counter()
+
+    def read() -> dict[str, str]:
+        return _read_sysctl_files(_PROC_SYS)
+
+    try:
+        values = _in_netns(netns, read, timeout) if netns is not None else read()
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        where = f" in network namespace {netns}" if netns else ""
+        return SysctlRead({}, time.perf_counter() - start, f"could not read /proc/sys{where}: {reason}")
+    return SysctlRead(values, time.perf_counter() - start)

@@ -3,32 +3,38 @@
 Given dump bytes, the app parses them in a thread behind a loading screen (the parser cannot report progress,
 so the screen says what it reads: name, size, lines), then shows the main screen. Given a parsed ruleset, it
 shows the main screen at once. A dump that does not parse ends the app with exit code 2 and the parser's
-message in :attr:`KptuiApp.error_message` for the caller to print.
+message in :attr:`KptuiApp.error_message` for the caller to print. Given a live reader, it reads behind the
+loading screen, and with ``watch`` again and again.
+
+This module loads the rules and shows the main screen on them; watch mode's refresh is
+:class:`kptui.ui.app_watch.WatchRefresh`, the garbage collector's pacing :class:`kptui.ui.app_gc.GcPacing`.
 """
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable, Mapping
 from typing import ClassVar, Protocol
 
-from textual import events, work
+from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.widgets import Input
 
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
+from kptui.engine.graph import graph_of
 from kptui.engine.kernel_replay_walks import KernelWalks
 from kptui.engine.packet import NodeContext, Packet
-from kptui.fmt import plural, printable
+from kptui.fmt import out_of_memory, plural, printable
 from kptui.top import ReadFailed, Reading
 
+from .app_gc import IDLE_SECONDS, GcPacing
+from .app_watch import WatchRefresh
 from .chain_tree import ChainTree, ChainTreePane
 from .clipboard import Clipboard
+from .entry_counts import EntryCounts
 from .export import Writer, no_writer
 from .hop_list import HopList
-from .main_screen import Carry, MainScreen
+from .main_screen import MainScreen
 from .modals import HelpScreen, LoadingScreen, SaveScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
@@ -40,17 +46,15 @@ __all__ = ["HELP_SECTIONS", "KptuiApp", "LiveSource", "make_app"]
 
 
 class LiveSource(Protocol):
-    """Reads the live rules (:class:`kptui.live.commands.LiveReader`); raises ReadFailed with a message."""
+    """Reads the live rules (:class:`kptui.node.live.LiveReader`); raises ReadFailed with a message."""
 
     def __call__(self) -> Reading: ...
 
+
 FREEZE_GC_LINES = 50_000  # bigger dumps move their objects out of the cyclic GC's sight after parsing
-GC_FULL_NEVER = 1_000_000  # generation-1 collections before an automatic full one: never, in practice
-GC_FULL_AFTER = 10  # Python's default threshold2, applied by collect_when_idle instead
-IDLE_SECONDS = 1.0
 
 
-class KptuiApp(App[int]):
+class KptuiApp(WatchRefresh, GcPacing, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "kptui"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -76,8 +80,8 @@ class KptuiApp(App[int]):
         self.watcher = Watcher(watch) if reader is not None and watch is not None else None
         self.origin = origin  # where the rules come from, for the header: "live node …", "capture bundle …"
         self._refreeze = False
-        self._switching = False  # a watch refresh is replacing the main screen
-        self._unshown: tuple[Reading, Insights] | None = None  # a watch read whose screen is not built yet
+        self._unshown: tuple[Reading, Insights, EntryCounts] | None = None  # a watch read not shown yet
+        self._skipped = False  # a read came and went unshown: the next one is compared with the screen's rules
         self.ruleset = ruleset
         self.data = data
         self.source = source or (ruleset.source if ruleset is not None else None) or "<dump>"
@@ -124,6 +128,10 @@ class KptuiApp(App[int]):
         except ParseError as exc:
             self.call_from_thread(self.fail, exc.diagnostic.format())
             return
+        except MemoryError:
+            self.data = None
+            self.call_from_thread(self.fail, out_of_memory("the explorer, reading " + printable(self.source)))
+            return
         self.data = None
         self.big = lines >= FREEZE_GC_LINES
         insights = load_insights(ruleset)
@@ -139,100 +147,28 @@ class KptuiApp(App[int]):
         except ReadFailed as exc:
             self.call_from_thread(self.fail if first else self.read_failed, str(exc))
             return
+        except MemoryError:  # a watch re-read too big for memory: the last good rules stay on screen
+            self.call_from_thread(self.fail if first else self.read_failed, out_of_memory("reading the live rules"))
+            return
         self.big = reading.ruleset.line_count >= FREEZE_GC_LINES
         insights = load_insights(reading.ruleset)
+        entries = EntryCounts(reading.ruleset)
         prepare = getattr(insights, "prepare_findings", None)
-        if not first and prepare is not None:
-            prepare()  # here, in the reading thread: a refresh must not stall the screen computing them
+        if not first:  # here, in the reading thread: a refresh must not stall the screen computing them
+            if self.big:
+                _ = graph_of(reading.ruleset).callers  # the detail's "jumped to from"; the findings use it too
+                entries.compute(refs=True)  # what entered each chain, how many rules lead to it: the tree's labels
+            if prepare is not None:
+                prepare()
         if first:
             self.settle()
-        self.call_from_thread(self.live_read, reading, insights, first)
-
-    def live_read(self, reading: Reading, insights: Insights, first: bool) -> None:
-        """A read arrived: the first shows the main screen; later ones (watch mode) rebuild it on the new rules,
-        keeping the cursor, the packet and the trace step."""
-        w = self.watcher
-        if w is not None:
-            w.reading = False
-            w.state.update(reading)
-            w.schedule()
-            self.set_timer(max(0.05, w.due - time.monotonic()), self._watch_tick)
-        if first:
-            if self.node is None:
-                self.node = getattr(self.reader, "node", None)
-            for warning in getattr(self.reader, "warnings", ()):
-                self.notify(printable(warning), title="live", severity="warning", markup=False)
-            self.show_ruleset(reading.ruleset, insights)
-            return
-        waiting = self._unshown is not None
-        self._unshown = (reading, insights)  # only the latest read is ever shown
-        if not waiting:
-            self.call_later(self._rebuild)
-
-    async def _rebuild(self) -> None:
-        old = self.main_screen
-        if self._unshown is None:
-            return
-        if old is None or self.screen is not old:
-            self._unshown = None
-            return  # a dialog is open: the next read rebuilds the screen
-        if not old.ready or self._switching:  # still mounting: a moment later
-            self.set_timer(0.05, self._rebuild)
-            return
-        reading, insights = self._unshown
-        self._unshown = None
-        screen = self._main_screen(reading.ruleset, insights, carry=old.carry_over())
-        self.ruleset, self.insights = reading.ruleset, insights
-        self._switching = True
-        try:
-            await self.switch_screen(screen)  # the new screen mounted, the old one removed
-        finally:
-            self._switching = False
-        if self.big:  # the old rules are garbage now: let the collector see (and free) them once idle
-            gc.unfreeze()
-            self._refreeze = True
-
-    def read_failed(self, message: str) -> None:
-        w = self.watcher
-        if w is None:
-            return
-        w.reading = False
-        w.state.failed(message)
-        w.schedule()
-        self.set_timer(max(0.05, w.due - time.monotonic()), self._watch_tick)
-        if self.main_screen is not None:
-            self.main_screen.update_watch_bar()
-
-    def _watch_tick(self) -> None:
-        w = self.watcher
-        if w is None or w.paused or w.reading:
-            return
-        if self.screen is not self.main_screen or isinstance(self.focused, Input):
-            # a dialog is open or the user is typing: rebuilding the screen now would take it away
-            self.set_timer(1.0, self._watch_tick)
-            return
-        if self._unshown is not None or self._switching:
-            # the screen of the last read is still being built (a big dump, a loaded machine): reading again
-            # now would pile up reads the screen never shows
-            self.set_timer(0.05, self._watch_tick)
-            return
-        w.reading = True
-        if self.main_screen is not None:
-            self.main_screen.update_watch_bar()
-        self._read_live(first=False)
-
-    def resume_watch(self) -> None:
-        w = self.watcher
-        if w is not None and not w.reading and time.monotonic() >= w.due:
-            self._watch_tick()
-        elif w is not None and not w.reading:
-            self.set_timer(max(0.05, w.due - time.monotonic()), self._watch_tick)
+        self.call_from_thread(self.live_read, reading, insights, first, entries)
 
     @work(thread=True, exclusive=True, group="index", description="index the jumps")
     def _index_callers(self, ruleset: Ruleset) -> None:
         """The reverse jump index ("jumped to from") takes a moment on a big dump: build it once the screen
         is up, rather than on the first keypress that needs it."""
-        _ = ruleset.graph.callers
+        _ = graph_of(ruleset).callers
         prepare = getattr(self.insights, "prepare_findings", None)
         if prepare is not None:  # the kube engine's pitfall findings (they use the jump graph just built)
             prepare()
@@ -243,41 +179,14 @@ class KptuiApp(App[int]):
         if self.main_screen is not None:
             self.main_screen.callers_ready()
 
-    def settle(self) -> None:
-        """After building long-lived data from a big dump (the ruleset, a trace's compiled prefilters), move it
-        out of the cyclic garbage collector's sight, as the CLI does: otherwise every full collection walks
-        millions of objects (100+ ms: a visible stall while stepping through a trace). Full collections then
-        run when the user pauses (:meth:`collect_when_idle`), not in the middle of a keypress."""
-        if self.big:
-            gc.freeze()
-            threshold0, threshold1, _ = gc.get_threshold()
-            gc.set_threshold(threshold0, threshold1, GC_FULL_NEVER)
-
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, (events.Key, events.MouseDown)):
-            self.last_input = time.monotonic()
-        await super().on_event(event)
-
-    def collect_when_idle(self) -> None:
-        """The full collections Python would have run during the last burst of keys, once keys stop."""
-        if time.monotonic() - self.last_input < IDLE_SECONDS:
-            return
-        if self._refreeze:  # a watch refresh replaced the rules: free the old ones, then freeze the new
-            self._refreeze = False
-            gc.collect()
-            gc.freeze()
-        elif gc.get_count()[2] >= GC_FULL_AFTER:
-            gc.collect()
-
     def fail(self, message: str) -> None:
         self.error_message = message
         self.exit(2, return_code=2)
 
-    def _main_screen(self, ruleset: Ruleset, insights: Insights, carry: Carry | None = None) -> MainScreen:
+    def _main_screen(self, ruleset: Ruleset, insights: Insights) -> MainScreen:
         return MainScreen(ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
                           packet=self.packet, node=self.node, all_hops=self.all_hops,
-                          callers_indexed=not self.big, watcher=self.watcher, carry=carry,
-                          kernel=self.kernel)  # fmt: skip
+                          callers_indexed=not self.big, watcher=self.watcher, kernel=self.kernel)  # fmt: skip
 
     def show_ruleset(self, ruleset: Ruleset, insights: Insights) -> None:
         self.ruleset, self.insights = ruleset, insights
@@ -331,12 +240,12 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
              watch: float | None = None, origin: str | None = None, kernel: KernelWalks | None = None
              ) -> KptuiApp:  # fmt: skip
     """The kptui app for a parsed ``ruleset``, the ``data`` of a dump (parsed in a thread, with a loading
-    screen) or the live rules ``reader`` returns (:class:`kptui.live.commands.LiveReader`: the app runs no
+    screen) or the live rules ``reader`` returns (:class:`kptui.node.live.LiveReader`: the app runs no
     command itself); ``watch`` seconds re-read them (the interval adapts to a 10 % budget). ``packet``/
     ``node`` fill the packet builder and trace at once (a live reader brings the node's own context).
     ``origin`` says where the rules come from, in the header. ``writer`` saves files (tests pass their own);
     ``env`` and ``native_clipboard`` steer the clipboard policy (default: os.environ, pyperclip). ``kernel``
-    (:func:`kptui.explorer_command.load_kernel_log`) opens on a kernel trace log's traversal, compared with
+    (:func:`kptui.cli.explorer.load_kernel_log`) opens on a kernel trace log's traversal, compared with
     the engine's simulation of the same packet."""
     return KptuiApp(ruleset=ruleset, data=data, source=source, packet=packet, node=node, all_hops=all_hops,
                     writer=writer, env=env, native_clipboard=native_clipboard, reader=reader, watch=watch,

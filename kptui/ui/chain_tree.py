@@ -6,7 +6,7 @@ status line. The pane posts :class:`~kptui.ui.messages.RuleHighlighted` /
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from rich.text import Text
@@ -21,13 +21,15 @@ from textual.worker import get_current_worker
 from kptui.engine import Ruleset
 from kptui.fmt import plural, printable
 
-from .chain_tree_widget import ChainTree, NodeInfo
+from .chain_tree_widget import ChainTree, NodeInfo, TreeState
+from .entry_counts import EntryCounts
+from .focus import focus_now
 from .locs import Loc
 from .search import FilterResult, compile_query, run_filter
 from .search_index import LazySearchIndex, filter_indexed
 from .services import Insights
 
-Moves = Mapping[Loc, tuple[int, bool]]
+Moves = tuple[Mapping[Loc, tuple[int, bool]], Mapping[Loc, tuple[int, bool, bool]]]  # watch: rules', chains' moves
 
 __all__ = ["ChainTree", "ChainTreePane", "NodeInfo"]
 
@@ -42,7 +44,7 @@ class ChainTreePane(Vertical):
     """Filter bar, tree and a status line."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", id="tree.filter",
+        Binding("slash", "filter", "Filter", priority=True, id="tree.filter",  # (then typing goes to the box)
                 tooltip="an address (exact, or inside a rule's network), a CIDR, a port, a service, a chain, text"),
         Binding("n", "next_match", "Next match", id="tree.next-match"),
         Binding("N", "previous_match", "Prev match", id="tree.prev-match"),
@@ -50,11 +52,12 @@ class ChainTreePane(Vertical):
         Binding("escape", "clear_filter", "Clear filter", id="tree.clear-filter"),
     ]
 
-    def __init__(self, ruleset: Ruleset, insights: Insights, *, moves: tuple[Moves, Moves] | None = None,
-                 **kwargs: object) -> None:  # fmt: skip
+    def __init__(self, ruleset: Ruleset, insights: Insights, *, moves: Moves | None = None,
+                 entries: EntryCounts | None = None, **kwargs: object) -> None:  # fmt: skip
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.ruleset = ruleset
         self.insights = insights
+        self.entries = entries
         self.moves = moves  # watch mode: (rule moves, chain moves) since the previous read
         self.history: list[Loc] = []
         self.result: FilterResult | None = None
@@ -66,7 +69,7 @@ class ChainTreePane(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: text, IP, CIDR, port, service, chain (enter applies, esc clears)",
                     id="tree-filter", compact=True)  # fmt: skip
-        tree = ChainTree(self.ruleset, self.insights, id="chain-tree")
+        tree = ChainTree(self.ruleset, self.insights, entries=self.entries, id="chain-tree")
         if self.moves is not None:
             tree.rule_moves, tree.chain_moves = self.moves
         yield tree
@@ -80,12 +83,15 @@ class ChainTreePane(Vertical):
         self.query_one("#tree-filter").display = False
         self.show_everything()
 
-    def show_everything(self, at: Loc | None = None) -> None:
-        """The whole ruleset, unfiltered, the cursor on ``at`` (else on no line: the caller reveals one)."""
+    def show_everything(self, at: Loc | None = None, *, keep: TreeState | None = None) -> None:
+        """The whole ruleset, unfiltered, the cursor on ``at`` (else on no line: the caller reveals one), or as
+        ``keep`` says (a watch refresh)."""
         rs = self.ruleset
         self.chain_tree.show_view({t: [(c, None) for c in rs.tables[t].chains] for t in rs.tables})
         self.result, self.matches, self.match_pos = None, [], -1
-        if at is not None:
+        if keep is not None:
+            self.chain_tree.restore(keep)
+        elif at is not None:
             self.chain_tree.reveal(at)
         self._status()
 
@@ -120,8 +126,41 @@ class ChainTreePane(Vertical):
             del self.history[:-HISTORY]
         return node is not None
 
+    def reload(self, ruleset: Ruleset, insights: Insights, moves: Moves | None, entries: EntryCounts, *,
+               moved: Iterable[Loc] | None = None, same: bool = False) -> None:  # fmt: skip
+        """A watch read: the same pane on the new rules, nothing the user opened, typed or scrolled lost.
+
+        ``moved``: the nodes whose counters or deltas changed since the shown rules (None: not known, a read
+        was skipped). ``same``: the rules are the shown ones, in the same order: only the moved nodes are
+        relabelled. Otherwise, when every table still has the same chains and no filter is on, only the chains
+        whose rules changed are filled again; else the view is rebuilt (the filter run again on the new rules)
+        with the same chains open, the cursor on the same rule and the same scroll."""
+        tree = self.chain_tree
+        refill = None if same or moved is None or self.result is not None else tree.changed_chains(ruleset)
+        state = tree.keep() if not same else None
+        self.ruleset, self.insights, self.moves, self.entries = ruleset, insights, moves, entries
+        self.search = LazySearchIndex(ruleset, insights.service_of)  # (a build under way is the old rules')
+        self._indexing = False
+        tree.swap(ruleset, insights, entries, moves)
+        if same or refill is not None:
+            if refill is not None and state is not None:
+                tree.refill(refill, state)
+            tree.relabel(moved)
+            self._status()
+            return
+        query = self.result.query if self.result is not None else None
+        self.show_everything(keep=state)
+        if query is not None:  # the filter, again on the new rules (the view keeps what was open meanwhile)
+            if ruleset.rule_count > LIVE_FILTER_MAX_RULES:
+                self._status(f"filtering {plural(ruleset.rule_count, 'rule')} for '{query.text}' …")
+                self._filter_in_thread(query, keep=True)
+            else:
+                self.show_filter(run_filter(ruleset, query, insights.service_of), keep=True)
+
     # -- actions -----------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":
+            return not isinstance(self.screen.focused, Input)  # in the filter box, `/` is typed (10.0.0.0/8)
         if action in ("next_match", "previous_match"):
             return bool(self.matches)
         if action == "clear_filter":
@@ -133,7 +172,7 @@ class ChainTreePane(Vertical):
     def action_filter(self) -> None:
         box = self.query_one("#tree-filter", Input)
         box.display = True
-        box.focus()
+        focus_now(box)  # the keys typed right after `/` go into the box, not to the tree
         self.search.hurry()
         self.prepare_search()  # if not built yet: while the user types the first characters
 
@@ -161,7 +200,7 @@ class ChainTreePane(Vertical):
         if self.result is not None:
             self.workers.cancel_group(self, "tree-filter")
             self.show_everything(at=here if restore else None)
-        self.chain_tree.focus()
+        focus_now(self.chain_tree)
         self.refresh_bindings()
 
     def action_back(self) -> None:
@@ -200,7 +239,7 @@ class ChainTreePane(Vertical):
         if self._typing is not None:
             self._typing.stop()
         self.apply_filter(event.value, background=self.ruleset.rule_count > LIVE_FILTER_MAX_RULES)
-        self.chain_tree.focus()
+        focus_now(self.chain_tree)
 
     def apply_filter(self, text: str, *, background: bool = False) -> None:
         query = compile_query(text)
@@ -216,20 +255,33 @@ class ChainTreePane(Vertical):
             self.show_filter(run_filter(self.ruleset, query, self.insights.service_of))
 
     @work(thread=True, exclusive=True, group="tree-filter", description="filter")
-    def _filter_in_thread(self, query: object) -> None:
+    def _filter_in_thread(self, query: object, keep: bool = False) -> None:
         worker = get_current_worker()
-        result = filter_indexed(self.search.get(), query, cancelled=lambda: worker.is_cancelled)  # type: ignore[arg-type]
+        search = self.search
+        result = filter_indexed(search.get(), query, cancelled=lambda: worker.is_cancelled)  # type: ignore[arg-type]
         if not worker.is_cancelled:
-            self.app.call_from_thread(self.show_filter, result)
+            self.app.call_from_thread(self._filtered, result, search, keep)
 
-    def show_filter(self, result: FilterResult) -> None:
+    def _filtered(self, result: FilterResult, search: LazySearchIndex, keep: bool) -> None:
+        if search is self.search and self.is_attached:  # not the answer on rules replaced since
+            self.show_filter(result, keep=keep)
+
+    def show_filter(self, result: FilterResult, *, keep: bool = False) -> None:
+        """Show a filter's result, the cursor on its first match; ``keep`` (a watch refresh): on the rule it was
+        on, the same chains open and the same scroll, where the new view holds them."""
         if result.empty:
             self._status(f"/{result.query.text}: no match")
             return
+        state = self.chain_tree.keep() if keep else None
         self.result = result
         self.matches = self.chain_tree.show_view(result.tables, highlight=result.query.pattern,
                                            expand_chains=result.chains <= EXPAND_FILTERED_CHAINS)  # fmt: skip
         self.match_pos = 0 if self.matches else -1
-        self.chain_tree.reveal(self.matches[0] if self.matches else Loc(next(iter(result.tables))))
+        if state is not None:
+            self.chain_tree.restore(state)
+            here = self.cursor_loc
+            self.match_pos = self.matches.index(here) if here in self.matches else self.match_pos
+        if state is None or self.cursor_loc is None:
+            self.chain_tree.reveal(self.matches[0] if self.matches else Loc(next(iter(result.tables))))
         self._status()
         self.refresh_bindings()

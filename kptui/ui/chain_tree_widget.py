@@ -8,11 +8,10 @@ is expanded (a ``loaded`` flag guards each), with labels built from the parser's
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -25,15 +24,28 @@ from kptui.engine.model import TABLE_ORDER
 from kptui.engine.rulelist import Row
 from kptui.fmt import plural, printable
 
+from .entry_counts import EntryCounts
 from .labels import STYLE_NAMES, chain_label, rule_label
-from .locs import Loc, rows_of
+from .locs import Loc, rows_of, rule_at
 from .messages import ChainHighlighted, RuleHighlighted
 from .services import Insights
-from .tree_layout import Entry, Group, arrange, matches_in_order, paths
+from .tree_layout import Entry, Group, arrange, flatten, matches_in_order, paths
 
-__all__ = ["ChainTree", "NodeInfo"]
+__all__ = ["ChainTree", "NodeInfo", "TreeState"]
 
 _TARGET = itemgetter(4)
+_RAW = itemgetter(1)
+
+
+class TreeState(NamedTuple):
+    """What a watch refresh that rebuilds the tree puts back: what was open, the cursor, the scroll."""
+
+    collapsed: frozenset[str | None]  # tables the user closed (they open by default)
+    groups: tuple[tuple[str | None, str, int], ...]  # open groups: (table, their first chain, nesting depth)
+    chains: tuple[Loc, ...]  # open chains
+    cursor: Loc | None
+    cursor_rule: str | None  # the cursor rule's text (it may be renumbered by the new rules)
+    scroll_y: float
 
 
 @dataclass(eq=False, slots=True)
@@ -57,6 +69,12 @@ class ChainTree(Tree[NodeInfo]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "follow", "Follow/expand", id="tree.follow",
                 tooltip="on a rule that jumps: go to its target (backspace comes back); else expand/collapse"),
+        Binding("right", "expand_or_down", "Expand", show=False, id="tree.expand",
+                tooltip="open the chain (or table, group) under the cursor; on an open one, go to its first rule; "
+                "on a rule, scroll right"),
+        Binding("left", "collapse_or_up", "Collapse", show=False, id="tree.collapse",
+                tooltip="close the chain under the cursor; on a rule or a closed chain, go to its parent "
+                "(scrolled right: scroll back first)"),
         Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
         Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
         Binding("g", "scroll_home", "Top", show=False, id="tree.top"),
@@ -70,31 +88,27 @@ class ChainTree(Tree[NodeInfo]):
             self.source, self.target = source, target
             super().__init__()
 
-    def __init__(self, ruleset: Ruleset, insights: Insights, **kwargs: object) -> None:
+    def __init__(self, ruleset: Ruleset, insights: Insights, *, entries: EntryCounts | None = None,
+                 **kwargs: object) -> None:  # fmt: skip
         super().__init__(Text(printable(ruleset.source or "dump")), **kwargs)  # type: ignore[arg-type]
         self.show_root = False
         self.ruleset = ruleset
         self.insights = insights
+        self.entries = entries or EntryCounts(ruleset)  # what entered each user chain (its callers' counters)
         self.highlight: re.Pattern[str] | None = None
         self._index: dict[Loc, TreeNode[NodeInfo]] = {}
         self._groups: dict[int, TreeNode[NodeInfo]] = {}
         self._containers: dict[tuple[str | None, str], tuple[Group, ...]] = {}
         self._styles: dict[str, object] | None = None
-        self._refs: dict[str | None, Counter[str | None]] = {}
         # watch mode: what moved since the previous read (None: not watching, no delta column)
         self.rule_moves: Mapping[Loc, tuple[int, bool]] | None = None
-        self.chain_moves: Mapping[Loc, tuple[int, bool]] = {}
+        self.chain_moves: Mapping[Loc, tuple[int, bool, bool]] = {}
 
     def refs(self, table: str | None, chain: str) -> int:
         """How many rules jump or go to ``chain`` (``iptables -L``'s "references"), counted from the rows'
-        targets in one pass per table: cheaper than the full caller index, which the first paint need not wait for."""
-        counts = self._refs.get(table)
-        if counts is None:
-            counts = Counter()
-            for c in self.ruleset.tables[table]:
-                counts.update(map(_TARGET, rows_of(c)))
-            self._refs[table] = counts
-        return counts[chain]
+        targets in one pass per table (:class:`EntryCounts`): cheaper than the full caller index, which the
+        first paint need not wait for."""
+        return self.entries.refs(table, chain)
 
     # -- cheap labels (Tree's defaults re-parse and re-render every label) ------------------------------
     def process_label(self, label: str | Text) -> Text:
@@ -115,10 +129,20 @@ class ChainTree(Tree[NodeInfo]):
     def _theme_changed(self, _theme: object) -> None:
         """Labels carry their styles: look the styles up again and rebuild the labels of the nodes made so far."""
         self._styles = None
+        self.relabel()
+        dim = self.styles_map()["dim"]
+        for node in self._groups.values():
+            node.set_label(Text(node.label.plain, dim, end=""))  # type: ignore[union-attr, arg-type]
+
+    def relabel(self, locs: Iterable[Loc] | None = None, *, kinds: tuple[str, ...] = ("table", "chain", "rule")) -> None:
+        """Build the labels of the nodes made so far again (only those of ``locs``, if given, and of ``kinds``):
+        after a theme change, new counters, or the entry counts of a big dump."""
         rows: dict[Loc, Sequence[Row]] = {}
-        for loc, node in self._index.items():
+        index = self._index
+        nodes = index.items() if locs is None else ((loc, index[loc]) for loc in locs if loc in index)
+        for loc, node in nodes:
             info = node.data
-            if info is None:
+            if info is None or info.kind not in kinds:
                 continue
             if info.kind == "table":
                 node.set_label(self._table_label(loc.table))
@@ -128,9 +152,6 @@ class ChainTree(Tree[NodeInfo]):
                 if loc.chain_loc not in rows:
                     rows[loc.chain_loc] = rows_of(self.ruleset.tables[loc.table].chains[loc.chain])
                 node.set_label(self._rule_label(loc, rows[loc.chain_loc]))
-        dim = self.styles_map()["dim"]
-        for node in self._groups.values():
-            node.set_label(Text(node.label.plain, dim, end=""))  # type: ignore[union-attr, arg-type]
 
     # -- labels ----------------------------------------------------------------------------------------
     def _table_label(self, tname: str | None) -> Text:
@@ -145,7 +166,8 @@ class ChainTree(Tree[NodeInfo]):
         return chain_label(self.ruleset.tables[table].chains[name], self.styles_map(),  # type: ignore[arg-type]
                            service=self.insights.service_of(table, name), refs=self.refs(table, name),
                            n_shown=None if shown is None else len(shown), highlight=self.highlight,
-                           delta=self.chain_moves.get(Loc(table, name)))  # fmt: skip
+                           delta=self.chain_moves.get(Loc(table, name)),
+                           entered=self.entries.get(table, name))  # fmt: skip
 
     def _rule_label(self, rloc: Loc, rows: Sequence[Row]) -> Text:
         """The label of rule ``rloc``; ``rows``: its chain's rows."""
@@ -250,6 +272,113 @@ class ChainTree(Tree[NodeInfo]):
             return chain  # every rule is shown and this one is not there (a stale place after a reload)
         return node  # None: a filter hides the rule (the pane then clears the filter)
 
+    # -- watch refreshes -------------------------------------------------------------------------------
+    def swap(self, ruleset: Ruleset, insights: Insights, entries: EntryCounts,
+             moves: tuple[Mapping[Loc, tuple[int, bool]], Mapping[Loc, tuple[int, bool, bool]]] | None) -> None:  # fmt: skip
+        """Take the rules of a new read (the caller rebuilds the view, or relabels what changed)."""
+        self.ruleset, self.insights, self.entries = ruleset, insights, entries
+        if moves is not None:
+            self.rule_moves, self.chain_moves = moves
+
+    def changed_chains(self, new: Ruleset) -> list[Loc] | None:
+        """The chains shown whose rules differ in ``new`` (their nodes need filling again), or None when a
+        table's chains differ (the view itself must be rebuilt)."""
+        old = self.ruleset
+        if list(old.tables) != list(new.tables) or any(list(t.chains) != list(new.tables[n].chains)
+                                                        for n, t in old.tables.items()):  # fmt: skip
+            return None
+        changed = []
+        for loc in list(self._index):
+            if loc.kind != "chain" or loc.chain is None:
+                continue
+            a, b = rows_of(old.tables[loc.table].chains[loc.chain]), rows_of(new.tables[loc.table].chains[loc.chain])
+            if len(a) != len(b) or list(map(_RAW, a)) != list(map(_RAW, b)):
+                changed.append(loc)
+        return changed
+
+    def refill(self, chains: Sequence[Loc], state: TreeState) -> None:
+        """Fill ``chains`` again from the new rules (taken with :meth:`swap`), open as they were, the cursor on
+        the same rule and the same scroll."""
+        for loc in chains:
+            node = self._index.get(loc)
+            if node is None or node.data is None:
+                continue
+            expanded = node.is_expanded
+            for child in node.children:
+                if child.data is not None:
+                    self._index.pop(child.data.loc, None)
+            node.remove_children()
+            node.data.loaded = False
+            node.allow_expand = len(self.ruleset.tables[loc.table].chains[loc.chain or ""].rules) > 0
+            if expanded:
+                self._open(node)
+            node.set_label(self._chain_label(loc.table, loc.chain or "", node.data.shown))
+        here = state.cursor
+        if here is not None and here.kind == "rule" and here.chain_loc in chains:
+            self.restore(state._replace(groups=(), chains=(), collapsed=frozenset()))
+
+    def keep(self) -> TreeState:
+        collapsed, chains = set(), []
+        for loc, node in self._index.items():
+            kind = node.data.kind if node.data is not None else None
+            if kind == "table" and not node.is_expanded:
+                collapsed.add(loc.table)
+            elif kind == "chain" and node.is_expanded:
+                chains.append(loc)
+        groups = []
+        for node in self._groups.values():
+            info = node.data
+            if info is None or not node.is_expanded or not info.items:
+                continue
+            depth, up = 0, node.parent
+            while up is not None and up.data is not None and up.data.kind == "group":
+                depth, up = depth + 1, up.parent
+            groups.append((info.loc.table, next(flatten(info.items))[0], depth))
+        cursor = self.cursor_loc
+        rule = rule_at(self.ruleset, cursor) if cursor is not None and cursor.kind == "rule" else None
+        return TreeState(frozenset(collapsed), tuple(groups), tuple(chains), cursor,
+                         rule.raw if rule is not None else None, self.scroll_offset.y)  # fmt: skip
+
+    def restore(self, state: TreeState) -> None:
+        """Open again what was open (what still exists), the cursor on the same place and the same scroll."""
+        for table, first, depth in state.groups:
+            for group in self._containers.get((table, first), ())[:depth + 1]:
+                node = self._groups.get(id(group))
+                if node is not None:
+                    self._open(node)
+        for loc in state.chains:
+            node = self.node_for(loc)
+            if node is not None:
+                self._open(node)
+        for table in state.collapsed:
+            node = self._index.get(Loc(table))
+            if node is not None:
+                node.collapse()
+        cursor = state.cursor
+        if cursor is not None and cursor.kind == "rule" and state.cursor_rule is not None:
+            cursor = self._same_rule(cursor, state.cursor_rule)
+        node = self.node_for(cursor) if cursor is not None else None
+        if node is None:
+            return
+        _ = self.last_line  # lays the lines out again, so the nodes know their lines
+        self.move_cursor(node, animate=False)
+        height = self.scrollable_content_region.height
+        y = round(state.scroll_y)
+        if not height or y <= node.line < y + height:
+            self.scroll_to(y=y, animate=False, immediate=True)
+
+    def _same_rule(self, loc: Loc, raw: str) -> Loc:
+        """``loc``, or the nearest rule of its chain with the text ``raw`` (rules before it may have come or
+        gone)."""
+        chain = self.ruleset.chain(loc.table, loc.chain or "")
+        if chain is None or loc.index is None:
+            return loc
+        rows = rows_of(chain)
+        if 1 <= loc.index <= len(rows) and rows[loc.index - 1][1] == raw:
+            return loc
+        same = [i for i, row in enumerate(rows, 1) if row[1] == raw]
+        return Loc(loc.table, loc.chain, min(same, key=lambda i: abs(i - loc.index))) if same else loc  # type: ignore[operator]
+
     def reveal(self, loc: Loc) -> TreeNode[NodeInfo] | None:
         node = self.node_for(loc)
         if node is not None:
@@ -272,6 +401,27 @@ class ChainTree(Tree[NodeInfo]):
         if info is None:
             return
         self.post_message(RuleHighlighted(info.loc) if info.kind == "rule" else ChainHighlighted(info.loc))
+
+    def action_expand_or_down(self) -> None:
+        """Right arrow, as in most tree UIs (it scrolled the tree sideways)."""
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            self.action_scroll_right()  # a rule: its line may be longer than the pane
+        elif not node.is_expanded:
+            self._open(node)
+        elif node.children:
+            self.move_cursor(node.children[0], animate=False)
+
+    def action_collapse_or_up(self) -> None:
+        node = self.cursor_node
+        if self.scroll_offset.x > 0:
+            self.action_scroll_left()
+        elif node is None:
+            return
+        elif node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent, animate=False)
 
     def action_follow(self) -> None:
         node = self.cursor_node

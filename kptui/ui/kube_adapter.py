@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kptui.engine import Rule, Ruleset
 
 from .locs import Loc
-from .services import Finding, Frontend, ServiceInfo
+from .service_info import Finding, Frontend, ServiceInfo
 
 if TYPE_CHECKING:
     from .services import Insights

@@ -106,9 +106,13 @@ def rule_label(index: int, width: int, row: Row, chain: str, styles: Styles, *, 
 
 def chain_label(chain: Chain, styles: Styles, *, service: str | None, refs: int,
                 n_shown: int | None = None, highlight: re.Pattern[str] | None = None,
-                delta: tuple[int, bool] | None = None) -> Text:  # fmt: skip
-    """``KUBE-SVC-…  shop/frontend:http · 3 rules · 1 ref · 58 pkts 3480 bytes``, or for a built-in chain
-    ``INPUT (policy ACCEPT 49 pkts, 4359 bytes) · 4 rules`` (counters in ``iptables -nvL`` units)."""
+                delta: tuple[int, bool, bool] | None = None, entered: tuple[int, int] | None = None) -> Text:  # fmt: skip
+    """``KUBE-SVC-…  shop/frontend:http · 3 rules · 1 ref · 58 pkts 3480 bytes entered``, or for a built-in
+    chain ``INPUT (policy ACCEPT 49 pkts, 4359 bytes) · 4 rules`` (counters in ``iptables -nvL`` units).
+
+    ``entered``: what the rules that lead to a user chain counted (each packet once, not once per rule of the
+    chain); ``delta`` (watch mode): the packets that entered it since the previous read, whether a refusal in
+    it rose, and whether the count is exact (``≥`` when the counters only bound it)."""
     text = Text(printable(chain.name), styles["jump"] if not chain.builtin else styles["table"], no_wrap=True,
                 end="")  # fmt: skip
     if chain.policy is not None:
@@ -123,13 +127,12 @@ def chain_label(chain: Chain, styles: Styles, *, service: str | None, refs: int,
     parts = [count]
     if chain.policy is None:
         parts.append(plural(refs, "ref"))
-    if n and chain.policy is None:
-        pk, by = chain.rule_totals()
-        if pk or by:
-            parts.append(f"{human(pk)} pkts {human(by)} bytes")
+    if entered is not None and chain.policy is None and (entered[0] or entered[1]):
+        parts.append(f"{human(entered[0])} pkts {human(entered[1])} bytes entered")
     text.append(" · " + " · ".join(parts), styles["dim"])
     if delta is not None and delta[0]:
-        text.append(f" · +{human(delta[0])} pkts", styles["rising" if delta[1] else "delta"])
+        least = "" if delta[2] else "≥"
+        text.append(f" · +{least}{human(delta[0])} pkts", styles["rising" if delta[1] else "delta"])
     if highlight is not None:
         text.highlight_regex(highlight, styles["match"])
     return text

@@ -2,66 +2,68 @@
 
 Panes post messages up (rule highlighted, navigate, trace requested, step changed); the screen answers by
 calling the panes' public methods (attributes down). It also owns the screen-wide keys: pane focus (1-4),
-trace (t), copy (y/Y), save (ctrl+s), jump to chain (:).
+trace (t), copy (y/Y), save (ctrl+s), jump to chain (:). Copy and save are :class:`kptui.ui.screen_copy.CopyExport`,
+watch mode's bar, keys and refresh in place :class:`kptui.ui.screen_watch.WatchScreen`.
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette, Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Footer, Input
 
 from kptui.engine import Ruleset
 from kptui.engine.packet import NodeContext, Packet
 from kptui.engine.trace_model import Hop, Trace
-from kptui.engine.trace_report import trace_text
-from kptui.fmt import printable
 
 from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
 from .commands import Candidate, ChainCommands, KptuiCommands, chain_commands, screen_commands
-from .export import Exists, Writer, format_for, saved_message, trace_json, trace_markdown
+from .entry_counts import EntryCounts
+from .export import Writer
+from .focus import focus_now
+from .header import HeaderBar
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
-from .locs import Loc, rows_of, rule_at
+from .locs import Loc, rows_of
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
-from .modals import SaveScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
+from .screen_copy import CopyExport
+from .screen_watch import WatchScreen
 from .services import Insights, ServiceInfo, comment_of, service_in_comment
 from .trace_view import TraceView
-from .watch import Watcher, chain_deltas, rule_deltas, watch_status
+from .watch import Watcher, chain_deltas, rule_deltas
 
-__all__ = ["Carry", "MainScreen"]
-
-
-class Carry(NamedTuple):
-    """A main screen's state that survives a watch refresh (the screen is rebuilt on the new rules)."""
-
-    cursor: Loc | None
-    fields: dict[str, str]  # the packet builder's fields
-    node: NodeContext | None  # node options the fields do not show
-    step: tuple[int, int, bool] | None  # the trace's path, hop (index into path.hops) and all-hops choice
-    focus: str  # "tree", "detail", "builder", "trace"
+__all__ = ["MainScreen"]
 
 
-class MainScreen(Screen[None]):
+class MainScreen(CopyExport, WatchScreen, Screen[None]):
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ChainCommands, KptuiCommands,
                                                                               KernelTraceCommands}
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - Screen declares it a plain attribute
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "focus_pane('tree')", "Tree", id="main.focus-tree"),
-        Binding("2", "focus_pane('detail')", "Detail", id="main.focus-detail"),
-        Binding("3", "focus_pane('builder')", "Packet", id="main.focus-builder"),
-        Binding("4", "focus_pane('trace')", "Trace", id="main.focus-trace"),
+        Binding("1", "focus_pane('tree')", "Tree", priority=True, id="main.focus-tree"),
+        Binding("2", "focus_pane('detail')", "Detail", priority=True, id="main.focus-detail"),
+        Binding("3", "focus_pane('builder')", "Packet", priority=True, id="main.focus-builder"),
+        Binding("4", "focus_pane('trace')", "Trace", priority=True, id="main.focus-trace"),
+        # 1-4 are handled as they arrive (priority), so keys typed right behind them reach the pane they open (a
+        # key goes to the widget focused when it arrives); in a text field they type digits (check_action), and
+        # alt+1-4 switch panes from anywhere
+        Binding("alt+1", "pane_from_field('tree')", "Tree (from a field)", show=False, priority=True,
+                id="main.alt-focus-tree"),
+        Binding("alt+2", "pane_from_field('detail')", "Detail (from a field)", show=False, priority=True,
+                id="main.alt-focus-detail"),
+        Binding("alt+3", "pane_from_field('builder')", "Packet (from a field)", show=False, priority=True,
+                id="main.alt-focus-builder"),
+        Binding("alt+4", "pane_from_field('trace')", "Trace (from a field)", show=False, priority=True,
+                id="main.alt-focus-trace"),
         Binding("t", "trace", "Run trace", id="main.trace",
                 tooltip="trace the packet builder's packet; the trace view opens on its first hop"),
         Binding("y", "copy('auto')", "Copy", id="main.copy",
@@ -83,12 +85,11 @@ class MainScreen(Screen[None]):
 
     def __init__(self, ruleset: Ruleset, insights: Insights, *, clipboard: Clipboard, writer: Writer,
                  packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
-                 callers_indexed: bool = True, watcher: Watcher | None = None, carry: Carry | None = None,
+                 callers_indexed: bool = True, watcher: Watcher | None = None,
                  kernel: KernelWalks | None = None) -> None:
         super().__init__()
         self.kernel = KernelTraceController(self, kernel) if kernel is not None else None
         self.watcher = watcher
-        self.carry = carry  # a watch refresh: the previous screen's state, put back on mount
         self.callers_indexed = callers_indexed
         self.ruleset = ruleset
         self.insights = insights
@@ -99,15 +100,17 @@ class MainScreen(Screen[None]):
         self.trace: Trace | None = None
         self.step: tuple[Loc, Hop] | None = None
         self._chains: list[Candidate] | None = None
+        self.entries = EntryCounts(ruleset)  # what entered each user chain (a big dump's: counted in a thread)
 
     def compose(self) -> ComposeResult:
         moves = None
+        yield HeaderBar(id="watch-bar" if self.watcher is not None else "source-bar", markup=False)
         if self.watcher is not None:
-            yield Static(id="watch-bar", markup=False)
             moves = (rule_deltas(self.watcher.diff), chain_deltas(self.watcher.diff))
         with Horizontal(id="top"):
-            yield ChainTreePane(self.ruleset, self.insights, id="tree-pane", moves=moves)
-            yield RuleDetail(self.ruleset, self.insights, id="detail", callers_indexed=self.callers_indexed)
+            yield ChainTreePane(self.ruleset, self.insights, id="tree-pane", moves=moves, entries=self.entries)
+            yield RuleDetail(self.ruleset, self.insights, id="detail", callers_indexed=self.callers_indexed,
+                             entries=self.entries)  # fmt: skip
         with ContentSwitcher(initial="builder", id="bottom"):
             yield PacketBuilder(id="builder", pod_cidr=self.insights.pod_cidr, family=self.ruleset.family)
             yield TraceView(id="trace")
@@ -137,10 +140,12 @@ class MainScreen(Screen[None]):
         start = Loc("nat", "KUBE-SERVICES") if self.ruleset.chain("nat", "KUBE-SERVICES") else None
         if (start is None or not self.chains.reveal(start)) and self.ruleset.tables:
             self.chains.reveal(Loc(next(iter(self.ruleset.tables))))
-        self.chains.chain_tree.focus()
+        focus_now(self.chains.chain_tree)
         if self.watcher is not None:
             self.update_watch_bar()
             self.set_interval(1.0, self.update_watch_bar)
+        else:
+            self.query_one(HeaderBar).show_source(self.ruleset, getattr(self.app, "origin", None))
         # The packet builder's Selects finish composing their parts after this handler: fill them after the
         # first refresh (setting a Select's value earlier fails now and then).
         self.call_after_refresh(self._fill_builder)
@@ -149,9 +154,6 @@ class MainScreen(Screen[None]):
 
     def _fill_builder(self) -> None:
         self.ready = True
-        if self.carry is not None:
-            self.restore(self.carry)
-            return
         packet, node = self.initial
         if packet is not None or node is not None:
             self.builder.fill(packet, node)
@@ -164,8 +166,20 @@ class MainScreen(Screen[None]):
         """The app finished indexing who jumps where (big dumps do it after the first paint)."""
         self.callers_indexed = True
         self.detail.callers_ready()
+        if not self.entries.at_once:
+            self._count_entries(self.entries)
         if self.watcher is None:  # a dump: index it for the filter now, so the first `/` answers at once (watch
             self.chains.prepare_search()  # mode rebuilds the screen on every read: there, the first `/` does)
+
+    @work(thread=True, exclusive=True, group="entries", description="count what entered each chain")
+    def _count_entries(self, entries: EntryCounts) -> None:
+        entries.compute()
+        self.app.call_from_thread(self._entries_counted, entries)
+
+    def _entries_counted(self, entries: EntryCounts) -> None:
+        if entries is self.entries and self.is_attached:  # (not the counts of rules replaced since)
+            self.chains.chain_tree.relabel(kinds=("chain",))
+            self.detail.show(self.detail.loc, self.detail.hop)
 
     # -- coordination ------------------------------------------------------------------------------------
     def _show(self, loc: Loc) -> None:
@@ -184,7 +198,7 @@ class MainScreen(Screen[None]):
 
     def on_navigate_requested(self, message: NavigateRequested) -> None:
         self.chains.reveal(message.loc, history=message.history)
-        self.chains.chain_tree.focus()
+        focus_now(self.chains.chain_tree)
 
     def on_trace_requested(self, message: TraceRequested) -> None:
         from kptui.engine.traceable import trace_refusal
@@ -197,7 +211,10 @@ class MainScreen(Screen[None]):
             self.trace_view.refuse(message.packet, refused)
             return
         self.trace_view.busy(message.packet)
+        self._asked = (message.packet, message.node)
         self._trace_in_thread(message.packet, message.node, self.new_trace_request())
+
+    _asked: tuple[Packet, NodeContext] | None = None  # the packet and node of the latest trace asked for
 
     _trace_request = 0
 
@@ -221,23 +238,34 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self._traced, result, request)
 
     def _traced(self, result: Trace, request: int) -> None:
+        if not self.is_attached:  # the app is ending: a trace still running then has no screen to show on
+            return
         if self.is_latest_request(request):
             self._shown_request = request
-            self.show_trace(result)
+            self.show_trace(result, quiet=request == self._refresh_request)
 
     _shown_request = 0
+    _refresh_request = -1  # the trace a watch refresh ran again on the new rules
+    _quiet_since = 0.0  # when that refresh came: the step of its trace moves nothing until the next key
+    _quiet_trace: Trace | None = None
 
-    def show_trace(self, result: Trace) -> None:
+    def show_trace(self, result: Trace, *, quiet: bool = False) -> None:
+        """Show a trace on its first hop, the trace pane focused; ``quiet`` (a watch refresh traced the same
+        packet again on the new rules): on the same path and hop, and neither the focus, the pane shown nor
+        the tree's cursor moves."""
         first = self.trace is None  # later traces keep the all-hops/matched-only choice the user made
         self.trace = result
-        self.query_one(ContentSwitcher).current = "trace"
+        self._quiet_trace = result if quiet else None
         step, self.pending_step = self.pending_step, None
         self.step = None  # until the new trace's first step (a path may have none)
+        if not quiet:
+            self.query_one(ContentSwitcher).current = "trace"
         if step is not None:  # a watch refresh: back to the same path and hop
             self.trace_view.show_trace(result, all_hops=step[2], path_index=step[0], keep_hop=step[1])
         else:
             self.trace_view.show_trace(result, all_hops=self.all_hops if first else None)
-        self.trace_view.focus_hops()
+        if not quiet:
+            self.trace_view.focus_hops()
 
     def on_step_changed(self, message: StepChanged) -> None:
         hops = self.trace_view.hops
@@ -248,6 +276,10 @@ class MainScreen(Screen[None]):
         self.trace_view.show_step(message)
         if self.kernel is not None:
             self.kernel.on_step(message)
+        if message.trace is self._quiet_trace and getattr(self.app, "last_input", 0.0) < self._quiet_since:
+            if self.chains.cursor_loc == loc:  # a watch refresh's step: the tree stays where the user left it
+                self._show(loc)
+            return
         self.chains.reveal(loc)
         self._show(loc)
 
@@ -268,7 +300,7 @@ class MainScreen(Screen[None]):
     # -- actions -------------------------------------------------------------------------------------------
     def action_focus_pane(self, pane: str) -> None:
         if pane == "tree":
-            self.chains.chain_tree.focus()
+            focus_now(self.chains.chain_tree)
         elif pane == "detail":
             self.detail.focus_links()
         elif pane == "builder":
@@ -278,7 +310,12 @@ class MainScreen(Screen[None]):
             self.query_one(ContentSwitcher).current = "trace"
             self.trace_view.focus_hops()
 
+    def action_pane_from_field(self, pane: str) -> None:
+        self.action_focus_pane(pane)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_pane" and isinstance(self.focused, Input):
+            return False  # the field takes the digit: the footer must not say it switches panes
         if action in ("hot_rules", "pause_watch"):
             return self.watcher is not None  # the keys only exist in watch mode
         if action == "kernel_traversal":
@@ -299,113 +336,7 @@ class MainScreen(Screen[None]):
 
     def goto(self, loc: Loc) -> None:
         self.chains.reveal(loc, history=True)
-        self.chains.chain_tree.focus()
-
-    def _copy(self, text: str, what: str) -> None:
-        ok, message = self.clipboard.copy(text, what)
-        self.notify(printable(message), severity="information" if ok else "warning", markup=False)
-
-    def action_copy(self, what: str = "auto") -> None:
-        loc = self.detail.loc
-        if what == "auto":
-            in_trace = self.trace_view in self.focused.ancestors_with_self if self.focused else False
-            what = "trace" if in_trace and self.trace else "rule" if loc and loc.kind == "rule" else "list"
-        if what == "trace":
-            if self.trace is None:
-                self.notify("No trace to copy yet (t runs one)", severity="warning")
-                return
-            text = "\n".join(printable(line) for line in trace_text(
-                self.trace, all_hops=self.trace_view.hops.all_hops).split("\n"))  # fmt: skip
-            self._copy(text, "the trace as text")
-        elif what == "rule" and loc is not None and (rule := rule_at(self.ruleset, loc)) is not None:
-            self._copy(printable(rule.raw), f"rule {printable(str(loc))} as an iptables-save line")
-        elif loc is not None and loc.chain is not None:
-            tool = "ip6tables" if self.ruleset.family == "ipv6" else "iptables"
-            table = f"-t {shlex.quote(printable(loc.table))} " if loc.table else ""
-            cmd = f"{tool} {table}-L {shlex.quote(printable(loc.chain))} -nv"
-            self._copy(cmd, f"'{cmd}'")
-        else:
-            self.notify("Nothing to copy here: put the cursor on a chain or rule", severity="warning")
-
-    def action_export(self, fmt: str = "markdown") -> None:
-        if self.trace is None:
-            self.notify("No trace to save yet (t runs one)", severity="warning")
-            return
-        default = "kptui-trace.json" if fmt == "json" else "kptui-trace.md"
-        self.app.push_screen(SaveScreen(default, self.save_trace))
-
-    def save_trace(self, path: str, *, replace: bool = False) -> str | Exists | None:
-        """Write the current trace to ``path`` (format by extension): None when written, Exists when a file is
-        there and ``replace`` is not set (the dialog asks first), else an error message."""
-        if self.trace is None:
-            return "no trace to save"
-        fmt = format_for(path)
-        text = trace_json(self.trace) if fmt == "json" else trace_markdown(self.trace, source=self.ruleset.source)
-        try:
-            replaced = self.writer(path, text, replace=replace)
-        except FileExistsError:
-            return Exists(path)
-        except OSError as exc:
-            return f"cannot write {path}: {exc.strerror or exc}"
-        self.notify(saved_message(path, fmt, replaced=replaced), markup=False)
-        return None
-
-    # -- watch mode ---------------------------------------------------------------------------------------------
-    def update_watch_bar(self) -> None:
-        w = self.watcher
-        if w is None:
-            return
-        bar = self.query_one("#watch-bar", Static)
-        bar.update(Text(watch_status(w, getattr(self.app, "origin", None) or self.ruleset.source or "live"),
-                        no_wrap=True, overflow="ellipsis"))  # fmt: skip
-        bar.set_class(bool(w.diff is not None and w.diff.drops), "-rising")
-        bar.set_class(bool(w.state.error), "-failed")
-
-    def action_hot_rules(self) -> None:  # check_action: only in watch mode
-        if self.watcher is None:
-            return
-        from .hot_rules import HotRulesScreen
-
-        def jump(loc: Loc | None) -> None:
-            if loc is not None:
-                self.goto(loc)
-
-        self.app.push_screen(HotRulesScreen(self.watcher, self.insights), jump)
-
-    def action_pause_watch(self) -> None:  # check_action: only in watch mode
-        if self.watcher is None:
-            return
-        self.watcher.paused = not self.watcher.paused
-        resume = getattr(self.app, "resume_watch", None)
-        if not self.watcher.paused and resume is not None:
-            resume()
-        self.update_watch_bar()
-
-    def carry_over(self) -> Carry:
-        """What a refresh (watch mode) keeps: the cursor, the packet builder's fields, the trace step, focus."""
-        focus = "tree"
-        if self.focused is not None:
-            for pane, widget in (("detail", self.detail), ("builder", self.builder), ("trace", self.trace_view)):
-                if widget in self.focused.ancestors_with_self:
-                    focus = pane
-        step = None
-        if self.trace is not None:
-            hops = self.trace_view.hops
-            step = (hops.path_index, hops.rows[hops.cursor] if hops.rows else 0, hops.all_hops)
-        elif self._shown_request != self._trace_request and self.kernel is None:
-            step = (0, 0, self.all_hops)  # a trace still running: the new screen traces the builder's packet
-        return Carry(self.chains.cursor_loc, self.builder.field_values(), self.builder.extra_node, step, focus)
-
-    def restore(self, carry: Carry) -> None:
-        if carry.cursor is not None:
-            self.chains.reveal(carry.cursor)
-        self.builder.restore_fields(carry.fields, carry.node)
-        self.pending_step = carry.step
-        if carry.step is not None and self.builder.request_trace():
-            return  # show_trace puts the step back and focuses the trace
-        self.action_focus_pane(carry.focus)
-
-    pending_step: tuple[int, int, bool] | None = None
+        focus_now(self.chains.chain_tree)
 
     # -- palette candidates --------------------------------------------------------------------------------
     def chain_candidates(self) -> list[Candidate]:

@@ -22,11 +22,12 @@ from textual.widgets import Button, Input, Label, Select, Static
 from kptui.engine.packet import CTSTATES, ORIGINS, PORT_PROTOCOLS, PROTOCOLS, NodeContext, Packet, parse_mark
 from kptui.fmt import printable
 
+from .focus import focus_now
 from .messages import TraceRequested
 from .presets import NODE_NEEDED, Preset, presets_for
 from .services import ServiceInfo
 
-__all__ = ["FIELDS", "PacketBuilder"]
+__all__ = ["FIELDS", "NO_NODE_HINT", "PacketBuilder"]
 
 PROTOS = tuple(PROTOCOLS)  # the engine's own list: a packet from the command line keeps its protocol
 IFNAME = re.compile(r"[^\s/:]{1,15}")  # a Linux interface name (IFNAMSIZ 16, no blank, slash or colon)
@@ -45,6 +46,9 @@ SELECTS = {"origin": ("from", ORIGINS), "proto": ("proto", PROTOS), "ctstate": (
 ROWS = (("origin", "proto", "ctstate"), ("src", "sport"), ("dst", "dport"), ("in_iface", "mark"),
         ("node_ips", "pod_cidr"))  # fmt: skip
 FIELDS = tuple(f for row in ROWS for f in row)
+# Shown while the node IPs field is empty: what matters most on a file dump (a live node or a bundle fills it)
+NO_NODE_HINT = ("ⓘ no node address: traces rest on assumptions (addrtype LOCAL, NodePorts, MASQUERADE). "
+                "Type the node's IPs, or open a capture bundle or the live node.")  # fmt: skip
 
 
 def field_of(message: str) -> str | None:
@@ -91,7 +95,13 @@ def _port(name: str, text: str) -> tuple[int | None, str | None]:
 
 class PacketBuilder(VerticalScroll):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave_field", "Leave field", show=False, id="builder.leave-field"),
+        # tab and shift+tab are handled as they arrive too, so a burst (over SSH, a paste) fills field after field
+        Binding("tab", "move_field(1)", "Next field", show=False, priority=True, id="builder.next-field"),
+        Binding("shift+tab", "move_field(-1)", "Previous field", show=False, priority=True,
+                id="builder.previous-field"),
+        Binding("escape", "leave_field", "Leave field", priority=True, id="builder.leave-field",
+                tooltip="out of the field (to the Trace button): 1-4, t and the other keys work again; alt+1-4 "
+                "switch panes from inside a field"),
     ]
 
     def __init__(self, *, pod_cidr: str | None = None, family: str | None = None, **kwargs: object) -> None:
@@ -104,10 +114,11 @@ class PacketBuilder(VerticalScroll):
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
+        # Focus order is screen order: preset, the fields row by row, then the Trace button at the end of the
+        # last row (it sat between the preset and the fields, so tab went from → Trace → preset).
         with Horizontal(classes="pb-row"):
             yield Label("preset", classes="pb-label")
             yield Select([], prompt="presets: put the tree's cursor on a service", id="pb-preset", compact=True)
-            yield Button("Trace ▶ t", id="pb-trace", compact=True, variant="primary")
         for n, row in enumerate(ROWS):
             with Horizontal(classes="pb-row"):
                 for name in row:
@@ -121,9 +132,25 @@ class PacketBuilder(VerticalScroll):
                         if name == "pod_cidr" and self.detected_pod_cidr:
                             placeholder = self.detected_pod_cidr  # used when the field is left empty
                         yield Label(label, classes="pb-label")
-                        yield Input(placeholder=placeholder, id=f"pb-{name}", compact=True, classes="pb-input")
+                        # select_on_focus off: a key typed into a field the cursor landed on (after a preset,
+                        # or `t` with an error) adds to its value instead of replacing it
+                        yield Input(placeholder=placeholder, id=f"pb-{name}", compact=True, classes="pb-input",
+                                    select_on_focus=False)  # fmt: skip
+                if n == len(ROWS) - 1:
+                    yield Button("Trace ▶ t", id="pb-trace", compact=True, variant="primary")
             yield self._hidden(Static(id=f"pb-err-{n}", classes="pb-error", markup=False))
+            if "node_ips" in row:
+                yield Static(NO_NODE_HINT, id="pb-node-hint", markup=False)
         yield self._hidden(Static(id="pb-err-general", classes="pb-error", markup=False))
+
+    def reload(self, *, pod_cidr: str | None, family: str | None) -> None:
+        """A watch read: the fields stay as typed; what the new rules say (the local-traffic detector's pod
+        CIDR, the IP family) may have changed."""
+        detected = pod_cidr if pod_cidr and _version(pod_cidr) else None
+        if detected != self.detected_pod_cidr:
+            self.detected_pod_cidr = detected
+            self.query_one("#pb-pod_cidr", Input).placeholder = detected or INPUTS["pod_cidr"][1]
+        self.family = {"ipv4": 4, "ipv6": 6}.get(family or "")
 
     @staticmethod
     def _hidden(widget: Static) -> Static:
@@ -145,6 +172,17 @@ class PacketBuilder(VerticalScroll):
                 self.query_one(f"#pb-{name}", Select).value = value
         else:
             self.query_one(f"#pb-{name}", Input).value = value
+            if name == "node_ips":
+                self._node_hint()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "pb-node_ips":
+            self._node_hint()
+
+    def _node_hint(self) -> None:
+        """The hint shows while no node address is typed (and no error says more about the field)."""
+        hint = self.query_one("#pb-node-hint", Static)
+        hint.display = not self.value("node_ips") and "node_ips" not in self.errors
 
     def fill(self, packet: Packet | None = None, node: NodeContext | None = None) -> None:
         """Fill the fields from a packet and node (``kptui FILE --src … --dst …``)."""
@@ -164,16 +202,6 @@ class PacketBuilder(VerticalScroll):
 
     extra_node: NodeContext | None = None  # options the fields do not show (interfaces, recent lists, …)
     extra_packet: Packet | None = None  # the same for the packet (ICMP type, length, MAC)
-
-    def field_values(self) -> dict[str, str]:
-        """Every field as typed (a watch refresh rebuilds the screen and puts them back)."""
-        return {name: self.value(name) for name in FIELDS}
-
-    def restore_fields(self, values: dict[str, str], node: NodeContext | None) -> None:
-        for name, value in values.items():
-            if name in FIELDS:
-                self.set_value(name, value)
-        self.extra_node = node
 
     def build(self) -> tuple[Packet, NodeContext] | None:
         """The packet and node, or None with ``self.errors`` set (field → message): every field in error at
@@ -261,6 +289,7 @@ class PacketBuilder(VerticalScroll):
         general = self.query_one("#pb-err-general", Static)
         general.update(Text(f"✗ {printable(self.errors['general'])}" if "general" in self.errors else ""))
         general.display = "general" in self.errors
+        self._node_hint()
 
     # -- presets ---------------------------------------------------------------------------------------------
     def set_service(self, service: ServiceInfo | None) -> None:
@@ -354,9 +383,22 @@ class PacketBuilder(VerticalScroll):
         event.stop()
         self.request_trace()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":  # from a text field (handled as it arrives: the keys behind it follow it);
+            return isinstance(self.screen.focused, Input)  # a Select's escape closes its list
+        if action == "move_field":  # not from inside an open Select list (its own keys)
+            return isinstance(self.screen.focused, (Input, Select, Button))
+        return True
+
+    def action_move_field(self, step: int) -> None:
+        if step > 0:
+            self.screen.focus_next()
+        else:
+            self.screen.focus_previous()
+
     def action_leave_field(self) -> None:
-        self.query_one("#pb-trace", Button).focus()
+        focus_now(self.query_one("#pb-trace", Button))  # out of the field: 1-4, t and the other keys work
 
     def focus_first(self, name: str | None = None) -> None:
         """Focus field ``name`` (the first field with an error, say), else the source."""
-        self.query_one(f"#pb-{name or 'src'}").focus()
+        focus_now(self.query_one(f"#pb-{name or 'src'}"))

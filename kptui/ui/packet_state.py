@@ -87,6 +87,13 @@ def state_text(trace: Trace, path: TracePath, position: int, total: int, hop: Ho
     for a in path.assumptions:
         t.append("assumes ", styles["label"])
         t.append(printable(a) + "\n")
+    if len(trace.scenarios) > 1:
+        index = trace.paths.index(path)
+        for n, sc in enumerate(trace.scenarios):
+            if index in sc.paths:
+                t.append("scenario", styles["label"])
+                t.append(printable(f" {chr(ord('A') + n) if n < 26 else n + 1}: {sc.label} (its paths sum to 1)")
+                         + "\n")  # fmt: skip
     return t
 
 

@@ -18,6 +18,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from kptui.engine import Chain, Rule, Ruleset
+from kptui.engine.graph import graph_of
 from kptui.engine.lexer import quote
 from kptui.engine.model import HEADER
 from kptui.engine.model import Option as RuleOption
@@ -26,6 +27,8 @@ from kptui.engine.trace_model import Hop
 from kptui.engine.trace_report import hop_line
 from kptui.fmt import human, plural, printable
 
+from .entry_counts import EntryCounts
+from .focus import focus_now
 from .locs import Loc, chain_of, rule_at
 from .messages import NavigateRequested
 from .services import Insights
@@ -59,11 +62,12 @@ class RuleDetail(Vertical):
     ]
 
     def __init__(self, ruleset: Ruleset, insights: Insights, *, callers_indexed: bool = True,
-                 **kwargs: object) -> None:  # fmt: skip
+                 entries: EntryCounts | None = None, **kwargs: object) -> None:  # fmt: skip
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.callers_indexed = callers_indexed  # False: "jumped to from" waits for the app's index
         self.ruleset = ruleset
         self.insights = insights
+        self.entries = entries or EntryCounts(ruleset)
         self.loc: Loc | None = None
         self.hop: Hop | None = None
         self._links: list[Loc] = []
@@ -104,7 +108,7 @@ class RuleDetail(Vertical):
             if rule is not None:
                 self._rule(body, loc, rule)
         if loc is not None and loc.chain is not None and self.callers_indexed:
-            n = len(self.ruleset.graph.callers_of(loc.table, loc.chain))
+            n = len(graph_of(self.ruleset).callers_of(loc.table, loc.chain))
             body.append(f"\njumped to from ({n}):" if n else "\nno rule jumps to this chain", self._s("heading"))
         self.query_one(TextView).update(body)
         self._set_links(loc)
@@ -152,11 +156,11 @@ class RuleDetail(Vertical):
                 body.append(f"  ({_counts(chain.counters.packets, chain.counters.bytes)})")
             body.append("\n")
         body.append("rules    ", self._s("label"))
-        body.append(plural(len(chain.rules), "rule"))
-        pk, by = chain.rule_totals()
-        if pk or by:
-            body.append(f" · {_counts(pk, by)} matched in total")
-        body.append("\n")
+        body.append(plural(len(chain.rules), "rule") + "\n")
+        entered = self.entries.get(loc.table, chain.name) if chain.policy is None else None
+        if entered is not None:  # the rules that lead here counted them: each packet once, not once per rule
+            body.append("entered  ", self._s("label"))
+            body.append(f"{_counts(*entered)} (the rules that jump here)\n")
         if chain.line is not None:
             body.append("declared ", self._s("label"))
             body.append(f"line {chain.line}\n")
@@ -241,7 +245,7 @@ class RuleDetail(Vertical):
             self._links_for = None  # asked again once the index is there
             options.append(Option(Text("← finding the rules that jump here …"), disabled=True))
         elif chain_loc is not None and chain_loc.chain is not None:
-            callers = self.ruleset.graph.callers_of(chain_loc.table, chain_loc.chain)
+            callers = graph_of(self.ruleset).callers_of(chain_loc.table, chain_loc.chain)
             for ref in callers[:MAX_LINKS]:
                 links.append(Loc(ref.table, ref.chain, ref.index))
                 options.append(Option(Text(f"← {printable(ref.chain)}:{ref.index}")))
@@ -251,6 +255,12 @@ class RuleDetail(Vertical):
         box.clear_options()
         box.add_options(options)
         box.display = bool(options)
+
+    def reload(self, ruleset: Ruleset, insights: Insights, entries: EntryCounts) -> None:
+        """A watch read: the same place on the new rules (its counters, explanation and callers)."""
+        self.ruleset, self.insights, self.entries = ruleset, insights, entries
+        self._links_for = None
+        self.show(self.loc, self.hop)
 
     def callers_ready(self) -> None:
         self.callers_indexed = True
@@ -270,7 +280,4 @@ class RuleDetail(Vertical):
 
     def focus_links(self) -> None:
         box = self.query_one("#detail-links", OptionList)
-        if box.display:
-            box.focus()
-        else:
-            self.query_one(TextView).focus()
+        focus_now(box if box.display else self.query_one(TextView))

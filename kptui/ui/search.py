@@ -5,7 +5,8 @@ A query is read the way an SRE types it:
 - an address (``10.96.0.10``, ``fd00::1``): rules naming exactly that address (``-d 10.96.0.10/32``,
   ``--to-destination 10.96.0.10:53``, never ``10.96.0.100``), and rules whose positive ``-s``/``-d`` network
   contains it;
-- a network (``10.244.0.0/16``): rules naming that network or an address inside it;
+- a network (``10.244.0.0/16``): rules naming that network or an address inside it, target options included
+  (``--to-destination 10.244.2.32:8080``: the address without its port);
 - a port (``30080`` or ``:30080``): the number as a whole token (``--dport 30080``, ``…:30080``), not inside an
   address, a mark or a CIDR;
 - anything else: a case-insensitive substring of the rule line, the chain name or the service name.
@@ -25,7 +26,8 @@ from kptui.engine.model import TABLE_ORDER
 
 from .locs import rows_of
 
-__all__ = ["ADDR_TOKEN", "POSITIVE_NET", "FilterResult", "Query", "compile_query", "parse_net", "run_filter"]
+__all__ = ["ADDR_TOKEN", "PORT_SUFFIX", "POSITIVE_NET", "FilterResult", "Query", "compile_query", "parse_net",
+           "run_filter", "token_net"]
 
 # an address-like token: hex digits, dots and colons holding at least one dot or colon, with an optional /prefix
 ADDR_TOKEN = re.compile(r"[0-9a-fA-F:.]*[.:][0-9a-fA-F:.]*[0-9a-fA-F](?:/\d{1,3})?")
@@ -55,7 +57,7 @@ class Query:
         elif self.kind == "network":
             assert self.network is not None
             for m in ADDR_TOKEN.finditer(raw):
-                net = parse_net(m.group(0))
+                net = token_net(m.group(0))
                 if net is not None and net.version == self.network.version and net.subnet_of(self.network):  # type: ignore[arg-type]
                     return True
         return False
@@ -73,6 +75,15 @@ def parse_net(text: str) -> IPNet | None:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
+
+
+PORT_SUFFIX = re.compile(r"([0-9.]+):[0-9]{1,5}")  # an IPv4 address with a port: a DNAT/SNAT target
+
+
+def token_net(text: str) -> IPNet | None:
+    """The network an address token names: ``10.244.2.32:8080`` (``--to-destination``) names 10.244.2.32."""
+    m = PORT_SUFFIX.fullmatch(text)
+    return parse_net(m.group(1) if m else text)
 
 
 def compile_query(text: str) -> Query | None:

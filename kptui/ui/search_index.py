@@ -33,7 +33,7 @@ from kptui.engine import Ruleset
 from kptui.engine.model import TABLE_ORDER
 
 from .locs import rows_of
-from .search import ADDR_TOKEN, POSITIVE_NET, FilterResult, Query, parse_net
+from .search import ADDR_TOKEN, PORT_SUFFIX, POSITIVE_NET, FilterResult, Query, parse_net
 
 __all__ = ["LazySearchIndex", "SearchIndex", "build_index", "filter_indexed"]
 
@@ -204,8 +204,12 @@ _V4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,3}))?", r
 
 
 def _int_net(text: str) -> tuple[int, int, int] | None:
-    """(version, masked network, prefix) as :func:`kptui.ui.search.parse_net` reads ``text``; a dotted quad
-    is read here directly (ten times faster than :mod:`ipaddress`, which it agrees with: a test checks)."""
+    """(version, masked network, prefix) as :func:`kptui.ui.search.token_net` reads ``text`` (an IPv4 address
+    with a port, a DNAT target, is the address); a dotted quad is read here directly (ten times faster than
+    :mod:`ipaddress`, which it agrees with: a test checks)."""
+    port = PORT_SUFFIX.fullmatch(text)
+    if port is not None:
+        text = port.group(1)
     m = _V4.fullmatch(text)
     if m is not None:
         octets = m.group(1, 2, 3, 4)
@@ -216,7 +220,7 @@ def _int_net(text: str) -> tuple[int, int, int] | None:
             value = int.from_bytes(bytes(map(int, octets)), "big")
             return 4, value >> (32 - prefix) << (32 - prefix), prefix
     elif "." in text and ":" in text and "." not in text.rpartition(":")[2]:
-        return None  # an IPv4 address with a port (``10.244.1.5:8080``): a dotted quad ends an IPv6 address
+        return None  # not an address (``1.2.3.4:``): a dotted quad ends an IPv6 address
     net = parse_net(text)
     return None if net is None else (net.version, int(net.network_address), net.prefixlen)
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from kptui.engine import Rule, Ruleset
 from kptui.engine.comments import comment_of  # the one reader of kube-proxy's rule comments
+from kptui.engine.graph import graph_of
 
 from .locs import Loc, rows_of
+from .service_info import Finding, Frontend, ServiceInfo
 
 __all__ = ["CommentInsights", "Finding", "Frontend", "Insights", "ServiceInfo", "comment_of", "load_insights"]
 
@@ -39,31 +40,6 @@ def service_in_comment(comment: str | None) -> str | None:
         return None
     m = _SERVICE.search(comment)
     return m.group(1) if m else None
-
-
-class Frontend(NamedTuple):
-    """One way into a service: ``kind`` is cluster-ip, nodeport, external-ip or loadbalancer."""
-
-    kind: str
-    ip: str | None  # None for a NodePort (any node address)
-    port: int
-    proto: str
-
-
-@dataclass
-class ServiceInfo:
-    name: str
-    frontends: list[Frontend] = field(default_factory=list)
-    facts: tuple[str, ...] = ()  # short facts for the detail pane ("externalTrafficPolicy Local", …)
-
-    def add(self, fe: Frontend) -> None:
-        if fe not in self.frontends:
-            self.frontends.append(fe)
-
-
-class Finding(NamedTuple):
-    severity: str  # "info", "warning", "error"
-    text: str
 
 
 class Insights(Protocol):
@@ -175,7 +151,7 @@ class CommentInsights:
                 name = service_in_comment(comment_of(row[1]))
                 if name:
                     return name
-        for ref in self.ruleset.graph.callers_of(table, chain_name)[:3]:
+        for ref in graph_of(self.ruleset).callers_of(table, chain_name)[:3]:
             name = self._service_of(ref.table, ref.chain, visiting)
             if name:
                 return name

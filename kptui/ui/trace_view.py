@@ -19,9 +19,10 @@ from textual.widgets.option_list import Option
 
 from kptui.engine.packet import Packet
 from kptui.engine.trace_model import Trace
-from kptui.engine.trace_report import path_brief
+from kptui.engine.trace_report import path_brief, scenario_names
 from kptui.fmt import plural, printable
 
+from .focus import focus_now
 from .hop_list import HopList
 from .messages import StepChanged
 from .packet_state import STATE_STYLES, state_text
@@ -29,6 +30,12 @@ from .packet_state import STATE_STYLES, state_text
 __all__ = ["TraceView"]
 
 EMPTY = "No trace yet. Fill the packet builder (3) and press t, or pick a preset."
+
+
+def _tag(groups: dict[int, list[str]], i: int) -> str:
+    """``[A] `` before a path of scenario A (``[A,B] `` for one in several); nothing with one scenario."""
+    names = groups.get(i)
+    return f"[{','.join(names[:3])}{',…' if len(names) > 3 else ''}] " if names else ""
 
 
 class TraceView(Vertical):
@@ -81,15 +88,18 @@ class TraceView(Vertical):
         the path's hops: a watch refresh puts the step back) or the first."""
         self.trace = trace
         path_index = path_index if 0 <= path_index < len(trace.paths) else 0
-        title = Text(printable(trace.packet.describe()) + f" · from {trace.packet.origin} · "
-                     f"{plural(len(trace.paths), 'path')}", no_wrap=True, overflow="ellipsis")  # fmt: skip
+        groups = scenario_names(trace)
+        count = plural(len(trace.paths), "path") + (f" in {len(trace.scenarios)} scenarios, each summing to 1"
+                                                    if groups else "")  # fmt: skip
+        title = Text(printable(trace.packet.describe()) + f" · from {trace.packet.origin} · {count}",
+                     no_wrap=True, overflow="ellipsis")  # fmt: skip
         if any(n.startswith("rules are missing") for n in trace.notes):  # an elided or filtered paste
             title.append("  RULES MISSING from this dump: the answer may miss them", "bold reverse")
         title.append("   n/p step · a all hops · [ ] path", "dim")
         self.query_one("#trace-title", Static).update(title)
         paths = self.query_one("#trace-paths", OptionList)
         paths.clear_options()
-        paths.add_options([Option(Text(f"{i}. " + printable(path_brief(p)), no_wrap=True,
+        paths.add_options([Option(Text(f"{i}. " + _tag(groups, i - 1) + printable(path_brief(p)), no_wrap=True,
                                        overflow="ellipsis")) for i, p in enumerate(trace.paths, 1)])  # fmt: skip
         paths.display = bool(trace.paths)
         if trace.paths:
@@ -116,7 +126,7 @@ class TraceView(Vertical):
                 Text("this path evaluated no rule: the dump has no table on the hooks this packet meets"))
 
     def focus_hops(self) -> None:
-        self.hops.focus()
+        focus_now(self.hops)
 
     def show_step(self, event: StepChanged) -> None:
         """Paint a step: the hop list's cursor and the packet state at the hop. The screen calls this from its

@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 
 from kptui.engine.counters import CounterDiff
 from kptui.fmt import human, plural, printable
-from kptui.top import TopState
+from kptui.top import TopState, at_least
 
 from .locs import Loc
 
-__all__ = ["Move", "Watcher", "chain_deltas", "rule_deltas", "watch_status"]
+__all__ = ["ChainMove", "Move", "Watcher", "chain_deltas", "rule_deltas", "watch_status"]
 
 
 Move = tuple[int, bool]  # packets since the previous read; a refusing rule (DROP/REJECT/KUBE-MARK-DROP) rising
+ChainMove = tuple[int, bool, bool]  # packets that entered the chain; a refusal in it rising; the count is exact
 
 
 def rule_deltas(diff: CounterDiff | None) -> dict[Loc, Move]:
@@ -36,19 +37,20 @@ def rule_deltas(diff: CounterDiff | None) -> dict[Loc, Move]:
     return out
 
 
-def chain_deltas(diff: CounterDiff | None) -> dict[Loc, Move]:
-    """Chain → its rules' packets plus its policy counter's since the previous read."""
-    out: dict[Loc, Move] = {}
+def chain_deltas(diff: CounterDiff | None) -> dict[Loc, ChainMove]:
+    """Chain → the packets that entered it since the previous read (each once: the jumps into it, or for a
+    built-in chain what left it by a verdict or its policy), whether a refusing rule or policy in it rose,
+    and whether the count is exact (else a lower bound)."""
+    out: dict[Loc, ChainMove] = {}
     if diff is None:
         return out
     for c in diff.chains:
-        packets = c.packets + (c.policy_packets or 0)
-        if packets:
-            out[Loc(c.table, c.chain)] = (packets, c.drops)
+        if c.packets:
+            out[Loc(c.table, c.chain)] = (c.packets, c.drops, c.exact)
     for d in diff.drops:
         loc = Loc(d.key.table, d.key.chain)
         if loc in out:
-            out[loc] = (out[loc][0], True)
+            out[loc] = (out[loc][0], True, out[loc][2])
     return out
 
 
@@ -77,12 +79,13 @@ class Watcher:
 
 
 def watch_status(w: Watcher, source: str, now: float | None = None) -> str:
-    """``live · read 1.23 s · every 12.3 s, next in 5 s · 34 rules moved, +1.2k pkts · 2 DROP/REJECT rising``"""
+    """``live · read #4 took 1.23 s · every 12.3 s, next in 5 s · 34 rules moved, +1.2k pkts into nat in 12.3 s ·
+    2 DROP/REJECT rising``"""
     s = w.state
     now = time.monotonic() if now is None else now
     parts = [printable(source)]
     if s.last is not None:
-        parts.append(f"read {s.last.wall:.2f} s")
+        parts.append(f"read #{s.reads} took {s.last.wall:.2f} s")
     if w.paused:
         parts.append("paused (w resumes)")
     elif w.reading:
@@ -97,7 +100,10 @@ def watch_status(w: Watcher, source: str, now: float | None = None) -> str:
     else:
         moved = len(d.rules) + len(d.appeared)
         if d.counters:
-            parts.append(f"{plural(moved, 'rule')} moved, +{human(d.packets)} pkts in {d.seconds:.3g} s")
+            t = d.total
+            into = f" into {t.table}" if t.table else ""
+            parts.append(f"{plural(moved, 'rule')} moved, +{at_least(t.exact)}{human(t.packets)} pkts{into} in "
+                         f"{d.seconds:.3g} s")
         else:
             parts.append("no counters in the dump (saved without -c)")
         if d.drops:

@@ -15,6 +15,18 @@ from samples.scenarios import BY_NAME
 
 from ..kernel_gate import KernelGate
 from .harness import KernelLab, kernel_lab
+from .nft_fixtures import (  # noqa: F401 - module-scoped labs of the nft kernel tests
+    affinity_nft,
+    clusterip_nft,
+    clusterip_nft_131,
+    guard_nft,
+    ipv6_nft,
+    lb_nft,
+    local_nft,
+    mixed_nft,
+    nodeport_nft,
+    noep_nft,
+)
 
 GATE = KernelGate(
     "KERNEL CONFORMANCE TESTS",
@@ -24,6 +36,22 @@ GATE = KernelGate(
     ("iptables-nft", "-t", "raw", "-S"),
     "probe",
 )
+
+
+NFT_GATE = KernelGate(
+    "KERNEL NFT TESTS",
+    "They check kube-proxy's nftables mode, the nft lab and the engine against the real kernel",
+    ("ip", "nft", "iptables-nft-restore", "iptables-nft-save", "conntrack", "stdbuf", "python3"),
+    ("nft", "list", "ruleset"),
+    "nftprobe",
+)
+
+
+@pytest.fixture(scope="session")
+def nft_kernel_ok() -> Iterator[None]:
+    """Depend on this to run only where nf_tables and the nft tool work in a network namespace."""
+    NFT_GATE.require()
+    yield
 
 
 def require_kernel() -> None:
@@ -47,6 +75,7 @@ def clusterip_lab(kernel_ok: None) -> Iterator[KernelLab]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """A banner when kernel tests were skipped, so a green run without them does not go unnoticed."""
-    if GATE.skipped:
-        terminalreporter.write_sep("!", "KERNEL CONFORMANCE TESTS WERE SKIPPED", red=True, bold=True)
-        terminalreporter.write_line(GATE.skipped[0])
+    for gate in (GATE, NFT_GATE):
+        if gate.skipped:
+            terminalreporter.write_sep("!", f"{gate.label} WERE SKIPPED", red=True, bold=True)
+            terminalreporter.write_line(gate.skipped[0])

@@ -19,10 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from kptui.engine import parse_ruleset
+from kptui.engine.ipset import IpsetTable
+from kptui.engine.ipset_parse import parse_ipsets
 from kptui.engine.kernel_handles import rule_handles, with_iptables_rules
 from kptui.engine.kernel_trace import KernelTrace, first_packet, parse_kernel_trace
 from kptui.engine.packet import NodeContext, Packet
-from samples.build_samples import Topology, build_topology
+from samples.build_samples import Topology, build_topology, setup_ipvs
 from samples.scenarios import Scenario
 from tools.kubegen import Ruleset, generate
 from tools.netlab import Lab, Probe, ProbeResult
@@ -84,6 +86,7 @@ class KernelLab:
     scenario: Scenario
     ruleset: Ruleset
     _iface_cache: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
+    _ipset_cache: IpsetTable | None = field(default=None, repr=False)
     families: tuple[int, ...] = (4,)  # the families of the node's rules (a dual-stack node has both)
 
     @property
@@ -108,19 +111,17 @@ class KernelLab:
         """The node-side veth of a pod namespace (``veth<short>``, or ``cali…`` in Calico scenarios)."""
         return dict(zip(self.topo.pods.values(), self.topo.pod_ifaces, strict=True))[ns]
 
-    def ipsets(self) -> dict[str, tuple[str, ...]] | None:
-        """Set name -> members of the node's ipsets (``ipset save``), or None when it has none."""
-        if not self.scenario.calico:
+    def ipset_save(self) -> str:
+        """``ipset save`` of the node, verbatim."""
+        return self.lab.exec(self.lab.node, ["ipset", "save"]).stdout
+
+    def ipsets(self) -> IpsetTable | None:
+        """The node's ipsets as kptui parses ``ipset save``, or None when the scenario has none."""
+        if not (self.scenario.calico or self.scenario.layout == "ipvs"):
             return None
-        out = self.lab.exec(self.lab.node, ["ipset", "save"]).stdout
-        sets: dict[str, list[str]] = {}
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] == "create":
-                sets.setdefault(parts[1], [])
-            elif len(parts) >= 3 and parts[0] == "add":
-                sets.setdefault(parts[1], []).append(parts[2])
-        return {k: tuple(v) for k, v in sets.items()}
+        if self._ipset_cache is None:  # the sets do not change while a lab runs
+            self._ipset_cache = parse_ipsets(self.ipset_save(), "ipset save")
+        return self._ipset_cache
 
     # ---- the node as the engine sees it --------------------------------------------------------
     def interfaces(self) -> dict[str, tuple[str, ...]]:
@@ -156,7 +157,26 @@ class KernelLab:
         cidrs = tuple(c for fam in self.families for c in (POD_CIDRS6 if fam == 6 else POD_CIDRS))
         return NodeContext(addresses=addrs, pod_cidrs=cidrs, interfaces=ifaces, uplink=UPLINK,
                            pod_iface=pod_iface or self.pod_iface(self.topo.client), recent=recent,
-                           affinity=affinity, ipsets=self.ipsets())  # fmt: skip
+                           affinity=affinity, ipsets=self.ipsets(), sysctls=self.sysctls(),
+                           routes=self.routes())  # fmt: skip
+
+    def sysctls(self) -> dict[str, str]:
+        """The node's sysctls that change what routing does with a packet, as the kernel has them now."""
+        out = self.lab.exec(self.lab.node, ["sysctl", "-a", "-r", r"route_localnet|rp_filter|ip_forward|forwarding"],
+                            check=False).stdout  # fmt: skip
+        return {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in out.splitlines()) if v}
+
+    def routes(self) -> tuple[tuple[str, str], ...]:
+        """The node's main-table routes of its families: (destination, device; "" when not unicast). A dual-stack
+        node has both families' routes, so "default" is spelled as the family's 0.0.0.0/0 or ::/0."""
+        out: list[tuple[str, str]] = []
+        for family in self.families:
+            data = json.loads(self.lab.ip(self.lab.node, "-j", f"-{family}", "route", "show") or "[]")
+            zero = "::/0" if family == 6 else "0.0.0.0/0"
+            out.extend((zero if r.get("dst") == "default" else str(r.get("dst")),
+                        "" if r.get("type", "unicast") != "unicast" else str(r.get("dev") or ""))
+                       for r in data)  # fmt: skip
+        return tuple(out)
 
     def context_for(self, obs: Observation, **kw: object) -> NodeContext:
         """NodeContext for one observation. NodeContext has a single ``pod_iface`` for "the interface pod traffic
@@ -255,5 +275,6 @@ def kernel_lab(scenario: Scenario, *, extend: Callable[[Ruleset, KernelLab], Non
             scenario.extend(rs, topo.pod_ifaces)
         if extend is not None:
             extend(rs, klab)
+        setup_ipvs(lab, rs)  # IPVS mode: kube-ipvs0 and the ipsets, before the rules that match them
         lab.load_rules(rs.render(), backend="nft", family=scenario.family)
         yield klab

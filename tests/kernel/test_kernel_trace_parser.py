@@ -203,3 +203,12 @@ def test_nft_trace_of_iptables_nft_rules_maps_back_by_handle() -> None:
         "-A X -j MARK --set-xmark 0x4000/0x4000",
     ]
     assert [e.handle for e in k.events if e.kind == "rule"] == [2, 4, 6]
+
+
+def test_a_comment_that_says_masquerade_is_no_masquerade() -> None:
+    """kube-proxy's IPVS-mode ACCEPT for external IPs is commented "… for masquerade and filter purpose"; only a
+    MASQUERADE target (or nft's masquerade statement) masquerades (captured: outside → external IP, no IPVS)."""
+    log = parse_kernel_trace(load("xt-ipvs-external-ip.txt"))
+    (t,) = log.traces
+    assert any("for masquerade and filter purpose" in (e.rule_text or "") and e.verdict == "ACCEPT" for e in t.events)
+    assert (t.verdict, t.delivery, t.masquerade) == ("ACCEPT", "local", False)

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
+from kptui.cli.explorer import load_kernel_log
 from kptui.engine import parse_ruleset
 from kptui.engine.kernel_replay import replay
 from kptui.engine.kernel_replay_walks import KernelWalks
 from kptui.engine.kernel_trace import KernelTrace
 from kptui.engine.trace_compare import kernel_steps
-from kptui.explorer_command import load_kernel_log
 from kptui.ui.app import make_app
 
 from .clusterip import API, DNS, WEB

@@ -16,7 +16,7 @@ GATE = KernelGate(
     "LIVE-MODE KERNEL TESTS",
     "They check kptui's live reading, deltas and bundles against real netfilter",
     ("ip", "iptables-nft", "iptables-nft-restore", "iptables-nft-save", "iptables-legacy-save", "xtables-monitor",
-     "conntrack", "stdbuf", "python3"),
+     "conntrack", "stdbuf", "python3", "nft", "ipset"),
     ("iptables-nft-save",),
     "liveprobe",
 )

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kptui.bundle import encode_bundle
 from kptui.cli import UserError
-from kptui.explorer_command import build_app_parser
-from kptui.live.commands import LiveReader, app_source
+from kptui.cli.explorer import app_source, build_app_parser
+from kptui.node.bundle import encode_bundle
+from kptui.node.live import LiveReader
 from kptui.ui.app import make_app
 
 from ..test_bundle import collection
@@ -88,3 +88,30 @@ async def test_the_app_opens_a_bundle_with_the_node_in_the_packet_builder(bundle
         assert screen.builder.value("pod_cidr") == "10.244.0.0/16"
         assert screen.builder.extra_node is not None and screen.builder.extra_node.uplink == "eth0"
         assert "node-a" in app.sub_title
+
+
+@pytest.mark.asyncio
+async def test_running_out_of_memory_while_parsing_ends_the_app_with_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind the loading screen too, out of memory is a message (the CLI prints it), never a traceback."""
+    from kptui.ui import app as app_module
+
+    def no_memory(data: bytes, source: str | None = None) -> object:
+        raise MemoryError
+
+    monkeypatch.setattr(app_module, "parse_ruleset_bytes", no_memory)
+    app = make_app(data=(SAMPLES / "clusterip.rules").read_bytes(), source="big.rules", env={"KPTUI_CLIPBOARD": "osc52"})
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(200):
+            if app.error_message:
+                break
+            await pilot.pause(0.02)
+    assert app.return_code == 2
+    assert app.error_message is not None and app.error_message.startswith(
+        "kptui: out of memory (the explorer, reading big.rules): ")
+
+
+def test_an_nft_listing_is_refused_before_the_explorer_starts(tmp_path: Path) -> None:
+    path = tmp_path / "ruleset.txt"
+    path.write_text("table ip kube-proxy {\n}\n")
+    with pytest.raises(UserError, match=f"^{path}: holds an nft listing and no iptables rules: this command reads iptables rules; kptui summary and kptui trace read nft listings too$"):
+        source_for(str(path))

@@ -31,7 +31,9 @@ async def test_chains_fill_their_rules_only_when_expanded() -> None:
         node = tree.node_for(Loc("nat", "KUBE-SVC-PY4JZH2ITZYEO4CN"))
         assert node is not None and node.data.loaded is False and not node.children
         assert "shop/frontend:http" in node.label.plain  # the service the chain belongs to
-        assert "3 rules · 2 refs · 58 pkts 3480 bytes" in node.label.plain
+        # what entered it: its two callers' 46 packets (KUBE-SERVICES' cluster IP rule and KUBE-EXT), not the 58
+        # its own rules add up to (a packet crosses the masquerade rule and an endpoint rule)
+        assert "3 rules · 2 refs · 46 pkts 2760 bytes entered" in node.label.plain
         tree.move_cursor(node)
         await pilot.press("enter")  # expand
         await pilot.pause()
@@ -209,3 +211,32 @@ async def test_a_new_filter_result_moves_the_detail_and_copy_to_its_first_match(
         tree.apply_filter("")  # emptied: everything again, the cursor where it was
         await pilot.pause(0.1)
         assert tree.result is None and tree.cursor_loc == Loc("nat", "A-CHAIN", 1)
+
+
+@pytest.mark.asyncio
+async def test_right_opens_a_chain_and_left_closes_it_as_in_tree_uis() -> None:
+    """Issue 10, item 17: the right arrow scrolled the tree sideways instead of opening the chain."""
+    app = app_for("nodeport-cluster.rules")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(app, pilot)
+        tree = app.main_screen.chains.chain_tree
+        chain = Loc("nat", "KUBE-SVC-PY4JZH2ITZYEO4CN")
+        app.main_screen.chains.reveal(chain)
+        tree.focus()
+        await pilot.pause()
+        node = tree.node_for(chain)
+        assert node is not None and not node.is_expanded
+        await pilot.press("right")
+        assert node.is_expanded and node.data.loaded and tree.scroll_offset.x == 0
+        await pilot.press("right")  # open already: to its first rule
+        assert tree.cursor_loc == Loc(chain.table, chain.chain, 1)
+        await pilot.press("right")  # a rule: its long line scrolls
+        assert tree.scroll_offset.x > 0 and tree.cursor_loc == Loc(chain.table, chain.chain, 1)
+        await pilot.press("left")  # back from the scroll first
+        assert tree.scroll_offset.x == 0 and tree.cursor_loc == Loc(chain.table, chain.chain, 1)
+        await pilot.press("left")  # a rule: to its chain
+        assert tree.cursor_loc == chain and node.is_expanded
+        await pilot.press("left")  # an open chain: closed
+        assert tree.cursor_loc == chain and not node.is_expanded
+        await pilot.press("left")  # a closed chain: to its table
+        assert tree.cursor_loc == Loc("nat")

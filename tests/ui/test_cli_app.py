@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from kptui import cli, explorer_command
+from kptui import cli
+from kptui.cli import explorer as explorer_command
 
 from .conftest import SAMPLES
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from kptui.engine import parse_ruleset
+from kptui.engine.graph import graph_of
 from kptui.ui.services import CommentInsights
 
 SVC, SEP = "KUBE-SVC-AAAAAAAAAAAAAAAA", "KUBE-SEP-BBBBBBBBBBBBBBBB"
@@ -27,7 +28,7 @@ def test_a_lookup_under_way_in_another_thread_is_not_seen_as_no_service() -> Non
     assert CommentInsights(rs).service_of("nat", SEP) == "shop/web:http"
     insights = CommentInsights(rs)
     inside, release = threading.Event(), threading.Event()
-    real = rs.graph.callers_of
+    real = graph_of(rs).callers_of
 
     def slow(table: str | None, chain: str) -> object:  # the worker stops halfway through its lookup
         if threading.current_thread().name == "worker":
@@ -35,7 +36,7 @@ def test_a_lookup_under_way_in_another_thread_is_not_seen_as_no_service() -> Non
             release.wait(5)
         return real(table, chain)
 
-    rs.graph.callers_of = slow  # type: ignore[method-assign]
+    graph_of(rs).callers_of = slow  # type: ignore[method-assign]
     worker = threading.Thread(target=insights.service_of, args=("nat", SEP), name="worker")
     worker.start()
     assert inside.wait(5)

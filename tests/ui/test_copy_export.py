@@ -87,7 +87,7 @@ async def test_y_copies_the_rule_Y_the_list_command_and_y_in_the_trace_the_trace
 
 @pytest.mark.asyncio
 async def test_ctrl_s_saves_the_trace_as_markdown_or_json(tmp_path: Path) -> None:
-    from kptui.explorer_command import write_text  # the CLI gives the app its writer; the UI writes no files
+    from kptui.cli.explorer import write_text  # the CLI gives the app its writer; the UI writes no files
 
     app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE, writer=write_text)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -145,3 +145,38 @@ async def test_an_app_without_a_writer_says_so_instead_of_writing(tmp_path: Path
         await pilot.pause()
         assert "without a file writer" in str(app.screen.query_one("#save-error").content)
     assert not (tmp_path / "t.md").exists()
+
+
+@pytest.mark.asyncio
+async def test_a_saved_trace_names_the_dump_and_the_node_and_lists_each_hop_once(tmp_path: Path) -> None:
+    """Issue 10, item 15: the JSON named neither the dump nor the node context (the Markdown did), and the
+    Markdown listed every path twice (the hop table, then every hop again above its rule)."""
+    from kptui.cli.explorer import write_text
+
+    app = app_for("nodeport-cluster.rules", packet=NODEPORT_PACKET, node=NODEPORT_NODE, writer=write_text,
+                  origin="capture bundle node.kptui: host n1")  # fmt: skip
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        for name in ("t.json", "t.md"):
+            assert app.main_screen.save_trace(str(tmp_path / name)) is None  # type: ignore[union-attr]
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["dump"] == "samples/nodeport-cluster.rules" and data["origin"] == "capture bundle node.kptui: host n1"
+    assert data["node"]["addresses"] == ["10.0.0.2"] and data["node"]["pod_cidrs"] == ["10.244.0.0/16"]  # detected
+    assert data["schema"] == "kptui.trace/1" and data["packet"]["dport"] == 30080  # the rest as before
+    md = (tmp_path / "t.md").read_text()
+    assert "- dump: `samples/nodeport-cluster.rules`" in md and "- rules from: capture bundle node.kptui" in md
+    path1 = md.split("## Path 1")[1].split("## Path 2")[0]
+    hop6 = [line for line in path1.splitlines() if "KUBE-MARK-MASQ:1" in line]
+    assert len(hop6) == 1 and hop6[0].startswith("| 6 |"), hop6  # once, in the table
+    assert "  6  -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000" in path1  # its rule, by hop number
+    assert "policy ACCEPT" in path1 and "PREROUTING policy  → ACCEPT" not in path1
+
+
+def test_markdown_says_when_no_node_address_was_given() -> None:
+    from kptui.engine import parse_ruleset
+    from kptui.engine.packet import NodeContext, Packet
+    from kptui.engine.trace import trace
+
+    rs = parse_ruleset("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n")
+    t = trace(rs, Packet("10.0.0.1", "10.0.0.2", "tcp", None, 22, "external"), NodeContext())
+    assert "- node addresses: none given: matches on this node's addresses" in trace_markdown(t)

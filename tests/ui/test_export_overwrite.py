@@ -1,5 +1,5 @@
 """Saving a trace (ctrl+s) never replaces a file without asking: the dialog says the file exists, a second
-enter on the same path replaces it, another path asks again. The writer (kptui.explorer_command.write_text)
+enter on the same path replaces it, another path asks again. The writer (kptui.cli.explorer.write_text)
 refuses to replace unless told to, and reports directories and missing directories plainly."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kptui.explorer_command import _link_new, write_text
+from kptui.cli.explorer import _link_new, write_text
 from kptui.ui.app import KptuiApp
 from kptui.ui.export import Writer, saved_message
 from kptui.ui.modals import SaveScreen

@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import OptionList, Static
 
 from kptui import cli
-from kptui.explorer_command import load_kernel_log
+from kptui.cli.explorer import load_kernel_log
 from kptui.ui.app import KptuiApp
 from kptui.ui.locs import Loc
 

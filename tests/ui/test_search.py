@@ -24,6 +24,9 @@ DNAT = "-A KUBE-SEP-Y -p tcp -m tcp -j DNAT --to-destination 10.244.1.21:8080"
         ("10.244.7.7", "-A X -s 10.244.0.0/16 -j ACCEPT", True),  # inside a positive -s network
         ("10.244.7.7", RULE, False),  # ... but not inside a negated one
         ("10.96.0.0/12", RULE, True),  # a network holding an address of the rule
+        ("10.244.1.0/24", DNAT, True),  # ... or its DNAT target (the address without its port)
+        ("10.244.1.21/32", DNAT, True),
+        ("10.244.2.0/24", DNAT, False),
         ("53", RULE, True),
         (":8080", DNAT, True),
         ("16", RULE, False),  # not the prefix length of a CIDR
@@ -59,3 +62,19 @@ def test_engine_messages_map_to_builder_fields() -> None:
     assert field_of("a udp packet needs a destination port") == "dport"
     assert field_of("pod CIDR 'x' is not an address or CIDR") == "pod_cidr"
     assert field_of("something else") is None
+
+
+def test_a_cidr_filter_finds_the_dnat_targets_inside_it_with_and_without_the_index() -> None:
+    """Issue 10, item 10: /10.244.2.0/24 found the -s rules but no --to-destination 10.244.2.x (an address with
+    a port was no address to the network filter); /10.244.2.22 did."""
+    from kptui.ui.search_index import build_index, filter_indexed
+
+    rs = sample("nodeport-cluster.rules")
+    service_of = CommentInsights(rs).service_of
+    q = compile_query("10.244.2.0/24")
+    assert q is not None
+    for result in (run_filter(rs, q, service_of), filter_indexed(build_index(rs, service_of), q)):
+        nat = dict(result.tables["nat"])
+        assert nat["KUBE-SEP-KCXANH426NC62INK"] == (1, 2)  # -s 10.244.2.22/32 and DNAT --to-destination 10.244.2.22:8080
+        assert nat["KUBE-SEP-3ARHRIN5OOHGXERH"] == (1, 2)  # the same for 10.244.2.24:5514 (udp)
+        assert "KUBE-SEP-2ATXUOYIKDUXCR7P" not in nat  # 10.244.1.21: outside the network

@@ -14,7 +14,7 @@ from textual.widgets import Input
 from kptui.engine import Ruleset, parse_ruleset_bytes
 from kptui.ui import chain_tree, search_index
 from kptui.ui.locs import rows_of
-from kptui.ui.search import ADDR_TOKEN, POSITIVE_NET, FilterResult, compile_query, parse_net, run_filter
+from kptui.ui.search import ADDR_TOKEN, POSITIVE_NET, FilterResult, compile_query, run_filter, token_net
 from kptui.ui.search_index import LazySearchIndex, build_index, filter_indexed
 from kptui.ui.services import CommentInsights, load_insights
 
@@ -132,13 +132,16 @@ def test_indexed_filter_uses_the_prefilter_on_an_ascii_dump_with_the_same_answer
 def test_the_fast_address_reader_agrees_with_ipaddress(name: str) -> None:
     rs = sample(name)
     lines = [row[1] for table in rs.tables.values() for chain in table for row in rows_of(chain)]
+    sets = SAMPLES / name.replace(".rules", ".ipset")  # IPVS mode keeps its addresses in ipsets
+    lines += sets.read_text().replace(",", " ").splitlines() if sets.exists() else []
     texts = {t for line in lines for t in (*ADDR_TOKEN.findall(line), *POSITIVE_NET.findall(line))}
     texts |= {"010.1.1.1", "256.1.1.1", "1.2.3.4/33", "1.2.3.4/032", "1.2.3.4/0", "1.2.3.4/24", "10.244.1.5:8080",
               "::ffff:1.2.3.4", "::ffff:1.2.3.4/120", "1.2.3.4.5", "0.0.0.0/0", "FD00::1/64", "1.2.3", "1.2.3.04",
               "1.2.3.4:", "a.b.c.d", "1:2.3.4.5", "\u0661.2.3.4"}  # ١ is a digit to str.isdigit, not to ipaddress
     assert len(texts) > 20
+    texts |= {"10.244.2.32:8080", "10.244.2.32:80800", "1:2.3.4.5:80", "1.2.3.4:5:6"}
     for text in texts:
-        net = parse_net(text)
+        net = token_net(text)
         want = None if net is None else (net.version, int(net.network_address), net.prefixlen)
         assert search_index._int_net(text) == want, text
 

@@ -4,6 +4,7 @@ socket) is used and killed afterwards."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import shutil
@@ -17,6 +18,7 @@ import pytest
 from .conftest import ROOT
 
 TMUX = shutil.which("tmux")
+_SERVERS = itertools.count()
 CMD = [sys.executable, "-m", "kptui", "samples/nodeport-cluster.rules", "--src", "10.0.0.1", "--dst", "10.0.0.2",
        "--dport", "30080", "--from", "external", "--node-ip", "10.0.0.2"]  # fmt: skip
 
@@ -25,7 +27,7 @@ CMD = [sys.executable, "-m", "kptui", "samples/nodeport-cluster.rules", "--src",
 def tmux() -> Iterator[list[str]]:
     if TMUX is None:
         pytest.skip("tmux is not installed: the real-terminal test did NOT run (apt-get install tmux)")
-    base = [TMUX, "-L", f"kptui-test-{os.getpid()}", "-f", os.devnull]
+    base = [TMUX, "-L", f"kptui-test-{os.getpid()}-{next(_SERVERS)}", "-f", os.devnull]  # one server per test
     try:
         yield base
     finally:
@@ -68,4 +70,52 @@ def test_kptui_in_tmux_traces_and_steps(tmux: list[str]) -> None:
         subprocess.run([*tmux, "send-keys", "-t", "kptui", "n"], check=True)
     _wait_for(tmux, "9/17 PRE nat KUBE-SEP-2ATXUOYIKDUXCR7P:2", "dst     10.0.0.2:30080 → 10.244.1.21:8080")
     subprocess.run([*tmux, "send-keys", "-t", "kptui", "q"], check=True)
+    _wait_for(tmux, "KPTUI-EXIT=0")
+
+
+def test_packet_builder_keys_in_tmux(tmux: list[str]) -> None:
+    """Issue 10, items 9 and 11, in a real terminal: the source is on the first line; keys sent in one burst
+    right behind a pane key reach the pane it opened (a key goes to the widget focused when it arrives); in a
+    field a digit is typed (it never replaced the value, nor pretended to switch panes); escape, then a digit,
+    switches panes again. (An escape and a key right behind it reach the app as one alt+key: the test waits.)"""
+    env = {"TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "KPTUI_CLIPBOARD": "osc52"}
+    cmd = [sys.executable, "-m", "kptui", "samples/nodeport-cluster.rules"]
+    shell = "env -u COLUMNS -u LINES " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(cmd)
+    subprocess.run([*tmux, "new-session", "-d", "-s", "kptui", "-x", "120", "-y", "36", "-c", str(ROOT),
+                    f"{shell}; echo KPTUI-EXIT=$?; sleep 30"], check=True)  # fmt: skip
+    screen = _wait_for(tmux, "dump samples/nodeport-cluster.rules · nf_tables · IPv4", "no node address")
+    assert screen.splitlines()[0].startswith("dump samples/nodeport-cluster.rules")
+
+    def keys(*names: str, literal: str | None = None) -> None:
+        subprocess.run([*tmux, "send-keys", "-t", "kptui", *names], check=True)
+        if literal is not None:
+            subprocess.run([*tmux, "send-keys", "-t", "kptui", "-l", literal], check=True)
+
+    def leave_field() -> None:
+        """Escape, and wait until the footer no longer offers it (the focus left the field). A key sent right
+        behind an escape would reach the app with it, as one alt+key: the first look comes after a pause."""
+        keys("Escape")
+        deadline = time.monotonic() + 20
+        time.sleep(0.3)
+        while "Leave field" in _screen(tmux).rstrip().splitlines()[-1]:
+            assert time.monotonic() < deadline, _screen(tmux)
+            time.sleep(0.1)
+
+    keys("3", literal="10.244.1.5")  # the packet pane, and at once the source address
+    keys("Tab", "Tab", literal="10.96.20.10")
+    keys("Tab", literal="80")
+    keys("3")  # in the port field: typed, no pane switch
+    _wait_for(tmux, "source   10.244.1.5 ", "dest     10.96.20.10 ", "dport    803\n")
+    keys("BSpace")
+    leave_field()
+    keys("t")  # traces
+    _wait_for(tmux, "10.244.1.5:40000 → 10.96.20.10:80/tcp", "1. ACCEPT")
+    keys("1", "/", literal="10.96.20.0/24")  # the tree, its filter, and the query typed in one burst
+    _wait_for(tmux, "/10.96.20.0/24: ")
+    keys("Escape")  # the filter box: cleared, the tree has the focus
+    _wait_for(tmux, "45 rules in 37 chains")
+    keys("3", literal="9")  # back in the packet pane's first field
+    _wait_for(tmux, "source   10.244.1.59 ")
+    leave_field()
+    keys("q")
     _wait_for(tmux, "KPTUI-EXIT=0")

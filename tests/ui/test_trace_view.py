@@ -122,3 +122,25 @@ async def test_a_preset_from_the_palette_traces_a_service_without_endpoints_to_i
         hop = screen.trace_view.hops.hop
         assert hop is not None and hop.verdict == "REJECT" and hop.table == "filter"
         assert screen.chains.cursor_loc == Loc("filter", hop.chain, hop.index)
+
+
+async def test_paths_are_grouped_by_scenario_and_the_title_says_each_sums_to_1() -> None:
+    """Without the node's addresses, whether 10.0.0.2 is the node's decides the NodePort's fate: two scenarios,
+    each path tagged with its own, and the state panel names it (issue 10.2: say so in the explorer)."""
+    from kptui.engine.packet import NodeContext, Packet
+
+    app = app_for("nodeport-local.rules", packet=Packet("203.0.113.10", "10.0.0.2", dport=32091, origin="external"),
+                  node=NodeContext())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        trace = screen.trace
+        assert trace is not None and len(trace.scenarios) == 2
+        title = str(screen.trace_view.query_one("#trace-title").content)
+        assert "2 paths in 2 scenarios, each summing to 1" in title
+        paths = screen.trace_view.query_one("#trace-paths", OptionList)
+        prompts = [str(paths.get_option_at_index(i).prompt) for i in range(len(trace.paths))]
+        assert prompts[0].startswith("1. [A] ") and prompts[1].startswith("2. [B] "), prompts
+        await pilot.pause(0.2)
+        state = str(screen.trace_view.query_one("#trace-state").content)
+        assert "scenario A: 10.0.0.2 is a node address (its paths sum to 1)" in state

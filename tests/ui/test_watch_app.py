@@ -22,11 +22,14 @@ from .conftest import NODEPORT_PACKET, SAMPLES
 BASE = (SAMPLES / "nodeport-cluster.rules").read_text()
 DROP_LINE = "[0:0] -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP"
 EXT_LINE = '[18:1080] -A KUBE-EXT-PY4JZH2ITZYEO4CN -j KUBE-SVC-PY4JZH2ITZYEO4CN'
+INTO_FORWARD = '[360:24928] -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'
 
 
 def bumped(drop: int, ext: int) -> str:
-    """The sample with the INVALID drop rule's and a KUBE-EXT jump's packet counters raised."""
+    """The sample with the INVALID drop rule's (and the jump to its chain's) and a KUBE-EXT jump's packet
+    counters raised."""
     text = BASE.replace(DROP_LINE, DROP_LINE.replace("[0:0]", f"[{drop}:{drop * 40}]"))
+    text = text.replace(INTO_FORWARD, INTO_FORWARD.replace("[360:24928]", f"[{360 + drop}:{24928 + drop * 40}]"))
     return text.replace(EXT_LINE, EXT_LINE.replace("[18:1080]", f"[{18 + ext}:{1080 + ext * 60}]"))
 
 
@@ -71,6 +74,12 @@ def settled(app: object) -> bool:
     return screen is not None and screen.ready and screen.ruleset is latest and app.screen is screen  # type: ignore[attr-defined]
 
 
+def refreshed(app: object, reads: int) -> bool:
+    """The screen shows read number ``reads`` (or a later one), refreshed in place."""
+    watcher = app.watcher  # type: ignore[attr-defined]
+    return watcher.state.reads >= reads and not watcher.reading and settled(app)
+
+
 async def trace_on_first_read(app: object, pilot: object) -> MainScreen:
     """The screen of the first read, with the NodePort packet's trace asked for."""
     await wait_for(pilot, lambda: settled(app), "the first read")
@@ -108,10 +117,11 @@ async def test_watch_shows_deltas_rising_drops_and_keeps_the_cursor_and_trace_st
         await wait_for(pilot, lambda: app.watcher.reading, "the second read, waiting at the gate")  # type: ignore[union-attr]
         app.watcher.paused = True  # the read under way ends, no third one follows: the deltas stay the second's
         reader.gate.set()
-        # the second read: the screen is rebuilt on the new rules
-        await wait_for(pilot, lambda: app.main_screen is not screen and app.main_screen is not None
-                       and app.main_screen.trace is not None, "the refresh")  # fmt: skip
+        # the second read: the same screen, refreshed in place on the new rules, the packet traced again
+        traced = screen.trace
+        await wait_for(pilot, lambda: refreshed(app, 2) and screen.trace is not traced, "the refresh")
         new = app.main_screen
+        assert new is screen
         await pilot.pause()
         assert new.trace_view.hops.rows[new.trace_view.hops.cursor] == step_before  # same hop of the same path
         assert new.builder.value("dst") == NODEPORT_PACKET.dst and new.builder.value("dport") == "30080"
@@ -124,15 +134,16 @@ async def test_watch_shows_deltas_rising_drops_and_keeps_the_cursor_and_trace_st
         assert new.query_one("#watch-bar").has_class("-rising")
         # the hot rules: hottest first, the drop flagged; enter jumps to the rule
         rows = hot_rows(app.watcher, app.insights)
-        assert [(r.loc, r.packets, r.drops) for r in rows[:2]] == [
-            (Loc("nat", "KUBE-EXT-PY4JZH2ITZYEO4CN", 2), 5, False), (Loc("filter", "KUBE-FORWARD", 1), 3, True)]
+        assert [(r.loc, r.packets, r.drops) for r in rows[:3]] == [
+            (Loc("nat", "KUBE-EXT-PY4JZH2ITZYEO4CN", 2), 5, False), (Loc("filter", "FORWARD", 2), 3, False),
+            (Loc("filter", "KUBE-FORWARD", 1), 3, True)]
         assert [r.loc for r in hot_rows(app.watcher, app.insights, needle="invalid")] == [
             Loc("filter", "KUBE-FORWARD", 1)]
         new.trace_view.hops.blur()
         new.chains.chain_tree.focus()
         await pilot.press("h")
         await wait_for(pilot, lambda: isinstance(app.screen, HotRulesScreen), "the hot-rules dialog")
-        await pilot.press("down", "enter")
+        await pilot.press("down", "down", "enter")
         await wait_for(pilot, lambda: app.screen is new, "the dialog closing")
         assert new.chains.cursor_loc == Loc("filter", "KUBE-FORWARD", 1)
 
@@ -232,9 +243,9 @@ async def test_a_refresh_keeps_the_step_on_a_path_other_than_the_first() -> None
         hops = screen.trace_view.hops
         before = (hops.path_index, hops.rows[hops.cursor])
         assert before[0] == 1 and before[1] > 0
+        traced = screen.trace
         reader.gate.set()
-        await wait_for(pilot, lambda: app.main_screen is not screen and settled(app)
-                       and app.main_screen.trace is not None, "the refresh")  # type: ignore[union-attr]  # fmt: skip
+        await wait_for(pilot, lambda: refreshed(app, 2) and screen.trace is not traced, "the refresh")
         await pilot.pause(0.2)  # any queued highlight of the path list has been handled by now
         new = app.main_screen.trace_view  # type: ignore[union-attr]
         assert (new.hops.path_index, new.hops.rows[new.hops.cursor]) == before
@@ -262,7 +273,7 @@ async def test_a_trace_still_running_at_a_refresh_is_run_again_on_the_new_rules(
         await pilot.pause(0.1)
         assert screen.trace is None  # still running
         reader.gate.set()
-        await wait_for(pilot, lambda: app.main_screen is not screen and settled(app), "the refresh")
+        await wait_for(pilot, lambda: refreshed(app, 2), "the refresh")
         release.set()
         await wait_for(pilot, lambda: app.main_screen.trace is not None, "the trace on the new screen")  # type: ignore[union-attr]
         assert app.main_screen.trace.packet.dport == 30080  # type: ignore[union-attr]
@@ -279,17 +290,15 @@ async def test_reads_wait_while_the_screen_of_the_last_read_is_still_being_built
 
     def slow_fill(self: MainScreen) -> None:
         built.append(self)
-        if len(built) == 2:  # the first rebuilt screen takes 2.5 s to be ready
-            self.set_timer(2.5, lambda: original(self))
-        else:
-            original(self)
+        self.set_timer(2.5, lambda: original(self))  # the screen takes 2.5 s to be ready
 
     monkeypatch.setattr(MainScreen, "_fill_builder", slow_fill)
     reader = FakeReader(bumped(0, 0), bumped(1, 1), bumped(2, 2), bumped(3, 3))
     app = make_app(reader=reader, watch=0.05, env={"KPTUI_CLIPBOARD": "osc52"})
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: len(built) == 2, "the first rebuilt screen")
+        await wait_for(pilot, lambda: len(built) == 1 and reader.calls >= 2, "the screen, and a second read")
         calls = reader.calls
-        await pilot.pause(2.0)  # the rebuilt screen is not ready yet: at most the one read that had begun
+        await pilot.pause(2.0)  # the screen is not ready yet: at most the one read that had begun
         assert reader.calls <= calls + 1, (calls, reader.calls)
         await wait_for(pilot, lambda: reader.calls >= calls + 2 and settled(app), "reading again once it is ready")
+        assert len(built) == 1  # one screen, refreshed in place

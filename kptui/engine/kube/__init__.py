@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .build import build_service_index
+    from .build import build_service_index, service_index_of
     from .diff import diff_services
     from .diff_model import ServiceDiff
     from .era import KubeLayout, detect_layout
@@ -45,12 +45,14 @@ __all__ = [
     "explain_rule",
     "find_pitfalls",
     "findings_for",
+    "service_index_of",
     "split_chain",
 ]
 
 _HOME = {
     "BlockingRule": "model", "Endpoint": "model", "ServiceIndex": "model", "ServicePort": "model",
-    "KubeLayout": "era", "detect_layout": "era", "build_service_index": "build", "chain_hash": "hashes",
+    "KubeLayout": "era", "detect_layout": "era", "build_service_index": "build", "service_index_of": "build",
+    "chain_hash": "hashes",
     "split_chain": "hashes",
     "diff_services": "diff", "ServiceDiff": "diff_model",
     "Explainer": "explain", "Explanation": "explain_common", "explain_rule": "explain", "explain_chain": "explain",

@@ -23,7 +23,7 @@ from .hashes import names_in, split_chain
 from .model import ServiceIndex
 from .shares import CONDITIONAL, UNCONDITIONAL, cascade
 
-__all__ = ["build_service_index"]
+__all__ = ["build_service_index", "service_index_of"]
 
 # Fast paths: rules exactly as iptables-save prints them (full matches, so nothing else can hide in them);
 # any other spelling is read by facts_of. A comment is one quoted string (escapes allowed) or one word.
@@ -56,6 +56,11 @@ def build_service_index(ruleset: Ruleset) -> ServiceIndex:
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def service_index_of(ruleset: Ruleset) -> ServiceIndex:
+    """The service index of ``ruleset``, built once and kept with it (:meth:`Ruleset.derived`)."""
+    return ruleset.derived("service_index", build_service_index)
 
 
 def _build(ruleset: Ruleset) -> ServiceIndex:

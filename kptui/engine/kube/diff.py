@@ -1,6 +1,6 @@
 """``diff_services(old, new)``: two dumps compared at the level of kube-proxy's service ports.
 
-Both service indexes (:attr:`Ruleset.service_index`) are matched port by port, in passes, each over what is
+Both service indexes (:func:`.build.service_index_of`) are matched port by port, in passes, each over what is
 still unmatched:
 
 1. by name (``ns/name:port`` and protocol, then the name alone: a protocol change is the same port);
@@ -24,6 +24,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import replace
 
 from ..model import Ruleset
+from .build import service_index_of
 from .diff_model import ChainRename, EndpointDelta, FieldChange, ServiceChange, ServiceDiff
 from .diff_node import diff_node, orphan_health_ports
 from .model import Endpoint, ServicePort
@@ -38,7 +39,7 @@ _SCALARS = ("protocol", "cluster_ip", "port", "node_port", "external_traffic_pol
 def diff_services(old: Ruleset, new: Ruleset) -> ServiceDiff:
     """What changed from ``old`` to ``new``, service port by service port, and on the node (see the module
     doc). Pure; the two service indexes are built (once) if they were not yet."""
-    a, b = old.service_index.services, new.service_index.services
+    a, b = service_index_of(old).services, service_index_of(new).services
     pairs, members = _match(a, b)
     hc_old, hc_new = orphan_health_ports(old), orphan_health_ports(new)
     changed: list[ServiceChange] = []

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 
 from ..model import Chain, Ruleset
+from .build import service_index_of
 from .diff_model import FieldChange, NodeDiff, NodeRule, Value
 from .era import layout_to_dict, nat_and_filter
 from .facts import facts_of, rows_of
@@ -32,7 +33,7 @@ Key = tuple[str | None, str, str]  # table, chain, normalised rule text
 
 def diff_node(old: Ruleset, new: Ruleset) -> NodeDiff:
     """Layout changes, fixed chains added/removed and their rules added/removed (see the module doc)."""
-    lo, ln = layout_to_dict(old.service_index.layout), layout_to_dict(new.service_index.layout)
+    lo, ln = layout_to_dict(service_index_of(old).layout), layout_to_dict(service_index_of(new).layout)
     layout = tuple(FieldChange(k, _value(lo[k]), _value(ln.get(k))) for k in lo
                    if k not in _LAYOUT_SKIP and lo[k] != ln.get(k))  # fmt: skip
     chains_o, rules_o, text_o = _fixed(old)
@@ -61,7 +62,7 @@ def _rules(keys: Counter[Key], texts: dict[Key, str]) -> tuple[NodeRule, ...]:
 
 def _fixed(ruleset: Ruleset) -> tuple[dict[tuple[str | None, str], None], Counter[Key], dict[Key, str]]:
     """The fixed chains (in dump order), the multiset of their non-service rules, and a text for each."""
-    blocking = {(b.table, b.chain, b.index) for s in ruleset.service_index for b in s.blocking_rules}
+    blocking = {(b.table, b.chain, b.index) for s in service_index_of(ruleset) for b in s.blocking_rules}
     chains: dict[tuple[str | None, str], None] = {}
     keys: Counter[Key] = Counter()
     texts: dict[Key, str] = {}

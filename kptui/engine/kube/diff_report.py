@@ -7,7 +7,7 @@ changelog, one line per finding so that it greps well::
     + shop/new:http  tcp 10.96.0.50:80, 2 endpoints
     - shop/old:http  tcp 10.96.0.51:80, 3 endpoints
     ~ default/web:http: endpoints 3 → 5 (+10.244.1.9:8080 +10.244.1.10:8080)
-    ~ default/web:http: shares 33.3 % → 20.0 %
+    ~ default/web:http: shares 33.3 % → 20.0 % for 10.244.1.7:8080 10.244.1.8:8080 10.244.1.9:8080
 
 Every text taken from a dump goes through :func:`printable`.
 """
@@ -160,7 +160,7 @@ def _endpoint_lines(c: ServiceChange) -> list[str]:
     for field, what in (("probability", "shares"), ("local_probability", "local shares")):
         moves = [(d.endpoint, shares(_frac(d.old), _frac(d.new))) for d in c.endpoint_changes if d.field == field]
         if len(moves) > 1 and len({m for _, m in moves}) == 1:  # every endpoint moved alike (to the decimal)
-            out.append(f"{what} {moves[0][1]}")
+            out.append(f"{what} {moves[0][1]} for {_some([e for e, _ in moves])}")
         else:
             out += [f"{what[:-1]} of {endpoint} {move}" for endpoint, move in moves]
     for d in c.endpoint_changes:

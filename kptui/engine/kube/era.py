@@ -10,6 +10,13 @@ Layout eras (REFERENCE §2), newest first, each told by something only that era 
 
 When no per-service chain tells (a node with only ClusterIP services), the era is a range (``1.21-1.24``).
 Detection only reads chain names and a few hundred rules, so ``kptui summary`` can afford it on any dump.
+
+The proxy mode is told by what nat KUBE-SERVICES, the live entry point, does: ``-m set --match-set
+KUBE-CLUSTER-IP`` (or another kube-proxy IPVS set) is IPVS mode, jumps to KUBE-SVC/SVL/EXT/FW chains iptables
+mode. What the node says besides the rules (``IpvsNode``: kube-proxy's own ``/proxyMode``, a non-empty IPVS
+table, addresses on ``kube-ipvs0``) decides when the rules do not, and wins over them for the proxy mode. The
+other mode's chains are then leftovers: KUBE-SVC/KUBE-SEP chains on an IPVS node (an earlier iptables mode),
+IPVS-mode chains and set matches on an iptables node.
 """
 
 from __future__ import annotations
@@ -18,48 +25,26 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import Chain, Ruleset, Table
+from .era_old import OLD_MASQ_MARK, WEAK_ERAS, era_at_least, era_at_most, era_bounds, narrow_old_era
 from .facts import Row, facts_of, rows_of
+
+if TYPE_CHECKING:
+    from ..ipvs.node import IpvsNode
 
 __all__ = ["KubeLayout", "detect_layout", "era_at_least", "era_at_most", "era_bounds", "layout_to_dict",
            "nat_and_filter"]
 
 _MARK = re.compile(r"--(?:set-xmark|or-mark|set-mark) (0x[0-9a-fA-F]+|\d+)")
-_PROB = re.compile(r"--probability ([0-9.]+)")
 _IPVS_CHAINS = ("KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER", "KUBE-LOAD-BALANCER", "KUBE-NODE-PORT",
                 "KUBE-LOOP-BACK", "KUBE-IPVS-EXTERNAL-SERVICES")  # fmt: skip
 _KUBELET_CHAINS = ("KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT", "KUBE-MARK-DROP")
+_IPVS_SET = re.compile(r"--match-set (KUBE-(?:6-)?(?:CLUSTER-IP|NODE-PORT-[A-Z-]+|LOAD-BALANCER|EXTERNAL-IP)\S*) ")
+_SERVICE_CHAIN = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-")
 # the userspace proxy's chains (--proxy-mode=userspace: the default before 1.2, removed in 1.26)
 _USERSPACE = ("KUBE-PORTALS-CONTAINER", "KUBE-PORTALS-HOST", "KUBE-NODEPORT-CONTAINER", "KUBE-NODEPORT-HOST")
-OLD_MASQ_MARK = "0x4d415351"  # "MASQ" in ASCII: the masquerade mark before KUBE-MARK-MASQ (kube-proxy 1.3 and older)
-_WEAK_ERAS = {"1.21-1.24": (21, 24), "1.21-1.23": (21, 23), "<=1.24": (None, 24)}  # what older dumps also look like
-_ERA = re.compile(r"(?:1\.(\d+)(\+)?)?(?:(?:-|<=)1\.(\d+))?")
-
-
-def era_bounds(era: str | None) -> tuple[int | None, int | None]:
-    """The oldest and newest kube-proxy minor version an era string allows (``"1.21-1.23"`` → (21, 23),
-    ``"<=1.20"`` → (None, 20), ``"1.25+"`` → (25, None), ``"1.24"`` → (24, 24); None: no bound)."""
-    if not era:
-        return None, None
-    m = _ERA.fullmatch(era)
-    if not m:
-        return None, None
-    lo = int(m.group(1)) if m.group(1) else None
-    hi = int(m.group(3)) if m.group(3) else (None if m.group(2) or lo is None else lo)
-    return lo, hi
-
-
-def era_at_most(era: str | None, minor: int) -> bool:
-    """The era is kube-proxy 1.MINOR or older for sure."""
-    hi = era_bounds(era)[1]
-    return hi is not None and hi <= minor
-
-
-def era_at_least(era: str | None, minor: int) -> bool:
-    lo = era_bounds(era)[0]
-    return lo is not None and lo >= minor
 _DETECTOR_SAMPLE = 512  # per-service chains read to tell the local-traffic detector (a node-wide setting)
 
 
@@ -86,6 +71,8 @@ class KubeLayout:
     kubelet_chains: tuple[str, ...]
     chain_counts: tuple[tuple[str, int], ...]  # ("SVC", n), ("SVL", n), … per-service chains in nat
     evidence: tuple[str, ...]
+    iptables_leftovers: bool = False  # IPVS mode, with KUBE-SVC/KUBE-SEP chains of an earlier iptables mode
+    mode_source: str | None = None  # what told the mode: "rules", "proxyMode", "ipvs-table", "kube-ipvs0"
 
 
 def nat_and_filter(ruleset: Ruleset) -> tuple[Table | None, Table | None]:
@@ -106,8 +93,9 @@ def _count_chains(nat: Table | None) -> dict[str, int]:
     return counts
 
 
-def detect_layout(ruleset: Ruleset) -> KubeLayout:
-    """The kube-proxy era, mode, backend and node settings of ``ruleset`` (cheap: see the module doc)."""
+def detect_layout(ruleset: Ruleset, node: IpvsNode | None = None) -> KubeLayout:
+    """The kube-proxy era, mode, backend and node settings of ``ruleset`` (cheap: see the module doc); ``node``
+    adds what an IPVS-mode node says besides its rules."""
     nat, filt = nat_and_filter(ruleset)
     nat_chains: Mapping[str, Chain] = nat.chains if nat else {}
     filt_chains: Mapping[str, Chain] = filt.chains if filt else {}
@@ -118,24 +106,53 @@ def detect_layout(ruleset: Ruleset) -> KubeLayout:
     services = nat_chains.get("KUBE-SERVICES")
     portal_rows = rows_of(services)
     ipvs = [c for c in _IPVS_CHAINS if c in nat_chains or c in filt_chains]
-    if any("--match-set KUBE-" in row[1] for row in portal_rows[:64]):
+    live_sets = sorted({m.group(1) for row in portal_rows[:256] if (m := _IPVS_SET.search(row[1] + " "))})
+    live_chains = sum(1 for row in portal_rows if (row[4] or "").startswith(_SERVICE_CHAIN))
+    if live_sets:
+        ipvs.append(f"-m set --match-set {', '.join(live_sets)} in nat KUBE-SERVICES")
+    elif any("--match-set KUBE-" in row[1] for row in portal_rows[:64]):
         ipvs.append("-m set --match-set KUBE-… in nat KUBE-SERVICES")
     per_service = counts["SVC"] + counts["SVL"]
     mode: str | None = None
+    source: str | None = None
+    rules_mode: str | None = None
+    rules_why = ""
     if kube:
-        mode = "ipvs" if ipvs and not per_service else "iptables"
         if userspace and not per_service:
-            mode = "userspace"
+            rules_mode = "userspace"
             evidence.append(f"{', '.join(userspace)}: the userspace proxy (--proxy-mode=userspace, the default "
                             "before 1.2, removed in 1.26): connections to a service are redirected to a port of "
                             "kube-proxy itself, which forwards them to an endpoint")  # fmt: skip
-        elif userspace:
-            evidence.append(f"userspace-proxy leftovers next to iptables-mode chains: {', '.join(userspace)}")
+        elif live_sets and not live_chains:
+            rules_mode, rules_why = "ipvs", f"nat KUBE-SERVICES matches kube-proxy's ipsets ({', '.join(live_sets)})"
+        elif live_chains:
+            rules_mode = "iptables"
+        else:
+            rules_mode = "ipvs" if ipvs and not per_service else "iptables"
+            rules_why = f"{', '.join(ipvs)} and no KUBE-SVC chains" if rules_mode == "ipvs" else ""
+        if userspace and rules_mode != "userspace":
+            evidence.append(f"userspace-proxy leftovers next to {rules_mode}-mode chains: {', '.join(userspace)}")
+    told = _node_mode(node)
+    if told is not None:
+        mode, source, why = told
+        evidence.append(why)
+        kube = kube or mode == "ipvs"
+        if rules_mode is not None and rules_mode != mode:
+            evidence.append(f"the rules alone would say {rules_mode} mode{': ' + rules_why if rules_why else ''}")
+        elif rules_why:
+            evidence.append(f"the rules agree: {rules_why}")
+    elif kube:
+        mode, source = rules_mode, "rules"
         if mode == "ipvs":
-            evidence.append(f"IPVS mode: {', '.join(ipvs)} and no KUBE-SVC chains")
+            evidence.append(f"IPVS mode: {rules_why}")
     leftovers = bool(ipvs) and mode == "iptables"
     if leftovers:
         evidence.append(f"IPVS-mode leftovers next to iptables-mode chains: {', '.join(ipvs)}")
+    stale = mode == "ipvs" and (per_service + counts["SEP"] + counts["EXT"] + counts["FW"] + counts["XLB"]) > 0
+    if stale:
+        evidence.append(f"iptables-mode leftovers: {per_service} KUBE-SVC/SVL and {counts['SEP']} KUBE-SEP chains "
+                        f"({live_chains} of them jumped to from nat KUBE-SERVICES): an earlier iptables mode's, "
+                        "not used by IPVS mode")  # fmt: skip
 
     nfacct = _nfacct(nat_chains.get("KUBE-NODEPORTS"), filt_chains.get("KUBE-FORWARD"))
     era: str | None = None
@@ -160,8 +177,8 @@ def detect_layout(ruleset: Ruleset) -> KubeLayout:
         else:
             era = "1.21-1.24" if counts["SVC"] else "<=1.24"
             evidence.append("no KUBE-PROXY-FIREWALL and no per-service chain that only some eras write")
-        if era in _WEAK_ERAS:
-            era = _older(era, nat, nat_chains, filt_chains, evidence)
+        if era in WEAK_ERAS:
+            era = narrow_old_era(era, nat, nat_chains, filt_chains, evidence)
         if era in ("1.25+", "1.31+") and "KUBE-MARK-DROP" in nat_chains:
             evidence.append("KUBE-MARK-DROP exists: created by a kubelet older than 1.28 "
                             "(or left over from one)")  # fmt: skip
@@ -170,8 +187,13 @@ def detect_layout(ruleset: Ruleset) -> KubeLayout:
     elif not kube:
         evidence.append("no KUBE-SERVICES chain: not a kube-proxy node (or kube-proxy in nftables mode)")
 
-    detector, values = _detector(nat_chains, portal_rows, era)
-    localhost, addresses = _nodeports(services, ruleset.family) if services else (None, None)
+    localhost: bool | None
+    if mode == "ipvs":
+        detector, values = _ipvs_detector(portal_rows, services)
+        localhost, addresses = False, None  # IPVS mode never serves NodePorts on a loopback address
+    else:
+        detector, values = _detector(nat_chains, portal_rows, era)
+        localhost, addresses = _nodeports(services, ruleset.family) if services else (None, None)
     firewall = filt_chains.get("KUBE-FIREWALL")
     guard = any(
         "block incoming localnet connections" in row[1] for row in rows_of(firewall)
@@ -194,59 +216,39 @@ def detect_layout(ruleset: Ruleset) -> KubeLayout:
         kubelet_chains=tuple(c for c in _KUBELET_CHAINS
                              if any(c in t.chains for t in ruleset.tables.values())),
         chain_counts=tuple((k, v) for k, v in counts.items() if v), evidence=tuple(evidence),
+        iptables_leftovers=stale, mode_source=source,
     )  # fmt: skip
 
 
-def _older(era: str, nat: Table | None, nat_chains: Mapping[str, Chain], filt_chains: Mapping[str, Chain],
-           evidence: list[str]) -> str:  # fmt: skip
-    """Narrow an era no newer chain settles with what only older kube-proxies wrote (a 2016 dump is not
-    1.21-1.24 merely because it lacks 1.24's chains)."""
-    lo, hi = _WEAK_ERAS[era]
-    bounds: list[tuple[int | None, int, str]] = []  # (oldest, newest minor version, why)
-    post = [*rows_of(nat_chains.get("KUBE-POSTROUTING")), *rows_of(nat_chains.get("POSTROUTING"))]
-    if any(OLD_MASQ_MARK in row[1] for row in post):
-        why = f"masquerade mark {OLD_MASQ_MARK} ('MASQ'): kube-proxy 1.3 or older (1.4 brought KUBE-MARK-MASQ)"
-        bounds.append((None, 3, why))
-    elif "KUBE-MARK-MASQ" in nat_chains:
-        bounds.append((4, 99, "KUBE-MARK-MASQ: kube-proxy 1.4 or newer"))
-    if _five_decimals(nat_chains):
-        bounds.append((None, 16, "statistic probabilities written with 5 decimals: kube-proxy 1.16 or older"))
-    if nat is not None and "PREROUTING" in nat_chains and "KUBE-PROXY-CANARY" not in nat_chains:
-        bounds.append((None, 16, "no KUBE-PROXY-CANARY chain: older than kube-proxy 1.17, which creates it"))
-    if any(row[4] == "KUBE-SERVICES" for row in rows_of(filt_chains.get("INPUT"))):
-        bounds.append((13, 19, "filter INPUT jumps to KUBE-SERVICES: kube-proxy 1.13 to 1.19"))
-    old = [b for b in bounds if b[1] < 99]
-    if not old:
-        return era
-    new_hi = min(b[1] for b in old)
-    new_lo = max((b[0] for b in bounds if b[0] is not None and b[0] <= new_hi), default=None)
-    evidence.extend(why for _, _, why in bounds)
-    if lo is not None and new_hi < lo:
-        evidence.append(f"(the chains that suggested {era} exist in older kube-proxies too)")
-    elif lo is not None:
-        new_lo = max(new_lo or lo, lo)
-    new_hi = min(new_hi, hi)
-    return f"1.{new_lo}-1.{new_hi}" if new_lo is not None and new_lo < new_hi else f"<=1.{new_hi}"
+def _node_mode(node: IpvsNode | None) -> tuple[str, str, str] | None:
+    """(mode, source, evidence) from what the node says besides its rules, strongest first."""
+    if node is None:
+        return None
+    if node.proxy_mode:
+        return node.proxy_mode, "proxyMode", f"kube-proxy reports proxy mode {node.proxy_mode} (/proxyMode)"
+    if node.table is not None and len(node.table):
+        return "ipvs", "ipvs-table", f"IPVS mode: the IPVS table has {len(node.table)} virtual services"
+    if node.kube_ipvs0:
+        return "ipvs", "kube-ipvs0", f"IPVS mode: kube-ipvs0 holds {len(node.kube_ipvs0)} service addresses"
+    return None
 
 
-def _five_decimals(nat_chains: Mapping[str, Chain]) -> bool:
-    """Some statistic cascade uses 5-decimal probabilities (``0.33333``, saved as ``0.33332999982``)."""
-    seen = 0
-    for name, chain in nat_chains.items():
-        if not name.startswith("KUBE-SVC-"):
+def _ipvs_detector(portal_rows: Sequence[Row], services: Chain | None) -> tuple[str | None, tuple[str, ...]]:
+    """IPVS mode's local-traffic detector, from KUBE-SERVICES' KUBE-CLUSTER-IP masquerade rule: ``! -s CIDR``,
+    ``! -i IFACE``; without one (masquerade-all) it has no other condition; ``src,dst`` is kube-proxy's form when
+    no detector is implemented (it masquerades the node's own connections from a service address)."""
+    for i, row in enumerate(portal_rows):
+        if row[4] != "KUBE-MARK-MASQ" or "KUBE-CLUSTER-IP" not in row[1] or services is None:
             continue
-        for row in rows_of(chain):
-            m = _PROB.search(row[1])
-            if m:
-                text = m.group(1)
-                p = float(text)
-                decimals = len(text.partition(".")[2])
-                if (decimals <= 5 and p not in (0.5, 0.25, 0.75)) or 0 < abs(p - round(p, 5)) < 5e-10:
-                    return True
-        seen += 1
-        if seen >= 64:
-            break
-    return False
+        if "KUBE-CLUSTER-IP src,dst" in row[1]:
+            return "none", ()
+        f = facts_of(services, i, row[1])
+        if f.src and f.src_neg:
+            return "cidr", (f.src,)
+        if f.in_iface and f.in_neg:
+            return ("interface-prefix" if f.in_iface.endswith("+") else "bridge"), (f.in_iface,)
+        return "masquerade-all", ()
+    return None, ()
 
 
 def _nfacct(*chains: Chain | None) -> tuple[str, ...]:
@@ -362,4 +364,5 @@ def layout_to_dict(layout: KubeLayout) -> dict[str, Any]:
         "masquerade_mark": layout.masquerade_mark, "drop_mark": layout.drop_mark,
         "random_fully": layout.random_fully, "kubelet_chains": list(layout.kubelet_chains),
         "chains": dict(layout.chain_counts), "evidence": list(layout.evidence),
+        "iptables_leftovers": layout.iptables_leftovers, "mode_source": layout.mode_source,
     }  # fmt: skip

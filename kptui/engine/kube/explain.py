@@ -1,7 +1,7 @@
 """Plain-language explanations of rules and chains, in kube-proxy's terms for the era the dump comes from.
 
 ``explain_rule(ruleset, index, table, chain, rule_index)`` and ``explain_chain(ruleset, index, table, chain)``
-(``index`` is ``ruleset.service_index``, or None to use it) return an :class:`Explanation`; an
+(``index`` is ``service_index_of(ruleset)``, or None to use it) return an :class:`Explanation`; an
 :class:`Explainer` does the same for many rules without re-reading the layout. kube-proxy's own rules are
 recognised by chain and shape (:mod:`.explain_nat`, :mod:`.explain_filter`) and explained with the service
 index (which service a chain belongs to, exact endpoint shares); every other rule (Docker, Calico, the
@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..graph import graph_of
 from ..model import Chain, Ruleset
-from .era import era_at_most
+from .build import service_index_of
+from .era_old import era_at_most
 from .explain_common import Context, Explanation, RuleView, hostport
 from .explain_filter import explain_builtin_jump, explain_filter
 from .explain_generic import explain_generic
+from .explain_ipvs import IPVS_CHAINS, explain_ipvs_chain, explain_ipvs_jump, explain_ipvs_rule
 from .explain_nat import explain_nat
 from .facts import Row, rows_of
 from .hashes import split_chain
@@ -76,13 +79,14 @@ class Explainer:
 
     def __init__(self, ruleset: Ruleset, index: ServiceIndex | None = None) -> None:
         self.ruleset = ruleset
-        self.index = index if index is not None else ruleset.service_index
+        self.index = index if index is not None else service_index_of(ruleset)
         layout = self.index.layout
         detector = layout.local_detector_values[0] if layout.local_detector == "cidr" and \
             layout.local_detector_values else None  # fmt: skip
         self.ctx = Context(self.index, layout.masquerade_mark or "0x4000", layout.drop_mark or "0x8000",
                            layout.era, detector)  # fmt: skip
         self.kube = layout.kube_proxy and layout.mode in ("iptables", "userspace")
+        self.ipvs = layout.kube_proxy and layout.mode == "ipvs"  # IPVS mode: .explain_ipvs
 
     def _chain(self, table: str | None, name: str) -> Chain:
         chain = self.ruleset.chain(table, name)
@@ -108,6 +112,13 @@ class Explainer:
                     found = explain_nat(self.ctx, chain, view)
                 if found is None and table in ("filter", None):
                     found = explain_filter(self.ctx, chain, view)
+        elif self.ipvs:
+            if chain.builtin and (view.target or "").startswith("KUBE-"):
+                found = explain_ipvs_jump(table, chain, view) or explain_builtin_jump(self.ctx, table, chain, view)
+            elif chain_name in IPVS_CHAINS:
+                found = explain_ipvs_rule(table, chain, view, self.ctx.masq)
+            elif chain_name.startswith("KUBE-"):  # kubelet's chains are the same in both modes
+                found = explain_filter(self.ctx, chain, view) if table in ("filter", None) else None
         if found is not None:
             return found
         names = self.ruleset.tables[table].chains.keys()
@@ -123,7 +134,7 @@ class Explainer:
             text += f": it sees packets {hook}" if hook else ""
             text += "; kube-proxy hooks its chains in here" if kube else ""
             return Explanation(text, "builtin-chain", kube=kube)
-        if not chain_name.startswith("KUBE-") or not self.kube:
+        if not chain_name.startswith("KUBE-") or not (self.kube or self.ipvs):
             for prefix, owner in _FOREIGN:
                 if chain_name.startswith(prefix):
                     return Explanation(f"one of {owner} chains: not kube-proxy's, so kptui describes its rules "
@@ -134,6 +145,11 @@ class Explainer:
 
     def _kube_chain(self, table: str | None, chain: Chain) -> Explanation:
         ctx, name = self.ctx, chain.name
+        if self.ipvs:
+            referenced = bool(graph_of(self.ruleset).callers_of(table, name))
+            found = explain_ipvs_chain(table, chain, ctx.masq, referenced=referenced)
+            if found is not None:
+                return found
         if name == "KUBE-SERVICES" and table in ("nat", None) and any(
                 r[4] and r[4] != "REJECT" for r in _rows(chain)):  # fmt: skip
             text = (f"kube-proxy's entry point in nat: one rule per service address (ClusterIP, external IP, "

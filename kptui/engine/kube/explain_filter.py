@@ -5,7 +5,7 @@ chains, in any table. None for a rule kube-proxy would not write (the caller exp
 from __future__ import annotations
 
 from ..model import Chain
-from .era import era_at_most
+from .era_old import era_at_most
 from .explain_common import Context, Explanation, RuleView, host, hostport, service_words
 from .model import ServicePort
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..model import Chain
-from .era import OLD_MASQ_MARK, era_at_least
+from .era_old import OLD_MASQ_MARK, era_at_least
 from .explain_common import (
     Context,
     Explanation,

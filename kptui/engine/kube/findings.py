@@ -13,56 +13,18 @@ rules still finds it through :meth:`Pitfalls.for_rule`. The checks live in :mod:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import Ruleset
+from .findings_checks import run_checks
+from .findings_model import SEVERITIES, Finding, Key, finding_to_dict
+
+if TYPE_CHECKING:
+    from ..ipvs.node import IpvsNode
 
 __all__ = ["SEVERITIES", "Finding", "Pitfalls", "analyse_pitfalls", "find_pitfalls", "finding_to_dict",
            "findings_for"]  # fmt: skip
-
-SEVERITIES = ("error", "warning", "info")  # most severe first
-
-Key = tuple[str | None, str, int | None]  # (table, chain, 1-based rule index or None for the chain)
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One pitfall, located at the rule (or chain) that causes it when there is one."""
-
-    code: str  # stable slug: "no-endpoints", "dangling-jump", …
-    severity: str  # "error", "warning", "info"
-    title: str
-    detail: str
-    advice: str
-    table: str | None = None
-    chain: str | None = None
-    index: int | None = None  # 1-based rule index; None: the chain as a whole (or the dump, without chain)
-    line: int | None = None  # source line of the rule (or of the chain's declaration)
-    service: str | None = None  # ns/name:port (or ?HASH) when the finding concerns one service port
-    count: int = 1  # how many rules or services an aggregated finding stands for
-
-    @property
-    def location(self) -> str:
-        """``table/chain:index (line N)``; ``table/chain`` for a chain; ``-`` for the dump as a whole."""
-        if self.chain is None:
-            return "-"
-        where = f"{self.table or '?'}/{self.chain}"
-        if self.index is not None:
-            where += f":{self.index}"
-        if self.line is not None:
-            where += f" (line {self.line})"
-        return where
-
-
-def finding_to_dict(f: Finding) -> dict[str, Any]:
-    """A finding as a JSON-ready dict (``kptui lint --json``; keys are only ever added)."""
-    return {
-        "code": f.code, "severity": f.severity, "title": f.title, "detail": f.detail, "advice": f.advice,
-        "table": f.table, "chain": f.chain, "index": f.index, "line": f.line, "service": f.service,
-        "count": f.count,
-    }  # fmt: skip
 
 
 class Pitfalls:
@@ -104,16 +66,16 @@ class Pitfalls:
         return out
 
 
-def analyse_pitfalls(ruleset: Ruleset) -> Pitfalls:
-    """Every pitfall of ``ruleset`` (see :mod:`.findings_checks` for the list), with lookups."""
-    from .findings_checks import run_checks
+def analyse_pitfalls(ruleset: Ruleset, node: IpvsNode | None = None) -> Pitfalls:
+    """Every pitfall of ``ruleset`` (see :mod:`.findings_checks` for the list), with lookups; ``node`` adds an
+    IPVS-mode node's table, ipsets and sysctls (:mod:`.findings_ipvs`)."""
 
-    return Pitfalls(run_checks(ruleset))
+    return Pitfalls(run_checks(ruleset, node))
 
 
-def find_pitfalls(ruleset: Ruleset) -> tuple[Finding, ...]:
+def find_pitfalls(ruleset: Ruleset, node: IpvsNode | None = None) -> tuple[Finding, ...]:
     """Every pitfall of ``ruleset``, errors first, then warnings, then info."""
-    return analyse_pitfalls(ruleset).findings
+    return analyse_pitfalls(ruleset, node).findings
 
 
 def findings_for(pitfalls: Pitfalls, table: str | None, chain: str, rule_index: int | None = None,

@@ -13,14 +13,21 @@ in one more finding.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
+from ..graph import graph_of
 from ..model import Ruleset
-from .era import KubeLayout, nat_and_filter
+from .build import service_index_of
+from .era import KubeLayout, detect_layout, nat_and_filter
 from .facts import rows_of
-from .findings import Finding, Key
+from .findings_ipvs import ipvs_checks
+from .findings_model import Finding, Key
 from .findings_services import service_checks
 from .hashes import split_chain
 from .model import ServiceIndex
+
+if TYPE_CHECKING:
+    from ..ipvs.node import IpvsNode
 
 __all__ = ["CAP", "LONG_INFO", "LONG_WARNING", "Pair", "run_checks"]
 
@@ -31,9 +38,9 @@ CAP = 50
 Pair = tuple[Finding, Sequence[Key]]
 
 
-def run_checks(ruleset: Ruleset) -> list[Pair]:
-    index = ruleset.service_index
-    layout = index.layout
+def run_checks(ruleset: Ruleset, node: IpvsNode | None = None) -> list[Pair]:
+    index = service_index_of(ruleset)
+    layout = index.layout if node is None else detect_layout(ruleset, node)
     out: list[Pair] = []
     out.extend(_backends(layout))
     out.extend(_input(ruleset))
@@ -44,6 +51,16 @@ def run_checks(ruleset: Ruleset) -> list[Pair]:
         out.extend(_invalid_drop(ruleset))
         out.extend(_long_services(ruleset))
         out.extend(service_checks(ruleset, index))
+    elif layout.kube_proxy and layout.mode == "ipvs":
+        out.extend(_capped_all(list(ipvs_checks(ruleset, layout, node))))
+    return out
+
+
+def _capped_all(pairs: list[Pair]) -> list[Pair]:
+    """:func:`_capped` per finding code, in the order the codes first appear."""
+    out: list[Pair] = []
+    for code in dict.fromkeys(f.code for f, _ in pairs):
+        out.extend(_capped([p for p in pairs if p[0].code == code], code))
     return out
 
 
@@ -94,8 +111,8 @@ def _input(ruleset: Ruleset) -> Iterator[Pair]:
 
 
 def _dangling(ruleset: Ruleset) -> Iterator[Pair]:
-    for ref, target in ruleset.graph.dangling:
-        svc = ruleset.service_index.by_chain(target)
+    for ref, target in graph_of(ruleset).dangling:
+        svc = service_index_of(ruleset).by_chain(target)
         yield Finding(
             "dangling-jump", "error", f"jump to undeclared chain {target}",
             f"{ref.table or '?'}/{ref.chain} rule {ref.index} jumps to {target}, which this dump does not "
@@ -107,7 +124,7 @@ def _dangling(ruleset: Ruleset) -> Iterator[Pair]:
 
 
 def _stale(ruleset: Ruleset, index: ServiceIndex) -> Iterator[Pair]:
-    for ref in ruleset.graph.unreferenced:
+    for ref in graph_of(ruleset).unreferenced:
         if split_chain(ref.chain) is None:
             continue
         chain = ruleset.chain(ref.table, ref.chain)

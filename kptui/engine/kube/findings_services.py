@@ -5,6 +5,7 @@ built) and a few rows of the service's own chains, so they stay fast on a 220k-r
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from functools import lru_cache
@@ -13,7 +14,7 @@ from ..model import Ruleset, Table
 from .era import nat_and_filter
 from .explain_common import pct
 from .facts import rows_of
-from .findings import Finding, Key
+from .findings_model import Finding, Key
 from .model import ServiceIndex, ServicePort
 
 __all__ = ["service_checks"]
@@ -135,6 +136,9 @@ def _covered(cidr: str, ranges: Sequence[str]) -> bool | None:
 
 
 def _source_ranges(nat: Table, svc: ServicePort, pod_cidr: str | None) -> Iterator[Pair]:
+    """Who the ranges admit, worded from what they include: the pod network (the local-traffic detector's CIDR,
+    when the dump has one) and this node (kube-proxy admits the load-balancer IP itself as a source, in KUBE-FW,
+    exactly when the node's address is in a range: its ``allowFromNode``)."""
     fw = svc.chains["FW"]
     rows = rows_of(nat.chains.get(fw))
     if not rows:
@@ -146,21 +150,55 @@ def _source_ranges(nat: Table, svc: ServicePort, pod_cidr: str | None) -> Iterat
             break
     also: list[Key] = [(b.table, b.chain, b.index) for b in svc.blocking_rules if b.reason == "source ranges"]
     ranges = ", ".join(svc.source_ranges)
-    ips = ", ".join((*svc.load_balancer_ips, *svc.external_or_lb_ips)) or "its load-balancer IP"
+    lb = (*svc.load_balancer_ips, *svc.external_or_lb_ips)
+    ips = ", ".join(lb) or "its load-balancer IP"
     how = ("is marked by KUBE-MARK-DROP at the end of it and dropped by filter KUBE-FIREWALL"
            if rows[last][4] == "KUBE-MARK-DROP" else "leaves it un-NATed, and filter KUBE-PROXY-FIREWALL drops it")
-    detail = (f"Traffic to {ips} from sources outside {ranges} falls through {fw}, {how}. That includes pods and "
-              "this node when they use the load-balancer IP: they go through the same chain.")  # fmt: skip
-    severity = "info"
-    if pod_cidr is not None and _covered(pod_cidr, svc.source_ranges) is False:
-        severity = "warning"
-        detail += f" The pod network {pod_cidr} is not in the ranges, so in-cluster clients of {ips} are dropped."
+    from_node = next((i for i, row in enumerate(rows) if (m := _SOURCE.search(row[1])) and _host(m.group(1)) in lb
+                      and row[4] is not None), None)  # fmt: skip
+    covered = _covered(pod_cidr, svc.source_ranges) if pod_cidr is not None else None
+    if pod_cidr is None:
+        pods = "pods are admitted only from addresses in the ranges (the dump does not say the pod network)"
+    elif covered:
+        pods = f"the pod network {pod_cidr} is in the ranges, so pods are admitted"
+    elif _overlaps(pod_cidr, svc.source_ranges):
+        pods = f"only part of the pod network {pod_cidr} is in the ranges: pods outside it are dropped"
+    else:
+        pods = f"the pod network {pod_cidr} is not in the ranges, so in-cluster clients of {ips} are dropped"
+    if from_node is not None:
+        node = (f"this node's address is in the ranges (kube-proxy then also admits {ips} itself as a source, "
+                f"{fw}:{from_node + 1}), so connections from this node's address are admitted")
+    else:
+        node = ("this node's address is not in the ranges (kube-proxy would also admit the load-balancer IP "
+                "itself as a source), so connections from this node's address are dropped too")
+    detail = (f"Traffic to {ips} from sources outside {ranges} falls through {fw}, {how}. Pods and this node go "
+              f"through the same chain when they use the load-balancer IP: {pods}; {node}.")  # fmt: skip
+    severity = "warning" if pod_cidr is not None and not covered else "info"
+    missing = [what for what, out in (("the pod CIDR if pods use the load-balancer address", not covered),
+                                      ("this node's network if the node does", from_node is None)) if out]  # fmt: skip
+    advice = ("Add the client networks" + (f" (and {', and '.join(missing)})" if missing else "")
+              + " to spec.loadBalancerSourceRanges" + (", or have in-cluster clients use the ClusterIP." if missing
+                                                         else "."))  # fmt: skip
     yield Finding(
         "lb-source-ranges", severity, f"{svc.label}: only loadBalancerSourceRanges may use the load-balancer IP",
-        detail, "Add the client networks (and the pod CIDR, if pods use the load-balancer address) to "
-        "spec.loadBalancerSourceRanges, or have in-cluster clients use the ClusterIP.",
-        nat.name, fw, last + 1, rows[last][0], svc.label,
+        detail, advice, nat.name, fw, last + 1, rows[last][0], svc.label,
     ), also  # fmt: skip
+
+
+_SOURCE = re.compile(r"(?:^|[^!] )-s (\S+)")
+
+
+def _host(text: str) -> str:
+    return text[:-3] if text.endswith("/32") else text.removesuffix("/128")
+
+
+def _overlaps(cidr: str, ranges: Sequence[str]) -> bool:
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+        return any(net.version == (r := ipaddress.ip_network(x, strict=False)).version and net.overlaps(r)
+                   for x in ranges)  # fmt: skip
+    except ValueError:
+        return False
 
 
 def _masquerade_rules(nat: Table, svc: ServicePort) -> Iterator[tuple[Key, int, ServicePort]]:

@@ -29,6 +29,11 @@ class Endpoint:
     probability: Fraction | None  # share of the cluster-IP traffic (the SVC chain, or SVL with iTP Local)
     local_probability: Fraction | None  # share within the local-endpoints chain (SVL / XLB), if any
     local: bool | None  # runs on this node; None when the dump cannot tell
+    # IPVS mode (chain is then ""): the real server's weight (0: draining), forwarding method and connections
+    weight: int | None = None
+    forward: str | None = None
+    active: int | None = None
+    inactive: int | None = None
 
     @property
     def ip(self) -> str | None:
@@ -84,6 +89,9 @@ class ServicePort:
     no_local_endpoints: bool  # a "has no local endpoints" rule drops (some of) its traffic
     blocking_rules: tuple[BlockingRule, ...] = ()
     notes: tuple[str, ...] = ()
+    mode: str = "iptables"  # "iptables", or "ipvs": built from the IPVS table and kube-proxy's ipsets
+    scheduler: str | None = None  # IPVS: the scheduler of its virtual services (rr, wrr, …)
+    virtual_services: tuple[tuple[str, str], ...] = ()  # IPVS: (role, key): ("cluster", "TCP 10.96.0.1:443"), …
 
     @property
     def namespace(self) -> str | None:
@@ -100,9 +108,12 @@ class ServicePort:
 
     @property
     def label(self) -> str:
-        """The name, or ``? (KUBE-…-hash)`` when the name is unknown."""
+        """The name, or ``? (KUBE-…-hash)`` when the name is unknown; IPVS mode (no names): its first virtual
+        service (``TCP 10.96.0.1:443``)."""
         if self.name:
             return self.name
+        if self.virtual_services:
+            return self.virtual_services[0][1]
         return f"?{self.chain_hash}" if self.chain_hash else "?"
 
     def all_ips(self) -> tuple[str, ...]:
@@ -136,7 +147,10 @@ class ServiceIndex:
             for name in svc.chains.values():
                 out.setdefault(name, svc)
             for ep in svc.endpoints:
-                out.setdefault(ep.chain, svc)
+                if ep.chain:
+                    out.setdefault(ep.chain, svc)
+            for _, key in svc.virtual_services:  # IPVS: a virtual service's key stands for its chain
+                out.setdefault(key, svc)
         return MappingProxyType(out)
 
     @cached_property

@@ -33,6 +33,8 @@ def endpoint_to_dict(ep: Endpoint, service: ServicePort | None = None) -> dict[s
         "probability": _share(ep.probability), "probability_exact": _exact(ep.probability),
         "local_probability": _share(ep.local_probability),
         "local_probability_exact": _exact(ep.local_probability), "local": ep.local,
+        "weight": ep.weight, "forward": ep.forward, "active_connections": ep.active,
+        "inactive_connections": ep.inactive,
     }  # fmt: skip
 
 
@@ -55,6 +57,8 @@ def service_to_dict(s: ServicePort) -> dict[str, Any]:
             for b in s.blocking_rules
         ],
         "notes": list(s.notes),
+        "mode": s.mode, "scheduler": s.scheduler,
+        "virtual_services": [{"role": role, "key": key} for role, key in s.virtual_services],
     }  # fmt: skip
 
 
@@ -154,13 +158,24 @@ def services_text(services: list[ServicePort] | tuple[ServicePort, ...], *, endp
             if e.local_probability is not None and e.local_probability != e.probability:
                 share += f" (local {_pct(e.local_probability)})"
             addr = printable(e.address or "?")
-            out.append(f"    -> {addr:<24} {share:<20} {_LOCAL[e.local]:<6} {printable(e.chain)}".rstrip())
+            tail = printable(e.chain) if e.chain else (f"weight {e.weight} {printable(e.forward or '')}".rstrip()
+                                                       if e.weight is not None else "")  # fmt: skip
+            out.append(f"    -> {addr:<24} {share:<20} {_LOCAL[e.local]:<6} {tail}".rstrip())
+        if s.virtual_services:
+            extra = [f"{printable(k)} ({r})" for r, k in s.virtual_services[1:]]
+            out.append(f"    ipvs: {printable(s.scheduler or 'scheduler not listed')}"
+                       + (f" persistent {s.affinity_timeout} s" if s.affinity_timeout is not None else "")
+                       + (f"; also {', '.join(extra)}" if extra else ""))  # fmt: skip
         for note in s.notes:
             out.append(f"    note: {printable(note)}")
-    unknown = sum(1 for s in services if s.name is None)
+    unknown = sum(1 for s in services if s.name is None and s.mode != "ipvs")
+    ipvs = sum(1 for s in services if s.mode == "ipvs")
     out.append("")
     out.append(f"{len(services)} service port{'s' if len(services) != 1 else ''}"
                + (f", {unknown} without a recoverable name (shown as ?HASH)" if unknown else ""))  # fmt: skip
+    if ipvs:
+        out.append("IPVS mode: the IPVS table and kube-proxy's ipsets carry no names; each service port is shown as "
+                   "its cluster IP's virtual service, shares are the schedulers' for a new connection")  # fmt: skip
     if any(s.external_or_lb_ips for s in services):
         out.append("IP? under EXTERNAL / LB: an external or a load-balancer IP (this node's rules do not "
                    "tell which); lb: marks a load-balancer IP")  # fmt: skip

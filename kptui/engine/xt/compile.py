@@ -12,8 +12,8 @@ from collections.abc import Container
 
 from ..flow import CONTINUE, GOTO, JUMP, Check, Effect, Undecidable
 from ..graph import KNOWN_TARGETS
-from ..model import HEADER, Match, RuleSpec, Target
 from ..packet import NodeContext
+from ..spec import HEADER, Match, RuleSpec, Target
 from ..trace_model import PacketState
 from .matches.recent import NO_RECENT, RecentLists
 from .registry import HEADER_UNIT, MATCHES, TARGETS

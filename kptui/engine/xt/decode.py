@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..errors import Diagnostic, ParseError
 from ..lexer import Token
-from ..model import HEADER, Match, Option, RuleSpec, Target
+from ..spec import HEADER, Match, Option, RuleSpec, Target
 from .matches.header import OPTION_ORDER, SPELLINGS
 from .registry import HEADER_UNIT, TARGETS, blankable_options, implicit_module, match_unit
 from .unitbase import MatchUnit, Opt, RuleFacts, TargetUnit

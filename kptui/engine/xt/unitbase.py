@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..flow import Chance, Check, CheckFn, Effect, Env, Outcome, Undecidable
-from ..model import Match, Option, Target
+from ..spec import Match, Option, Target
 from .values import ANY, Bad, VType
 
 if TYPE_CHECKING:

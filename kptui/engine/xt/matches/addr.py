@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from ...flow import Check, CheckFn, Env, Outcome, Undecidable, local_question
-from ...model import Match, Option
+from ...spec import Match, Option
 from ...trace_model import PacketState
 from ..unitbase import MatchUnit, Opt, RuleFacts, always, per_option, undecidable
 from ..values import IP_RANGE, Bad, parse_address, prefix_item, prefix_list

@@ -5,7 +5,7 @@ them: any case, any prefix (``est`` is ESTABLISHED), in iptables' order of trial
 from __future__ import annotations
 
 from ...flow import Check, CheckFn, Env, Outcome
-from ...model import Match, Option
+from ...spec import Match, Option
 from ...trace_model import PacketState
 from ..unitbase import MatchUnit, Opt, per_option, undecidable
 from ..values import PORT_RANGE, PROTOCOL, Bad, VType, parse_port_range, range_of, single_network
@@ -51,8 +51,10 @@ def ctstate_check(arg: str, names: tuple[str, ...] = _CT) -> CheckFn:
         return undecidable(f"ctstate {arg}", f"state '{arg}' is not understood")
 
     def fn(s: PacketState, e: Env) -> Outcome:
-        if s.ctstate in states:
+        if s.ct in states:
             return True
+        if s.pre_ct:  # before conntrack looked the packet up: no entry, only the INVALID bit
+            return False
         if "DNAT" in states and s.dnat and not s.untracked:
             return True
         return "SNAT" in states and s.snat and not s.untracked

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 
 from ...flow import Check, CheckFn, Env, Outcome, iface_question
-from ...model import HEADER, Match, Option
 from ...packet import PROTOCOLS
+from ...spec import HEADER, Match, Option
 from ...trace_model import PacketState
 from ..unitbase import MatchUnit, Opt, negate, opt_text, undecidable
 from ..values import IFACE, NETWORKS, PROTOCOL, Bad, parse_networks, parse_protocol

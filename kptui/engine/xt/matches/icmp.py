@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...flow import Check, CheckFn, Env, Outcome, Undecidable
-from ...model import Match, Option
+from ...spec import Match, Option
 from ...trace_model import PacketState
 from ..unitbase import Compile, MatchUnit, Opt, per_option, undecidable
 from ..values import Bad, VType, parse_u32

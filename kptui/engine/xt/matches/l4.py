@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...flow import Check, CheckFn, Env, Outcome
-from ...model import Match, Option
+from ...spec import Match, Option
 from ...trace_model import PacketState
 from ..unitbase import Compile, MatchUnit, Opt, RuleFacts, per_option, undecidable
 from ..values import PORT_LIST, PORT_RANGE, Bad, VType, enum, number, parse_port_list, parse_port_range

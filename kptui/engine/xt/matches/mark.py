@@ -4,7 +4,7 @@ or the connection's)."""
 from __future__ import annotations
 
 from ...flow import Check, CheckFn
-from ...model import Match, Option
+from ...spec import Match, Option
 from ..unitbase import Compile, MatchUnit, Opt, per_option, undecidable
 from ..values import VALUE_MASK, parse_value_mask
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 
 from ...flow import Check, CheckFn, Env, Outcome, Undecidable
-from ...model import Match, Option
+from ...spec import Match, Option
 from ...trace_model import PacketState
 from ..unitbase import MatchUnit, Opt, RuleFacts, Validate, always, opt_text, per_option, undecidable
 from ..values import (

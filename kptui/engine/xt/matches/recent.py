@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ...flow import Check, CheckFn, Choices, Env, Outcome
-from ...model import Match
+from ...spec import Match
 from ...trace_model import PacketState
 from ..unitbase import MatchUnit, Opt, RuleFacts, opt_text
 from ..values import NETMASK, Bad, number, string

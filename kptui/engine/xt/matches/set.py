@@ -1,46 +1,21 @@
-"""``set``: ``--match-set NAME FLAGS`` asks whether the packet's address is a member of ipset NAME; known only
-when the node context lists the set's members (``NodeContext.ipsets``), else a question."""
+"""``set``: ``--match-set NAME FLAGS`` asks whether the packet's values are a member of ipset NAME, decided as
+the kernel does from the node's parsed ipsets (:mod:`kptui.engine.ipset_match`, ``NodeContext.ipsets``), else
+a question."""
 
 from __future__ import annotations
 
-import ipaddress
-
-from ...flow import Check, CheckFn, Env, Outcome, Undecidable
-from ...model import Match, Option
-from ...trace_model import PacketState
-from ..unitbase import MatchUnit, Opt, RuleFacts, per_option, undecidable
+from ...flow import Check
+from ...ipset_match import set_check
+from ...spec import Match
+from ..unitbase import MatchUnit, Opt, RuleFacts, opt_text
 from ..values import Bad, VType, number, string
 
 __all__ = ["SET"]
 
 
-def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return ipaddress.ip_network(text, strict=False)
-
-
-def _set(opt: Option) -> CheckFn:
-    name, flags = opt.args[0], (opt.args[1] if len(opt.args) > 1 else "src")
-    dims = flags.split(",")
-
-    def fn(s: PacketState, e: Env) -> Outcome:
-        sets = e.node.ipsets
-        if sets is None or name not in sets or len(dims) != 1:
-            return Undecidable(f"set {name} {flags}", f"the members of ipset {name} are not known")
-        addr = ipaddress.ip_address(s.src if dims[0] == "src" else s.dst)
-        return any(addr in _network(m) for m in sets[name] if _network(m).version == addr.version)
-
-    return fn
-
-
-def _one(opt: Option) -> CheckFn:
-    if opt.name == "--match-set":
-        return _set(opt)
-    text = f"-m set {'! ' if opt.negated else ''}{opt.name} {' '.join(opt.args)}".rstrip()
-    return undecidable(text, f"-m set {opt.name} cannot be decided from the packet and node")
-
-
 def _compile(match: Match, recent: object) -> list[Check]:
-    return per_option("set", match, _one)
+    # set_check applies its own '!' (``! --update-counters`` negates no membership)
+    return [Check(set_check(match, opt), opt_text("set", opt)) for opt in match.options]
 
 
 def _flags(text: str, family: int | None) -> Bad | None:

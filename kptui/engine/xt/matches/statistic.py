@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from ...flow import Chance, Check, CheckFn
-from ...model import Match
+from ...spec import Match
 from ..unitbase import MatchUnit, Opt, RuleFacts, opt_text, undecidable
 from ..values import PROBABILITY, Bad, enum, number, parse_u32
 

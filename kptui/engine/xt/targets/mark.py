@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 from ...flow import CONTINUE, Effect
-from ...model import Target
 from ...packet import NodeContext
+from ...spec import Target
 from ...trace_model import PacketState
 from ..unitbase import Opt, RuleFacts, TargetUnit, TargetValidate
 from ..values import VALUE_MASK, Bad, number, parse_u32, parse_value_mask

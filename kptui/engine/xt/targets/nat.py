@@ -1,15 +1,15 @@
 """NAT targets (nat table only): DNAT and REDIRECT rewrite the destination, SNAT and MASQUERADE the source;
 each ends the nat table's walk for this hook. MASQUERADE takes the address of the interface the packet leaves
-by (not any other address of the node); REDIRECT the input interface's (127.0.0.1 / ::1 from OUTPUT)."""
+by (not any other address of the node); REDIRECT the input interface's (127.0.0.1 / ::1 from OUTPUT); both
+by :mod:`kptui.engine.nataddr`, which the nft statements share."""
 
 from __future__ import annotations
 
-import ipaddress
-
 from ...flow import CONTINUE, STOP_TABLE, Effect
-from ...model import Target
+from ...nataddr import masquerade_source, redirect_destination
 from ...packet import NodeContext
-from ...trace_model import MASQ_ADDRESS_UNKNOWN, PacketState
+from ...spec import Target
+from ...trace_model import PacketState
 from ..unitbase import Opt, RuleFacts, TargetUnit, TargetValidate
 from ..values import ANY, PLACEHOLDER, Bad, host_port, parse_port, ports_dash
 
@@ -34,37 +34,6 @@ def _split_hostport(text: str) -> tuple[str | None, int | None]:
     return first_host, first_port
 
 
-def _iface_address(node: NodeContext, iface: str | None, family: int) -> str | None:
-    for cidr in node.interfaces.get(iface or "", ()):
-        ip = ipaddress.ip_interface(cidr).ip
-        if ip.version == family and not ip.is_link_local:
-            return str(ip)
-    return None
-
-
-def _v6_source(node: NodeContext, dst: str) -> str | None:
-    """IPv6 MASQUERADE picks its source by source address selection over every interface (the outgoing one
-    only breaks ties): with no global address there, the node address sharing the longest prefix with ``dst``."""
-    target = int(ipaddress.IPv6Address(dst))
-    best: tuple[int, str] | None = None
-    for cidrs in node.interfaces.values():
-        for cidr in cidrs:
-            ip = ipaddress.ip_interface(cidr).ip
-            if ip.version != 6 or ip.is_link_local or ip.is_loopback:
-                continue
-            common = 128 - (int(ip) ^ target).bit_length()
-            if best is None or common > best[0]:
-                best = (common, str(ip))
-    return best[1] if best else None
-
-
-def _node_address(node: NodeContext, family: int) -> str | None:
-    for a in node.addresses:
-        if ipaddress.ip_address(a).version == family:
-            return a
-    return None
-
-
 def _nat_apply(target: Target, state: PacketState, node: NodeContext, table: str) -> Effect:
     name = target.name
     opt = target.option("--to-destination" if name == "DNAT" else "--to-source")
@@ -82,15 +51,7 @@ def _first_port(target: Target) -> int | None:
 
 
 def _masquerade(target: Target, state: PacketState, node: NodeContext, table: str) -> Effect:
-    family = 6 if ":" in state.dst else 4
-    addr = _iface_address(node, state.out_iface, family)
-    if addr is None and family == 6 and state.out_iface not in (None, "lo"):
-        addr = _v6_source(node, state.dst)
-    note = None
-    if state.out_iface == "lo":
-        addr = state.src  # to a local address: the source is already a local address and stays
-    elif addr is None:  # the kernel takes the outgoing interface's address: not the node's other ones
-        note = MASQ_ADDRESS_UNKNOWN
+    addr, note = masquerade_source(state, node)
     port = _first_port(target)
     new = state.with_(src=addr or state.src, sport=port if port is not None else state.sport, snat=True,
                       masquerade=True)  # fmt: skip
@@ -98,11 +59,7 @@ def _masquerade(target: Target, state: PacketState, node: NodeContext, table: st
 
 
 def _redirect(target: Target, state: PacketState, node: NodeContext, table: str) -> Effect:
-    family = 6 if ":" in state.dst else 4
-    if state.hook == "OUTPUT":
-        addr: str | None = "::1" if family == 6 else "127.0.0.1"
-    else:
-        addr = _iface_address(node, state.in_iface, family) or _node_address(node, family)
+    addr = redirect_destination(state, node)
     port = _first_port(target)
     return Effect("REDIRECT", STOP_TABLE, state.with_(dst=addr or state.dst,
                                                       dport=port if port is not None else state.dport, dnat=True))

@@ -6,8 +6,8 @@ that kptui does not model (TPROXY, SYNPROXY, …: the hop says the packet was as
 from __future__ import annotations
 
 from ...flow import CONTINUE, Effect
-from ...model import Target
 from ...packet import NodeContext
+from ...spec import Target
 from ...trace_model import PacketState
 from ..unitbase import Opt, TargetUnit
 from ..values import ANY, Bad, VType, enum, number, string

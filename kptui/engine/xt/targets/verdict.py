@@ -4,8 +4,8 @@ caller), QUEUE/NFQUEUE (handed to userspace, whose verdict is not in the rules).
 from __future__ import annotations
 
 from ...flow import END, RETURN, STOP_TABLE, Effect
-from ...model import Target
 from ...packet import NodeContext
+from ...spec import Target
 from ...trace_model import PacketState
 from ..unitbase import Apply, Opt, TargetUnit
 from ..values import ANY, Bad, VType, number

@@ -1,0 +1,116 @@
+"""Issue 10, items 9, 11 and 18: where the rules come from is on screen; the packet builder's focused field is
+plain to see, pane keys never type into a field by surprise (nor does a stray key replace a value), the tab
+order follows the screen; an empty node IPs field says what a trace then rests on."""
+
+from __future__ import annotations
+
+import pytest
+from textual.color import Color
+from textual.widgets import ContentSwitcher, Input
+
+from kptui.ui.packet_builder import FIELDS, NO_NODE_HINT
+
+from .conftest import app_for, ready
+from .test_watch_app import FakeReader, bumped, settled, wait_for
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_the_source_is_on_screen_for_a_dump_a_bundle_and_watch_mode() -> None:
+    app = app_for("nodeport-cluster.rules")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        bar = app.main_screen.query_one("#source-bar")
+        assert str(bar.content) == "dump samples/nodeport-cluster.rules · nf_tables · IPv4"
+        assert bar.region.height == 1 and bar.region.y == 0  # the first line of the screen
+    app = app_for("nodeport-cluster.rules", origin="capture bundle node.kptui: host n1, captured 2025-06-02")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        assert str(app.main_screen.query_one("#source-bar").content).startswith("capture bundle node.kptui: host n1")
+    reader = FakeReader(bumped(0, 0))
+    app = app_for("nodeport-cluster.rules")
+    from kptui.ui.app import make_app
+
+    app = make_app(reader=reader, watch=30, origin="live node, network namespace n1 (read-only)")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: settled(app), "the first read")
+        assert not app.main_screen.query("#source-bar")  # the watch bar says it
+        assert str(app.main_screen.query_one("#watch-bar").content).startswith("live node, network namespace n1")
+
+
+async def test_tab_runs_through_the_fields_in_screen_order_then_the_trace_button() -> None:
+    app = app_for("nodeport-cluster.rules")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("3")
+        app.main_screen.query_one("#pb-preset").focus()
+        await pilot.pause()
+        order = []
+        for _ in range(len(FIELDS) + 2):
+            order.append(app.focused.id if app.focused is not None else None)
+            await pilot.press("tab")
+        assert order == ["pb-preset", *(f"pb-{f}" for f in FIELDS), "pb-trace"], order
+
+
+async def test_pane_keys_in_a_field_type_and_never_replace_alt_and_escape_switch_panes() -> None:
+    app = app_for("nodeport-cluster.rules")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        screen.builder.set_value("dport", "8080")
+        await pilot.press("3")  # the packet pane, its first field
+        assert app.focused is screen.query_one("#pb-src")
+        screen.builder.focus_first("dport")  # where `t` with an error, or a preset, puts the cursor
+        await pilot.pause()
+        assert screen.check_action("focus_pane", ("tree",)) is False  # the footer does not offer 1-4 here
+        await pilot.press("3")
+        assert screen.builder.value("dport") == "80803"  # typed at the end: the value was not replaced
+        assert screen.query_one(ContentSwitcher).current == "builder"
+        await pilot.press("backspace", "alt+1")  # alt+1-4 switch panes from inside a field
+        assert app.focused is screen.chains.chain_tree and screen.builder.value("dport") == "8080"
+        await pilot.press("alt+3")
+        assert app.focused is screen.query_one("#pb-src")
+        await pilot.press("escape", "4")  # out of the field, the plain keys work
+        assert screen.query_one(ContentSwitcher).current == "trace"
+
+
+async def test_the_focused_field_stands_out() -> None:
+    app = app_for("nodeport-cluster.rules")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("3")
+        src, dst = app.main_screen.query_one("#pb-src", Input), app.main_screen.query_one("#pb-dst", Input)
+        await pilot.pause()
+        assert app.focused is src
+
+        def distance(a: Color, b: Color) -> int:
+            return abs(a.r - b.r) + abs(a.g - b.g) + abs(a.b - b.b)
+
+        focused, blurred = src.rich_style.bgcolor, dst.rich_style.bgcolor
+        assert focused is not None and blurred is not None
+        # one-step background tints (5 %) differ by a few levels per channel; the focus must be obvious
+        assert distance(Color.from_rich_color(focused), Color.from_rich_color(blurred)) > 60
+        assert src.rich_style.bold and not dst.rich_style.bold
+
+
+async def test_an_empty_node_ips_field_says_traces_rest_on_assumptions() -> None:
+    app = app_for("nodeport-cluster.rules")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        builder = app.main_screen.builder
+        hint = builder.query_one("#pb-node-hint")
+        assert hint.display and str(hint.content) == NO_NODE_HINT
+        assert "no node address" in NO_NODE_HINT and "capture bundle" in NO_NODE_HINT
+        await pilot.press("3")
+        builder.focus_first("node_ips")
+        await pilot.press(*"10.0.0.2")
+        assert builder.value("node_ips") == "10.0.0.2" and not hint.display
+        await pilot.press(*["backspace"] * 8)
+        assert hint.display
+    reader = FakeReader(bumped(0, 0))  # a live node: its addresses fill the field
+    from kptui.ui.app import make_app
+
+    app = make_app(reader=reader, watch=30, origin="live node (test)")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: settled(app) and app.main_screen.builder.value("node_ips"), "the node")
+        assert not app.main_screen.builder.query_one("#pb-node-hint").display
