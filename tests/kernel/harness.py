@@ -87,7 +87,11 @@ class KernelLab:
     ruleset: Ruleset
     _iface_cache: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
     _ipset_cache: IpsetTable | None = field(default=None, repr=False)
-    families: tuple[int, ...] = (4,)  # the families of the node's rules (a dual-stack node has both)
+    families: tuple[int, ...] = ()  # the families of the node's rules (a dual-stack node has both); () = the scenario's
+
+    def __post_init__(self) -> None:
+        if not self.families:
+            self.families = (self.scenario.family,)
 
     @property
     def family(self) -> int:

@@ -3,6 +3,8 @@ the change still visible), the verdict first on each path line, and hop places f
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from textual.widgets import Static
 
@@ -53,6 +55,18 @@ async def test_a_dump_whose_tables_cannot_be_told_is_refused_and_leaves_no_stale
         assert title.startswith("cannot trace") and "MINE" in state and "iptables-save" in state
 
 
+async def _trace_from_outside(screen: Any, pilot: Any) -> None:
+    """Trace 10.0.0.9 -> the node 10.0.0.2 tcp/80 and wait for the result."""
+    screen.builder.fill(Packet("10.0.0.9", "10.0.0.2", "tcp", None, 80, "external"),
+                        NodeContext(addresses=("10.0.0.2",)))
+    screen.action_trace()
+    for _ in range(100):
+        await pilot.pause(0.02)
+        if screen.trace is not None:
+            break
+    await pilot.pause()
+
+
 @pytest.mark.asyncio
 async def test_an_iptables_S_listing_placed_by_its_policies_traces_with_hops() -> None:
     rs = parse_ruleset(S_DUMP, source="rules.S")  # -P INPUT/FORWARD/OUTPUT: the filter table
@@ -60,14 +74,7 @@ async def test_an_iptables_S_listing_placed_by_its_policies_traces_with_hops() -
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(app, pilot)
         screen = app.main_screen
-        screen.builder.fill(Packet("10.0.0.9", "10.0.0.2", "tcp", None, 80, "external"),
-                            NodeContext(addresses=("10.0.0.2",)))
-        screen.action_trace()
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if screen.trace is not None:
-                break
-        await pilot.pause()
+        await _trace_from_outside(screen, pilot)
         assert screen.trace is not None and all(p.hops for p in screen.trace.paths)
         assert {p.verdict for p in screen.trace.paths} == {"DROP"}
 
@@ -212,14 +219,7 @@ async def test_a_trace_through_an_elided_paste_says_rules_are_missing() -> None:
     async with app.run_test(size=(160, 36)) as pilot:
         await ready(app, pilot)
         screen = app.main_screen
-        screen.builder.fill(Packet("10.0.0.9", "10.0.0.2", "tcp", None, 80, "external"),
-                            NodeContext(addresses=("10.0.0.2",)))
-        screen.action_trace()
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if screen.trace is not None:
-                break
-        await pilot.pause()
+        await _trace_from_outside(screen, pilot)
         assert screen.trace is not None
         title = str(screen.trace_view.query_one("#trace-title", Static).content)
         assert "RULES MISSING" in title
