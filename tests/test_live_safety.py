@@ -170,12 +170,16 @@ FORBIDDEN_CALLS = {("os", "system"), ("os", "popen"), ("os", "execv"), ("os", "e
                    ("os", "spawnv"), ("os", "posix_spawn"), ("os", "fork"), ("pty", "spawn")}  # fmt: skip
 
 
+DOORS = ("kptui/live/runner.py", "kptui/live/remote_exec.py")  # this node's commands; kubectl and ssh
+
+
 def test_no_other_module_starts_processes() -> None:
-    """Only kptui/live/runner.py may import subprocess or start a process in any way."""
+    """Only the two doors may import subprocess or start a process in any way: kptui/live/runner.py (this node's
+    read-only commands) and kptui/live/remote_exec.py (kubectl and ssh, for a node afar)."""
     offenders = []
     for path in sorted(KPTUI.rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        if rel == "kptui/live/runner.py":
+        if rel in DOORS:
             continue
         source = path.read_text()
         tree = ast.parse(source, filename=rel)
@@ -204,6 +208,25 @@ def test_runner_itself_uses_no_shell_and_one_subprocess_call() -> None:
     source = (KPTUI / "live" / "runner.py").read_text()
     assert source.count("subprocess.run(") == 1 and "shell=False" in source and "shell=True" not in source
     assert "Popen" not in source and "os.system" not in source
+
+
+def test_the_remote_door_starts_one_kind_of_process_without_a_shell() -> None:
+    """kptui/live/remote_exec.py: one Popen, no shell, its own session, standard input closed; and it runs only
+    the Calls kptui/live/remote_argv.py builds, of kubectl or ssh."""
+    source = (KPTUI / "live" / "remote_exec.py").read_text()
+    assert source.count("subprocess.Popen(") == 1 and "subprocess.run(" not in source
+    assert "shell=False" in source and "shell=True" not in source and "os.system" not in source
+    assert "start_new_session=True" in source and "stdin=subprocess.DEVNULL" in source
+    from kptui.live.remote_exec import PROGRAMS, Spawner
+
+    assert PROGRAMS == ("kubectl", "ssh")
+    for bad in (["kubectl", "get", "pods"], ("sh", "-c", "x"), "kubectl get nodes"):
+        with pytest.raises(TypeError):
+            Spawner().run(bad, 1.0)  # type: ignore[arg-type]
+    from kptui.live.remote_argv import Call
+
+    with pytest.raises(TypeError):
+        Spawner().run(Call(("sh", "-c", "id")), 1.0)
 
 
 def test_save_tools_get_a_deep_stack_and_the_limit_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
