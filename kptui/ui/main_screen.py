@@ -217,7 +217,8 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         from kptui.engine.traceable import trace_refusal
 
         self.query_one(ContentSwitcher).current = "trace"
-        refused = trace_refusal(self.ruleset, message.packet.family)
+        # (the view's own rules: the dump, or its iptables tables beside the nft listing, whose base chains count)
+        refused = trace_refusal(trace_rules(self.ruleset, self.nft), message.packet.family)
         if refused is not None:  # a dump whose tables cannot be told: never a verdict without hops
             self.new_trace_request()  # a trace still running for an earlier request is not shown
             self.trace = self.step = None
