@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kptui.engine import parse_ruleset
 from kptui.engine.ipvs import ipvs_context
-from kptui.engine.ipvs.display import IPSET_TABLE, IPVS_TABLE, is_ipvs_table, ipvs_tables, with_ipvs
+from kptui.engine.ipvs.display import IPSET_TABLE, IPVS_TABLE, ipvs_tables, is_ipvs_table, with_ipvs
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

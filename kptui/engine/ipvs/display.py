@@ -19,7 +19,7 @@ from .model import RealServer, VirtualService
 from .node import IpvsNode
 from .shares import shares
 
-__all__ = ["IPSET_TABLE", "IPVS_TABLE", "is_ipvs_table", "ipvs_tables", "real_server_text", "with_ipvs"]
+__all__ = ["IPSET_TABLE", "IPVS_TABLE", "ipvs_tables", "is_ipvs_table", "real_server_text", "with_ipvs"]
 
 IPSET_TABLE, IPVS_TABLE = "ipset", "ipvs"
 
