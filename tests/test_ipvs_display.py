@@ -27,7 +27,7 @@ def test_every_set_and_virtual_service_is_a_chain_of_its_members_or_real_servers
     assert cluster == [e.text for e in n.ipsets.get("KUBE-CLUSTER-IP").elements]  # type: ignore[attr-defined]
     assert "10.96.10.20,tcp:80" in cluster
     services = tables[IPVS_TABLE].chains
-    assert len(services) == len(n.table)  # type: ignore[attr-defined, arg-type]
+    assert len(services) == len(n.table)  # type: ignore[attr-defined]
     web = [r.raw for r in services["TCP 10.96.10.20:80"].rules]
     # weights 1, 1, 0 under rr: halves for the two, the third draining
     assert web == ["-> 10.244.1.11:8080 Masq weight 1 share 1/2", "-> 10.244.1.12:8080 Masq weight 1 share 1/2",

@@ -72,4 +72,6 @@ def with_ipvs(display: Ruleset, node: IpvsNode | None) -> Ruleset:
     extra = ipvs_tables(node) if node is not None else {}
     if not extra:
         return display
-    return replace(display, tables={**display.tables, **extra})
+    tables: dict[str | None, Table] = dict(display.tables)
+    tables.update(extra)
+    return replace(display, tables=tables)
