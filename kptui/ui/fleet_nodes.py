@@ -14,7 +14,7 @@ from .messages import FleetCellHighlighted, NodeOpenRequested
 
 __all__ = ["FleetNodes", "node_style"]
 
-CAPTURE_WIDTH = 48
+CAPTURE_WIDTH = 28
 COLUMNS = ("node", "mode", "backend", "era", "service ports", "in front", "leftovers", "stale ct", "capture")
 
 

@@ -89,3 +89,17 @@ def write_fleet_dir(path: Path) -> Path:
     entries.append({"name": "f", "file": None, "status": "failed", "error": FAILED})
     (path / "fleet.json").write_text(json.dumps({"format": "kptui-fleet", "format_version": 1, "nodes": entries}))
     return path
+
+
+async def node_ready(app: KptuiApp, pilot: object) -> None:
+    """Wait until a node's explorer is up (and the packet it was opened with, traced)."""
+    from kptui.ui.node_screen import NodeScreen
+
+    for _ in range(500):
+        s = app.screen
+        if isinstance(s, NodeScreen) and s.ready and (s.initial[0] is None or s.trace is not None):
+            break
+        await pilot.pause(0.01)  # type: ignore[attr-defined]
+    else:
+        raise AssertionError("the node's explorer never came up")
+    await pilot.pause()  # type: ignore[attr-defined]
