@@ -250,10 +250,6 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
 
 HELP_SECTIONS = (
     ("Everywhere", KptuiApp),
-    ("Fleet screen", FleetScreen),
-    ("Fleet services table (2)", FleetMatrixPane),
-    ("Fleet trace (4)", FleetTracePane),
-    ("A fleet's node", NodeScreen),
     ("Main screen", MainScreen),
     ("Chain tree (1)", ChainTreePane),
     ("Chain tree cursor", ChainTree),
@@ -263,6 +259,10 @@ HELP_SECTIONS = (
     ("Trace hops", HopList),
     ("Save dialog", SaveScreen),
     ("Help", HelpScreen),
+    ("Fleet screen (kptui DIR)", FleetScreen),
+    ("Fleet services table (2)", FleetMatrixPane),
+    ("Fleet trace (4)", FleetTracePane),
+    ("A fleet's node", NodeScreen),
 )
 
 
