@@ -48,7 +48,7 @@ def test_the_fleet_screen_in_tmux(tmux: list[str], captures: Captures) -> None:
 
     screen = _wait_for(tmux, "5 nodes · 4 compared · 6 service ports, 2 differ", "service port ")
     lines = screen.splitlines()
-    row = {ln.split()[0]: ln.split()[1:] for ln in lines if ln.startswith(" default/") or ln.startswith(" shop/")}
+    row = {ln.split()[0]: ln.split()[1:] for ln in lines if ln.startswith((" default/", " shop/"))}
     # the columns: a b c d e; d (nftables mode) is not compared
     assert row["default/web:http"] == ["=", "=", "≠", "endpoints", "·", "="], screen
     assert row["shop/new:http"] == ["=", "=", "missing", "·", "="], screen

@@ -21,6 +21,7 @@ from tests.fleet.cluster import NODE_IP
 
 from .fleet_fixture import FAILED, fleet_app, fleet_ready, node_ready, write_fleet_dir
 
+
 def cells(table: FleetTable) -> dict[str, list[str]]:
     """Row key → the plain text of its cells."""
     return {str(row.key.value): [c.plain for c in table.get_row(row.key)] for row in table.ordered_rows}
@@ -280,3 +281,26 @@ def test_packet_and_node_options_are_refused_on_a_fleet(tmp_path: Path, capsys: 
     for extra in (["--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "80"], ["--node-ip", "10.0.0.2"]):
         code = cli.main([str(fleet_dir), *extra])
         assert code == 2 and "the packet and node options do not apply here" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_a_node_in_another_mode_opens_with_a_notice() -> None:
+    import dataclasses
+
+    from kptui.ui.app import make_app
+    from kptui.ui.fleet_source import fleet_source
+
+    from .fleet_fixture import fleet_parts
+
+    nodes = fleet_parts()
+    nodes[1] = dataclasses.replace(nodes[1], proxy_mode="nftables")  # b: kube-proxy says nftables
+    app = make_app(fleet=fleet_source(nodes, "captures/"), env={"KPTUI_CLIPBOARD": "osc52"})
+    async with app.run_test(size=(140, 40)) as pilot:
+        await fleet_ready(app, pilot)
+        s = screen(app)
+        assert cells(s.matrix.table)["default/web:http tcp"][2] == "·"  # not compared
+        await pilot.press("1", "down", "enter")
+        await node_ready(app, pilot)
+        assert isinstance(app.screen, NodeScreen) and app.screen.node_name == "b"
+        assert any("nftables mode here: the explorer shows the node's iptables rules only" in str(n.message)
+                   for n in app._notifications)  # fmt: skip
