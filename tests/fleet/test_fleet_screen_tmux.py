@@ -7,36 +7,20 @@ own socket) is the test's own and goes afterwards."""
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from ..ui.test_tmux_e2e import ROOT, _screen, _wait_for
+from ..ui.test_tmux_e2e import ROOT, _screen, _wait_for, tmux  # noqa: F401  (its private tmux server, a fixture)
 from .conftest import Captures
 
 pytestmark = pytest.mark.kernel
 
-TMUX = shutil.which("tmux")
 
-
-@pytest.fixture
-def tmux() -> Iterator[list[str]]:
-    if TMUX is None:
-        pytest.skip("tmux is not installed: the real-terminal fleet screen test did NOT run (apt-get install tmux)")
-    base = [TMUX, "-L", f"kptui-fleet-{os.getpid()}", "-f", os.devnull]
-    try:
-        yield base
-    finally:
-        subprocess.run([*base, "kill-server"], capture_output=True, check=False)
-
-
-def test_the_fleet_screen_in_tmux(tmux: list[str], captures: Captures) -> None:
+def test_the_fleet_screen_in_tmux(tmux: list[str], captures: Captures) -> None:  # noqa: F811 (the fixture)
     env = {"TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "KPTUI_CLIPBOARD": "osc52"}
     cmd = [sys.executable, "-m", "kptui", str(captures.kubectl)]
     shell = "env -u COLUMNS -u LINES " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(cmd)
