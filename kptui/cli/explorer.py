@@ -247,6 +247,8 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.file and args.file != "-" and not os.path.exists(args.file) and not any(c in args.file for c in "./"):
         names = ", ".join(sorted(args.command_names or COMMAND_NAMES))
         raise UserError(f"invalid choice: '{args.file}' is neither a command ({names}) nor a file")
+    if is_fleet(args):
+        print(printable(f"kptui: reading the nodes of {args.file} …"), file=err, flush=True)
     source = app_source(args, node)  # reads FILE (a dump, a bundle, a fleet), or prepares the live reader
     kernel = None
     if args.kernel_trace is not None:  # a kernel trace log to replay against FILE (UserError: file and line)

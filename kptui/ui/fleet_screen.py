@@ -58,6 +58,8 @@ class FleetScreen(Screen[None]):
         Binding("2", "focus_pane('services')", "Services", id="fleet.focus-services"),
         Binding("3", "focus_pane('detail')", "Detail", id="fleet.focus-detail"),
         Binding("4", "focus_pane('trace')", "Trace", id="fleet.focus-trace"),
+        Binding("slash", "filter", "Filter", show=False, id="fleet.filter-anywhere",
+                tooltip="the services table's filter, from any pane"),
         Binding("t", "trace", "Trace on every node", id="fleet.trace",
                 tooltip="the trace pane's packet, traced on every node; the outcomes side by side"),
         Binding("p", "packet_for_row", "Packet for this service", id="fleet.packet",
@@ -170,6 +172,9 @@ class FleetScreen(Screen[None]):
                 self.trace_pane.focus_field()
             else:
                 focus_now(self.trace_pane.outcomes)
+
+    def action_filter(self) -> None:
+        self.matrix.action_filter()
 
     def action_trace(self) -> None:
         self.query_one(ContentSwitcher).current = "fleet-trace"

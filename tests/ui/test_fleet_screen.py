@@ -116,6 +116,10 @@ async def test_the_filter_port_address_cidr_text_and_rows_that_differ() -> None:
         await pilot.press("d")
         await pilot.pause()
         assert len(cells(table)) == 6
+        await pilot.press("1", "slash", *"53", "enter")  # from the node list too
+        await pilot.pause()
+        assert list(cells(table)) == ["kube-system/kube-dns:dns udp"]
+        await pilot.press("escape")
         assert await query("no-such-thing") == []
         assert str(s.query_one("#fleet-status").content).startswith("nothing matches")
         assert "no service port matches the filter" in str(s.detail.query_one("#fleet-detail-body").content)
