@@ -53,6 +53,7 @@ def fleet_line(fleet: FleetSource) -> str:
 
 
 class FleetScreen(Screen[None]):
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - Screen declares it a plain attribute
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "focus_pane('nodes')", "Nodes", id="fleet.focus-nodes"),
         Binding("2", "focus_pane('services')", "Services", id="fleet.focus-services"),

@@ -52,3 +52,13 @@ def test_fleet_screen_120x36(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(fleet_app(), terminal_size=(120, 36), run_before=run_before)
+
+
+def test_fleet_screen_80x24(snap_compare: Any) -> None:
+    """80×24: the node list and the bottom pane give the services table their rows."""
+
+    async def run_before(pilot: Any) -> None:
+        await fleet_ready(pilot.app, pilot)
+        await pilot.pause()
+
+    assert snap_compare(fleet_app(), terminal_size=(80, 24), run_before=run_before)
