@@ -308,3 +308,40 @@ async def test_a_node_in_another_mode_opens_with_a_notice() -> None:
         assert isinstance(app.screen, NodeScreen) and app.screen.node_name == "b"
         assert any("nftables mode here: the explorer shows the node's iptables rules only" in str(n.message)
                    for n in app._notifications)  # fmt: skip
+
+
+def test_kptui_dir_starts_the_app_on_the_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's whole way: kptui DIR → the nodes read, compared → make_app(fleet=…) → run."""
+    import io
+    import os
+    import sys
+
+    from kptui import cli
+    from kptui.ui import app as app_module
+
+    fleet_dir = write_fleet_dir(tmp_path / "captures")
+    given: dict[str, Any] = {}
+
+    class Ran:
+        error_message = None
+        return_code = 0
+
+        def run(self) -> None:
+            given["ran"] = True
+
+    def fake_make_app(**kwargs: Any) -> Ran:
+        given.update(kwargs)
+        return Ran()
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(app_module, "make_app", fake_make_app)
+    monkeypatch.setattr(sys, "__stderr__", Tty())
+    monkeypatch.setattr(os, "isatty", lambda fd: True)
+    err = io.StringIO()
+    assert cli.main([str(fleet_dir)], out=io.StringIO(), err=err) == 0
+    assert given["ran"] and given["fleet"] is not None and given["ruleset"] is None
+    assert [p.name for p in given["fleet"].parts] == ["a", "b", "c", "e", "f"]
+    assert given["origin"] == f"fleet {fleet_dir}" and "reading the nodes of" in err.getvalue()
