@@ -176,19 +176,21 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.call_from_thread(self.live_read, reading, insights, first, entries)
 
     @work(thread=True, exclusive=True, group="index", description="index the jumps")
-    def _index_callers(self, ruleset: Ruleset) -> None:
+    def _index_callers(self, ruleset: Ruleset, insights: Insights | None = None,
+                       screen: MainScreen | None = None) -> None:  # fmt: skip
         """The reverse jump index ("jumped to from") takes a moment on a big dump: build it once the screen
-        is up, rather than on the first keypress that needs it."""
+        is up, rather than on the first keypress that needs it (``insights``, ``screen``: a fleet's node's)."""
         _ = graph_of(ruleset).callers
-        prepare = getattr(self.insights, "prepare_findings", None)
+        prepare = getattr(insights or self.insights, "prepare_findings", None)
         if prepare is not None:  # the kube engine's pitfall findings (they use the jump graph just built)
             prepare()
         self.settle()
-        self.call_from_thread(self._callers_ready)
+        self.call_from_thread(self._callers_ready, screen)
 
-    def _callers_ready(self) -> None:
-        if self.main_screen is not None:
-            self.main_screen.callers_ready()
+    def _callers_ready(self, screen: MainScreen | None = None) -> None:
+        target = screen or self.main_screen
+        if target is not None and target.is_attached:
+            target.callers_ready()
 
     def fail(self, message: str) -> None:
         self.error_message = message
@@ -233,14 +235,19 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             return f"its capture failed: {parts.error}"
         if parts.ruleset is None:
             return "its capture holds no iptables rules to explore (kptui trace on its bundle walks its nft rules)"
+        big = parts.ruleset.line_count >= FREEZE_GC_LINES  # as a big dump: indexed after the first paint
         insights = self._node_insights.get(parts.name)
         if insights is None:
             insights = self._node_insights[parts.name] = load_insights(parts.ruleset)
+            if big and hasattr(insights, "defer_findings"):
+                insights.defer_findings = True
         origin = f"node {parts.name} of fleet {self.source}: capture bundle {parts.source}"
         screen = NodeScreen(parts.ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
                             packet=packet, node=parts.context, all_hops=self.all_hops, origin=origin,
-                            node_name=parts.name)  # fmt: skip
+                            callers_indexed=not big, node_name=parts.name)  # fmt: skip
         self.push_screen(screen)
+        if big:
+            screen.call_after_refresh(self._index_callers, parts.ruleset, insights, screen)
         return None
 
     def action_help(self) -> None:

@@ -345,3 +345,29 @@ def test_kptui_dir_starts_the_app_on_the_fleet(tmp_path: Path, monkeypatch: pyte
     assert given["ran"] and given["fleet"] is not None and given["ruleset"] is None
     assert [p.name for p in given["fleet"].parts] == ["a", "b", "c", "e", "f"]
     assert given["origin"] == f"fleet {fleet_dir}" and "reading the nodes of" in err.getvalue()
+
+
+@pytest.mark.asyncio
+async def test_a_big_nodes_jump_index_is_built_after_its_explorer_paints(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kptui.ui import app as app_module
+
+    monkeypatch.setattr(app_module, "FREEZE_GC_LINES", 10)  # every node counts as big here
+    told: list[str] = []
+    original = NodeScreen.callers_ready
+
+    def callers_ready(self: NodeScreen) -> None:
+        told.append(self.node_name)
+        original(self)
+
+    monkeypatch.setattr(NodeScreen, "callers_ready", callers_ready)
+    app = fleet_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await fleet_ready(app, pilot)
+        await pilot.press("1", "enter")  # node a
+        await node_ready(app, pilot)
+        node = app.screen
+        assert isinstance(node, NodeScreen)
+        await wait_for(pilot, lambda: node.callers_indexed, "the jump index of node a")
+        assert told == ["a"]  # built in a thread after the paint, and the node's screen told
+        insights = app._node_insights["a"]
+        assert getattr(insights, "defer_findings", True) is True
