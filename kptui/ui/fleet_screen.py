@@ -158,17 +158,23 @@ class FleetScreen(Screen[None]):
         focus_now(self.trace_pane.outcomes)
 
     # -- actions -------------------------------------------------------------------------------------------
+    def _bottom(self, pane: str) -> None:
+        """Show the detail or the trace pane (``-tracing``: on a short terminal the node list makes room)."""
+        self.query_one(ContentSwitcher).current = pane
+        self.set_class(pane == "fleet-trace", "-tracing")
+
     def action_focus_pane(self, pane: str) -> None:
-        switcher = self.query_one(ContentSwitcher)
         if pane == "nodes":
+            if self.has_class("-short") and self.has_class("-tracing"):  # (hidden meanwhile: shown again)
+                self._bottom("fleet-detail")
             focus_now(self.nodes)
         elif pane == "services":
             focus_now(self.matrix.table)
         elif pane == "detail":
-            switcher.current = "fleet-detail"
+            self._bottom("fleet-detail")
             focus_now(self.detail)
         else:
-            switcher.current = "fleet-trace"
+            self._bottom("fleet-trace")
             if self.trace_result is None:
                 self.trace_pane.focus_field()
             else:
@@ -178,7 +184,7 @@ class FleetScreen(Screen[None]):
         self.matrix.action_filter()
 
     def action_trace(self) -> None:
-        self.query_one(ContentSwitcher).current = "fleet-trace"
+        self._bottom("fleet-trace")
         self.trace_pane.request()
 
     def action_packet_for_row(self) -> None:

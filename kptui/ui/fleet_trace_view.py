@@ -98,6 +98,7 @@ class FleetTracePane(Vertical):
         yield Static(id="ft-error", markup=False)
         yield Static(id="ft-majority", markup=False)
         yield FleetTable(id="fleet-outcomes", cursor_type="row", zebra_stripes=False)
+        yield Static(id="ft-outcome", markup=False)
 
     @property
     def outcomes(self) -> FleetTable:
@@ -183,6 +184,18 @@ class FleetTracePane(Vertical):
                           table.text(differing.get(o.node, "") or "= majority", style or "same"),
                           table.text(o.masquerade if o.error is None else "–", style), table.text(through, style),
                           table.text(o.outcome, style), key=o.node)  # fmt: skip
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The whole story of the node under the cursor, in one line (the columns may not all fit)."""
+        event.stop()
+        outcome = self.result.outcome(str(event.row_key.value)) if self.result is not None else None
+        line = Text()
+        if outcome is not None:
+            differs = dict(self.result.differing).get(outcome.node) if self.result is not None else None
+            line.append(printable(f"{outcome.node}: {outcome.packet or '(not traced)'} → {outcome.outcome}"))
+            if differs:
+                line.append(printable(f" · differs: {differs}"), self.outcomes.style_of("differs"))
+        self.query_one("#ft-outcome", Static).update(line)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

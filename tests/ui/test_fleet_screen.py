@@ -194,6 +194,10 @@ async def test_one_packet_on_every_node_and_the_outcomes_compared() -> None:
         assert majority.startswith("majority: to 10.244.1.21:8080, 10.244.2.22:8080 · masqueraded (on 3 of 4 nodes)")
         # enter on e's outcome: e's explorer, the same packet traced there
         s.trace_pane.outcomes.move_cursor(row=3)
+        await pilot.pause()
+        line = str(s.query_one("#ft-outcome").content)  # its whole story, whatever fits in the columns
+        assert line.startswith(f"e: 203.0.113.10:40000 → {NODE_IP['e']}:30080/tcp → DROP at filter/FORWARD:1")
+        assert "· differs: DROP at filter/FORWARD:1" in line
         await pilot.press("enter")
         await node_ready(app, pilot)
         node = app.screen
@@ -371,3 +375,20 @@ async def test_a_big_nodes_jump_index_is_built_after_its_explorer_paints(monkeyp
         assert told == ["a"]  # built in a thread after the paint, and the node's screen told
         insights = app._node_insights["a"]
         assert getattr(insights, "defer_findings", True) is True
+
+
+@pytest.mark.asyncio
+async def test_at_80x24_the_outcomes_take_the_node_lists_rows() -> None:
+    app = fleet_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await fleet_ready(app, pilot)
+        s = screen(app)
+        table = s.matrix.table
+        table.move_cursor(row=table.get_row_index("shop/frontend:http tcp"), column=0)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: s.trace_result is not None, "the fleet trace")
+        await pilot.pause()
+        assert not s.nodes.display and s.trace_pane.outcomes.size.height >= 6  # its header and five nodes
+        await pilot.press("1")  # the node list: back, with the detail below
+        await pilot.pause()
+        assert s.nodes.display and s.nodes.has_focus and s.query_one("#fleet-bottom").current == "fleet-detail"
