@@ -18,6 +18,8 @@ REQUIRED_KEYS = {
     "schema", "source", "family", "backend", "iptables_version", "form", "legacy_tables_present", "lines",
     "total_rules", "total_chains", "tables", "top_chains", "dangling_jumps", "unreferenced_chains", "loops",
     "warnings",
+    # added for pasted dumps and iptables -S listings (issue 14.1, 14.2); keys are only ever added
+    "skipped", "rules_missing", "inferred_tables", "unplaced_chains", "other_families",
 }  # fmt: skip
 
 

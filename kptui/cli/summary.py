@@ -189,7 +189,7 @@ def snapshot_text(snap: NodeSnapshot) -> str:
 
 # -- the dump's part ----------------------------------------------------------------------------------------
 _FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6", None: "family unknown"}
-_FORM = {"save": "iptables-save form", "spec": "iptables -S form (tables unknown)"}
+_FORM = {"save": "iptables-save form", "spec": "iptables -S form"}
 
 
 def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
@@ -203,6 +203,7 @@ def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
     out.append("  " + ", ".join(head))
     if s["legacy_tables_present"]:
         out.append("  note: iptables-legacy tables are present too (see iptables-legacy-save)")
+    out.extend(_input_lines(s))
     if "kube" in s:
         out.extend(_kube_lines(s["kube"]))
     if s.get("ipvs") is not None:
@@ -244,6 +245,32 @@ def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
         for loop in s["loops"]:
             out.append("  " + " -> ".join(_where(c) for c in loop))
     return "\n".join(out)
+
+
+def _input_lines(s: dict[str, Any]) -> list[str]:
+    """What the paste held besides rules, what it lacks, and how -S listings were placed."""
+    out: list[str] = []
+    kinds: dict[str, list[int]] = {}
+    for item in s.get("skipped", ()):
+        kinds.setdefault(item["kind"], []).append(item["line"])
+    names = {"prompt": "prompt or command line", "elision": "elision mark", "decoration": "pager or Markdown line"}
+    for kind, lines in kinds.items():
+        shown = ", ".join(map(str, lines[:8])) + (", …" if len(lines) > 8 else "")
+        out.append(f"  skipped {plural(len(lines), names.get(kind, kind))} (line{'s' if len(lines) > 1 else ''} "
+                   f"{shown})")  # fmt: skip
+    for why in s.get("rules_missing", ()):
+        out.append(f"  RULES MISSING: {printable(why)}: answers resting on this dump may miss rules")
+    for t in s.get("inferred_tables", ()):
+        out.append(f"  table {t['table']} inferred: {printable(t['reason'])}")
+    unplaced = s.get("unplaced_chains", ())
+    if unplaced:
+        names_ = ", ".join(printable(c) for c in unplaced[:8]) + (", …" if len(unplaced) > 8 else "")
+        out.append(f"  table unknown for {plural(len(unplaced), 'chain')} ({names_}): a trace needs the whole "
+                   "iptables-save output")  # fmt: skip
+    for o in s.get("other_families", ()):
+        out.append(f"  this paste also holds {_FAMILY.get(o['family'], o['family'])} rules "
+                   f"({plural(o['total_rules'], 'rule')}; -{str(o['family'])[-1]} reads them)")  # fmt: skip
+    return out
 
 
 def _kube_lines(k: dict[str, Any]) -> list[str]:

@@ -133,14 +133,17 @@ class NodeSnapshot:
 
     def netfilter(self, family: int | None = None) -> Netfilter:
         """Everything the trace walks for a packet of ``family`` (4 or 6; default: the family in use): the
-        iptables dump of that family (the one in use, or a bundle's/the live node's other family, same backend)
-        and the nft ruleset (its tables that the dump also shows are taken from the dump)."""
+        iptables dump of that family (the one in use, a pasted file's other family's dump, or a bundle's/the live
+        node's other family, same backend) and the nft ruleset (its tables that the dump also shows are taken from the dump)."""
         from kptui.engine.schedule import Netfilter
 
         fam = family or (6 if self.family == "ipv6" else 4)
         key = f"ipv{fam}"
         xtables: dict[str, Ruleset] = {}
-        if self.rules is not None and (self.family in (None, key)):
+        companion = self._companion(key)  # a paste of a v4 and a v6 dump: the other family's (issue 14.1)
+        if companion is not None:
+            xtables[key] = companion
+        elif self.rules is not None and (self.family in (None, key)):
             xtables[self.ruleset.family or key] = self.ruleset
         elif self.captured:
             other = self._other.get(key)
@@ -155,6 +158,13 @@ class NodeSnapshot:
             ipvs = self.ipvs_node
             got = self._netfilters[fam] = Netfilter(xtables, self.nft_ruleset, ipvs.views if ipvs else None)
         return got
+
+    def _companion(self, key: str) -> Ruleset | None:
+        """A file's dump of family ``key`` that came in the same paste as the dump in use, when that one is of
+        the other family (``Ruleset.companions``; a bundle or the live node has each family's own dump)."""
+        if self.rules is None or self.captured or self.ruleset.family in (None, key):
+            return None
+        return next((c for c in self.ruleset.companions if c.family == key), None)
 
     @cached_property
     def ipvs_node(self) -> IpvsNode | None:

@@ -202,7 +202,15 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         focus_now(self.chains.chain_tree)
 
     def on_trace_requested(self, message: TraceRequested) -> None:
+        from kptui.engine.traceable import trace_refusal
+
         self.query_one(ContentSwitcher).current = "trace"
+        refused = trace_refusal(self.ruleset, message.packet.family)
+        if refused is not None:  # a dump whose tables cannot be told: never a verdict without hops
+            self.new_trace_request()  # a trace still running for an earlier request is not shown
+            self.trace = self.step = None
+            self.trace_view.refuse(message.packet, refused)
+            return
         self.trace_view.busy(message.packet)
         self._asked = (message.packet, message.node)
         self._trace_in_thread(message.packet, message.node, self.new_trace_request())
