@@ -39,7 +39,7 @@ def load_fleet(paths: Sequence[str], args: argparse.Namespace) -> list[NodeParts
 
 def _trace(args: argparse.Namespace, parts: Sequence[NodeParts], out: TextIO) -> int:
     from kptui.engine.packet import Packet, parse_mark
-    from kptui.engine.trace_fleet import TraceTarget, trace_fleet
+    from kptui.engine.trace_fleet import TraceTarget, own_address, trace_fleet
 
     from .common import check_ports
 
@@ -50,10 +50,7 @@ def _trace(args: argparse.Namespace, parts: Sequence[NodeParts], out: TextIO) ->
     def packet_for(t: TraceTarget) -> Packet:
         dst = args.dst
         if dst == "node":
-            family6 = ":" in args.src
-            dst = next((a for a in addresses[t.name] if (":" in a) == family6), None)
-            if dst is None:
-                raise ValueError("the node's own address is not known (its capture has no addresses)")
+            dst = own_address(addresses[t.name], ":" in args.src)
         return Packet(args.src, dst, args.proto, args.sport, args.dport, args.origin, args.in_iface,
                       parse_mark(args.mark), args.ctstate)  # fmt: skip
 

@@ -18,7 +18,7 @@ from .trace import trace
 from .trace_model import Trace
 from .trace_report import path_verdict
 
-__all__ = ["FleetTrace", "NodeOutcome", "TraceTarget", "trace_fleet"]
+__all__ = ["FleetTrace", "NodeOutcome", "TraceTarget", "own_address", "trace_fleet"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,15 @@ class FleetTrace:
 
     def outcome(self, node: str) -> NodeOutcome | None:
         return next((o for o in self.outcomes if o.node == node), None)
+
+
+def own_address(addresses: Sequence[str], ipv6: bool) -> str:
+    """The node's own address of the packet's family (its first: the uplink's), for a packet to or from "the
+    node" (``--dst node``): ValueError when its capture names none."""
+    found = next((a for a in addresses if (":" in a) == ipv6), None)
+    if found is None:
+        raise ValueError("the node's own address is not known (its capture has no addresses)")
+    return found
 
 
 def _outcome(name: str, packet: Packet, result: Trace) -> NodeOutcome:
@@ -104,17 +113,16 @@ def trace_fleet(targets: Sequence[TraceTarget], packet_for: Callable[[TraceTarge
     outcomes: list[NodeOutcome] = []
     described = ""
     for t in targets:
+        if t.netfilter is None or t.error is not None:  # (its capture failed: that, not a missing address, is why)
+            why = t.error or "no rules"
+            outcomes.append(NodeOutcome(t.name, "", f"not traced: {why}", (), "no", Fraction(0), (), why))
+            continue
         try:
             packet = packet_for(t)
         except ValueError as exc:
             outcomes.append(NodeOutcome(t.name, "", f"not traced: {exc}", (), "no", Fraction(0), (), str(exc)))
             continue
         described = described or packet.describe()
-        if t.netfilter is None or t.error is not None:
-            why = t.error or "no rules"
-            outcomes.append(NodeOutcome(t.name, packet.describe(), f"not traced: {why}", (), "no", Fraction(0), (),
-                                        why))  # fmt: skip
-            continue
         outcomes.append(_outcome(t.name, packet, trace(t.netfilter, packet, t.context)))
     traced = [o for o in outcomes if o.error is None]
     if not traced:

@@ -23,6 +23,7 @@ from textual.binding import Binding, BindingType
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
 from kptui.engine.graph import graph_of
 from kptui.engine.kernel_replay_walks import KernelWalks
+from kptui.engine.kube.fleet_model import NodeParts
 from kptui.engine.nft.display import display_ruleset
 from kptui.engine.packet import NodeContext, Packet
 from kptui.fmt import out_of_memory, plural, printable
@@ -34,13 +35,18 @@ from .chain_tree import ChainTree, ChainTreePane
 from .clipboard import Clipboard
 from .entry_counts import EntryCounts
 from .export import Writer, no_writer
+from .fleet_matrix_view import FleetMatrixPane
+from .fleet_screen import FleetScreen
+from .fleet_source import FleetSource
+from .fleet_trace_view import FleetTracePane
 from .hop_list import HopList
 from .main_screen import MainScreen
 from .modals import HelpScreen, LoadingScreen, SaveScreen
 from .nft_insights import view_insights
+from .node_screen import NodeScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
-from .services import Insights
+from .services import Insights, load_insights
 from .trace_view import TraceView
 from .watch import Watcher
 
@@ -100,12 +106,13 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
                  native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
                  watch: float | None = None, origin: str | None = None,
                  kernel: KernelWalks | None = None, nft: NftRuleset | None = None,
-                 snapshot: SnapshotRules | None = None) -> None:  # fmt: skip
+                 snapshot: SnapshotRules | None = None, fleet: FleetSource | None = None) -> None:  # fmt: skip
         super().__init__()
         self.kernel = kernel  # --kernel-trace: a kernel trace log replayed against the rules
-        if ruleset is None and data is None and reader is None and nft is None and snapshot is None:
-            raise ValueError("make_app needs a ruleset, an nft ruleset, the bytes of a dump, a snapshot's rules or a "
-                             "reader of live rules")  # fmt: skip
+        self.fleet = fleet  # a fleet's nodes compared: the app opens on the fleet screen
+        if ruleset is None and data is None and reader is None and nft is None and snapshot is None and fleet is None:
+            raise ValueError("make_app needs a ruleset, an nft ruleset, the bytes of a dump, a snapshot's rules, a "
+                             "reader of live rules or a fleet")  # fmt: skip
         if watch is not None and reader is None:
             raise ValueError("watch mode needs a reader of live rules")
         self.reader = reader
@@ -129,6 +136,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.timings: dict[str, float] = {"start": time.perf_counter()}  # for benchmarks: load milestones
         self.big = False  # a dump of FREEZE_GC_LINES lines or more
         self.last_input = time.monotonic()
+        self._node_insights: dict[str, Insights] = {}  # a fleet's nodes, once opened
 
     @property
     def main_screen(self) -> MainScreen | None:
@@ -140,6 +148,9 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
     def on_mount(self) -> None:
         if self.origin:
             self.sub_title = printable(self.origin)
+        if self.fleet is not None:
+            self.push_screen(FleetScreen(self.fleet, self.open_node))
+            return
         if self.reader is not None:
             self.push_screen(LoadingScreen("Reading this node's rules, read-only (iptables-save -c, ip -j addr, "
                                            "ip -j route) …"))  # fmt: skip
@@ -210,19 +221,21 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.call_from_thread(self.live_read, reading, insights, first, entries)
 
     @work(thread=True, exclusive=True, group="index", description="index the jumps")
-    def _index_callers(self, ruleset: Ruleset) -> None:
+    def _index_callers(self, ruleset: Ruleset, insights: Insights | None = None,
+                       screen: MainScreen | None = None) -> None:  # fmt: skip
         """The reverse jump index ("jumped to from") takes a moment on a big dump: build it once the screen
-        is up, rather than on the first keypress that needs it."""
+        is up, rather than on the first keypress that needs it (``insights``, ``screen``: a fleet's node's)."""
         _ = graph_of(ruleset).callers
-        prepare = getattr(self.insights, "prepare_findings", None)
+        prepare = getattr(insights or self.insights, "prepare_findings", None)
         if prepare is not None:  # the kube engine's pitfall findings (they use the jump graph just built)
             prepare()
         self.settle()
-        self.call_from_thread(self._callers_ready)
+        self.call_from_thread(self._callers_ready, screen)
 
-    def _callers_ready(self) -> None:
-        if self.main_screen is not None:
-            self.main_screen.callers_ready()
+    def _callers_ready(self, screen: MainScreen | None = None) -> None:
+        target = screen or self.main_screen
+        if target is not None and target.is_attached:
+            target.callers_ready()
 
     def fail(self, message: str) -> None:
         self.error_message = message
@@ -265,6 +278,29 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         if self.big:
             self._index_callers(ruleset)
 
+    # -- a fleet: one node's explorer over the fleet screen ------------------------------------------------
+    def open_node(self, parts: NodeParts, packet: Packet | None = None) -> str | None:
+        """Push the main screen on one node of the fleet (its rules, its node context; ``packet`` traced at
+        once); None when it opened, else why it cannot."""
+        if parts.error is not None:
+            return f"its capture failed: {parts.error}"
+        if parts.ruleset is None:
+            return "its capture holds no iptables rules to explore (kptui trace on its bundle walks its nft rules)"
+        big = parts.ruleset.line_count >= FREEZE_GC_LINES  # as a big dump: indexed after the first paint
+        insights = self._node_insights.get(parts.name)
+        if insights is None:
+            insights = self._node_insights[parts.name] = load_insights(parts.ruleset)
+            if big and hasattr(insights, "defer_findings"):
+                insights.defer_findings = True
+        origin = f"node {parts.name} of fleet {self.source}: capture bundle {parts.source}"
+        screen = NodeScreen(parts.ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
+                            packet=packet, node=parts.context, all_hops=self.all_hops, origin=origin,
+                            callers_indexed=not big, node_name=parts.name)  # fmt: skip
+        self.push_screen(screen)
+        if big:
+            screen.call_after_refresh(self._index_callers, parts.ruleset, insights, screen)
+        return None
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(HELP_SECTIONS))
@@ -281,6 +317,10 @@ HELP_SECTIONS = (
     ("Trace hops", HopList),
     ("Save dialog", SaveScreen),
     ("Help", HelpScreen),
+    ("Fleet screen (kptui DIR)", FleetScreen),
+    ("Fleet services table (2)", FleetMatrixPane),
+    ("Fleet trace (4)", FleetTracePane),
+    ("A fleet's node", NodeScreen),
 )
 
 
@@ -289,7 +329,8 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
              writer: Writer = no_writer, env: Mapping[str, str] | None = None,
              native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
              watch: float | None = None, origin: str | None = None, kernel: KernelWalks | None = None,
-             nft: NftRuleset | None = None, snapshot: SnapshotRules | None = None) -> KptuiApp:  # fmt: skip
+             nft: NftRuleset | None = None, snapshot: SnapshotRules | None = None,
+             fleet: FleetSource | None = None) -> KptuiApp:  # fmt: skip
     """The kptui app for a parsed ``ruleset``, the ``data`` of a dump (parsed in a thread, with a loading
     screen) or the live rules ``reader`` returns (:class:`kptui.node.live.LiveReader`: the app runs no
     command itself); ``watch`` seconds re-read them (the interval adapts to a 10 % budget). ``packet``/
@@ -300,7 +341,9 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
     the engine's simulation of the same packet. ``nft`` is an nft listing whose tables show beside the dump's,
     ordered by the priority they hook in at (or alone, without a dump), and which traces walk with it.
     ``snapshot`` (:class:`SnapshotRules`): a source's rules (a dump, an nft listing, both, a bundle's), parsed
-    behind the loading screen; traces walk its netfilter (nft and IPVS included) as ``kptui trace`` does."""
+    behind the loading screen; traces walk its netfilter (nft and IPVS included) as ``kptui trace`` does.
+    ``fleet`` (:func:`kptui.ui.fleet_source.fleet_source`) opens on the fleet screen: its nodes compared, each
+    node's explorer one key away."""
     return KptuiApp(ruleset=ruleset, data=data, source=source, packet=packet, node=node, all_hops=all_hops,
                     writer=writer, env=env, native_clipboard=native_clipboard, reader=reader, watch=watch,
-                    origin=origin, kernel=kernel, nft=nft, snapshot=snapshot)
+                    origin=origin, kernel=kernel, nft=nft, snapshot=snapshot, fleet=fleet)

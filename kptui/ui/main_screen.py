@@ -94,11 +94,13 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
                  packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
                  callers_indexed: bool = True, watcher: Watcher | None = None,
                  kernel: KernelWalks | None = None, nft: NftRuleset | None = None,
-                 netfilter: Callable[[int], Ruleset | Netfilter | None] | None = None) -> None:
+                 netfilter: Callable[[int], Ruleset | Netfilter | None] | None = None,
+                 origin: str | None = None) -> None:
         super().__init__()
         self.nft = nft  # the nft listing behind the view's nft tables (kptui.engine.nft.display), or None
         # what a trace of a packet of a family walks, when not the view's own rules (a snapshot's netfilter)
         self.netfilter = netfilter
+        self.origin = origin  # where the rules come from, for the header (None: the app's)
         self.kernel = KernelTraceController(self, kernel) if kernel is not None else None
         self.watcher = watcher
         self.callers_indexed = callers_indexed
@@ -158,7 +160,7 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
             self.update_watch_bar()
             self.set_interval(1.0, self.update_watch_bar)
         else:
-            self.query_one(HeaderBar).show_source(self.ruleset, getattr(self.app, "origin", None))
+            self.query_one(HeaderBar).show_source(self.ruleset, self.origin or getattr(self.app, "origin", None))
         # The packet builder's Selects finish composing their parts after this handler: fill them after the
         # first refresh (setting a Select's value earlier fails now and then).
         self.call_after_refresh(self._fill_builder)

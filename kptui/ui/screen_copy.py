@@ -112,7 +112,8 @@ class CopyExport(_ScreenBase):
         if self.trace is None:
             return "no trace to save"
         fmt = format_for(path)
-        where = {"source": self.ruleset.source, "origin": getattr(self.app, "origin", None)}
+        origin = getattr(self, "origin", None) or getattr(self.app, "origin", None)  # a fleet's node: its own
+        where = {"source": self.ruleset.source, "origin": origin}
         text = trace_json(self.trace, **where) if fmt == "json" else trace_markdown(self.trace, **where)
         try:
             replaced = self.writer(path, text, replace=replace)
