@@ -22,6 +22,7 @@ from textual.binding import Binding, BindingType
 
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
 from kptui.engine.graph import graph_of
+from kptui.engine.ipvs.display import with_ipvs
 from kptui.engine.kernel_replay_walks import KernelWalks
 from kptui.engine.kube.fleet_model import NodeParts
 from kptui.engine.nft.display import display_ruleset
@@ -40,6 +41,7 @@ from .fleet_screen import FleetScreen
 from .fleet_source import FleetSource
 from .fleet_trace_view import FleetTracePane
 from .hop_list import HopList
+from .ipvs_insights import with_ipvs_insights
 from .main_screen import MainScreen
 from .modals import HelpScreen, LoadingScreen, SaveScreen
 from .nft_insights import view_insights
@@ -179,6 +181,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
                 assert snap is not None
                 ruleset = snap.ruleset if snap.rules is not None else None
                 self.nft = snap.nft_ruleset
+            ipvs = snap.ipvs_node if snap is not None else None  # ParseError (located) when a part is bad
             self.timings["parsed"] = time.perf_counter()
         except ParseError as exc:
             self.call_from_thread(self.fail, exc.diagnostic.format())
@@ -189,8 +192,8 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             return
         self.data = None
         self.big = lines >= FREEZE_GC_LINES
-        view = display_ruleset(ruleset, self.nft)
-        insights = view_insights(view, self.nft)
+        view = with_ipvs(display_ruleset(ruleset, self.nft), ipvs)  # an IPVS node's sets and virtual services too
+        insights = with_ipvs_insights(view_insights(view, self.nft), view, ipvs)
         self.settle()
         self.call_from_thread(self.show_ruleset, view, insights)
 

@@ -20,6 +20,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from kptui.engine import Ruleset
+from kptui.engine.ipvs.display import IPSET_TABLE, is_ipvs_table
 from kptui.engine.model import TABLE_ORDER
 from kptui.engine.nft.display import is_nft_table
 from kptui.engine.rulelist import Row
@@ -171,19 +172,29 @@ class ChainTree(Tree[NodeInfo]):
             label.append(f"  nft · {plural(len(table.chains) - len(sets), 'chain')} · {plural(rules, 'rule')} · "
                          f"{plural(len(sets), 'set/map', 'sets/maps')}", styles["dim"])  # type: ignore[arg-type]
             return label
+        if is_ipvs_table(tname):  # an IPVS node's side (kptui.engine.ipvs.display): sets, or virtual services
+            what = (f"  `ipset save` · {plural(len(table.chains), 'set')} · {plural(table.rule_count, 'member')}"
+                    if tname == IPSET_TABLE else f"  IPVS table · {plural(len(table.chains), 'virtual service')} · "
+                    f"{plural(table.rule_count, 'real server')}")  # fmt: skip
+            label.append(what, styles["dim"])  # type: ignore[arg-type]
+            return label
         label.append(f"  {plural(len(table.chains), 'chain')} · {plural(table.rule_count, 'rule')}",
                      styles["dim"])  # type: ignore[arg-type]
         return label
 
     def _chain_label(self, table: str | None, name: str, shown: tuple[int, ...] | None) -> Text:
         nft = is_nft_table(table)
+        ipvs = is_ipvs_table(table)
         note = getattr(self.insights, "chain_note", None)
+        unit = "element" if nft and name.startswith("@") else "rule"
+        if ipvs:
+            unit = "member" if table == IPSET_TABLE else "real server"
         return chain_label(self.ruleset.tables[table].chains[name], self.styles_map(),  # type: ignore[arg-type]
                            service=self.insights.service_of(table, name), refs=self.refs(table, name),
                            n_shown=None if shown is None else len(shown), highlight=self.highlight,
                            delta=self.chain_moves.get(Loc(table, name)),
-                           entered=self.entries.get(table, name), note=note(table, name) if nft and note else None,
-                           unit="element" if nft and name.startswith("@") else "rule")  # fmt: skip
+                           entered=self.entries.get(table, name),
+                           note=note(table, name) if (nft or ipvs) and note else None, unit=unit)  # fmt: skip
 
     def _rule_label(self, rloc: Loc, rows: Sequence[Row]) -> Text:
         """The label of rule ``rloc``; ``rows``: its chain's rows."""
@@ -194,7 +205,7 @@ class ChainTree(Tree[NodeInfo]):
         return rule_label(rloc.index, len(str(len(rows))), row, rloc.chain,
                           self.styles_map(), is_chain_target=row[4] in chains,  # type: ignore[arg-type]
                           highlight=self.highlight, delta=False if moves is None else moves.get(rloc),
-                          nft=is_nft_table(rloc.table))  # fmt: skip
+                          nft=is_nft_table(rloc.table) or is_ipvs_table(rloc.table))  # fmt: skip
 
     # -- building ------------------------------------------------------------------------------------
     def show_view(self, view: dict[str | None, list[Entry]], *, highlight: re.Pattern[str] | None = None,
@@ -244,8 +255,9 @@ class ChainTree(Tree[NodeInfo]):
     def _add_rules(self, parent: TreeNode[NodeInfo], loc: Loc, shown: tuple[int, ...] | None) -> None:
         assert loc.chain is not None
         rows = rows_of(self.ruleset.tables[loc.table].chains[loc.chain])
-        if shown is None and len(rows) > PAGE and loc.chain.startswith("@") and is_nft_table(loc.table):
-            self._add_pages(parent, loc, len(rows))  # a big nft set or map: its elements in pages, filled lazily
+        if shown is None and len(rows) > PAGE and (
+                (loc.chain.startswith("@") and is_nft_table(loc.table)) or loc.table == IPSET_TABLE):  # fmt: skip
+            self._add_pages(parent, loc, len(rows))  # a big set or map: its elements in pages, filled lazily
             return
         for i in shown if shown is not None else range(1, len(rows) + 1):
             rloc = Loc(loc.table, loc.chain, i)

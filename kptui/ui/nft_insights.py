@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from kptui.engine import Rule, Ruleset
+from kptui.engine.ipvs.display import IPVS_TABLE
 from kptui.engine.nft.display import is_nft_table, nft_name, table_key
 
 from .locs import Loc
@@ -41,7 +42,7 @@ def view_insights(display: Ruleset, nft: NftRuleset | None) -> Insights:
 
     xt = xtables_of(display)
     if nft is None:
-        return load_insights(display)
+        return load_insights(xt if xt is not None else display)  # (xt: without an IPVS node's display tables)
     return NftInsights(display, nft, load_insights(xt) if xt is not None else None)
 
 
@@ -51,7 +52,8 @@ def trace_rules(display: Ruleset, nft: NftRuleset | None) -> Ruleset | Netfilter
     from kptui.engine.schedule import Netfilter
 
     if nft is None:
-        return display
+        xt = xtables_of(display)  # without an IPVS node's display tables, if any
+        return xt if xt is not None else display
     xt = xtables_of(display)
     xtables = {xt.family or "ipv4": xt} if xt is not None else {}
     return display.derived("netfilter", lambda _rs: Netfilter(xtables, nft))
@@ -102,6 +104,12 @@ def copy_command(loc: Loc, *, kind: str = "map") -> str | None:
 def hop_loc(hop: Hop, tables: Sequence[str | None] | Any) -> Loc:
     """The display location of a trace hop: ``ip kube-proxy`` for an nft hop (its table is listed under its family),
     the table's own name for an iptables hop."""
+    if hop.table == "ipvs" and IPVS_TABLE in tables:  # the IPVS step: the virtual service (and real server) shown
+        chain = tables[IPVS_TABLE].chains.get(hop.chain) if hasattr(tables, "get") else None
+        if chain is not None:
+            index = next((i for i, row in enumerate(chain.rules.rows, 1) if hop.target and
+                          row[1].startswith(f"-> {hop.target} ")), None)  # fmt: skip
+            return Loc(IPVS_TABLE, hop.chain, index)
     key = table_key(hop.family, hop.table) if hop.family else None
     table = key if key is not None and key in tables else hop.table
     return Loc(table, hop.chain, hop.index)

@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from kptui.engine import Chain, Rule, Ruleset
 from kptui.engine.graph import graph_of
+from kptui.engine.ipvs.display import is_ipvs_table
 from kptui.engine.lexer import quote
 from kptui.engine.model import HEADER
 from kptui.engine.model import Option as RuleOption
@@ -110,6 +111,11 @@ class RuleDetail(Vertical):
             body.append("Move the cursor in the chain tree to see a rule here.", self._s("label"))
         elif nft is not None:
             self._nft(body, loc, nft)
+        elif is_ipvs_table(loc.table) and (ipvs := getattr(self.insights, "ipvs_detail", None)) is not None:
+            self._ipvs(body, loc, ipvs(Loc(loc.table, loc.chain)))
+            self.query_one(TextView).update(body)
+            self._set_links(None)
+            return
         elif loc.table not in self.ruleset.tables and hop is not None:  # an IPVS step: in no table of the rules
             body.append(printable(f"{loc.table} / {loc.chain}"), self._s("heading"))
             body.append("  a step of the trace outside the rules (IPVS)\n" if loc.table == "ipvs" else "\n")
@@ -148,6 +154,26 @@ class RuleDetail(Vertical):
                 if info is not None and info.facts:
                     body.append(" · " + printable(" · ".join(info.facts)), self._s("label"))
                 body.append("\n")
+
+    def _ipvs(self, body: Text, loc: Loc, detail: str | None) -> None:
+        """A set or member, a virtual service or real server of an IPVS node (kptui.engine.ipvs.display)."""
+        if loc.kind == "table":
+            body.append(printable(loc.table or ""), self._s("heading"))
+            body.append("\n")
+        elif loc.kind == "rule":
+            chain = chain_of(self.ruleset, loc)
+            rule = rule_at(self.ruleset, loc)
+            what = "member" if loc.table == "ipset" else "real server"
+            self._head(body, loc, f"{what} {loc.index} of {len(chain.rules) if chain is not None else 0}")
+            if rule is not None:
+                body.append(printable(rule.raw) + "\n", self._s("hop"))
+            self._hop(body)  # the trace's IPVS step, when a hop brought the cursor here
+            body.append("\n")
+        else:
+            self._head(body, loc, "ipset" if loc.table == "ipset" else "IPVS virtual service")
+            self._hop(body)
+        for line in (detail or "").split("\n"):  # printable() escapes a newline: one line at a time
+            body.append(printable(line) + "\n")
 
     def _hop(self, body: Text) -> None:
         hop = self.hop

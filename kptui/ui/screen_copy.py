@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
+from kptui.engine.ipvs.display import IPSET_TABLE, ipvs_list_command, is_ipvs_table
 from kptui.engine.nft.display import is_nft_table, nft_name
 from kptui.engine.trace_report import trace_text
 from kptui.fmt import printable
@@ -68,6 +69,8 @@ class CopyExport(_ScreenBase):
             self._copy(text, "the trace as text")
         elif loc is not None and is_nft_table(loc.table):
             self._copy_nft(what, loc)
+        elif loc is not None and is_ipvs_table(loc.table):
+            self._copy_ipvs(what, loc)
         elif what == "rule" and loc is not None and (rule := rule_at(self.ruleset, loc)) is not None:
             self._copy(printable(rule.raw), f"rule {printable(str(loc))} as an iptables-save line")
         elif loc is not None and loc.chain is not None:
@@ -77,6 +80,24 @@ class CopyExport(_ScreenBase):
             self._copy(cmd, f"'{cmd}'")
         else:
             self.notify("Nothing to copy here: put the cursor on a chain or rule", severity="warning")
+
+    def _copy_ipvs(self, what: str, loc: Loc) -> None:
+        """``y`` on a set member: its ``ipset save`` line; on a real server: the row. ``Y`` (or ``y`` on a set or
+        virtual service): the read-only command that lists it (``ipset list NAME``, ``ipvsadm -L -n -t …``)."""
+        rule = rule_at(self.ruleset, loc) if loc.kind == "rule" else None
+        if what == "rule" and rule is not None:
+            if loc.table == IPSET_TABLE:
+                line = f"add {loc.chain} {rule.raw}"  # the member as saved, with its nomatch
+                self._copy(printable(line), f"member {printable(str(loc))} as ipset save writes it")
+            else:
+                self._copy(printable(rule.raw), f"real server {printable(str(loc))}")
+            return
+        cmd = ipvs_list_command(loc)
+        if cmd is None:
+            self.notify("Nothing to copy here: put the cursor on a set or virtual service", severity="warning")
+            return
+        cmd = printable(cmd)
+        self._copy(cmd, f"'{cmd}'")
 
     def _copy_nft(self, what: str, loc: Loc) -> None:
         """``y`` on an nft rule or element: it as nft lists it; ``Y`` (or ``y`` on a chain, set or table): the

@@ -2,7 +2,7 @@
 them next to the iptables (and nft) tables: the explorer's tree, its search and filter (:func:`with_ipvs`).
 
 Two display tables, after every netfilter table: ``ipset`` (one chain per set, named as the set; its rows are
-the members as ``ipset save`` writes them) and ``ipvs`` (one chain per virtual service, named as ipvsadm names
+the members as ``ipset save`` writes them) and ``ipvsadm`` (one chain per virtual service, named as ipvsadm names
 it: ``TCP 10.96.0.10:80``, ``FWM 1``; its rows are the real servers with forwarding, weight and exact share;
 the ``InPkts``/``InBytes`` of ``--stats`` as the row's counters). These rows are for showing: they are no
 iptables rules and must never be decoded as such (the views look at :func:`is_ipvs_table` first). Neither name
@@ -19,14 +19,38 @@ from .model import RealServer, VirtualService
 from .node import IpvsNode
 from .shares import shares
 
-__all__ = ["IPSET_TABLE", "IPVS_TABLE", "ipvs_tables", "is_ipvs_table", "real_server_text", "with_ipvs"]
+__all__ = ["IPSET_TABLE", "IPVS_TABLE", "ipvs_list_command", "ipvs_tables", "is_ipvs_table", "real_server_text",
+           "with_ipvs"]
 
-IPSET_TABLE, IPVS_TABLE = "ipset", "ipvs"
+IPSET_TABLE, IPVS_TABLE = "ipset", "ipvsadm"  # not "ipvs": the trace's IPVS step has that namespace
 
 
 def is_ipvs_table(name: str | None) -> bool:
     """A display table of the IPVS side (its rows are set members or real servers, not rules)."""
     return name in (IPSET_TABLE, IPVS_TABLE)
+
+
+def ipvs_list_command(loc: object) -> str | None:
+    """The read-only command that lists a place of the display tables (``loc``: table, chain, as the explorer's
+    locations): ``ipset list NAME``, ``ipvsadm -L -n -t 10.96.0.10:80`` (``-u`` UDP, ``--sctp-service``, ``-f``
+    firewall mark), the whole ``ipset list -t`` / ``ipvsadm -L -n`` on a table; None elsewhere."""
+    import shlex
+
+    table, chain = getattr(loc, "table", None), getattr(loc, "chain", None)
+    if table == IPSET_TABLE:
+        return f"ipset list {shlex.quote(chain)}" if chain else "ipset list -t"
+    if table != IPVS_TABLE:
+        return None
+    if not chain:
+        return "ipvsadm -L -n"
+    kind, _, where = chain.partition(" ")
+    flag = {"TCP": "-t", "UDP": "-u", "SCTP": "--sctp-service", "FWM": "-f"}.get(kind)
+    if flag is None or not where:
+        return "ipvsadm -L -n"
+    if kind == "FWM":
+        where = where.split(" ", 1)[0] + (" -6" if where.endswith("IPv6") else "")
+        return f"ipvsadm -L -n {flag} {where}"
+    return f"ipvsadm -L -n {flag} {shlex.quote(where)}"
 
 
 def real_server_text(vs: VirtualService, rs: RealServer) -> str:

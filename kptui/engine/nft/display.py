@@ -150,7 +150,11 @@ def xtables_of(display: Ruleset) -> Ruleset | None:
     """The iptables tables of a display ruleset, as the ruleset a trace walks (None when it has none); kept with
     it, so its compiled rules are built once."""
     def build(rs: Ruleset) -> Ruleset | None:
-        tables = {k: t for k, t in rs.tables.items() if not is_nft_table(k)}
+        from ..ipvs.display import (
+            is_ipvs_table,  # an IPVS node's sets and virtual services: shown, not walked
+        )
+
+        tables = {k: t for k, t in rs.tables.items() if not is_nft_table(k) and not is_ipvs_table(k)}
         if len(tables) == len(rs.tables):
             return rs
         if not tables:
