@@ -48,11 +48,12 @@ from .nft_insights import view_insights
 from .node_screen import NodeScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
-from .services import Insights, load_insights
+from .services import Insights
 from .trace_view import TraceView
 from .watch import Watcher
 
 if TYPE_CHECKING:
+    from kptui.engine.ipvs.node import IpvsNode
     from kptui.engine.nft import NftRuleset
     from kptui.engine.schedule import Netfilter
 
@@ -85,6 +86,9 @@ class SnapshotRules(Protocol):
 
     @property
     def nft_ruleset(self) -> NftRuleset | None: ...
+
+    @property
+    def ipvs_node(self) -> IpvsNode | None: ...
 
     def netfilter(self, family: int | None = None) -> Netfilter: ...
 
@@ -287,21 +291,39 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         once); None when it opened, else why it cannot."""
         if parts.error is not None:
             return f"its capture failed: {parts.error}"
-        if parts.ruleset is None:
-            return "its capture holds no iptables rules to explore (kptui trace on its bundle walks its nft rules)"
-        big = parts.ruleset.line_count >= FREEZE_GC_LINES  # as a big dump: indexed after the first paint
+        if parts.ruleset is None and parts.nft is None:
+            return "its capture holds no rules to explore"
+        ipvs = None
+        if parts.ipsets is not None or parts.ipvs is not None:
+            from kptui.engine.ipvs import ipvs_context
+
+            try:
+                ipvs = ipvs_context(parts.ipsets, parts.ipvs, ipset_source=f"{parts.source}: ipset",
+                                    ipvs_source=f"{parts.source}: ipvs")  # fmt: skip
+            except ParseError:  # the fleet compared the node without them and said so; the rules still show
+                ipvs = None
+        view = with_ipvs(display_ruleset(parts.ruleset, parts.nft), ipvs)  # all its rules, as a bundle opens
+        big = view.line_count >= FREEZE_GC_LINES  # as a big dump: indexed after the first paint
         insights = self._node_insights.get(parts.name)
         if insights is None:
-            insights = self._node_insights[parts.name] = load_insights(parts.ruleset)
+            insights = with_ipvs_insights(view_insights(view, parts.nft), view, ipvs)
+            self._node_insights[parts.name] = insights
             if big and hasattr(insights, "defer_findings"):
                 insights.defer_findings = True
         origin = f"node {parts.name} of fleet {self.source}: capture bundle {parts.source}"
-        screen = NodeScreen(parts.ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
+        in_use = 6 if view.family == "ipv6" else 4
+        netfilter = parts.netfilter  # what the fleet trace walked on this node (nft and IPVS included)
+
+        def walks(family: int) -> Ruleset | Netfilter | None:
+            return netfilter if family == in_use else None  # the other family: the view's own rules
+
+        screen = NodeScreen(view, insights, clipboard=self.kptui_clipboard, writer=self.writer,
                             packet=packet, node=parts.context, all_hops=self.all_hops, origin=origin,
-                            callers_indexed=not big, node_name=parts.name)  # fmt: skip
+                            callers_indexed=not big, node_name=parts.name, nft=parts.nft,
+                            netfilter=walks)  # fmt: skip
         self.push_screen(screen)
         if big:
-            screen.call_after_refresh(self._index_callers, parts.ruleset, insights, screen)
+            screen.call_after_refresh(self._index_callers, view, insights, screen)
         return None
 
     def action_help(self) -> None:

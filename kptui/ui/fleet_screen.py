@@ -125,12 +125,6 @@ class FleetScreen(Screen[None]):
         if why is not None:
             self.notify(printable(why), title=title, severity="warning", markup=False)
             return
-        row = self.fleet.report.node(parts.name)
-        mode = row.node.mode if row is not None else None
-        if mode not in (None, "iptables"):  # the explorer walks iptables rules: say what it does not show
-            self.notify(f"kube-proxy runs in {printable(mode or '?')} mode here: the explorer shows the node's "
-                        "iptables rules only (the fleet trace walked all of its rules; kptui trace on its bundle "
-                        "does too)", title=title, severity="warning", markup=False)  # fmt: skip
 
     def on_fleet_trace_requested(self, message: FleetTraceRequested) -> None:
         addresses = {p.name: p.addresses for p in self.fleet.parts}

@@ -292,26 +292,32 @@ def test_packet_and_node_options_are_refused_on_a_fleet(tmp_path: Path, capsys: 
 
 
 @pytest.mark.asyncio
-async def test_a_node_in_another_mode_opens_with_a_notice() -> None:
+async def test_a_node_in_nftables_mode_opens_on_all_its_rules_and_traces_them() -> None:
     import dataclasses
 
+    from kptui.engine.nft import parse_nft
+    from kptui.engine.schedule import Netfilter
     from kptui.ui.app import make_app
     from kptui.ui.fleet_source import fleet_source
 
+    from .conftest import SAMPLES
     from .fleet_fixture import fleet_parts
 
+    nft = parse_nft((SAMPLES / "nft-clusterip.nft").read_text(), source="nft-clusterip.nft")
     nodes = fleet_parts()
-    nodes[1] = dataclasses.replace(nodes[1], proxy_mode="nftables")  # b: kube-proxy says nftables
+    b = nodes[1]
+    xt = {b.ruleset.family or "ipv4": b.ruleset} if b.ruleset is not None else {}
+    nodes[1] = dataclasses.replace(b, proxy_mode="nftables", nft=nft, netfilter=Netfilter(xt, nft))
     app = make_app(fleet=fleet_source(nodes, "captures/"), env={"KPTUI_CLIPBOARD": "osc52"})
     async with app.run_test(size=(140, 40)) as pilot:
         await fleet_ready(app, pilot)
-        s = screen(app)
-        assert cells(s.matrix.table)["default/web:http tcp"][2] == "·"  # not compared
         await pilot.press("1", "down", "enter")
         await node_ready(app, pilot)
-        assert isinstance(app.screen, NodeScreen) and app.screen.node_name == "b"
-        assert any("nftables mode here: the explorer shows the node's iptables rules only" in str(n.message)
-                   for n in app._notifications)  # fmt: skip
+        node = app.screen
+        assert isinstance(node, NodeScreen) and node.node_name == "b"
+        tables = [n.data.loc.table for n in node.chains.chain_tree.root.children]  # type: ignore[union-attr]
+        assert "ip kube-proxy" in tables and "nat" in tables  # its nft table beside its iptables tables
+        assert node.netfilter is not None and node.netfilter(4) is nodes[1].netfilter  # traces walk all of it
 
 
 def test_kptui_dir_starts_the_app_on_the_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
