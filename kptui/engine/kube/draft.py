@@ -17,25 +17,25 @@ from .facts import rows_of
 from .hashes import PROTOCOLS, NameResolver, chain_hash, hash_matches, names_in
 from .model import BlockingRule, Endpoint, ServicePort
 
-__all__ = ["Draft", "Drafts"]
+__all__ = ["Draft", "Drafts", "PortFields"]
 
 _KINDS = ("SVC", "SVL", "EXT", "FW", "XLB")
 _COMMENTS = re.compile(r'--comment (?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s"]+))')
 _TRUSTED = ("portal", "nodeport", "filter")  # comments that name their own service port (not a neighbour's)
 
 
-class Draft:
-    """Everything learnt about one service port so far."""
+class PortFields:
+    """What a service port under construction learns, in either mode's reader (:class:`Draft` for iptables
+    mode, :class:`.nft_draft.NftPort` for nftables mode): each mode's freeze turns it into a ServicePort."""
 
     __slots__ = (
-        "addresses", "affinity", "blocks", "chains", "cluster_ip", "etp", "ext_or_lb", "ext_to_local",
-        "external", "h", "hash_verified", "hc_port", "itp", "lb", "local_shares", "name", "name_source",
-        "names", "no_endpoints", "no_local", "node_ports", "notes", "port", "proto", "ranges", "shares",
+        "addresses", "affinity", "blocks", "chains", "cluster_ip", "etp", "ext_or_lb", "external", "h",
+        "hash_verified", "itp", "lb", "local_shares", "name", "name_source", "no_endpoints", "no_local",
+        "node_ports", "notes", "port", "proto", "ranges", "shares",
     )  # fmt: skip
 
     def __init__(self, h: str | None) -> None:
         self.h = h
-        self.names: list[tuple[str, str]] = []  # (candidate, where it was read)
         self.name: str | None = None
         self.name_source: str | None = None
         self.hash_verified: bool | None = None
@@ -43,7 +43,6 @@ class Draft:
         self.cluster_ip: str | None = None
         self.port: int | None = None
         self.node_ports: dict[int, None] = {}
-        self.hc_port: int | None = None
         self.external: dict[str, None] = {}
         self.lb: dict[str, None] = {}
         self.ext_or_lb: dict[str, None] = {}
@@ -54,12 +53,23 @@ class Draft:
         self.chains: dict[str, str] = {}
         self.shares: dict[str, Fraction | None] = {}
         self.local_shares: dict[str, Fraction | None] | None = None
-        self.ext_to_local = False
-        self.addresses: dict[str, str | None] = {}
+        self.addresses: dict[str, str | None] = {}  # endpoint (its chain, or "=IP:PORT" inline) → address
         self.no_endpoints = False
         self.no_local = False
         self.blocks: list[BlockingRule] = []
         self.notes: list[str] = []
+
+
+class Draft(PortFields):
+    """Everything learnt about one service port so far."""
+
+    __slots__ = ("ext_to_local", "hc_port", "names")
+
+    def __init__(self, h: str | None) -> None:
+        super().__init__(h)
+        self.names: list[tuple[str, str]] = []  # (candidate, where it was read)
+        self.hc_port: int | None = None
+        self.ext_to_local = False
 
     def add_name(self, text: str, where: str) -> None:
         if all(text != t for t, _ in self.names):

@@ -5,11 +5,11 @@ readers share (:mod:`.nft_build` reads the maps and sets, :mod:`.nft_chains` the
 from __future__ import annotations
 
 import ipaddress
-from fractions import Fraction
 from types import MappingProxyType
 
 from ..nft.exprs import Match, Meta, Value, Verdict
-from .model import BlockingRule, Endpoint, ServicePort
+from .draft import PortFields
+from .model import Endpoint, ServicePort
 
 __all__ = ["KINDS", "PROTOS", "NftPort", "hostport", "is_l4proto", "norm", "target_of"]
 
@@ -42,38 +42,14 @@ def is_l4proto(m: Match, proto: str | None) -> bool:
         (proto is None or m.right == proto)  # fmt: skip
 
 
-class NftPort:
+class NftPort(PortFields):
     """Everything learnt about one service port of one table so far."""
 
-    __slots__ = ("addresses", "affinity", "base", "blocks", "chains", "cluster_ip", "etp", "ext_or_lb", "external",
-                 "h", "hash_verified", "itp", "lb", "local_shares", "name", "name_source", "no_endpoints",
-                 "no_local", "node_ports", "notes", "port", "proto", "ranges", "shares")  # fmt: skip
+    __slots__ = ("base",)
 
     def __init__(self, base: str | None) -> None:
+        super().__init__(base.partition("-")[0] if base else None)
         self.base = base
-        self.h = base.partition("-")[0] if base else None
-        self.name: str | None = None
-        self.name_source: str | None = None
-        self.hash_verified: bool | None = None
-        self.proto: str | None = None
-        self.cluster_ip: str | None = None
-        self.port: int | None = None
-        self.node_ports: dict[int, None] = {}
-        self.external: dict[str, None] = {}
-        self.lb: dict[str, None] = {}
-        self.ext_or_lb: dict[str, None] = {}
-        self.ranges: dict[str, None] = {}
-        self.etp: str | None = None
-        self.itp: str | None = None
-        self.affinity: int | None = None
-        self.chains: dict[str, str] = {}
-        self.shares: dict[str, Fraction | None] = {}
-        self.local_shares: dict[str, Fraction | None] | None = None
-        self.addresses: dict[str, str | None] = {}  # endpoint id (its chain, or "=IP:PORT" inline) → address
-        self.no_endpoints = False
-        self.no_local = False
-        self.blocks: list[BlockingRule] = []
-        self.notes: list[str] = []
 
     @property
     def exposed(self) -> bool:
