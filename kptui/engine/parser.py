@@ -13,9 +13,12 @@ from __future__ import annotations
 import codecs
 import gc
 import re
-from collections.abc import Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from operator import itemgetter
 
 from .errors import Diagnostic, ParseError
+from .forked import Forked, can_fork
 from .graph import graph_of
 from .lexer import tokenize
 from .model import Ruleset
@@ -23,7 +26,7 @@ from .rulelist import Row
 from .rules import decode_tokens
 from .structure import Builder
 
-__all__ = ["parse_ruleset", "parse_ruleset_bytes"]
+__all__ = ["PARALLEL_CHARS", "Progress", "parse_ruleset", "parse_ruleset_bytes"]
 
 # Every line, classified: a rule line in either form (with or without a counter prefix), or anything else.
 _LINE = re.compile(
@@ -36,11 +39,14 @@ _LINE = re.compile(
 # down the slow path (full decoding), so the shape may be coarser than the rule (it blanks -p's value too).
 _VALUE = re.compile(r' (?:"[^"]*"|[^\s!\-"][^\s"]*)')  # one common prefix: the regex engine scans fast
 _LOOSE_RULE = re.compile(r"\s*(?:\[(\d+):(\d+)\]\s+)?(-A(?:\s.*)?)$")
+_LINE_OF = itemgetter(0)
 _SHAPES: dict[str, object] = {}  # shape → _OK or _SLOW (a module-level memo: shapes recur across dumps)
 
 
-def parse_ruleset_bytes(data: bytes, *, source: str | None = None) -> Ruleset:
-    """Decode bytes (UTF-8; bytes that are not UTF-8 are read as Latin-1, with a warning) and parse them."""
+def parse_ruleset_bytes(data: bytes, *, source: str | None = None, progress: Progress | None = None,
+                        parallel: bool | None = None) -> Ruleset:
+    """Decode bytes (UTF-8; bytes that are not UTF-8 are read as Latin-1, with a warning) and parse them
+    (``progress`` and ``parallel``: see :func:`parse_ruleset`)."""
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
@@ -71,7 +77,7 @@ def parse_ruleset_bytes(data: bytes, *, source: str | None = None) -> Ruleset:
         )  # fmt: skip
         codecs.register_error("kptui-latin1", _latin1_fallback)
         text = data.decode("utf-8", "kptui-latin1")
-    return parse_ruleset(text, source=source, _warnings=warnings)
+    return parse_ruleset(text, source=source, progress=progress, parallel=parallel, _warnings=warnings)
 
 
 def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
@@ -81,10 +87,16 @@ def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
 
 
 def parse_ruleset(
-    text: str, *, source: str | None = None, _warnings: list[Diagnostic] | None = None
+    text: str, *, source: str | None = None, progress: Progress | None = None, parallel: bool | None = None,
+    _warnings: list[Diagnostic] | None = None,
 ) -> Ruleset:
     """Parse a dump. Raises :class:`ParseError` (with file, line and caret) for input it cannot load;
-    recoverable damage (a missing final COMMIT, a cut-off last line) loads what is there, with warnings."""
+    recoverable damage (a missing final COMMIT, a cut-off last line) loads what is there, with warnings.
+
+    ``progress(lines done, lines in all)`` is called after every piece of the text (4 MiB) and at the end.
+    ``parallel``: check the rules' shapes in a forked child on the second core while this process builds the
+    rules (the default for a dump of PARALLEL_CHARS or more on a machine with two cores); the answer, errors and
+    warnings included, is the same either way (tests compare)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     if "\x00" in text:
@@ -103,7 +115,10 @@ def parse_ruleset(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        ruleset = _parse(text, source, list(_warnings or ()))
+        if parallel is None:
+            parallel = len(text) >= PARALLEL_CHARS and can_fork()
+        checks = Forked(_slow_shaped_lines, text) if parallel else None
+        ruleset = _parse(text, source, list(_warnings or ()), progress, checks)
         graph_of(ruleset)  # structural facts, computed once while the collector is still off
         return ruleset
     except ParseError as exc:
@@ -113,10 +128,29 @@ def parse_ruleset(
             gc.enable()
 
 
-def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset:
+def _parse(text: str, source: str | None, warnings: list[Diagnostic], progress: Progress | None = None,
+           checks: Forked[list[SlowLine]] | None = None) -> Ruleset:
+    """The parse; with ``checks`` (the lines :func:`_slow_shaped_lines` finds, computed elsewhere) the rules of
+    plain pieces take the fast path unchecked here, and the checks' slow lines are decoded fully afterwards
+    (:func:`_settle`), which gives what checking each line on the way gives: see there."""
     builder = Builder(source, warnings, spec_form=not _has_table_header(text))
     truncated = bool(text) and not text.endswith("\n")
     last = text.count("\n") + (1 if truncated else 0)  # number of the last line
+    done_slow: set[int] = set()  # lines of plain pieces sent down the slow path here (with ``checks``)
+    try:
+        _lines(text, builder, progress, checks is not None, done_slow, last, truncated)
+    except ParseError as exc:
+        if checks is not None:  # an earlier line may fail its check: that error comes first
+            line = exc.diagnostic.line
+            _settle(builder, checks.result(), done_slow, last, truncated, before=last + 1 if line is None else line)
+        raise
+    if checks is not None:
+        _settle(builder, checks.result(), done_slow, last, truncated)
+    return builder.finish(text, last)
+
+
+def _lines(text: str, builder: Builder, progress: Progress | None, unchecked: bool, done_slow: set[int],
+           last: int, truncated: bool) -> None:  # fmt: skip
     shapes = _SHAPES
     value_sub = _VALUE.sub
     add_rule = builder.add_rule
@@ -125,10 +159,13 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset
     for first, lines, plain in _chunks(text):
         cur_chain: str | None = None  # the chain the last rule went to: rules come in runs per chain
         cur_rows: list[Row] = []
+        skip = unchecked and plain  # the shape checks of this piece are done elsewhere
         for lineno, (pk, by, raw, chain, rest, dname, dpolicy, dpk, dby, other) in enumerate(lines, first):
             if raw:
                 status: object = _SLOW
-                if plain or ("\\" not in rest and "'" not in rest):
+                if skip and (lineno != last or not truncated):  # a cut-off last line is checked here
+                    status = _OK
+                elif plain or ("\\" not in rest and "'" not in rest):
                     shape = value_sub(" v", rest)
                     status = shapes.get(shape, _UNKNOWN)
                     if status is _UNKNOWN:
@@ -154,6 +191,8 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset
                             cur_chain = chain
                         continue
                 cur_chain = None
+                if skip:
+                    done_slow.add(lineno)
                 _slow_rule(builder, lineno, pk, by, raw, chain, lineno == last and truncated)
             elif dname:
                 cur_chain = None
@@ -176,7 +215,8 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic]) -> Ruleset
                                tokens[1].text, cut_off)  # fmt: skip
                 else:
                     builder.other_line(lineno, other, is_last=lineno == last, truncated=truncated)
-    return builder.finish(text, last)
+        if progress is not None:
+            progress(first + len(lines) - 1, last)
 
 
 _CHUNK = 1 << 22  # parse 4 MiB at a time: the regex's list of line tuples stays small
@@ -221,6 +261,14 @@ def _slow_rule(
     builder: Builder, lineno: int, pk: str, by: str, raw: str, chain: str, cut_off: bool
 ) -> None:
     """Fully decode a rule the fast path could not vouch for; errors point into the original line."""
+    row = _decoded_row(builder, lineno, pk, by, raw, cut_off)
+    if row is not None:
+        builder.add_rule(lineno, chain, *row[1:])
+
+
+def _decoded_row(builder: Builder, lineno: int, pk: str, by: str, raw: str, cut_off: bool) -> Row | None:
+    """The row of a fully decoded rule; None for a cut-off last line that does not decode (dropped, with a
+    warning). A rule that does not decode raises ParseError pointing into the original line."""
     prefix = len(f"[{pk}:{by}] ") if pk else 0
     try:
         tokens = tokenize(raw, lineno=lineno)
@@ -231,7 +279,7 @@ def _slow_rule(
         diag = Diagnostic(d.message, lineno, d.column + prefix, d.length, full)
         if cut_off:
             builder.drop_cut_off_line(diag)
-            return
+            return None
         raise ParseError(diag) from None
     counters: tuple[str | None, str | None] = (pk or None, by or None)
     for i, tok in enumerate(tokens):  # iptables -S -v puts counters at the end: ``-c PKTS BYTES``
@@ -240,4 +288,55 @@ def _slow_rule(
             if len(vals) == 2 and all(v.isdigit() for v in vals):
                 counters = (vals[0], vals[1])
     t = spec.target
-    builder.add_rule(lineno, chain, raw, counters[0], counters[1], t.name if t else None, bool(t and t.goto))
+    return (lineno, raw, counters[0], counters[1], t.name if t else None, bool(t and t.goto))
+
+
+# -- the shape checks on the second core ----------------------------------------------------------------
+PARALLEL_CHARS = 1 << 23  # 8 MiB (≈ 70k lines): smaller dumps parse in well under a second, fork or not
+SlowLine = tuple[int, str, str, str, str]  # (line, packets, bytes, raw, chain): a rule line as the parser splits it
+Progress = Callable[[int, int], None]
+
+
+def _slow_shaped_lines(text: str) -> list[SlowLine]:
+    """The rule lines of the plain pieces of ``text`` whose shape fails the check, ascending: exactly the lines
+    of those pieces that the checking parse sends down the slow path because of their shape."""
+    out: list[SlowLine] = []
+    shapes = _SHAPES
+    value_sub = _VALUE.sub
+    for first, lines, plain in _chunks(text):
+        if not plain:
+            continue
+        for lineno, (pk, by, raw, chain, rest, *_) in enumerate(lines, first):
+            if raw:
+                shape = value_sub(" v", rest)
+                status = shapes.get(shape, _UNKNOWN)
+                if status is _UNKNOWN:
+                    status = shapes[shape] = _check_shape(shape)
+                if status is not _OK:
+                    out.append((lineno, pk, by, raw, chain))
+    return out
+
+
+def _settle(builder: Builder, slow: list[SlowLine], done_slow: set[int], last: int, truncated: bool, *,
+            before: int | None = None) -> None:  # fmt: skip
+    """Decode fully the lines the checks found slow (those before line ``before``), in line order, as the
+    checking parse would have on the way: the first that does not decode raises its error; one that decodes
+    replaces the row the fast path made for it (a -c counter or a quoted target can differ). A row that went
+    meanwhile (a later -F or -X) needs no fixing, but its line is still checked. Rows are made in the same
+    order and by the same calls either way, so chains, warnings and errors are the same."""
+    for lineno, pk, by, raw, chain in slow:
+        if before is not None and lineno >= before:
+            break
+        if lineno in done_slow:
+            continue
+        row = _decoded_row(builder, lineno, pk, by, raw, lineno == last and truncated)
+        assert row is not None  # a cut-off last line is checked on the way (see _lines)
+        for table in builder.tables.values():
+            ch = table.chains.get(chain)
+            if ch is None:
+                continue
+            rows = ch.rows
+            at = bisect_left(rows, lineno, key=_LINE_OF)
+            if at < len(rows) and rows[at][0] == lineno:
+                rows[at] = row
+                break

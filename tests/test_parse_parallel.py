@@ -1,0 +1,118 @@
+"""The parse with its shape checks on the second core (a forked child) gives exactly what the checking parse
+gives: the same chains, rows, warnings and, for a dump that does not load, the same error at the same line,
+however the pieces fall (pieces of 4 MiB, made tiny here so that every case crosses them)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from kptui.engine import ParseError, parse_ruleset
+from kptui.engine import parser as parser_mod
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from gen_dump import generate_lines
+
+SAMPLES = sorted(Path(__file__).resolve().parent.parent.joinpath("samples").glob("*.rules"))
+
+
+def _outcome(text: str, parallel: bool) -> object:
+    try:
+        rs = parse_ruleset(text, source="t.rules", parallel=parallel)
+    except ParseError as exc:
+        d = exc.diagnostic
+        return ("error", d.message, d.line, d.column, d.length, d.text, d.source)
+    tables = [(name, t.line, [(c.name, c.policy, c.counters, c.line, c.declared, list(c.rules.rows))  # type: ignore[attr-defined]
+                              for c in t]) for name, t in rs.tables.items()]  # fmt: skip
+    warnings = [(w.message, w.line, w.column, w.length, w.text, w.severity) for w in rs.warnings]
+    return (tables, warnings, rs.family, rs.backend, rs.version, rs.form, rs.line_count, rs.legacy_tables_present)
+
+
+@pytest.fixture(params=[1 << 22, 2048, 300], ids=["4MiB", "2KiB", "300B"])
+def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(parser_mod, "_CHUNK", request.param)
+    return int(request.param)
+
+
+def _same(text: str) -> None:
+    parser_mod._SHAPES.clear()  # the child's shape memo is its own; start both from nothing
+    a = _outcome(text, parallel=False)
+    parser_mod._SHAPES.clear()
+    b = _outcome(text, parallel=True)
+    assert a == b
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_samples(path: Path, chunk: int) -> None:
+    _same(path.read_text(encoding="utf-8", errors="surrogateescape"))
+
+
+def _dump(services: int = 60, endpoints: int = 3) -> list[str]:
+    return list(generate_lines(services, endpoints, seed=3))
+
+
+def test_generated_dump(chunk: int) -> None:
+    _same("".join(line + "\n" for line in _dump()))
+
+
+def _with(lines: list[str], at: int, extra: str) -> str:
+    return "".join(line + "\n" for line in lines[:at] + [extra] + lines[at:])
+
+
+def _broken(line: str) -> str:
+    """The rule without its target's name (``… -j``): the fast path would take it, its shape check fails."""
+    return line[: line.rindex(" -j ") + 3]
+
+
+def _rule_positions(lines: list[str]) -> list[int]:
+    return [i for i, line in enumerate(lines) if line.startswith("[") and " -A KUBE-SEP-" in line]
+
+
+def test_a_late_syntax_error_is_reported_with_its_line(chunk: int) -> None:
+    lines = _dump()
+    at = _rule_positions(lines)[-3]
+    text = _with(lines, at, _broken(lines[at]))
+    _same(text)
+    assert _outcome(text, parallel=True)[:3] == ("error", "-j needs a target name", at + 1)  # type: ignore[index]
+
+
+def test_an_earlier_bad_rule_wins_over_a_later_bad_line(chunk: int) -> None:
+    lines = _dump()
+    first, later = _rule_positions(lines)[5], _rule_positions(lines)[-5]
+    lines = lines[:later] + ["what is this"] + lines[later:]
+    text = _with(lines, first, _broken(lines[first]))
+    _same(text)
+    assert _outcome(text, parallel=True)[2] == first + 1  # type: ignore[index]
+    text = "".join(line + "\n" for line in lines)  # only the later bad line: its error
+    _same(text)
+    assert _outcome(text, parallel=True)[2] == later + 1  # type: ignore[index]
+
+
+def test_slow_rules_that_decode_are_fixed_up(chunk: int) -> None:
+    """Rules only the full decode reads right: -c counters at the end (iptables -S -v), --jump, a quoted
+    target; a rule flushed (-F) after it; a cut-off last line that does not decode, and one that does."""
+    lines = _dump()
+    pos = _rule_positions(lines)
+    chain = lines[pos[7]].split()[2]
+    extra = [(pos[3], "[0:0] -A KUBE-SEP-AAAA -s 10.0.0.1/32 --jump KUBE-MARK-MASQ"),
+             (pos[9], f"[0:0] -A {chain} -p tcp -m comment --comment x --goto KUBE-MARK-MASQ")]  # fmt: skip
+    for at, line in sorted(extra, reverse=True):
+        lines = lines[:at] + [line] + lines[at:]
+    base = "".join(line + "\n" for line in lines)
+    _same(base)
+    _same(base.replace("COMMIT\n", f"-F {chain}\nCOMMIT\n", 2))
+    nat = base.rindex("COMMIT\n")
+    _same(base[:nat] + "[0:0] -A KUBE-NEW -p tcp --frob")  # cut off: dropped with a warning
+    _same(base[:nat] + "[0:0] -A KUBE-SERVICES -p tcp --jump ACC")  # cut off, but it decodes
+    spec = "".join(f"-A {c} -p tcp -j ACCEPT -c {i} {i * 60}\n" for i, c in enumerate(["INPUT", "FORWARD"] * 40))
+    _same("-P INPUT ACCEPT\n-P FORWARD DROP\n" + spec)
+
+
+def test_forked_child_failure_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kptui.engine import forked
+
+    monkeypatch.setattr(forked, "can_fork", lambda: False)
+    text = "".join(line + "\n" for line in _dump(10, 2))
+    assert _outcome(text, parallel=True) == _outcome(text, parallel=False)
