@@ -11,6 +11,7 @@ import pytest
 
 from kptui.engine import ParseError, parse_ruleset
 from kptui.engine import parser as parser_mod
+from kptui.forked import spawn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from gen_dump import generate_lines
@@ -18,9 +19,14 @@ from gen_dump import generate_lines
 SAMPLES = sorted(Path(__file__).resolve().parent.parent.joinpath("samples").glob("*.rules"))
 
 
-def _outcome(text: str, parallel: bool) -> object:
+def later(fn: object, *args: object) -> object:
+    """A Spawn that runs the checks in this process, when asked for their result (after the parse's loop)."""
+    return lambda: fn(*args)  # type: ignore[operator]
+
+
+def _outcome(text: str, parallel: object) -> object:
     try:
-        rs = parse_ruleset(text, source="t.rules", parallel=parallel)
+        rs = parse_ruleset(text, source="t.rules", parallel=parallel if parallel else None)  # type: ignore[arg-type]
     except ParseError as exc:
         d = exc.diagnostic
         return ("error", d.message, d.line, d.column, d.length, d.text, d.source)
@@ -33,15 +39,19 @@ def _outcome(text: str, parallel: bool) -> object:
 @pytest.fixture(params=[1 << 22, 2048, 300], ids=["4MiB", "2KiB", "300B"])
 def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setattr(parser_mod, "_CHUNK", request.param)
+    monkeypatch.setattr(parser_mod, "PARALLEL_CHARS", 0)  # every text here is small
     return int(request.param)
 
 
 def _same(text: str) -> None:
-    parser_mod._SHAPES.clear()  # the child's shape memo is its own; start both from nothing
-    a = _outcome(text, parallel=False)
-    parser_mod._SHAPES.clear()
-    b = _outcome(text, parallel=True)
-    assert a == b
+    """The checking parse, the parse with the checks in a forked child and with the checks run afterwards here
+    (each from an empty shape memo: the child's memo is its own) give the same outcome."""
+    outcomes = []
+    for parallel in (None, spawn, later):
+        parser_mod._SHAPES.clear()
+        outcomes.append(_outcome(text, parallel))
+    assert outcomes[1] == outcomes[0]
+    assert outcomes[2] == outcomes[0]
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
@@ -75,7 +85,7 @@ def test_a_late_syntax_error_is_reported_with_its_line(chunk: int) -> None:
     at = _rule_positions(lines)[-3]
     text = _with(lines, at, _broken(lines[at]))
     _same(text)
-    assert _outcome(text, parallel=True)[:3] == ("error", "-j needs a target name", at + 1)  # type: ignore[index]
+    assert _outcome(text, parallel=spawn)[:3] == ("error", "-j needs a target name", at + 1)  # type: ignore[index]
 
 
 def test_an_earlier_bad_rule_wins_over_a_later_bad_line(chunk: int) -> None:
@@ -84,10 +94,10 @@ def test_an_earlier_bad_rule_wins_over_a_later_bad_line(chunk: int) -> None:
     lines = lines[:later] + ["what is this"] + lines[later:]
     text = _with(lines, first, _broken(lines[first]))
     _same(text)
-    assert _outcome(text, parallel=True)[2] == first + 1  # type: ignore[index]
+    assert _outcome(text, parallel=spawn)[2] == first + 1  # type: ignore[index]
     text = "".join(line + "\n" for line in lines)  # only the later bad line: its error
     _same(text)
-    assert _outcome(text, parallel=True)[2] == later + 1  # type: ignore[index]
+    assert _outcome(text, parallel=spawn)[2] == later + 1  # type: ignore[index]
 
 
 def test_slow_rules_that_decode_are_fixed_up(chunk: int) -> None:
@@ -110,9 +120,27 @@ def test_slow_rules_that_decode_are_fixed_up(chunk: int) -> None:
     _same("-P INPUT ACCEPT\n-P FORWARD DROP\n" + spec)
 
 
-def test_forked_child_failure_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kptui.engine import forked
+def test_without_fork_the_checks_run_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kptui import forked
 
+    monkeypatch.setattr(parser_mod, "PARALLEL_CHARS", 0)
     monkeypatch.setattr(forked, "can_fork", lambda: False)
     text = "".join(line + "\n" for line in _dump(10, 2))
-    assert _outcome(text, parallel=True) == _outcome(text, parallel=False)
+    assert _outcome(text, parallel=spawn) == _outcome(text, parallel=None)
+
+
+def test_a_failing_child_is_replaced_by_the_work_done_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that dies (here: its function raises in the child only) hands back nothing: the parent
+    computes the checks itself."""
+    import os
+
+    from kptui.forked import Forked
+
+    parent = os.getpid()
+
+    def checks(text: str) -> list[object]:
+        if os.getpid() != parent:
+            raise RuntimeError("the child fails")
+        return ["here"]
+
+    assert Forked(checks, "x").result() == ["here"]

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from operator import itemgetter
 
 from .errors import Diagnostic, ParseError
-from .forked import Forked, can_fork
 from .graph import graph_of
 from .lexer import tokenize
 from .model import Ruleset
@@ -26,7 +25,7 @@ from .rulelist import Row
 from .rules import decode_tokens
 from .structure import Builder
 
-__all__ = ["PARALLEL_CHARS", "Progress", "parse_ruleset", "parse_ruleset_bytes"]
+__all__ = ["PARALLEL_CHARS", "Progress", "Spawn", "parse_ruleset", "parse_ruleset_bytes"]
 
 # Every line, classified: a rule line in either form (with or without a counter prefix), or anything else.
 _LINE = re.compile(
@@ -44,7 +43,7 @@ _SHAPES: dict[str, object] = {}  # shape → _OK or _SLOW (a module-level memo: 
 
 
 def parse_ruleset_bytes(data: bytes, *, source: str | None = None, progress: Progress | None = None,
-                        parallel: bool | None = None) -> Ruleset:
+                        parallel: Spawn | None = None) -> Ruleset:
     """Decode bytes (UTF-8; bytes that are not UTF-8 are read as Latin-1, with a warning) and parse them
     (``progress`` and ``parallel``: see :func:`parse_ruleset`)."""
     nul = data.find(b"\x00")
@@ -87,16 +86,16 @@ def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
 
 
 def parse_ruleset(
-    text: str, *, source: str | None = None, progress: Progress | None = None, parallel: bool | None = None,
+    text: str, *, source: str | None = None, progress: Progress | None = None, parallel: Spawn | None = None,
     _warnings: list[Diagnostic] | None = None,
 ) -> Ruleset:
     """Parse a dump. Raises :class:`ParseError` (with file, line and caret) for input it cannot load;
     recoverable damage (a missing final COMMIT, a cut-off last line) loads what is there, with warnings.
 
     ``progress(lines done, lines in all)`` is called after every piece of the text (4 MiB) and at the end.
-    ``parallel``: check the rules' shapes in a forked child on the second core while this process builds the
-    rules (the default for a dump of PARALLEL_CHARS or more on a machine with two cores); the answer, errors and
-    warnings included, is the same either way (tests compare)."""
+    ``parallel``: a way to run the rules' shape checks elsewhere while this thread builds the rules (the
+    command layer's :func:`kptui.forked.spawn`: a forked child on the second core), used for a dump of
+    PARALLEL_CHARS or more; the answer, errors and warnings included, is the same either way (tests compare)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     if "\x00" in text:
@@ -115,9 +114,7 @@ def parse_ruleset(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        if parallel is None:
-            parallel = len(text) >= PARALLEL_CHARS and can_fork()
-        checks = Forked(_slow_shaped_lines, text) if parallel else None
+        checks = parallel(_slow_shaped_lines, text) if parallel is not None and len(text) >= PARALLEL_CHARS else None
         ruleset = _parse(text, source, list(_warnings or ()), progress, checks)
         graph_of(ruleset)  # structural facts, computed once while the collector is still off
         return ruleset
@@ -129,7 +126,7 @@ def parse_ruleset(
 
 
 def _parse(text: str, source: str | None, warnings: list[Diagnostic], progress: Progress | None = None,
-           checks: Forked[list[SlowLine]] | None = None) -> Ruleset:
+           checks: Callable[[], list[SlowLine]] | None = None) -> Ruleset:
     """The parse; with ``checks`` (the lines :func:`_slow_shaped_lines` finds, computed elsewhere) the rules of
     plain pieces take the fast path unchecked here, and the checks' slow lines are decoded fully afterwards
     (:func:`_settle`), which gives what checking each line on the way gives: see there."""
@@ -142,10 +139,10 @@ def _parse(text: str, source: str | None, warnings: list[Diagnostic], progress: 
     except ParseError as exc:
         if checks is not None:  # an earlier line may fail its check: that error comes first
             line = exc.diagnostic.line
-            _settle(builder, checks.result(), done_slow, last, truncated, before=last + 1 if line is None else line)
+            _settle(builder, checks(), done_slow, last, truncated, before=last + 1 if line is None else line)
         raise
     if checks is not None:
-        _settle(builder, checks.result(), done_slow, last, truncated)
+        _settle(builder, checks(), done_slow, last, truncated)
     return builder.finish(text, last)
 
 
@@ -295,6 +292,7 @@ def _decoded_row(builder: Builder, lineno: int, pk: str, by: str, raw: str, cut_
 PARALLEL_CHARS = 1 << 23  # 8 MiB (≈ 70k lines): smaller dumps parse in well under a second, fork or not
 SlowLine = tuple[int, str, str, str, str]  # (line, packets, bytes, raw, chain): a rule line as the parser splits it
 Progress = Callable[[int, int], None]
+Spawn = Callable[[Callable[[str], list[SlowLine]], str], Callable[[], list[SlowLine]]]  # fn, arg → wait for fn(arg)
 
 
 def _slow_shaped_lines(text: str) -> list[SlowLine]:

@@ -1,7 +1,7 @@
 """The kptui app and :func:`make_app`, the one factory the CLI, Pilot tests, snapshots and benchmarks use.
 
-Given dump bytes, the app parses them in a thread behind a loading screen (the parser cannot report progress,
-so the screen says what it reads: name, size, lines), then shows the main screen. Given a parsed ruleset, it
+Given dump bytes, the app parses them in a thread behind a loading screen (what it reads: name, size, lines;
+then the lines parsed of the total and what the load is doing), then shows the main screen. Given a parsed ruleset, it
 shows the main screen at once. A dump that does not parse ends the app with exit code 2 and the parser's
 message in :attr:`KptuiApp.error_message` for the caller to print. Given a live reader, it reads behind the
 loading screen, and with ``watch`` again and again.
@@ -24,7 +24,8 @@ from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
 from kptui.engine.graph import graph_of
 from kptui.engine.kernel_replay_walks import KernelWalks
 from kptui.engine.packet import NodeContext, Packet
-from kptui.fmt import out_of_memory, plural, printable
+from kptui.fmt import out_of_memory, parse_progress, plural, printable
+from kptui.forked import spawn
 from kptui.top import ReadFailed, Reading
 
 from .app_gc import IDLE_SECONDS, GcPacing
@@ -120,10 +121,19 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.push_screen(LoadingScreen(f"Reading {printable(self.source)}: {mb}, {plural(lines, 'line')} …"))
         self._load(self.data, lines)
 
+    def _progress(self, done: int, total: int, doing: str) -> None:
+        """From the loading thread: what the load has done, on the loading screen."""
+        screen = self.screen
+        if isinstance(screen, LoadingScreen):
+            screen.show_progress(done, total, doing)
+
     @work(thread=True, exclusive=True, group="load", description="parse the dump")
     def _load(self, data: bytes, lines: int) -> None:
+        def parsed(done: int, total: int) -> None:
+            self.call_from_thread(self._progress, done, total, parse_progress(done, total))
+
         try:
-            ruleset = parse_ruleset_bytes(data, source=self.source)
+            ruleset = parse_ruleset_bytes(data, source=self.source, progress=parsed, parallel=spawn)
             self.timings["parsed"] = time.perf_counter()
         except ParseError as exc:
             self.call_from_thread(self.fail, exc.diagnostic.format())
@@ -134,7 +144,9 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             return
         self.data = None
         self.big = lines >= FREEZE_GC_LINES
+        self.call_from_thread(self._progress, lines, lines, f"parsed all {lines:,} lines; indexing the services …")
         insights = load_insights(ruleset)
+        self.call_from_thread(self._progress, lines, lines, "drawing the first screen …")
         self.settle()
         self.call_from_thread(self.show_ruleset, ruleset, insights)
 

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["Forked", "can_fork"]
+__all__ = ["Forked", "can_fork", "spawn"]
 
 T = TypeVar("T")
 
@@ -87,3 +87,8 @@ class Forked(Generic[T]):
                 os.waitpid(self._pid, 0)
             except OSError:
                 pass
+
+
+def spawn(fn: Callable[..., T], *args: object) -> Callable[[], T]:
+    """``fn(*args)`` started in a child; call what this returns for the result (the engine's ``Spawn``)."""
+    return Forked(fn, *args).result
