@@ -8,6 +8,7 @@ terminal escapes into the user's terminal.
 from __future__ import annotations
 
 import argparse
+import gc
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kptui.fmt import human, plural, printable
@@ -39,9 +40,11 @@ def cmd_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if snap.rules is not None:
         shown = TerminalProgress(err, snap.source)  # on a terminal: the lines parsed, as the parse goes
         try:
-            summary = summarize(snap.parse_rules(shown))
+            ruleset = snap.parse_rules(shown)
         finally:
             shown.clear()
+        gc.freeze()  # the rules live until the command ends: the collector need not walk their million objects
+        summary = summarize(ruleset)
     else:  # an nft listing alone: the iptables keys are absent, not empty
         summary = {"schema": "kptui.summary/1", "source": snap.source, "form": "nft", "warnings": []}
     nft = snap.nft_ruleset

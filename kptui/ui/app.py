@@ -144,6 +144,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             return
         self.data = None
         self.big = lines >= FREEZE_GC_LINES
+        self.settle()  # now, not after the service index: its allocations would make the collector walk the rules
         self.call_from_thread(self._progress, lines, lines, f"parsed all {lines:,} lines; indexing the services …")
         insights = load_insights(ruleset)
         self.call_from_thread(self._progress, lines, lines, "drawing the first screen …")
