@@ -21,8 +21,8 @@ T = TypeVar("T")
 
 
 def can_fork() -> bool:
-    """This system forks and has a second core for the child."""
-    return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
+    """This system forks and has a second core for the child (and ``KPTUI_NO_FORK`` is not set)."""
+    return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2 and not os.environ.get("KPTUI_NO_FORK")
 
 
 class Forked(Generic[T]):

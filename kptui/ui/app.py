@@ -230,8 +230,9 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
     def _painted(self, ruleset: Ruleset) -> None:
         self.timings.setdefault("painted", time.perf_counter())
         if self.big:
-            screen = self.main_screen
-            self._index_callers(ruleset, screen.chains.search if screen is not None else None)
+            screen = self.main_screen  # a dump: its filter's text index now (live: only when asked, each read
+            search = screen.chains.search if screen is not None and self.reader is None else None  # replaces it)
+            self._index_callers(ruleset, search)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
