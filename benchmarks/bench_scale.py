@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -382,6 +383,10 @@ def report(codes: list[Code], figures: dict[str, Figures], info: list[str]) -> d
     return out
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", metavar="REF", help="also measure git revision REF (e.g. main), side by side")
@@ -397,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ui-child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--spawned", type=float, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)  # killed: the namespace and the temporary files still go
     if a.ui_child is not None:
         w, _, h = a.size.partition("x")
         got = ui_child(a.ui_child, a.spawned or time.time(), a.steps, (int(w), int(h)))
@@ -412,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.before:
             codes.append(Code("before", checkout(a.before, Path(tmp) / "before")))
         codes.append(Code("after" if a.before else "this", REPO))
-        folder = a.dumps or (HERE / "out" if a.keep else Path(tmp))
+        folder = (a.dumps or (HERE / "out" if a.keep else Path(tmp))).resolve()  # each kptui runs in its own dir
         folder.mkdir(parents=True, exist_ok=True)
         dumps: dict[str, Path] = {}
         info = [f"kptui {' vs '.join(c.label + ' = ' + (a.before if c.label == 'before' else str(c.root)) for c in codes)}"]
