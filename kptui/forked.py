@@ -20,9 +20,9 @@ __all__ = ["Forked", "can_fork", "spawn"]
 T = TypeVar("T")
 
 
-def can_fork() -> bool:
-    """This system forks and has a second core for the child (and ``KPTUI_NO_FORK`` is not set)."""
-    return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2 and not os.environ.get("KPTUI_NO_FORK")
+def can_fork(cores: int = 2) -> bool:
+    """This system forks and has ``cores`` cores (the child's among them), and ``KPTUI_NO_FORK`` is not set."""
+    return hasattr(os, "fork") and (os.cpu_count() or 1) >= cores and not os.environ.get("KPTUI_NO_FORK")
 
 
 class Forked(Generic[T]):

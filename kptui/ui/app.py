@@ -25,7 +25,7 @@ from kptui.engine.graph import graph_of
 from kptui.engine.kernel_replay_walks import KernelWalks
 from kptui.engine.packet import NodeContext, Packet
 from kptui.fmt import out_of_memory, parse_progress, plural, printable
-from kptui.forked import spawn
+from kptui.forked import can_fork, spawn
 from kptui.top import ReadFailed, Reading
 
 from .app_gc import IDLE_SECONDS, GcPacing
@@ -134,7 +134,10 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             self.call_from_thread(self._progress, done, total, parse_progress(done, total))
 
         try:
-            ruleset = parse_ruleset_bytes(data, source=self.source, progress=parsed, parallel=spawn)
+            # The explorer has two busy threads already (the screen's and this one): the shape checks' child
+            # only helps with a third core (on two shared cores it slowed the parse: docs/benchmarks.md).
+            ruleset = parse_ruleset_bytes(data, source=self.source, progress=parsed,
+                                          parallel=spawn if can_fork(cores=3) else None)  # fmt: skip
             self.timings["parsed"] = time.perf_counter()
         except ParseError as exc:
             self.call_from_thread(self.fail, exc.diagnostic.format())
