@@ -5,7 +5,10 @@ Figures, measured in the same run:
 - in-process: an all-paths trace to a service in the middle of KUBE-SERVICES — first trace (builds the
   chain prefilters) and the median of the following ones (target: median ≤ 10 ms);
 - whole processes: ``kptui trace … --json`` against ``kptui summary … --json`` on the same file
-  (target: trace within 1.5× of summary).
+  (target: trace within 1.5× of summary);
+- nftables mode (issue 12): the same all-paths trace on the nft listing of the same number of services
+  (benchmarks/gen_nft_dump.py), first and median (target: median ≤ 10 ms, and no slower than iptables mode's
+  median measured above: nft mode dispatches through verdict maps).
 
     python3 benchmarks/bench_trace.py [--services 5000] [--endpoints 10] [--repeat 5] [--traces 50]
 """
@@ -25,6 +28,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 import gen_dump
+import gen_nft_dump
 from bench_parse import measure
 
 MEDIAN_TARGET_MS, PROCESS_RATIO_TARGET = 10.0, 1.5
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--endpoints", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per whole-process command")
     ap.add_argument("--traces", type=int, default=50, help="in-process traces for the median")
+    ap.add_argument("--no-nft", action="store_true", help="skip the nftables-mode trace")
     args = ap.parse_args(argv)
 
     from kptui.engine import parse_ruleset_bytes
@@ -82,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             print("a kptui command failed", file=sys.stderr)
             return 1
 
+    nft = None if args.no_nft else nft_trace(args.services, args.endpoints, args.traces)
     ratio = tracem.median / summary.median
     ok = "PASS" if median_ms <= MEDIAN_TARGET_MS else "MISS"
     ok2 = "PASS" if ratio <= PROCESS_RATIO_TARGET else "MISS"
@@ -92,7 +98,47 @@ def main(argv: list[str] | None = None) -> int:
     print(f"kptui summary --json process  {summary.median:8.3f} s  (min {summary.best:.3f})")
     print(f"kptui trace --json process    {tracem.median:8.3f} s  (min {tracem.best:.3f})")
     print(f"trace / summary               {ratio:8.2f}×   target ≤ {PROCESS_RATIO_TARGET}×: {ok2}")
+    if nft is not None:
+        nft_first, nft_median, nft_paths, nft_hops, nft_parse = nft
+        ok3 = "PASS" if nft_median <= MEDIAN_TARGET_MS and nft_median <= median_ms else "MISS"
+        print(f"nft listing parse (in-process){nft_parse:8.3f} s")
+        print(f"nft trace, first              {nft_first:8.2f} ms  ({nft_paths} paths, {nft_hops} hops)")
+        print(f"nft trace, median of {args.traces:<4}     {nft_median:8.2f} ms   target ≤ {MEDIAN_TARGET_MS} ms "
+              f"and ≤ iptables mode's {median_ms:.2f} ms ({nft_median / median_ms:.2f}×): {ok3}")  # fmt: skip
     return 0
+
+
+def nft_trace(services: int, endpoints: int, traces: int) -> tuple[float, float, int, int, float]:
+    """(first ms, median ms, paths, hops, parse s) of an all-paths trace to the middle service of a
+    kube-proxy nftables-mode listing of ``services`` × ``endpoints``."""
+    import io
+
+    from kptui.engine.nft import parse_nft
+    from kptui.engine.packet import NodeContext, Packet
+    from kptui.engine.schedule import Netfilter
+    from kptui.engine.trace import trace
+
+    buf = io.StringIO()
+    gen_nft_dump.write(buf, services, endpoints)
+    text = buf.getvalue()
+    ip = next(s[1] for n, s in enumerate(gen_nft_dump.services(services, endpoints)) if n == services // 2)
+    t0 = time.perf_counter()
+    ruleset = parse_nft(text, source="nft-bench")
+    parse_s = time.perf_counter() - t0
+    netfilter = Netfilter({}, ruleset, None)
+    packet = Packet("10.244.1.5", ip, "tcp", dport=80, origin="pod")
+    node = NodeContext(addresses=(gen_nft_dump.NODE_IP,), pod_cidrs=("10.244.1.0/24",))
+    times = []
+    result = None
+    for _ in range(traces + 1):
+        t0 = time.perf_counter()
+        result = trace(netfilter, packet, node)
+        times.append(time.perf_counter() - t0)
+    assert result is not None and result.paths
+    endpoints_hit = {p.endpoint for p in result.paths}
+    assert None not in endpoints_hit, "the nft trace reached no endpoint: the benchmark's packet is wrong"
+    hops = sum(len(p.hops) for p in result.paths)
+    return times[0] * 1000, statistics.median(times[1:]) * 1000, len(result.paths), hops, parse_s
 
 
 if __name__ == "__main__":

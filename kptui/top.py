@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from kptui.engine.comments import ServiceLabels
 from kptui.engine.counters import (
@@ -32,7 +32,11 @@ from kptui.engine.entries import Total
 from kptui.engine.model import Ruleset
 from kptui.fmt import human, plural, printable
 
-__all__ = ["ReadFailed", "Reading", "TopState", "at_least", "entered_text", "next_interval", "render_frame", "run_top"]
+if TYPE_CHECKING:
+    from kptui.engine.nft import NftRuleset
+
+__all__ = ["ReadFailed", "Reading", "TopState", "at_least", "entered_text", "next_interval", "nft_labels", "render_frame",
+           "run_top"]
 
 BUDGET = 0.10  # the share of one core reading may use
 CLEAR = "\x1b[H\x1b[2J"
@@ -51,12 +55,13 @@ class Reading(NamedTuple):
     at: float  # time.monotonic() when the read finished
     clock: float  # time.time() of the same moment
     source: str
+    nft: NftRuleset | None = None  # the nft listing behind ``ruleset``'s nft tables (kptui.engine.nft.display)
 
     @classmethod
     def of(cls, ruleset: Ruleset, wall: float, cpu: float, source: str, *, at: float | None = None,
-           clock: float | None = None) -> Reading:  # fmt: skip
+           clock: float | None = None, nft: NftRuleset | None = None) -> Reading:  # fmt: skip
         return cls(ruleset, counter_snapshot(ruleset), wall, cpu, time.monotonic() if at is None else at,
-                   time.time() if clock is None else clock, source)  # fmt: skip
+                   time.time() if clock is None else clock, source, nft)  # fmt: skip
 
 
 def kube_labels(ruleset: Ruleset) -> Mapping[str, str] | None:
@@ -74,6 +79,20 @@ def kube_labels(ruleset: Ruleset) -> Mapping[str, str] | None:
                 out.setdefault(ep.chain, svc.label)
     except Exception:  # noqa: BLE001 - optional enrichment: the comments still label every rule they name
         return None
+    return out
+
+
+def nft_labels(nft: NftRuleset) -> dict[str, str]:
+    """Chain (and ``@affinity-…`` set) → service label of kube-proxy's nftables tables (cheap: the chain names
+    hold the names)."""
+    from kptui.engine.kube.nft_build import nft_service_index_of
+
+    out: dict[str, str] = {}
+    for svc in nft_service_index_of(nft):
+        for chain in (*svc.chains.values(), *(e.chain for e in svc.endpoints if e.chain)):
+            out.setdefault(chain, svc.label)
+    for ep in [e.chain for svc in nft_service_index_of(nft) for e in svc.endpoints if e.chain]:
+        out.setdefault("@affinity-" + ep.removeprefix("endpoint-"), out[ep])
     return out
 
 
@@ -168,7 +187,7 @@ def render_frame(state: TopState, *, width: int = 160, rule_rows: int = 20, chai
     rs = r.ruleset
     labels = labels or ServiceLabels(rs)
     needle = filter_text.lower() if filter_text else None
-    head = [printable(r.source), rs.family or "family?", rs.backend or "backend?",
+    head = [printable(r.source), rs.family or "family?", rs.backend or ("nftables" if r.nft else "backend?"),
             plural(r.snapshot.rule_count, "rule"), f"read #{state.reads} at {_clock(r.clock)}"]  # fmt: skip
     out.append(_fit("kptui top · " + " · ".join(head), width))
     since = r.at - state.started if state.started is not None else 0.0
@@ -183,7 +202,7 @@ def render_frame(state: TopState, *, width: int = 160, rule_rows: int = 20, chai
                             f"{_clock(r.clock)}; retrying", width)))  # fmt: skip
     d = state.diff
     if d is not None and not d.counters:
-        out.append(_fit(f"!! {d.notes[0]}" if d.notes else "!! no counters", width))
+        out.extend(_fit(f"!! {note}", width) for note in d.notes or ("no counters",))
 
     def rule_ok(key: RuleKey) -> bool:
         return not needle or any(_matches(t, needle) for t in (key.chain, key.text, labels.rule(key.table, key.chain,
@@ -304,13 +323,13 @@ def run_top(read: Callable[[], Reading], out: TextIO, *, interval: float = 2.0, 
             state.update(reading)
             # Filtering by service: the service index also knows chains without comments (one build per
             # change of the nat chains, only when a filter asks for it).
-            overrides = None
+            overrides = nft_labels(reading.nft) if reading.nft is not None else None
             if filter_text:
                 nat = reading.ruleset.table("nat")
                 key = hash(tuple(nat.chains)) if nat is not None else 0
                 if key != index_key:
                     index_key, index_labels = key, kube_labels(reading.ruleset)
-                overrides = index_labels
+                overrides = {**(index_labels or {}), **(overrides or {})}
             labels = ServiceLabels(reading.ruleset, overrides)
         if once and state.reads == 1 and not waited:  # a second read gives the deltas
             waited = True

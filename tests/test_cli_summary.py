@@ -18,6 +18,8 @@ REQUIRED_KEYS = {
     "schema", "source", "family", "backend", "iptables_version", "form", "legacy_tables_present", "lines",
     "total_rules", "total_chains", "tables", "top_chains", "dangling_jumps", "unreferenced_chains", "loops",
     "warnings",
+    # added for pasted dumps and iptables -S listings (issue 14.1, 14.2); keys are only ever added
+    "skipped", "rules_missing", "inferred_tables", "unplaced_chains", "other_families",
 }  # fmt: skip
 
 
@@ -38,7 +40,7 @@ def test_summary_json_is_stable(dump: Path) -> None:
     code, out, _ = run("summary", str(dump), "--json")
     assert code == 0
     s = json.loads(out)
-    assert set(s) == REQUIRED_KEYS | {"kube"}
+    assert set(s) == REQUIRED_KEYS | {"kube", "kube_modes"}
     assert s["schema"] == "kptui.summary/1"
     assert (s["backend"], s["family"], s["total_rules"], s["total_chains"]) == ("nf_tables", "ipv4", 3, 9)
     filt = next(t for t in s["tables"] if t["name"] == "filter")

@@ -364,7 +364,8 @@ def test_json_form_is_stable_and_exact() -> None:
     data = json.loads(json.dumps(diff_to_dict(d)))
     assert data["format"] == "kptui.diff/1"
     assert set(data) == {"format", "old", "new", "identical", "filtered", "counts", "added", "removed", "changed",
-                         "node"}  # fmt: skip
+                         "node", "mode_switch"}  # fmt: skip
+    assert data["mode_switch"] is None and data["old"]["mode"] == data["new"]["mode"] == "iptables"
     assert data["counts"] == {"added": 0, "removed": 1, "changed": 1, "unchanged": 0}
     assert data["identical"] is False and data["removed"][0]["name"] == "kube-system/kube-dns:dns"
     (c,) = data["changed"]

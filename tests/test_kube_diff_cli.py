@@ -66,7 +66,7 @@ def test_json(tmp_path: Path) -> None:
     assert code == 1
     data = json.loads(out)
     assert data["format"] == "kptui.diff/1" and data["identical"] is False
-    assert data["old"] == {"source": str(MIXED), "service_ports": 14}
+    assert data["old"] == {"source": str(MIXED), "service_ports": 14, "mode": "iptables"}
     (c,) = data["changed"]
     assert c["name"] == "default/web:http" and c["matched_by"] == "name"
     assert c["endpoints"] == {"old": 3, "new": 2, "added": [], "removed": ["10.244.2.13:8080"]}

@@ -56,7 +56,8 @@ def test_golden_service_table(path: Path) -> None:
 
 
 def test_every_sample_has_a_golden_file() -> None:
-    assert {p.stem for p in sample_paths()} == {g.name.removesuffix(".services.json") for g in GOLDEN.glob("*.json")}
+    assert {p.stem for p in sample_paths()} == {g.name.removesuffix(".services.json") for g in GOLDEN.glob("*.json")
+                                                  if not g.name.startswith("nft-")}  # (nft: test_kube_nft_services)
 
 
 @pytest.mark.parametrize("path", sample_paths(), ids=lambda p: p.stem)

@@ -12,8 +12,11 @@ from kptui.engine.lexer import quote, tokenize
         ("-A X -j ACCEPT", ["-A", "X", "-j", "ACCEPT"]),
         ('-m comment --comment "a b"', ["-m", "comment", "--comment", "a b"]),
         (r'--comment "say \"hi\" \\ bye"', ["--comment", 'say "hi" \\ bye']),
-        ("--comment 'single quoted'", ["--comment", "single quoted"]),
-        ('a"b c"d', ["ab cd"]),
+        # iptables-restore (1.8.9, both backends, checked in a namespace): single quotes are ordinary
+        # characters, a closing quote ends the token, a backslash outside quotes is literal
+        ("--comment 'single quoted'", ["--comment", "'single", "quoted'"]),
+        ('a"b c"d', ["ab c", "d"]),
+        ("a\\ b", ["a\\", "b"]),
         ("  spaced\tout  ", ["spaced", "out"]),
         ('--comment ""', ["--comment", ""]),
     ],
@@ -28,9 +31,10 @@ def test_tokens_know_their_column_and_quoting() -> None:
                                                     (21, False), (24, False)]  # fmt: skip
 
 
-def test_unterminated_quote_points_at_the_quote() -> None:
+def test_unterminated_quote_takes_the_rest_of_the_line_or_points_at_the_quote() -> None:
+    assert tokenize('-A X --comment "never closed')[-1] == ("never closed", 15, True)
     with pytest.raises(ParseError) as info:
-        tokenize('-A X --comment "never closed', lineno=7)
+        tokenize('-A X --comment "never closed', lineno=7, strict=True)
     d = info.value.diagnostic
     assert (d.line, d.column) == (7, 15)
     assert "unterminated quote" in d.message

@@ -109,8 +109,8 @@ COMMIT
 :POSTROUTING ACCEPT [0:0]
 :SVC - [0:0]
 -A PREROUTING -j SVC
--A SVC -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.244.2.1:80
--A SVC -j DNAT --to-destination 10.244.2.2:80
+-A SVC -p tcp -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.244.2.1:80
+-A SVC -p tcp -j DNAT --to-destination 10.244.2.2:80
 COMMIT
 """)
     node = NodeContext(addresses=("10.0.0.2",))

@@ -290,7 +290,7 @@ class Lab:
         fd, name = tempfile.mkstemp(prefix=self.prefix, suffix=".trace")
         os.close(fd)
         fh = open(name, "w")  # noqa: SIM115 - closed in trace_stop/close
-        argv = (["nft", "monitor", "trace"] if monitor == "nft"
+        argv = (["nft", "-a", "monitor", "trace"] if monitor == "nft"  # -a: each rule with its handle
                 else ["xtables-monitor", "--trace", f"-{family}"])
         proc = self.spawn(self.node, ["stdbuf", "-oL", *argv], stdout=fh, stderr=subprocess.STDOUT)
         self._trace = (proc, Path(name), fh, rules, tool)

@@ -4,7 +4,8 @@ The command layer sits on top: it gets every rule and all node context from a sn
 (:mod:`kptui.node`), writes what it is told to write, talks to the terminal, sets exit codes and starts the
 explorer (:mod:`kptui.cli.explorer`). Modules, top down: this one; :mod:`.summary`, :mod:`.trace`
 (``trace``, ``trace-commands``), :mod:`.kube` (``services``, ``diff``, ``explain``, ``lint``), :mod:`.live`
-(``top``, ``capture``), :mod:`.deltas`, :mod:`.conntrack`, :mod:`.explorer` (no command: the explorer); and
+(``top``, ``capture``), :mod:`.deltas`, :mod:`.conntrack`, :mod:`.fleet` (``fleet``) and :mod:`.fleet_capture`
+(``fleet capture``), :mod:`.explorer` (no command: the explorer); and
 below them all :mod:`.common`, the helpers they share. No module imports one above it.
 
 Exit status: 0 success, 1 a finding the command was asked to flag, 2 bad input or usage (a clear message on
@@ -28,6 +29,7 @@ from .common import ORIGINS, UserError, node_from_args
 from .conntrack import add_conntrack_command
 from .deltas import add_deltas_command
 from .explorer import build_app_parser, is_app_invocation
+from .fleet import add_fleet_command
 from .kube import add_kube_commands
 from .live import add_live_commands
 from .summary import add_summary_command
@@ -45,6 +47,7 @@ def add_commands(sub: Any) -> None:
     add_live_commands(sub)  # top, capture
     add_deltas_command(sub)
     add_conntrack_command(sub)
+    add_fleet_command(sub)  # fleet (and, parsed apart, fleet capture)
 
 
 def _build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -74,6 +77,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     subcommand does not take is that subcommand's usage error, not the top-level one."""
     parser, subs = _build_parsers()
     commands = frozenset(subs)
+    if argv[:2] == ["fleet", "capture"]:  # a word of its own: `kptui fleet ./capture` compares a directory
+        from .fleet_capture import build_fleet_capture_parser
+
+        return build_fleet_capture_parser().parse_args(argv[2:])
     if is_app_invocation(argv, commands):
         return build_app_parser(commands).parse_args(argv)
     args, extra = parser.parse_known_args(argv)

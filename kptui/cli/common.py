@@ -53,8 +53,8 @@ ORIGINS = ("pod", "external", "local")
 PROTOCOLS = ("tcp", "udp", "sctp", "icmp", "icmpv6", "udplite", "dccp")
 MAX_WARNINGS = 20  # shown on stderr in text mode; --json carries them all
 # The subcommands (any other first word is the explorer's FILE); kptui.cli registers them, a test keeps this equal.
-COMMAND_NAMES = frozenset({"capture", "conntrack", "deltas", "diff", "explain", "lint", "services", "summary", "top",
-                           "trace", "trace-commands"})  # fmt: skip
+COMMAND_NAMES = frozenset({"capture", "conntrack", "deltas", "diff", "explain", "fleet", "lint", "services", "summary",
+                           "top", "trace", "trace-commands"})  # fmt: skip
 
 
 class UserError(Exception):

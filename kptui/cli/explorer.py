@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from kptui.engine.model import Ruleset
     from kptui.engine.packet import NodeContext
     from kptui.node.live import LiveReader
+    from kptui.node.snapshot import NodeSnapshot
+    from kptui.ui.fleet_source import FleetSource
 
 __all__ = ["AppSource", "app_source", "build_app_parser", "cmd_app", "is_app_invocation", "load_kernel_log",
            "write_text"]  # fmt: skip
@@ -44,38 +46,79 @@ __all__ = ["AppSource", "app_source", "build_app_parser", "cmd_app", "is_app_inv
 
 @dataclasses.dataclass(frozen=True)
 class AppSource:
-    """What the explorer opens: a parsed ruleset (a bundle's), dump bytes (a file's, parsed behind the loading
-    screen), or a live reader (read behind the loading screen, re-read with ``--watch``); and the node context."""
+    """What the explorer opens: a parsed ruleset, dump bytes (a plain dump's, parsed behind the loading screen), a
+    snapshot (an nft listing, a dump with ``--nft``/``--ipset``/``--ipvs``, a bundle: parsed behind the loading
+    screen, traced through its netfilter as ``kptui trace`` does), or a live reader (read behind the loading screen,
+    re-read with ``--watch``); and the node context."""
 
     name: str
     ruleset: Ruleset | None = None
     data: bytes | None = None
+    snapshot: NodeSnapshot | None = None
     reader: LiveReader | None = None
     watch: float | None = None
     node: NodeContext | None = None
     origin: str | None = None  # for the header
+    fleet: FleetSource | None = None  # a fleet directory or several bundles: the fleet screen
+
+
+def is_fleet(args: argparse.Namespace) -> bool:
+    """``kptui DIR`` on a fleet capture directory (or one of bundles), or ``kptui A.kptui B.kptui …``."""
+    from kptui.node.fleet import is_fleet_dir
+
+    return bool(args.file) and (bool(getattr(args, "more", None)) or is_fleet_dir(args.file))
+
+
+def fleet_app_source(args: argparse.Namespace) -> AppSource:
+    """The fleet screen's nodes: every bundle the paths name, read and compared (a node that cannot be read
+    is listed as a failed capture)."""
+    import gc
+
+    from kptui.ui.fleet_source import fleet_source
+
+    from .fleet import load_fleet
+
+    if args.live or args.netns or args.watch is not None:
+        raise UserError("a fleet is read from its capture bundles: drop --live, --netns and --watch")
+    if args.kernel_trace is not None:
+        raise UserError("--kernel-trace compares a log with one node's rules: open that node's bundle")
+    paths = [args.file, *args.more]
+    parts = load_fleet(paths, args)
+    if not parts:
+        raise UserError("no node to compare")
+    gc.freeze()  # the nodes' rules live as long as the app
+    name = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"
+    fleet = fleet_source(parts, name)
+    return AppSource(name, fleet=fleet, origin=f"fleet {name}")
 
 
 def app_source(args: argparse.Namespace, given: NodeContext | None) -> AppSource:
-    """``kptui [FILE]``'s rules, from the snapshot of FILE: a file's dump bytes, or a bundle's rules with its
-    node context (addresses, pod CIDRs, interfaces) under the node options given; without FILE (or with
-    ``--live``/``--netns``) a reader of the live node, read-only."""
+    """``kptui [FILE]``'s rules, from the snapshot of FILE: a plain dump's bytes, or the snapshot of anything else
+    (an nft listing, text or ``nft -j``; a dump with ``--nft LISTING``, ``--ipset``, ``--ipvs``; a bundle, with its
+    node context under the node options given); without FILE (or with ``--live``/``--netns``) a reader of the live
+    node, read-only. A fleet directory, or several bundles: the fleet screen's nodes (:func:`fleet_app_source`)."""
     from kptui.engine.packet import NodeContext
 
+    if is_fleet(args):
+        return fleet_app_source(args)
     live = args.live or args.netns or not args.file
     if args.watch is not None and args.watch <= 0:
         raise UserError("--watch takes a number of seconds above 0")
     if not live:
         if args.watch is not None:
             raise UserError("--watch re-reads the live rules: drop FILE (kptui --watch), or use kptui top")
-        snap = load_snapshot(args, live_ok=False, parse=False)  # a file's dump is parsed behind the loading screen
-        if not snap.captured and snap.rules is not None:
-            return AppSource(snap.source, data=snap.rules.data, node=given)
-        ruleset = snap.ruleset
+        # parsed behind the loading screen (a dump, a listing, a bundle's parts)
+        snap = load_snapshot(args, live_ok=False, parse=False, need_rules="any")
+        if not snap.captured:
+            if snap.rules is not None and snap.nft is None and snap.ipsets is None and snap.ipvs is None:
+                return AppSource(snap.source, data=snap.rules.data, node=given)  # a plain dump
+            node = node_for_trace(args, given or NodeContext(), snap) if given is not None or \
+                snap.ipvs_node is not None else None  # fmt: skip
+            return AppSource(snap.source, snapshot=snap, node=node)
         node = node_for_trace(args, given or NodeContext(), snap) if given is not None else snap.node
         m = snap.metadata
         origin = f"capture bundle {snap.source}: host {m.get('hostname')}, captured {m.get('created')}"
-        return AppSource(snap.source, ruleset=ruleset, node=node, origin=origin)
+        return AppSource(snap.source, snapshot=snap, node=node, origin=origin)
     if args.file:
         raise UserError("give a FILE or --live/--netns, not both")
     from kptui.node.live import LiveReader
@@ -197,6 +240,11 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``kptui [FILE|-] [packet options]``: the interactive explorer, on a dump, a capture bundle (with its node
     context) or, without FILE, the live node's rules (read-only), re-read every ``--watch`` seconds."""
     packet = node = None
+    if is_fleet(args) and (args.src or args.dst or any((args.node_ip, args.pod_cidr, args.iface, args.uplink,
+                                                          args.pod_iface, args.recent, args.affinity_hit))):
+        raise UserError("each node of a fleet brings its own addresses and interfaces, and the fleet screen "
+                        "traces a packet on every node (its pane 4; kptui fleet DIR --src … --dst … prints it): "
+                        "the packet and node options do not apply here")  # fmt: skip
     if args.src or args.dst:
         if not (args.src and args.dst):
             raise UserError("--src and --dst go together: give both to trace a packet when the explorer opens")
@@ -207,11 +255,16 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.file and args.file != "-" and not os.path.exists(args.file) and not any(c in args.file for c in "./"):
         names = ", ".join(sorted(args.command_names or COMMAND_NAMES))
         raise UserError(f"invalid choice: '{args.file}' is neither a command ({names}) nor a file")
-    source = app_source(args, node)  # reads FILE (a dump or bundle), or prepares the live reader
+    if is_fleet(args):
+        print(printable(f"kptui: reading the nodes of {args.file} …"), file=err, flush=True)
+    source = app_source(args, node)  # reads FILE (a dump, a bundle, a fleet), or prepares the live reader
     kernel = None
     if args.kernel_trace is not None:  # a kernel trace log to replay against FILE (UserError: file and line)
 
         kernel = load_kernel_log(args.kernel_trace, live=source.reader is not None)
+        if source.snapshot is not None and source.snapshot.rules is None:
+            raise UserError("--kernel-trace replays the log against iptables rules, and "
+                            f"{printable(source.name)} holds only an nft ruleset")  # fmt: skip
     if not sys.__stderr__ or not sys.__stderr__.isatty():
         raise UserError("the explorer draws on the terminal through standard error, which is not a terminal "
                         "here; use kptui summary or kptui trace for text output")  # fmt: skip
@@ -221,7 +274,7 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     app = make_app(writer=write_text, ruleset=source.ruleset, data=source.data, source=source.name, packet=packet,
                    node=source.node, all_hops=args.all_hops, reader=source.reader, watch=source.watch,
-                   origin=source.origin, kernel=kernel)  # fmt: skip
+                   origin=source.origin, kernel=kernel, snapshot=source.snapshot, fleet=source.fleet)  # fmt: skip
     app.run()
     if app.error_message:
         print(app.error_message, file=err)
@@ -237,8 +290,11 @@ def build_app_parser(commands: frozenset[str] = frozenset()) -> argparse.Argumen
         "--src/--dst the packet is traced as the explorer opens.",
     )
     p.add_argument("file", metavar="FILE", nargs="?", help="a dump or capture bundle (a bundle brings its node "
-                   "context); '-' reads standard input (keys then come from the terminal); none: the live "
-                   "node")  # fmt: skip
+                   "context); '-' reads standard input (keys then come from the terminal); a kptui fleet capture "
+                   "directory: the fleet screen (its nodes compared, each node's explorer one key away); none: "
+                   "the live node")  # fmt: skip
+    p.add_argument("more", metavar="BUNDLE", nargs="*", help="more capture bundles: the fleet screen on FILE and "
+                   "these")  # fmt: skip
     add_packet_options(p, required=False)
     p.add_argument("--all-hops", action="store_true", help="list every hop of a trace, not only the matches")
     p.add_argument("--kernel-trace", metavar="LOG", help="open on a real kernel trace log (xtables-monitor --trace "

@@ -1,8 +1,8 @@
 """The kube-proxy commands of ``kptui``: ``services``, ``diff``, ``explain`` and ``lint`` (the commands that read
 a dump as kube-proxy's Services), registered by :func:`add_kube_commands`.
 
-Their rules come from a snapshot (:func:`kptui.cli.common.load_snapshot`: a dump, listing or capture bundle);
-everything else is the pure engine (:mod:`kptui.engine.kube`).
+Their rules come from a snapshot (:func:`kptui.cli.kube_rules.load_kube`: a dump, an nft listing or a capture
+bundle, in kube-proxy's iptables or nftables mode); everything else is the pure engine (:mod:`kptui.engine.kube`).
 """
 
 from __future__ import annotations
@@ -10,45 +10,24 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .common import (
-    UserError,
-    add_input_options,
-    add_part_options,
-    emit_json,
-    load_snapshot,
-    print_warnings,
-    printable_text,
-)
+from .common import UserError, add_input_options, add_part_options, emit_json, printable_text
+from .kube_rules import KubeRules, add_mode_option, load_kube
 
 if TYPE_CHECKING:
-    from kptui.engine.ipvs import IpvsNode
-    from kptui.engine.model import Ruleset
+    from kptui.engine.kube.diff_model import ServiceDiff
 
 __all__ = ["add_kube_commands"]
 
 
-def load(args: argparse.Namespace, path: str) -> Ruleset:
-    """The rules of ``path`` (a dump, or a capture bundle's rules in use)."""
-    return load_snapshot(args, path, live_ok=False).ruleset
-
-
-def load_with_ipvs(args: argparse.Namespace, path: str) -> tuple[Ruleset, IpvsNode | None]:
-    """The rules of ``path`` and an IPVS-mode node's side (its ipsets and IPVS table: a bundle's, or
-    ``--ipset``/``--ipvs``), when there is one."""
-    snap = load_snapshot(args, path, live_ok=False)
-    return snap.ruleset, snap.ipvs_node
-
-
 def cmd_services(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from kptui.engine.kube.build_ipvs import service_index_for
     from kptui.engine.kube.report import matches_filter, service_to_dict, services_text
 
-    ruleset, ipvs = load_with_ipvs(args, args.file)
-    services = [s for s in service_index_for(ruleset, ipvs) if args.filter is None or matches_filter(s, args.filter)]
+    kube = load_kube(args, args.file)
+    services = [s for s in kube.index if args.filter is None or matches_filter(s, args.filter)]
     if args.json:
         emit_json([service_to_dict(s) for s in services], out, compact=len(services) > 1000)
     else:
-        print_warnings(ruleset.warnings, err)
+        kube.print_warnings(err)
         out.write(services_text(services) + "\n")
     return 0
 
@@ -59,12 +38,15 @@ def add_kube_commands(sub: Any) -> None:
         "services",
         help="kube-proxy's service ports: addresses, policies, affinity, endpoints with their shares",
         description="List the service ports a kube-proxy dump implements, recovered from the jump graph "
-        "(names from comments, checked against the chain hash, or recovered from it).",
+        "(names from comments, checked against the chain hash, or recovered from it); or, in nftables mode, from "
+        "kube-proxy's table of an nft listing (its maps, sets and per-service chains).",
     )
-    p.add_argument("file", metavar="FILE", help="the dump to read; '-' reads standard input")
+    p.add_argument("file", metavar="FILE", help="the dump, nft listing or capture bundle to read; '-' reads standard "
+                   "input")  # fmt: skip
     p.add_argument("--filter", metavar="TEXT",
                    help="only service ports whose name, namespace, chain, address (IP or CIDR) or port matches")
     p.add_argument("--json", action="store_true", help="print JSON (stable; see docs/json.md)")
+    add_mode_option(p)
     add_input_options(p)
     add_part_options(p)
     p.set_defaults(handler=cmd_services)
@@ -80,18 +62,29 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if args.old == "-" and args.new == "-":
         raise UserError("OLD and NEW cannot both be '-': standard input can be read only once")
-    old, new = load(args, args.old), load(args, args.new)
-    diff = diff_services(old, new)
+    old, new = load_kube(args, args.old), load_kube(args, args.new)
+    diff = _diff(old, new, diff_services)
     if args.filter is not None:
         text = args.filter
         diff = diff.only(lambda s: matches_filter(s, text))
     if args.json:
         emit_json(diff_to_dict(diff), out, compact=len(diff.added) + len(diff.removed) + len(diff.changed) > 1000)
     else:
-        print_warnings(old.warnings, err)
-        print_warnings(new.warnings, err)
+        old.print_warnings(err)
+        new.print_warnings(err)
         out.write(diff_text(diff) + "\n")
     return 0 if diff.empty else 1
+
+
+def _diff(old: KubeRules, new: KubeRules, diff_services: Any) -> ServiceDiff:
+    """Two iptables dumps: their services and fixed chains; any nftables side: :func:`nft_diff.diff_kube`."""
+    if old.mode == new.mode == "iptables":
+        result: ServiceDiff = diff_services(old.ruleset, new.ruleset)
+        return result
+    from kptui.engine.kube.nft_diff import diff_kube
+
+    return diff_kube(old.index, new.index, old_nft=old.nft, new_nft=new.nft, old_source=old.source,
+                     new_source=new.source)  # fmt: skip
 
 
 def add_diff_command(sub: Any) -> None:
@@ -110,6 +103,7 @@ def add_diff_command(sub: Any) -> None:
                    "chain, address (IP or CIDR) or port matches, as in kptui services; node-level changes "
                    "are then left out")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON (format kptui.diff/1, stable; see docs/json.md)")
+    add_mode_option(p)
     add_input_options(p)
     p.set_defaults(handler=cmd_diff)
 
@@ -132,7 +126,11 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from kptui.engine.kube.findings_report import explain_text, explain_to_dict, resolve_chain
 
     chain, index = _chain_arg(args.chain)
-    ruleset, ipvs = load_with_ipvs(args, args.file)
+    kube = load_kube(args, args.file)
+    if kube.mode == "nftables":
+        return _explain_nft(args, kube, chain, index, out, err)
+    ruleset, ipvs = kube.ruleset, kube.ipvs
+    assert ruleset is not None
     try:
         table = resolve_chain(ruleset, chain, args.table)
         data = explain_to_dict(ruleset, Explainer(ruleset, service_index_for(ruleset, ipvs)),
@@ -142,8 +140,30 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         emit_json(data, out, compact=len(data["rules"]) > 1000)
     else:
-        print_warnings(ruleset.warnings, err)
+        kube.print_warnings(err)
         out.write(printable_text(explain_text(data)) + "\n")
+    return 0
+
+
+def _explain_nft(args: argparse.Namespace, kube: KubeRules, name: str, index: int | None, out: TextIO,
+                 err: TextIO) -> int:  # fmt: skip
+    from kptui.engine.kube.nft_explain import NftExplainer
+    from kptui.engine.kube.nft_findings import nft_pitfalls
+    from kptui.engine.kube.nft_report import nft_explain_text, nft_explain_to_dict, resolve_nft
+
+    nft = kube.nft
+    assert nft is not None
+    try:
+        family, table, bare, is_set = resolve_nft(nft, name, args.table)
+        data = nft_explain_to_dict(nft, NftExplainer(nft), nft_pitfalls(nft, kube.ruleset, kube.proxy_mode), family,
+                                   table, bare, index, is_set=is_set)  # fmt: skip
+    except LookupError as exc:
+        raise UserError(str(exc.args[0] if exc.args else exc)) from None
+    if args.json:
+        emit_json(data, out, compact=len(data["rules"]) + len(data.get("elements", ())) > 1000)
+    else:
+        kube.print_warnings(err)
+        out.write(printable_text(nft_explain_text(data)) + "\n")
     return 0
 
 
@@ -152,14 +172,34 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from kptui.engine.kube.findings import find_pitfalls, finding_to_dict
     from kptui.engine.kube.findings_report import lint_text
 
-    ruleset, ipvs = load_with_ipvs(args, args.file)
-    findings = find_pitfalls(ruleset, ipvs)
+    kube = load_kube(args, args.file)
+    findings = _lint(kube, find_pitfalls)
     if args.json:
         emit_json([finding_to_dict(f) for f in findings], out, compact=len(findings) > 1000)
     else:
-        print_warnings(ruleset.warnings, err)
-        out.write(printable_text(lint_text(findings, ruleset.source)) + "\n")
+        kube.print_warnings(err)
+        source = kube.nft.source if kube.mode == "nftables" and kube.nft is not None else \
+            kube.ruleset.source if kube.ruleset is not None else kube.source  # fmt: skip
+        out.write(printable_text(lint_text(findings, source)) + "\n")
     return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+def _lint(kube: KubeRules, find_pitfalls: Any) -> tuple[Any, ...]:
+    """The findings of the mode in use, with what the other mode's rules mean (leftovers, both live)."""
+    if kube.mode == "nftables":
+        from kptui.engine.kube.nft_findings import nft_pitfalls
+
+        assert kube.nft is not None
+        return nft_pitfalls(kube.nft, kube.ruleset, kube.proxy_mode).findings
+    from kptui.engine.kube.findings import Pitfalls
+    from kptui.engine.kube.findings_checks import run_checks
+    from kptui.engine.kube.nft_findings_node import mode_findings
+
+    assert kube.ruleset is not None
+    if not kube.modes.leftovers:
+        found: tuple[Any, ...] = find_pitfalls(kube.ruleset, kube.ipvs)
+        return found
+    return Pitfalls([*run_checks(kube.ruleset, kube.ipvs), *mode_findings(kube.modes)]).findings
 
 
 def add_explain_lint_commands(sub: Any) -> None:
@@ -172,9 +212,12 @@ def add_explain_lint_commands(sub: Any) -> None:
         "too (see kptui lint).",
     )
     p.add_argument("file", metavar="FILE", help="the dump or capture bundle to read; '-' reads standard input")
-    p.add_argument("chain", metavar="CHAIN[:INDEX]", help="a chain name, optionally with a 1-based rule index")
-    p.add_argument("--table", "-t", metavar="TABLE", help="the table, when the chain is in several (nat, filter, …)")
+    p.add_argument("chain", metavar="CHAIN[:INDEX]", help="a chain name, optionally with a 1-based rule index; in an nft "
+                   "listing also @SET[:INDEX] (a set or map, and one element)")  # fmt: skip
+    p.add_argument("--table", "-t", metavar="TABLE", help="the table, when the chain is in several (nat, filter, …; "
+                   "nft: 'ip kube-proxy', 'inet firewalld')")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON (format kptui.explain/1, stable; see docs/json.md)")
+    add_mode_option(p)
     add_input_options(p)
     add_part_options(p)
     p.set_defaults(handler=cmd_explain)
@@ -187,6 +230,7 @@ def add_explain_lint_commands(sub: Any) -> None:
     )
     p.add_argument("file", metavar="FILE", help="the dump or capture bundle to read; '-' reads standard input")
     p.add_argument("--json", action="store_true", help="print a JSON list of findings (stable; see docs/json.md)")
+    add_mode_option(p)
     add_input_options(p)
     add_part_options(p)
     p.set_defaults(handler=cmd_lint)

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from kptui.fmt import plural
 
 from .common import UserError, add_source_options, backend_of, node_errors
+from .remote import add_remote_options, check_limits, interrupts, kubectl_node, ssh_node, tell_cleanup
 
 __all__ = ["add_live_commands"]
 
@@ -58,12 +59,15 @@ def _summary(col: Any) -> list[str]:
 
 
 def cmd_capture(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from kptui.fmt import printable
-    from kptui.node.bundle import encode_bundle
     from kptui.node.collect import collect
 
     if args.output == "-" and sys.stdout.isatty():
         raise UserError("-o - writes the binary bundle to standard output, which is a terminal (redirect it)")
+    if args.kubectl or args.ssh:
+        return _capture_remote(args, err)
+    for option in ("context", "namespace", "image"):
+        if getattr(args, option):
+            raise UserError(f"--{option} goes with --kubectl node/NAME")
     start = time.perf_counter()
     with node_errors():
         col = collect(netns=args.netns, families=("ipv4", "ipv6"), conntrack=not args.no_conntrack, extras=True)
@@ -71,15 +75,54 @@ def cmd_capture(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not any(a.ok for a in rules):
         why = "; ".join(f"{' '.join(a.command)}: {a.error or a.stderr.strip() or a.status}" for a in rules)
         raise UserError(f"no rules could be read, nothing written ({why})")
+    _write_bundle(args.output, col, err, start)
+    return 0
+
+
+def _write_bundle(output: str, col: Any, err: TextIO, start: float, where: str = "") -> None:
+    """The bundle of ``col`` written to ``output`` (``-``: standard output), and a line saying what it holds."""
+    from kptui.fmt import printable
+    from kptui.node.bundle import encode_bundle
+
     data = encode_bundle(col, mtime=float(col.facts.get("created_unix") or 0))
-    if args.output == "-":
+    if output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        _write_private(args.output, data)
+        _write_private(output, data)
     mode = col.facts.get("proxy_mode") or "unknown"
-    print(printable(f"kptui: wrote {args.output} ({len(data)} bytes, {time.perf_counter() - start:.1f} s): "
+    print(printable(f"kptui: wrote {output} ({len(data)} bytes, {time.perf_counter() - start:.1f} s{where}): "
                     + "; ".join(_summary(col)) + f"; kube-proxy mode {mode}"), file=err)  # fmt: skip
+
+
+def _capture_remote(args: argparse.Namespace, err: TextIO) -> int:
+    """``kptui capture --kubectl node/NAME`` / ``--ssh [USER@]HOST``: the same capture, read from afar; the debug
+    pod is deleted whatever happens (a failure, a timeout, ctrl-c)."""
+    from kptui.fmt import printable
+    from kptui.node.remote_capture import capture_all
+
+    if args.netns:
+        raise UserError("--netns reads a namespace of this machine; a remote node is read as a whole")
+    check_limits(args)
+    node = kubectl_node(args, args.kubectl) if args.kubectl else ssh_node(args, args.ssh)
+    start = time.perf_counter()
+    try:
+        with interrupts():
+            run = capture_all([node], parallel=1, timeout=args.timeout, conntrack=not args.no_conntrack,
+                              on_interrupt=tell_cleanup(err))  # fmt: skip
+    except KeyboardInterrupt:
+        pod = getattr(node, "pod", None)
+        if pod is not None:
+            gone = getattr(node, "deleted", False)
+            print(printable(f"kptui: interrupted; the debug pod {pod} was " + ("deleted" if gone else
+                            f"NOT deleted: {node.delete_error}")), file=err)  # fmt: skip
+        raise
+    cap = run.done[0]
+    if cap.cleanup_error:
+        print(printable(f"kptui: warning: {cap.cleanup_error}"), file=err)
+    if cap.collection is None or cap.error:
+        raise UserError(f"node {node.name}: {cap.error or 'nothing was read'}; nothing written")
+    _write_bundle(args.output, cap.collection, err, start, f", node {node.name} via {node.transport}")
     return 0
 
 
@@ -119,5 +162,10 @@ def add_live_commands(sub: Any) -> None:
                        "anywhere with kptui summary/trace BUNDLE.")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the bundle to write ('-': standard output)")
     p.add_argument("--netns", metavar="NAME", help="read inside network namespace NAME")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--kubectl", metavar="node/NAME", help="read Kubernetes node NAME through kubectl debug (a "
+                       "debug pod that only sleeps; deleted afterwards): docs/fleet.md")  # fmt: skip
+    where.add_argument("--ssh", metavar="[USER@]HOST", help="read the node over ssh, each command with sudo -n")
     p.add_argument("--no-conntrack", action="store_true", help="leave the conntrack table out")
+    add_remote_options(p, conntrack=False)
     p.set_defaults(handler=cmd_capture)

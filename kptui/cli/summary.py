@@ -50,6 +50,10 @@ def cmd_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     nft = snap.nft_ruleset
     if nft is not None:
         summary["nft"] = nft_summary(nft)
+        summary["nft"]["kube"] = nft_kube_report(nft)
+    if nft is not None or snap.rules is not None:
+        summary["kube_modes"] = kube_modes_report(snap.ruleset if snap.rules is not None else None, nft,
+                                                  snap.proxy_mode)  # fmt: skip
     if snap.captured:
         summary.update(snapshot_report(snap))
         summary["warnings"] += [{"line": None, "message": w} for w in snap.warnings]
@@ -64,10 +68,49 @@ def cmd_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         text = [summary_text(summary)] if snap.rules is not None else []
         if nft is not None:
             text.append(nft_summary_text(summary["nft"]))
+        text += _modes_lines(summary["kube_modes"])
         print("\n\n".join(text), file=out)
         if snap.captured:
             print("\n" + snapshot_text(snap), file=out)
     return 0
+
+
+def nft_kube_report(nft: Any) -> dict[str, Any] | None:
+    """``nft.kube``: kube-proxy's nftables layout (the ``kube`` keys, ``mode`` "nftables", plus ``tables``,
+    ``dnat``, ``service_cidrs``); None without a kube-proxy table."""
+    from kptui.engine.kube.era import layout_to_dict
+    from kptui.engine.kube.nft_layout import kube_layout_of, kube_tables, nft_layout
+
+    tables = kube_tables(nft)
+    if not tables:
+        return None
+    out = layout_to_dict(kube_layout_of(nft))
+    lays = [nft_layout(t) for t in tables]
+    out.update({"tables": [f"{t.family} {t.name}" for t in tables], "dnat": lays[0].dnat,
+                "service_cidrs": [c for lay in lays for c in lay.service_cidrs]})
+    return out
+
+
+def kube_modes_report(ruleset: Any, nft: Any, proxy_mode: str | None) -> dict[str, Any]:
+    """``kube_modes``: the kube-proxy mode in use, the other mode's leftovers, a mixed node."""
+    from kptui.engine.kube.nft_mode import kube_modes
+
+    m = kube_modes(ruleset, nft, proxy_mode)
+    return {"mode": m.mode, "source": m.source, "mixed": m.mixed,
+            "leftovers": [{"mode": lo.mode, "where": lo.where, "chains": lo.chains, "rules": lo.rules,
+                           "services": lo.services, "hooked": lo.hooked, "live": lo.live} for lo in m.leftovers],
+            "evidence": list(m.evidence)}  # fmt: skip
+
+
+def _modes_lines(m: dict[str, Any]) -> list[str]:
+    if not m["leftovers"]:
+        return []
+    out = [printable(f"kube-proxy mode: {m['mode'] or 'unknown'}" + (" — MIXED: both modes are live" if m["mixed"]
+                                                                       else ""))]  # fmt: skip
+    out += [printable(f"  {lo['mode']}-mode rules in {lo['where']}: {lo['chains']} chains, {lo['rules']} rules "
+                      f"({'live' if lo['live'] else 'hooked in, no services' if lo['hooked'] else 'left over'})")
+            for lo in m["leftovers"]]  # fmt: skip
+    return ["\n".join(out)]
 
 
 def nft_summary_text(d: dict[str, Any], *, limit: int = 12) -> str:
@@ -77,6 +120,8 @@ def nft_summary_text(d: dict[str, Any], *, limit: int = 12) -> str:
     out = [printable(f"nft ruleset ({d['source'] or '<stdin>'}, {d['form']}, {plural(d['lines'], 'line')}): "
                      f"{plural(tot['tables'], 'table')}, {plural(tot['chains'], 'chain')}, "
                      f"{plural(tot['rules'], 'rule')}, {plural(tot['elements'], 'set element')}")]  # fmt: skip
+    if d.get("kube"):
+        out.extend(_kube_lines(d["kube"]))
     for t in d["tables"]:
         note = " (managed by iptables-nft: its rules are read from iptables-nft-save when given)" \
             if t["iptables_nft"] else ""
@@ -197,7 +242,7 @@ def snapshot_text(snap: NodeSnapshot) -> str:
 
 # -- the dump's part ----------------------------------------------------------------------------------------
 _FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6", None: "family unknown"}
-_FORM = {"save": "iptables-save form", "spec": "iptables -S form (tables unknown)"}
+_FORM = {"save": "iptables-save form", "spec": "iptables -S form"}
 
 
 def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
@@ -211,6 +256,7 @@ def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
     out.append("  " + ", ".join(head))
     if s["legacy_tables_present"]:
         out.append("  note: iptables-legacy tables are present too (see iptables-legacy-save)")
+    out.extend(_input_lines(s))
     if "kube" in s:
         out.extend(_kube_lines(s["kube"]))
     if s.get("ipvs") is not None:
@@ -252,6 +298,32 @@ def summary_text(s: dict[str, Any], *, limit: int = 20) -> str:
         for loop in s["loops"]:
             out.append("  " + " -> ".join(_where(c) for c in loop))
     return "\n".join(out)
+
+
+def _input_lines(s: dict[str, Any]) -> list[str]:
+    """What the paste held besides rules, what it lacks, and how -S listings were placed."""
+    out: list[str] = []
+    kinds: dict[str, list[int]] = {}
+    for item in s.get("skipped", ()):
+        kinds.setdefault(item["kind"], []).append(item["line"])
+    names = {"prompt": "prompt or command line", "elision": "elision mark", "decoration": "pager or Markdown line"}
+    for kind, lines in kinds.items():
+        shown = ", ".join(map(str, lines[:8])) + (", …" if len(lines) > 8 else "")
+        out.append(f"  skipped {plural(len(lines), names.get(kind, kind))} (line{'s' if len(lines) > 1 else ''} "
+                   f"{shown})")  # fmt: skip
+    for why in s.get("rules_missing", ()):
+        out.append(f"  RULES MISSING: {printable(why)}: answers resting on this dump may miss rules")
+    for t in s.get("inferred_tables", ()):
+        out.append(f"  table {t['table']} inferred: {printable(t['reason'])}")
+    unplaced = s.get("unplaced_chains", ())
+    if unplaced:
+        names_ = ", ".join(printable(c) for c in unplaced[:8]) + (", …" if len(unplaced) > 8 else "")
+        out.append(f"  table unknown for {plural(len(unplaced), 'chain')} ({names_}): a trace needs the whole "
+                   "iptables-save output")  # fmt: skip
+    for o in s.get("other_families", ()):
+        out.append(f"  this paste also holds {_FAMILY.get(o['family'], o['family'])} rules "
+                   f"({plural(o['total_rules'], 'rule')}; -{str(o['family'])[-1]} reads them)")  # fmt: skip
+    return out
 
 
 def _kube_lines(k: dict[str, Any]) -> list[str]:

@@ -27,10 +27,16 @@ __all__ = ["add_trace_commands"]
 def cmd_trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from kptui.engine.trace import trace
     from kptui.engine.trace_report import trace_text, trace_to_dict
+    from kptui.engine.traceable import trace_refusal
 
     packet, node = packet_from_args(args)
     snap = load_snapshot(args, need_rules="any")  # FILE (a dump, an nft listing, a bundle), or the live node
     rules = netfilter_of(snap, packet.family)
+    refused = trace_refusal(rules, packet.family)
+    if refused is not None:  # never a verdict without hops (issue 14.2)
+        for rs in rules.xtables.values():
+            print_warnings(rs.warnings, err)
+        raise UserError(f"{snap.source}: {refused}")
     node = node_for_trace(args, node, snap)  # a bundle's / the live node's context under the node options
     result = trace(rules, packet, node)
     if args.json:

@@ -20,6 +20,7 @@ from .matches import RecentLists, compile_match
 from .model import Target
 from .targets import apply_target
 from .trace_model import PacketState
+from .xt.compile import not_understood_check, rule_not_understood
 
 if TYPE_CHECKING:
     from .model import Chain, Ruleset
@@ -114,6 +115,9 @@ class ChainIndex:
                     name = m.option("--name")
                     recent_set = name.value if name else "DEFAULT"
             ops: list[Check | Action] = list(checks)
+            why = rule_not_understood(spec, self.table_chains)
+            if why is not None:  # iptables-restore would refuse this rule: the trace takes both ways, and says so
+                ops.insert(0, not_understood_check(self.chain.rules[i].line, why))
             if recent_set is not None:
                 ops.append(_recent_action(recent_set))
             if spec.target is not None:

@@ -221,6 +221,9 @@ def diff_counters(old: Ruleset | CounterSnapshot, new: Ruleset | CounterSnapshot
             "the old snapshot has no" if not old_counters else "the new snapshot has no"
         notes.append(f"{which} rule counters (save with iptables-save -c): no counter deltas, only the rules "
                      "that appeared or vanished")  # fmt: skip
+        if any(t is not None and " " in t for t in b.tables):  # nft tables (kptui.engine.nft.display)
+            notes.append("nft rules count only with a counter statement, and kube-proxy's nftables mode writes none: "
+                         "its rules have no counters to watch")  # fmt: skip
     for tname, nt in b.tables.items():
         ot = a.tables.get(tname)
         if ot is None:

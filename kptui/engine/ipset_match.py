@@ -12,8 +12,8 @@ import ipaddress
 
 from .flow import CheckFn, Env, Outcome, Undecidable
 from .ipset import ADDRESS_DIMS, IpSet, IpsetTable, SetMatch, legacy_sets
-from .model import Match, Option
 from .packet import PROTOCOLS
+from .spec import Match, Option
 from .trace_model import PacketState
 
 __all__ = ["packet_values", "set_check", "test_set"]

@@ -51,6 +51,7 @@ _XT_KIND = re.compile(r":(rule):(0x[0-9a-fA-F]+):|:(policy):|:(return):")
 _XT_RULE_PREFIX = re.compile(r"^-[46]\s+-t\s+\S+\s+")
 _NFT_LINE = re.compile(r"^\s*trace id ([0-9a-fA-F]+) (\S+) (\S+) (\S+) (packet:|rule|policy|verdict|unknown rule)"
                        r"\s*(.*)$")
+_NFT_HANDLE = re.compile(r"\s*# handle (\d+)$")
 _NFT_VERDICT = re.compile(r"\(verdict ([a-z]+)(?: (\S+))?\)")
 _DNAT_TO = re.compile(r"(?:--to-destination|dnat (?:ip6? )?to) (\S+)")
 _MASQ = re.compile(r"-j MASQUERADE\b|\bmasquerade\b")
@@ -386,6 +387,9 @@ class _Parser:
             verdict, target = (v.group(1).upper(), v.group(2)) if v else ("?", None)
             text = rest[:v.start()].strip() if v else rest.strip()
             handle = _int(text.rsplit(" ", 1)[-1]) if kind == "unknown rule" else None
+            h = _NFT_HANDLE.search(text)
+            if h and kind == "rule":  # nft -a monitor trace: "… # handle N"
+                handle, text = int(h.group(1)), text[:h.start()].rstrip()
             self.event(KernelEvent(n, trace_id.lower(), family, table, chain, "rule", verdict, target, handle,
                                    None if kind == "unknown rule" else text))  # fmt: skip
         else:

@@ -1,20 +1,25 @@
-"""Split one rule line into tokens the way ``iptables-restore`` does.
+"""Split one rule line into tokens exactly the way ``iptables-restore`` does (``add_param_to_argv``).
+
+- Spaces, tabs and newlines separate tokens; no other character does (not even ``\\r`` or a form feed).
+- A double quote opens a quoted part, anywhere in a token; inside it a backslash escapes the next character
+  and the closing quote *ends the token* (``a"b c"d`` is two tokens, ``ab c`` and ``d``; ``""`` is an empty
+  token). Outside quotes a backslash and a single quote are ordinary characters.
+- A quote that is never closed takes the rest of the line (iptables-restore loads ``--comment "open`` with
+  the comment ``open``); ``strict=True`` refuses it instead (a line cut off in the middle of a quote).
 
 iptables-save quotes an argument with double quotes when it holds anything but ``[A-Za-z0-9_-]`` and escapes
-``"`` and ``\\`` inside with a backslash. iptables-restore also accepts single quotes. Whitespace separates
-tokens; quoted parts may touch unquoted ones (``a"b c"`` is one token ``ab c``).
-
-Each token remembers its column (for error carets) and whether any part of it was quoted (a quoted token is
-always a value, never an option, even when it reads ``-j``).
+``"`` and ``\\`` inside. Each token remembers its column (for error carets) and whether any part of it was
+quoted.
 """
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from .errors import Diagnostic, ParseError
 
-__all__ = ["Token", "quote", "tokenize"]
+__all__ = ["Token", "open_quote", "quote", "tokenize"]
 
 
 class Token(NamedTuple):
@@ -24,13 +29,26 @@ class Token(NamedTuple):
 
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_OTHER_SPACE = re.compile(r"[^\S \t\n]")  # whitespace str.split() would split at but iptables-restore does not
+_WORD = re.compile(r"[^ \t\n]+")
 
 
-def tokenize(line: str, *, lineno: int | None = None) -> list[Token]:
-    """Tokenize ``line``; raise :class:`ParseError` for an unterminated quote."""
-    if '"' not in line and "'" not in line and "\\" not in line:
-        return _split_plain(line)
-    return _split_quoted(line, lineno)
+def tokenize(line: str, *, lineno: int | None = None, strict: bool = False) -> list[Token]:
+    """Tokenize ``line``; with ``strict``, raise :class:`ParseError` for a quote that is never closed."""
+    if '"' not in line:
+        if _OTHER_SPACE.search(line) is None:
+            return _split_plain(line)
+        return [Token(m.group(), m.start(), False) for m in _WORD.finditer(line)]
+    tokens, open_at = _split_quoted(line)
+    if open_at is not None and strict:
+        raise ParseError(Diagnostic("unterminated quote (truncated line?)", lineno, open_at, len(line) - open_at,
+                                    line))  # fmt: skip
+    return tokens
+
+
+def open_quote(line: str) -> int | None:
+    """The column of a quote ``line`` never closes (None when every quote is closed)."""
+    return _split_quoted(line)[1] if '"' in line else None
 
 
 def _split_plain(line: str) -> list[Token]:
@@ -44,82 +62,45 @@ def _split_plain(line: str) -> list[Token]:
     return tokens
 
 
-def _split_quoted(line: str, lineno: int | None) -> list[Token]:
+def _split_quoted(line: str) -> tuple[list[Token], int | None]:
     tokens: list[Token] = []
-    n = len(line)
-    i = 0
-    while i < n:
-        if line[i].isspace():
-            i += 1
-            continue
-        start = i
-        parts: list[str] = []
-        quoted = False
-        while i < n and not line[i].isspace():
-            ch = line[i]
-            if ch == '"' or ch == "'":
-                quoted = True
-                close = _closing_quote(line, i, ch)
-                if close < 0:
-                    raise ParseError(
-                        Diagnostic(
-                            "unterminated quote (truncated line?)",
-                            lineno,
-                            i,
-                            n - i,
-                            line,
-                        )
-                    )
-                body = line[i + 1 : close]
-                if "\\" in body:
-                    body = _unescape(body)
-                parts.append(body)
-                i = close + 1
-            elif ch == "\\" and i + 1 < n:
-                parts.append(line[i + 1])
-                i += 2
+    buf: list[str] = []
+    start = -1  # column where the current token began (-1: none yet)
+    quoted = in_quote = escaped = False
+    open_at: int | None = None
+    for i, ch in enumerate(line):
+        if in_quote:
+            if escaped:
+                buf.append(ch)
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':  # the closing quote ends the token
+                in_quote = False
+                tokens.append(Token("".join(buf), start, True))
+                buf, start, quoted = [], -1, False
             else:
-                j = i
-                while j < n and not line[j].isspace() and line[j] not in "\"'\\":
-                    j += 1
-                if j == i:  # a lone trailing backslash
-                    j = i + 1
-                parts.append(line[i:j])
-                i = j
-        tokens.append(Token("".join(parts), start, quoted))
-    return tokens
-
-
-def _closing_quote(line: str, start: int, q: str) -> int:
-    i = start + 1
-    n = len(line)
-    while i < n:
-        pos = line.find(q, i)
-        if pos < 0:
-            return -1
-        # count the backslashes right before the quote: an odd number escapes it
-        k = pos - 1
-        while k > start and line[k] == "\\":
-            k -= 1
-        if (pos - 1 - k) % 2 == 0:
-            return pos
-        i = pos + 1
-    return -1
-
-
-def _unescape(body: str) -> str:
-    out: list[str] = []
-    i = 0
-    n = len(body)
-    while i < n:
-        ch = body[i]
-        if ch == "\\" and i + 1 < n:
-            out.append(body[i + 1])
-            i += 2
+                buf.append(ch)
+            continue
+        if ch == '"':
+            in_quote = quoted = True
+            open_at = i
+            if start < 0:
+                start = i
+        elif ch in " \t\n":
+            if buf or (start >= 0 and quoted):
+                tokens.append(Token("".join(buf), start, quoted))
+            buf, start, quoted = [], -1, False
         else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+            if start < 0:
+                start = i
+            buf.append(ch)
+    if in_quote:
+        tokens.append(Token("".join(buf), start, True))
+        return tokens, open_at
+    if buf:
+        tokens.append(Token("".join(buf), start, quoted))
+    return tokens, None
 
 
 def quote(arg: str, *, string: bool = False) -> str:

@@ -154,6 +154,12 @@ class Ruleset:
     warnings: tuple[Diagnostic, ...] = ()
     legacy_tables_present: bool = False  # the nft variant's "iptables-legacy tables present" warning
     line_count: int = 0
+    # what a pasted dump carried besides rules: (line, kind, text), kind "prompt", "elision" or "decoration"
+    skipped: tuple[tuple[int, str, str], ...] = ()
+    rules_missing: tuple[str, ...] = ()  # why rules may be missing (elided lines, filtered output), one per cause
+    inferred_tables: tuple[tuple[str, str], ...] = ()  # iptables -S listings: (table, why it is that table)
+    unplaced_chains: tuple[str, ...] = ()  # chains of -S listings whose table could not be told (table None)
+    companions: tuple[Ruleset, ...] = ()  # the other family's dump of the same paste (a v4 and a v6 save)
     _derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def table(self, name: str | None) -> Table | None:

@@ -60,10 +60,14 @@ class Netfilter:
 
     @classmethod
     def of(cls, rules: Ruleset | Netfilter, family: int) -> Netfilter:
-        """``rules`` as a Netfilter; a lone iptables dump is taken as the packet's family's."""
+        """``rules`` as a Netfilter; a lone iptables dump is taken as the packet's family's (a paste of a v4 and
+        a v6 dump brings the other family's as a companion)."""
         if isinstance(rules, Netfilter):
             return rules
-        return cls({rules.family or ("ipv6" if family == 6 else "ipv4"): rules})
+        found = {rules.family or ("ipv6" if family == 6 else "ipv4"): rules}
+        for other in rules.companions:
+            found.setdefault(other.family or "", other)
+        return cls(found)
 
     def ruleset(self, family: int) -> Ruleset | None:
         """The iptables dump of ``family`` (4 or 6); a dump whose family is unknown stands for either."""

@@ -80,3 +80,7 @@ class RuleSpec:
 
     matches: tuple[Match, ...]
     target: Target | None
+    # what kptui does not understand in this rule, though the rule loads (message, column, length, scope): an
+    # unknown module or option, a host or service name, … — iptables-restore here would refuse the rule. Scope
+    # "match": that match's checks are questions themselves; "rule": the rule as a whole is (xt.compile).
+    problems: tuple[tuple[str, int, int, str], ...] = field(default=(), compare=False)

@@ -84,6 +84,22 @@ def summarize(ruleset: Ruleset, ipvs: IpvsNode | None = None) -> dict[str, Any]:
         ],
         "kube": layout_to_dict(detect_layout(ruleset, ipvs)),
         **({"ipvs": ipvs_summary(ipvs)} if ipvs is not None else {}),
+        **input_report(ruleset),
+    }
+
+
+def input_report(ruleset: Ruleset) -> dict[str, Any]:
+    """What of a pasted dump was not rules (skipped lines), what may be missing, how -S listings were placed,
+    and the other family's dump of the same paste (keys added in schema kptui.summary/1)."""
+    return {
+        "skipped": [{"line": line, "kind": kind, "text": text} for line, kind, text in ruleset.skipped],
+        "rules_missing": list(ruleset.rules_missing),
+        "inferred_tables": [{"table": t, "reason": why} for t, why in ruleset.inferred_tables],
+        "unplaced_chains": list(ruleset.unplaced_chains),
+        "other_families": [
+            {"family": c.family, "total_rules": c.rule_count, "tables": [t for t in c.tables if t is not None]}
+            for c in ruleset.companions
+        ],
     }
 
 

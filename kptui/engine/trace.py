@@ -54,6 +54,7 @@ from .packet import NodeContext, Packet
 from .routing import Decision, input_route, output_reroute
 from .schedule import CONNTRACK_PRIORITY, BaseChain, Netfilter, hook_schedule
 from .trace_model import MASQ_ADDRESS_UNKNOWN, Hop, PacketState, Trace, TracePath
+from .traceable import input_notes
 
 __all__ = ["MAX_PATHS", "trace"]
 
@@ -695,9 +696,9 @@ def trace(rules: Ruleset | Netfilter, packet: Packet, node: NodeContext | None =
     node = node or NodeContext()
     walker = _Walker(Netfilter.of(rules, packet.family), packet, node, max_paths)
     paths = walker.run()
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = input_notes(rules, packet.family)  # rules missing, tables inferred (issue 14.1-2)
     if walker.truncated:
-        notes = (f"stopped branching at {max_paths} paths; the last ones were not split further",)
+        notes += (f"stopped branching at {max_paths} paths; the last ones were not split further",)
     groups = scenarios([p.facts for p in paths], [p.prefix for p in paths], [p.probability for p in paths])
     return Trace(packet, node, tuple(paths), notes, groups)
 

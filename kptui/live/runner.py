@@ -116,6 +116,7 @@ class CommandResult:
     seconds: float  # wall time
     cpu_seconds: float  # CPU time of the command (user + system, from the kernel's child accounting)
     error: str | None = None  # "not installed", "timed out after 60 s", … (status is then None)
+    via: tuple[str, ...] = ()  # a remote read: the kubectl or ssh argument list that carried the command
 
     @property
     def ok(self) -> bool:
@@ -143,7 +144,7 @@ class CommandResult:
 
 def check_netns_name(name: str) -> str:
     """The name unchanged if ``ip netns`` could have made it; ValueError otherwise."""
-    if not _NETNS_NAME.match(name) or name in (".", ".."):
+    if not _NETNS_NAME.fullmatch(name) or name in (".", ".."):
         raise ValueError(f"'{name}' is not a network namespace name (letters, digits, '_', '.', '-')")
     return name
 
@@ -294,6 +295,8 @@ class SysctlRead:
     values: dict[str, str]  # "net.ipv4.ip_forward" → "1"
     seconds: float
     error: str | None = None  # why nothing could be read (a namespace that is not there, …)
+    command: tuple[str, ...] = ()  # a remote read: the command that read them (grep over /proc/sys)
+    via: tuple[str, ...] = ()  # … and the kubectl or ssh argument list that carried it
 
 
 def _read_sysctl_files(root: str) -> dict[str, str]:

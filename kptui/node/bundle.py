@@ -176,11 +176,14 @@ def _artifact(e: Any, members: dict[str, bytes], limits: Limits) -> Artifact:
         raise BundleError(f"manifest.json has a malformed command for {name!r}")
     status = e.get("status")
     started = e.get("started")
+    via = e.get("via") or ()
+    if not isinstance(via, list | tuple) or not all(isinstance(c, str) for c in via):
+        raise BundleError(f"manifest.json has a malformed 'via' for {name!r}")
     return Artifact(name, e["kind"], content, _str_or_none(e.get("family")), _str_or_none(e.get("backend")),
                     tuple(command), status if isinstance(status, int) and not isinstance(status, bool) else None,
                     _str_or_none(e.get("error")), str(e.get("stderr") or ""), _number(e.get("seconds")),
                     _number(e.get("cpu_seconds")), _number(started) if started is not None else None,
-                    _str_or_none(e.get("format")))  # fmt: skip
+                    _str_or_none(e.get("format")), tuple(via))  # fmt: skip
 
 
 def decode_tar(raw: bytes, *, limits: Limits | None = None, source: str = "bundle") -> Collection:

@@ -49,6 +49,7 @@ class Artifact:
     cpu_seconds: float = 0.0
     started: float | None = None  # Unix time the command started (None: not recorded, e.g. format 1)
     format: str | None = None  # "json" / "text" where the kind has both (nft-ruleset)
+    via: tuple[str, ...] = ()  # a remote read: the kubectl/ssh argument list that carried ``command``
 
     @property
     def ok(self) -> bool:
@@ -64,6 +65,8 @@ class Artifact:
             entry["started"] = round(self.started, 3)
         if self.format is not None:
             entry["format"] = self.format
+        if self.via:
+            entry["via"] = list(self.via)
         return entry
 
 

@@ -121,14 +121,16 @@ class NodeSnapshot:
         """The dump in use, parsed (once). ``ParseError`` when it does not parse."""
         return self.parse_rules()
 
-    def parse_rules(self, progress: Progress | None = None) -> Ruleset:
+    def parse_rules(self, progress: Progress | None = None, *, fork: bool = True) -> Ruleset:
         """Parse the dump in use now, telling ``progress(lines done, lines)`` as it goes, and keep it as
-        :attr:`ruleset` (a big dump's shape checks run in a forked child: :func:`kptui.forked.spawn`)."""
+        :attr:`ruleset` (a big dump's shape checks run in a forked child, :func:`kptui.forked.spawn`, unless
+        ``fork`` is false)."""
         if "ruleset" in self.__dict__:
             return self.__dict__["ruleset"]  # type: ignore[no-any-return]
         if self.rules is None:
             raise NodeDataError(f"{self.source}: no iptables rules")
-        ruleset = parse_ruleset_bytes(self.rules.data, source=self.ruleset_source, progress=progress, parallel=spawn)
+        ruleset = parse_ruleset_bytes(self.rules.data, source=self.ruleset_source, progress=progress,
+                                      parallel=spawn if fork else None)  # fmt: skip
         self.__dict__["ruleset"] = ruleset
         return ruleset
 
@@ -144,14 +146,17 @@ class NodeSnapshot:
 
     def netfilter(self, family: int | None = None) -> Netfilter:
         """Everything the trace walks for a packet of ``family`` (4 or 6; default: the family in use): the
-        iptables dump of that family (the one in use, or a bundle's/the live node's other family, same backend)
-        and the nft ruleset (its tables that the dump also shows are taken from the dump)."""
+        iptables dump of that family (the one in use, a pasted file's other family's dump, or a bundle's/the live
+        node's other family, same backend) and the nft ruleset (its tables that the dump also shows are taken from the dump)."""
         from kptui.engine.schedule import Netfilter
 
         fam = family or (6 if self.family == "ipv6" else 4)
         key = f"ipv{fam}"
         xtables: dict[str, Ruleset] = {}
-        if self.rules is not None and (self.family in (None, key)):
+        companion = self._companion(key)  # a paste of a v4 and a v6 dump: the other family's (issue 14.1)
+        if companion is not None:
+            xtables[key] = companion
+        elif self.rules is not None and (self.family in (None, key)):
             xtables[self.ruleset.family or key] = self.ruleset
         elif self.captured:
             other = self._other.get(key)
@@ -166,6 +171,13 @@ class NodeSnapshot:
             ipvs = self.ipvs_node
             got = self._netfilters[fam] = Netfilter(xtables, self.nft_ruleset, ipvs.views if ipvs else None)
         return got
+
+    def _companion(self, key: str) -> Ruleset | None:
+        """A file's dump of family ``key`` that came in the same paste as the dump in use, when that one is of
+        the other family (``Ruleset.companions``; a bundle or the live node has each family's own dump)."""
+        if self.rules is None or self.captured or self.ruleset.family in (None, key):
+            return None
+        return next((c for c in self.ruleset.companions if c.family == key), None)
 
     @cached_property
     def ipvs_node(self) -> IpvsNode | None:
@@ -373,8 +385,8 @@ def _choose(col: Collection, family: str, backend: str | None,
             warnings.append(f"no {family} iptables rules in either backend (kube-proxy in nftables or ipvs "
                             "mode, or not running?)")  # fmt: skip
             if col.find("nft-ruleset") is not None and any(a.ok for a in col.all("nft-ruleset")):
-                warnings.append("the capture holds the nft ruleset (nft -j list ruleset): kptui summary "
-                                "and kptui trace read it")  # fmt: skip
+                warnings.append("the nft ruleset was read (nft -j list ruleset): kptui reads kube-proxy's "
+                                "nftables mode and every native table from it")  # fmt: skip
     for b, s in stats.items():
         err = str(s.get("error") or "")
         if not s["read"] and b != chosen and _real_failure(err):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from textual import work
 from textual.app import App
@@ -22,7 +22,10 @@ from textual.binding import Binding, BindingType
 
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
 from kptui.engine.graph import graph_of
+from kptui.engine.ipvs.display import with_ipvs
 from kptui.engine.kernel_replay_walks import KernelWalks
+from kptui.engine.kube.fleet_model import NodeParts
+from kptui.engine.nft.display import display_ruleset
 from kptui.engine.packet import NodeContext, Packet
 from kptui.fmt import out_of_memory, parse_progress, plural, printable
 from kptui.forked import can_fork, spawn
@@ -34,9 +37,16 @@ from .chain_tree import ChainTree, ChainTreePane
 from .clipboard import Clipboard
 from .entry_counts import EntryCounts
 from .export import Writer, no_writer
+from .fleet_matrix_view import FleetMatrixPane
+from .fleet_screen import FleetScreen
+from .fleet_source import FleetSource
+from .fleet_trace_view import FleetTracePane
 from .hop_list import HopList
+from .ipvs_insights import with_ipvs_insights
 from .main_screen import MainScreen
 from .modals import HelpScreen, LoadingScreen, SaveScreen
+from .nft_insights import view_insights
+from .node_screen import NodeScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
 from .search_index import LazySearchIndex
@@ -44,13 +54,44 @@ from .services import Insights, load_insights
 from .trace_view import TraceView
 from .watch import Watcher
 
-__all__ = ["HELP_SECTIONS", "KptuiApp", "LiveSource", "make_app"]
+if TYPE_CHECKING:
+    from kptui.engine.nft import NftRuleset
+    from kptui.engine.parser import Progress
+    from kptui.engine.schedule import Netfilter
+
+__all__ = ["HELP_SECTIONS", "KptuiApp", "LiveSource", "SnapshotRules", "make_app"]
 
 
 class LiveSource(Protocol):
     """Reads the live rules (:class:`kptui.node.live.LiveReader`); raises ReadFailed with a message."""
 
     def __call__(self) -> Reading: ...
+
+
+class SnapshotRules(Protocol):
+    """A source's rules as read, not yet parsed (:class:`kptui.node.snapshot.NodeSnapshot`): the iptables dump in
+    use (``rules``: None without one), the nft listing, and what a trace of a packet of a family walks, the same
+    :class:`~kptui.engine.schedule.Netfilter` ``kptui trace`` walks (the nft ruleset, an IPVS-mode node's side).
+    The app parses them behind the loading screen; it reads no file."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def rules(self) -> object | None: ...
+
+    @property
+    def nft(self) -> object | None: ...
+
+    @property
+    def ruleset(self) -> Ruleset: ...
+
+    def parse_rules(self, progress: Progress | None = None, *, fork: bool = True) -> Ruleset: ...
+
+    @property
+    def nft_ruleset(self) -> NftRuleset | None: ...
+
+    def netfilter(self, family: int | None = None) -> Netfilter: ...
 
 
 FREEZE_GC_LINES = 50_000  # bigger dumps move their objects out of the cyclic GC's sight after parsing
@@ -71,11 +112,14 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
                  writer: Writer = no_writer, env: Mapping[str, str] | None = None,
                  native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
                  watch: float | None = None, origin: str | None = None,
-                 kernel: KernelWalks | None = None) -> None:  # fmt: skip
+                 kernel: KernelWalks | None = None, nft: NftRuleset | None = None,
+                 snapshot: SnapshotRules | None = None, fleet: FleetSource | None = None) -> None:  # fmt: skip
         super().__init__()
         self.kernel = kernel  # --kernel-trace: a kernel trace log replayed against the rules
-        if ruleset is None and data is None and reader is None:
-            raise ValueError("make_app needs a ruleset, the bytes of a dump or a reader of live rules")
+        self.fleet = fleet  # a fleet's nodes compared: the app opens on the fleet screen
+        if ruleset is None and data is None and reader is None and nft is None and snapshot is None and fleet is None:
+            raise ValueError("make_app needs a ruleset, an nft ruleset, the bytes of a dump, a snapshot's rules, a "
+                             "reader of live rules or a fleet")  # fmt: skip
         if watch is not None and reader is None:
             raise ValueError("watch mode needs a reader of live rules")
         self.reader = reader
@@ -86,7 +130,11 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self._skipped = False  # a read came and went unshown: the next one is compared with the screen's rules
         self.ruleset = ruleset
         self.data = data
-        self.source = source or (ruleset.source if ruleset is not None else None) or "<dump>"
+        self.nft = nft  # an nft listing: its tables beside the dump's (or alone)
+        self.snapshot = snapshot  # a source's rules, parsed behind the loading screen; traces walk its netfilter
+        self.source = source or (ruleset.source if ruleset is not None else None) or \
+            (nft.source if nft is not None else None) or (snapshot.source if snapshot is not None else None) or \
+            "<dump>"  # fmt: skip
         self.packet, self.node, self.all_hops = packet, node, all_hops
         self.writer = writer
         self.kptui_clipboard = Clipboard(self, env=env, native=native_clipboard)
@@ -95,6 +143,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.timings: dict[str, float] = {"start": time.perf_counter()}  # for benchmarks: load milestones
         self.big = False  # a dump of FREEZE_GC_LINES lines or more
         self.last_input = time.monotonic()
+        self._node_insights: dict[str, Insights] = {}  # a fleet's nodes, once opened
 
     @property
     def main_screen(self) -> MainScreen | None:
@@ -106,18 +155,23 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
     def on_mount(self) -> None:
         if self.origin:
             self.sub_title = printable(self.origin)
+        if self.fleet is not None:
+            self.push_screen(FleetScreen(self.fleet, self.open_node))
+            return
         if self.reader is not None:
             self.push_screen(LoadingScreen("Reading this node's rules, read-only (iptables-save -c, ip -j addr, "
                                            "ip -j route) …"))  # fmt: skip
             self._read_live(first=True)
             return
-        if self.ruleset is not None:
-            self.big = self.ruleset.line_count >= FREEZE_GC_LINES
-            self.show_ruleset(self.ruleset, load_insights(self.ruleset))
+        if self.data is None and self.snapshot is None:
+            view = display_ruleset(self.ruleset, self.nft)
+            self.big = view.line_count >= FREEZE_GC_LINES
+            self.show_ruleset(view, view_insights(view, self.nft))
             return
-        assert self.data is not None
-        size = len(self.data)
-        lines = self.data.count(b"\n")
+        parts = [self.data] if self.data is not None else \
+            [getattr(p, "data", b"") for p in (self.snapshot.rules, self.snapshot.nft) if p is not None]  # type: ignore[union-attr]  # fmt: skip
+        size = sum(len(p) for p in parts)
+        lines = sum(p.count(b"\n") for p in parts)
         mb = f"{size / 1e6:.1f} MB" if size >= 100_000 else plural(size, "byte")
         self.push_screen(LoadingScreen(f"Reading {printable(self.source)}: {mb}, {plural(lines, 'line')} …"))
         self._load(self.data, lines)
@@ -129,15 +183,23 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             screen.show_progress(done, total, doing)
 
     @work(thread=True, exclusive=True, group="load", description="parse the dump")
-    def _load(self, data: bytes, lines: int) -> None:
+    def _load(self, data: bytes | None, lines: int) -> None:
         def parsed(done: int, total: int) -> None:
             self.call_from_thread(self._progress, done, total, parse_progress(done, total))
 
+        snap = self.snapshot
+        # The explorer has two busy threads already (the screen's and this one): the shape checks' child only
+        # helps with a third core (on two shared cores it slowed the parse: docs/benchmarks.md).
+        fork = can_fork(cores=3)
         try:
-            # The explorer has two busy threads already (the screen's and this one): the shape checks' child
-            # only helps with a third core (on two shared cores it slowed the parse: docs/benchmarks.md).
-            ruleset = parse_ruleset_bytes(data, source=self.source, progress=parsed,
-                                          parallel=spawn if can_fork(cores=3) else None)  # fmt: skip
+            if data is not None:
+                ruleset: Ruleset | None = parse_ruleset_bytes(data, source=self.source, progress=parsed,
+                                                              parallel=spawn if fork else None)  # fmt: skip
+            else:
+                assert snap is not None
+                ruleset = snap.parse_rules(parsed, fork=fork) if snap.rules is not None else None
+                self.nft = snap.nft_ruleset
+            ipvs = snap.ipvs_node if snap is not None else None  # ParseError (located) when a part is bad
             self.timings["parsed"] = time.perf_counter()
         except ParseError as exc:
             self.call_from_thread(self.fail, exc.diagnostic.format())
@@ -150,10 +212,11 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.big = lines >= FREEZE_GC_LINES
         self.settle()  # now, not after the service index: its allocations would make the collector walk the rules
         self.call_from_thread(self._progress, lines, lines, f"parsed all {lines:,} lines; indexing the services …")
-        insights = load_insights(ruleset)
+        view = with_ipvs(display_ruleset(ruleset, self.nft), ipvs)  # an IPVS node's sets and virtual services too
+        insights = with_ipvs_insights(view_insights(view, self.nft), view, ipvs)
         self.call_from_thread(self._progress, lines, lines, "drawing the first screen …")
         self.settle()
-        self.call_from_thread(self.show_ruleset, ruleset, insights)
+        self.call_from_thread(self.show_ruleset, view, insights)
 
     # -- live rules and watch mode ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="read", description="read the live rules")
@@ -168,7 +231,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             self.call_from_thread(self.fail if first else self.read_failed, out_of_memory("reading the live rules"))
             return
         self.big = reading.ruleset.line_count >= FREEZE_GC_LINES
-        insights = load_insights(reading.ruleset)
+        insights = view_insights(reading.ruleset, reading.nft)
         entries = EntryCounts(reading.ruleset)
         prepare = getattr(insights, "prepare_findings", None)
         if not first:  # here, in the reading thread: a refresh must not stall the screen computing them
@@ -182,23 +245,25 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.call_from_thread(self.live_read, reading, insights, first, entries)
 
     @work(thread=True, exclusive=True, group="index", description="index the jumps")
-    def _index_callers(self, ruleset: Ruleset, search: LazySearchIndex | None = None) -> None:
+    def _index_callers(self, ruleset: Ruleset, insights: Insights | None = None, screen: MainScreen | None = None,
+                       search: LazySearchIndex | None = None) -> None:  # fmt: skip
         """The filter's text index (under a second at 500k rules), then the reverse jump index ("jumped to
         from") and the pitfall findings (seconds on a big dump): built once the screen is up, rather than on the
         first keypress that needs them, the text index first: a first filter, typed right after the first
-        paint, would otherwise wait for all of them."""
+        paint, would otherwise wait for all of them (``insights``, ``screen``: a fleet's node's)."""
         if search is not None:
             search.prepare()
         _ = graph_of(ruleset).callers
-        prepare = getattr(self.insights, "prepare_findings", None)
+        prepare = getattr(insights or self.insights, "prepare_findings", None)
         if prepare is not None:  # the kube engine's pitfall findings (they use the jump graph just built)
             prepare()
         self.settle()
-        self.call_from_thread(self._callers_ready)
+        self.call_from_thread(self._callers_ready, screen)
 
-    def _callers_ready(self) -> None:
-        if self.main_screen is not None:
-            self.main_screen.callers_ready()
+    def _callers_ready(self, screen: MainScreen | None = None) -> None:
+        target = screen or self.main_screen
+        if target is not None and target.is_attached:
+            target.callers_ready()
 
     def fail(self, message: str) -> None:
         self.error_message = message
@@ -207,7 +272,13 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
     def _main_screen(self, ruleset: Ruleset, insights: Insights) -> MainScreen:
         return MainScreen(ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
                           packet=self.packet, node=self.node, all_hops=self.all_hops,
-                          callers_indexed=not self.big, watcher=self.watcher, kernel=self.kernel)  # fmt: skip
+                          callers_indexed=not self.big, watcher=self.watcher, kernel=self.kernel,
+                          nft=getattr(insights, "nft", None), netfilter=self.netfilter)  # fmt: skip
+
+    def netfilter(self, family: int) -> Ruleset | Netfilter | None:
+        """What a trace of a packet of ``family`` walks when the app has a snapshot's rules (its netfilter, as
+        ``kptui trace`` walks it); None: the screen's own rules (the dump, its nft listing, the live read)."""
+        return self.snapshot.netfilter(family) if self.snapshot is not None else None
 
     def show_ruleset(self, ruleset: Ruleset, insights: Insights) -> None:
         self.ruleset, self.insights = ruleset, insights
@@ -235,7 +306,30 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         if self.big:
             screen = self.main_screen  # a dump: its filter's text index now (live: only when asked, each read
             search = screen.chains.search if screen is not None and self.reader is None else None  # replaces it)
-            self._index_callers(ruleset, search)
+            self._index_callers(ruleset, search=search)
+
+    # -- a fleet: one node's explorer over the fleet screen ------------------------------------------------
+    def open_node(self, parts: NodeParts, packet: Packet | None = None) -> str | None:
+        """Push the main screen on one node of the fleet (its rules, its node context; ``packet`` traced at
+        once); None when it opened, else why it cannot."""
+        if parts.error is not None:
+            return f"its capture failed: {parts.error}"
+        if parts.ruleset is None:
+            return "its capture holds no iptables rules to explore (kptui trace on its bundle walks its nft rules)"
+        big = parts.ruleset.line_count >= FREEZE_GC_LINES  # as a big dump: indexed after the first paint
+        insights = self._node_insights.get(parts.name)
+        if insights is None:
+            insights = self._node_insights[parts.name] = load_insights(parts.ruleset)
+            if big and hasattr(insights, "defer_findings"):
+                insights.defer_findings = True
+        origin = f"node {parts.name} of fleet {self.source}: capture bundle {parts.source}"
+        screen = NodeScreen(parts.ruleset, insights, clipboard=self.kptui_clipboard, writer=self.writer,
+                            packet=packet, node=parts.context, all_hops=self.all_hops, origin=origin,
+                            callers_indexed=not big, node_name=parts.name)  # fmt: skip
+        self.push_screen(screen)
+        if big:
+            screen.call_after_refresh(self._index_callers, parts.ruleset, insights, screen)
+        return None
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -253,6 +347,10 @@ HELP_SECTIONS = (
     ("Trace hops", HopList),
     ("Save dialog", SaveScreen),
     ("Help", HelpScreen),
+    ("Fleet screen (kptui DIR)", FleetScreen),
+    ("Fleet services table (2)", FleetMatrixPane),
+    ("Fleet trace (4)", FleetTracePane),
+    ("A fleet's node", NodeScreen),
 )
 
 
@@ -260,8 +358,9 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
              packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
              writer: Writer = no_writer, env: Mapping[str, str] | None = None,
              native_clipboard: Callable[[str], None] | None = None, reader: LiveSource | None = None,
-             watch: float | None = None, origin: str | None = None, kernel: KernelWalks | None = None
-             ) -> KptuiApp:  # fmt: skip
+             watch: float | None = None, origin: str | None = None, kernel: KernelWalks | None = None,
+             nft: NftRuleset | None = None, snapshot: SnapshotRules | None = None,
+             fleet: FleetSource | None = None) -> KptuiApp:  # fmt: skip
     """The kptui app for a parsed ``ruleset``, the ``data`` of a dump (parsed in a thread, with a loading
     screen) or the live rules ``reader`` returns (:class:`kptui.node.live.LiveReader`: the app runs no
     command itself); ``watch`` seconds re-read them (the interval adapts to a 10 % budget). ``packet``/
@@ -269,7 +368,12 @@ def make_app(*, ruleset: Ruleset | None = None, data: bytes | None = None, sourc
     ``origin`` says where the rules come from, in the header. ``writer`` saves files (tests pass their own);
     ``env`` and ``native_clipboard`` steer the clipboard policy (default: os.environ, pyperclip). ``kernel``
     (:func:`kptui.cli.explorer.load_kernel_log`) opens on a kernel trace log's traversal, compared with
-    the engine's simulation of the same packet."""
+    the engine's simulation of the same packet. ``nft`` is an nft listing whose tables show beside the dump's,
+    ordered by the priority they hook in at (or alone, without a dump), and which traces walk with it.
+    ``snapshot`` (:class:`SnapshotRules`): a source's rules (a dump, an nft listing, both, a bundle's), parsed
+    behind the loading screen; traces walk its netfilter (nft and IPVS included) as ``kptui trace`` does.
+    ``fleet`` (:func:`kptui.ui.fleet_source.fleet_source`) opens on the fleet screen: its nodes compared, each
+    node's explorer one key away."""
     return KptuiApp(ruleset=ruleset, data=data, source=source, packet=packet, node=node, all_hops=all_hops,
                     writer=writer, env=env, native_clipboard=native_clipboard, reader=reader, watch=watch,
-                    origin=origin, kernel=kernel)
+                    origin=origin, kernel=kernel, nft=nft, snapshot=snapshot, fleet=fleet)

@@ -90,6 +90,7 @@ class WatchRefresh(_AppBase):
         since_shown = not self._skipped  # the diff is from the rules on screen
         self._unshown, self._skipped = None, False
         self.ruleset, self.insights = reading.ruleset, insights
+        screen.nft = reading.nft  # the nft listing behind the new view's nft tables (traces walk it)
         screen.reload(reading.ruleset, insights, entries=entries, same=diff is not None and diff.unchanged,
                       since_shown=since_shown)  # fmt: skip
         if self.big:  # the old rules are garbage now: let the collector see (and free) them once idle

@@ -20,7 +20,9 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from kptui.engine import Ruleset
+from kptui.engine.ipvs.display import IPSET_TABLE, is_ipvs_table
 from kptui.engine.model import TABLE_ORDER
+from kptui.engine.nft.display import is_nft_table
 from kptui.engine.rulelist import Row
 from kptui.fmt import plural, printable
 
@@ -29,7 +31,7 @@ from .labels import STYLE_NAMES, chain_label, rule_label
 from .locs import Loc, rows_of, rule_at
 from .messages import ChainHighlighted, RuleHighlighted
 from .services import Insights
-from .tree_layout import Entry, Group, arrange, flatten, matches_in_order, paths
+from .tree_layout import PAGE, Entry, Group, arrange, flatten, matches_in_order, paths
 
 __all__ = ["ChainTree", "NodeInfo", "TreeState"]
 
@@ -50,7 +52,7 @@ class TreeState(NamedTuple):
 
 @dataclass(eq=False, slots=True)
 class NodeInfo:
-    kind: str  # "table", "group", "chain", "rule"
+    kind: str  # "table", "group", "chain", "page" (a big nft set's elements), "rule"
     loc: Loc
     items: list[Entry | Group] | None = None  # table/group: what to show below
     shown: tuple[int, ...] | None = None  # chain: the rule indices to show (None: all)
@@ -58,6 +60,8 @@ class NodeInfo:
 
 
 def _ordered(ruleset: Ruleset) -> list[str | None]:
+    if any(is_nft_table(t) for t in ruleset.tables):
+        return list(ruleset.tables)  # iptables and nft tables side by side, already in the order they hook in
     order = {t: i for i, t in enumerate(TABLE_ORDER)}
     return sorted(ruleset.tables, key=lambda t: order.get(t or "", len(order)))
 
@@ -98,6 +102,7 @@ class ChainTree(Tree[NodeInfo]):
         self.highlight: re.Pattern[str] | None = None
         self._index: dict[Loc, TreeNode[NodeInfo]] = {}
         self._groups: dict[int, TreeNode[NodeInfo]] = {}
+        self._pages: dict[Loc, list[tuple[int, int, TreeNode[NodeInfo]]]] = {}  # a big nft set's element pages
         self._containers: dict[tuple[str | None, str], tuple[Group, ...]] = {}
         self._styles: dict[str, object] | None = None
         # watch mode: what moved since the previous read (None: not watching, no delta column)
@@ -107,8 +112,11 @@ class ChainTree(Tree[NodeInfo]):
     def refs(self, table: str | None, chain: str) -> int:
         """How many rules jump or go to ``chain`` (``iptables -L``'s "references"), counted from the rows'
         targets in one pass per table (:class:`EntryCounts`): cheaper than the full caller index, which the
-        first paint need not wait for."""
-        return self.entries.refs(table, chain)
+        first paint need not wait for. In an nft table: the rules and map elements that name it (inline verdict
+        maps included)."""
+        nft = getattr(self.insights, "callers_of", None)
+        callers = nft(table, chain) if nft is not None else None
+        return len(callers) if callers is not None else self.entries.refs(table, chain)
 
     # -- cheap labels (Tree's defaults re-parse and re-render every label) ------------------------------
     def process_label(self, label: str | Text) -> Text:
@@ -158,16 +166,35 @@ class ChainTree(Tree[NodeInfo]):
         table = self.ruleset.tables[tname]
         styles = self.styles_map()
         label = Text(printable(tname or "(no table: iptables -S form)"), styles["table"], end="")  # type: ignore[arg-type]
+        if is_nft_table(tname):  # an nft table (kptui.engine.nft.display): its sets are chains named @NAME
+            sets = [c for name, c in table.chains.items() if name.startswith("@")]
+            rules = table.rule_count - sum(len(c.rules) for c in sets)
+            label.append(f"  nft · {plural(len(table.chains) - len(sets), 'chain')} · {plural(rules, 'rule')} · "
+                         f"{plural(len(sets), 'set/map', 'sets/maps')}", styles["dim"])  # type: ignore[arg-type]
+            return label
+        if is_ipvs_table(tname):  # an IPVS node's side (kptui.engine.ipvs.display): sets, or virtual services
+            what = (f"  `ipset save` · {plural(len(table.chains), 'set')} · {plural(table.rule_count, 'member')}"
+                    if tname == IPSET_TABLE else f"  IPVS table · {plural(len(table.chains), 'virtual service')} · "
+                    f"{plural(table.rule_count, 'real server')}")  # fmt: skip
+            label.append(what, styles["dim"])  # type: ignore[arg-type]
+            return label
         label.append(f"  {plural(len(table.chains), 'chain')} · {plural(table.rule_count, 'rule')}",
                      styles["dim"])  # type: ignore[arg-type]
         return label
 
     def _chain_label(self, table: str | None, name: str, shown: tuple[int, ...] | None) -> Text:
+        nft = is_nft_table(table)
+        ipvs = is_ipvs_table(table)
+        note = getattr(self.insights, "chain_note", None)
+        unit = "element" if nft and name.startswith("@") else "rule"
+        if ipvs:
+            unit = "member" if table == IPSET_TABLE else "real server"
         return chain_label(self.ruleset.tables[table].chains[name], self.styles_map(),  # type: ignore[arg-type]
                            service=self.insights.service_of(table, name), refs=self.refs(table, name),
                            n_shown=None if shown is None else len(shown), highlight=self.highlight,
                            delta=self.chain_moves.get(Loc(table, name)),
-                           entered=self.entries.get(table, name))  # fmt: skip
+                           entered=self.entries.get(table, name),
+                           note=note(table, name) if (nft or ipvs) and note else None, unit=unit)  # fmt: skip
 
     def _rule_label(self, rloc: Loc, rows: Sequence[Row]) -> Text:
         """The label of rule ``rloc``; ``rows``: its chain's rows."""
@@ -177,7 +204,8 @@ class ChainTree(Tree[NodeInfo]):
         moves = self.rule_moves
         return rule_label(rloc.index, len(str(len(rows))), row, rloc.chain,
                           self.styles_map(), is_chain_target=row[4] in chains,  # type: ignore[arg-type]
-                          highlight=self.highlight, delta=False if moves is None else moves.get(rloc))  # fmt: skip
+                          highlight=self.highlight, delta=False if moves is None else moves.get(rloc),
+                          nft=is_nft_table(rloc.table) or is_ipvs_table(rloc.table))  # fmt: skip
 
     # -- building ------------------------------------------------------------------------------------
     def show_view(self, view: dict[str | None, list[Entry]], *, highlight: re.Pattern[str] | None = None,
@@ -192,6 +220,7 @@ class ChainTree(Tree[NodeInfo]):
         self._index.clear()
         self._groups.clear()
         self._containers.clear()
+        self._pages.clear()
         self.highlight = highlight
         matches: list[Loc] = []
         for tname in [t for t in _ordered(self.ruleset) if t in view]:
@@ -226,9 +255,23 @@ class ChainTree(Tree[NodeInfo]):
     def _add_rules(self, parent: TreeNode[NodeInfo], loc: Loc, shown: tuple[int, ...] | None) -> None:
         assert loc.chain is not None
         rows = rows_of(self.ruleset.tables[loc.table].chains[loc.chain])
+        if shown is None and len(rows) > PAGE and (
+                (loc.chain.startswith("@") and is_nft_table(loc.table)) or loc.table == IPSET_TABLE):  # fmt: skip
+            self._add_pages(parent, loc, len(rows))  # a big set or map: its elements in pages, filled lazily
+            return
         for i in shown if shown is not None else range(1, len(rows) + 1):
             rloc = Loc(loc.table, loc.chain, i)
             self._index[rloc] = parent.add_leaf(self._rule_label(rloc, rows), NodeInfo("rule", rloc))
+
+    def _add_pages(self, parent: TreeNode[NodeInfo], loc: Loc, n: int) -> None:
+        dim = self.styles_map()["dim"]
+        pages = []
+        for start in range(1, n + 1, PAGE):
+            end = min(n, start + PAGE - 1)
+            node = parent.add(Text(f"elements {start}–{end}", dim, end=""),  # type: ignore[arg-type]
+                              NodeInfo("page", loc, shown=tuple(range(start, end + 1))))
+            pages.append((start, end, node))
+        self._pages[loc] = pages
 
     def _fill(self, node: TreeNode[NodeInfo]) -> None:
         info = node.data
@@ -237,7 +280,7 @@ class ChainTree(Tree[NodeInfo]):
         info.loaded = True
         if info.kind in ("table", "group") and info.items is not None:
             self._add_items(node, info.loc.table, info.items)
-        elif info.kind == "chain":
+        elif info.kind in ("chain", "page"):
             self._add_rules(node, info.loc, info.shown)
 
     def _open(self, node: TreeNode[NodeInfo]) -> None:
@@ -267,6 +310,9 @@ class ChainTree(Tree[NodeInfo]):
         if chain is None or loc.index is None:
             return chain
         self._open(chain)
+        for start, end, page in self._pages.get(loc.chain_loc, ()):  # a big nft set: the page that holds it
+            if start <= loc.index <= end:
+                self._open(page)
         node = self._index.get(loc)
         if node is None and chain.data is not None and chain.data.shown is None:
             return chain  # every rule is shown and this one is not there (a stale place after a reload)

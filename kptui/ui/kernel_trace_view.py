@@ -19,6 +19,7 @@ from textual.widgets import OptionList, Static
 from kptui.engine.kernel_replay import KernelReplay, packet_from_kernel, replay
 from kptui.engine.kernel_replay_walks import KernelWalks, kernel_walks, walk_label
 from kptui.engine.kernel_trace import KernelTrace
+from kptui.engine.nft.display import xtables_of
 from kptui.engine.trace_report import path_summary
 from kptui.fmt import printable
 
@@ -87,7 +88,11 @@ class KernelTraceController:
     # -- the replay -----------------------------------------------------------------------------------------
     def _replay(self, index: int, walk: KernelTrace, request: int) -> None:
         try:
-            result = replay(self.screen.ruleset, walk, self.screen.initial[1])
+            # the replay knows iptables rules: the view's nft tables (kptui.engine.nft.display) are left out
+            rules = xtables_of(self.screen.ruleset)
+            if rules is None:
+                raise ValueError("the kernel trace is replayed against iptables rules, and these rules hold none")
+            result = replay(rules, walk, self.screen.initial[1])
         except ValueError as exc:
             self.screen.app.call_from_thread(self._failed, index, str(exc))
             return

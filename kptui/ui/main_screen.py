@@ -11,17 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette, Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Input
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 
-from kptui.engine import Ruleset
+from kptui.engine import ParseError, Ruleset
+from kptui.engine.nft import NftRuleset
 from kptui.engine.packet import NodeContext, Packet
+from kptui.engine.schedule import Netfilter
 from kptui.engine.trace_model import Hop, Trace
+from kptui.fmt import printable
 
 from .chain_tree import ChainTreePane
 from .clipboard import Clipboard
@@ -33,6 +37,7 @@ from .header import HeaderBar
 from .kernel_trace_view import KernelTraceCommands, KernelTraceController, KernelWalks
 from .locs import Loc, rows_of
 from .messages import ChainHighlighted, NavigateRequested, RuleHighlighted, StepChanged, TraceRequested
+from .nft_insights import hop_loc, trace_rules
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
 from .screen_copy import CopyExport
@@ -67,10 +72,12 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         Binding("t", "trace", "Run trace", id="main.trace",
                 tooltip="trace the packet builder's packet; the trace view opens on its first hop"),
         Binding("y", "copy('auto')", "Copy", id="main.copy",
-                tooltip="the rule as an iptables-save line (the iptables -L command on a chain); the trace as "
-                "text in the trace view. OSC 52 and/or the local clipboard: KPTUI_CLIPBOARD=auto|osc52|native"),
+                tooltip="the rule as an iptables-save line, an nft rule or element as nft lists it (the iptables -L "
+                "or nft list command on a chain); the trace as text in the trace view. OSC 52 and/or the local "
+                "clipboard: KPTUI_CLIPBOARD=auto|osc52|native"),
         Binding("Y", "copy('list')", "Copy iptables -L", show=False, id="main.copy-list",
-                tooltip="iptables -t TABLE -L CHAIN -nv for the chain under the cursor"),
+                tooltip="iptables -t TABLE -L CHAIN -nv for the chain under the cursor; in an nft table nft list "
+                "chain|set|map FAMILY TABLE NAME"),
         Binding("ctrl+s", "export", "Save trace", id="main.export",
                 tooltip="a file name ending .json saves kptui.trace/1 JSON, anything else Markdown"),
         Binding("colon", "jump", "Jump to chain", id="main.jump", tooltip="fuzzy search over every chain name"),
@@ -86,8 +93,14 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
     def __init__(self, ruleset: Ruleset, insights: Insights, *, clipboard: Clipboard, writer: Writer,
                  packet: Packet | None = None, node: NodeContext | None = None, all_hops: bool = False,
                  callers_indexed: bool = True, watcher: Watcher | None = None,
-                 kernel: KernelWalks | None = None) -> None:
+                 kernel: KernelWalks | None = None, nft: NftRuleset | None = None,
+                 netfilter: Callable[[int], Ruleset | Netfilter | None] | None = None,
+                 origin: str | None = None) -> None:
         super().__init__()
+        self.nft = nft  # the nft listing behind the view's nft tables (kptui.engine.nft.display), or None
+        # what a trace of a packet of a family walks, when not the view's own rules (a snapshot's netfilter)
+        self.netfilter = netfilter
+        self.origin = origin  # where the rules come from, for the header (None: the app's)
         self.kernel = KernelTraceController(self, kernel) if kernel is not None else None
         self.watcher = watcher
         self.callers_indexed = callers_indexed
@@ -137,7 +150,9 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         for pane_id, title in (("tree-pane", "1 chains"), ("detail", "2 detail"), ("builder", "3 packet"),
                                ("trace", "4 trace")):  # fmt: skip
             self.query_one(f"#{pane_id}").border_title = title
-        start = Loc("nat", "KUBE-SERVICES") if self.ruleset.chain("nat", "KUBE-SERVICES") else None
+        start = Loc("nat", "KUBE-SERVICES") if self.ruleset.chain("nat", "KUBE-SERVICES") else \
+            next((Loc(t, "services") for t in ("ip kube-proxy", "ip6 kube-proxy") if self.ruleset.chain(t, "services")),
+                 None)  # fmt: skip
         if (start is None or not self.chains.reveal(start)) and self.ruleset.tables:
             self.chains.reveal(Loc(next(iter(self.ruleset.tables))))
         focus_now(self.chains.chain_tree)
@@ -145,7 +160,7 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
             self.update_watch_bar()
             self.set_interval(1.0, self.update_watch_bar)
         else:
-            self.query_one(HeaderBar).show_source(self.ruleset, getattr(self.app, "origin", None))
+            self.query_one(HeaderBar).show_source(self.ruleset, self.origin or getattr(self.app, "origin", None))
         # The packet builder's Selects finish composing their parts after this handler: fill them after the
         # first refresh (setting a Select's value earlier fails now and then).
         self.call_after_refresh(self._fill_builder)
@@ -201,7 +216,16 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         focus_now(self.chains.chain_tree)
 
     def on_trace_requested(self, message: TraceRequested) -> None:
+        from kptui.engine.traceable import trace_refusal
+
         self.query_one(ContentSwitcher).current = "trace"
+        # (the view's own rules: the dump, or its iptables tables beside the nft listing, whose base chains count)
+        refused = trace_refusal(trace_rules(self.ruleset, self.nft), message.packet.family)
+        if refused is not None:  # a dump whose tables cannot be told: never a verdict without hops
+            self.new_trace_request()  # a trace still running for an earlier request is not shown
+            self.trace = self.step = None
+            self.trace_view.refuse(message.packet, refused)
+            return
         self.trace_view.busy(message.packet)
         self._asked = (message.packet, message.node)
         self._trace_in_thread(message.packet, message.node, self.new_trace_request())
@@ -223,11 +247,21 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
     def _trace_in_thread(self, packet: Packet, node: NodeContext, request: int) -> None:
         from kptui.engine.trace import trace
 
-        result = trace(self.ruleset, packet, node)
+        try:  # a bundle's dump of the other family is parsed on its first trace
+            rules = self.netfilter(packet.family) if self.netfilter is not None else None
+        except ParseError as exc:
+            self.app.call_from_thread(self._trace_failed, exc.diagnostic.format(), request)
+            return
+        result = trace(rules if rules is not None else trace_rules(self.ruleset, self.nft), packet, node)
         settle = getattr(self.app, "settle", None)
         if settle is not None:
             settle()  # the compiled prefilters the first trace built live as long as the ruleset
         self.app.call_from_thread(self._traced, result, request)
+
+    def _trace_failed(self, message: str, request: int) -> None:
+        if self.is_attached and self.is_latest_request(request):
+            self.trace_view.query_one("#trace-title", Static).update(Text("no trace: the rules it needs do not parse"))
+            self.notify(printable(message), title="trace", severity="error", markup=False)
 
     def _traced(self, result: Trace, request: int) -> None:
         if not self.is_attached:  # the app is ending: a trace still running then has no screen to show on
@@ -263,7 +297,7 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         hops = self.trace_view.hops
         if message.trace is not hops.trace or message.path_index != hops.path_index:
             return  # a step of a trace or path replaced since: the new one's own step follows
-        loc = message.loc
+        loc = hop_loc(message.hop, self.ruleset.tables)  # an nft hop: its table under its family (ip kube-proxy)
         self.step = (loc, message.hop)
         self.trace_view.show_step(message)
         if self.kernel is not None:

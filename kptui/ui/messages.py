@@ -13,7 +13,8 @@ from kptui.engine.trace_model import Hop, Trace
 
 from .locs import Loc
 
-__all__ = ["ChainHighlighted", "NavigateRequested", "RuleHighlighted", "StepChanged", "TraceRequested"]
+__all__ = ["ChainHighlighted", "FleetCellHighlighted", "FleetTraceRequested", "NavigateRequested",
+           "NodeOpenRequested", "RuleHighlighted", "StepChanged", "TraceRequested"]
 
 
 class RuleHighlighted(Message):
@@ -63,3 +64,32 @@ class StepChanged(Message):
     @property
     def loc(self) -> Loc:
         return Loc(self.hop.table, self.hop.chain, self.hop.index)
+
+
+# -- the fleet screen's panes (kptui/ui/fleet_screen.py handles these) --------------------------------------
+class FleetCellHighlighted(Message):
+    """The fleet table's cursor is on a service port (``key``; None: no row) and a node (None: the service
+    column), or the node list's on a node (``key`` None)."""
+
+    def __init__(self, key: str | None, node: str | None) -> None:
+        self.key = key
+        self.node = node
+        super().__init__()
+
+
+class NodeOpenRequested(Message):
+    """Open this node's explorer (enter on a node, a cell or a node's trace outcome; ``packet``: trace it)."""
+
+    def __init__(self, node: str, packet: Packet | None = None) -> None:
+        self.node = node
+        self.packet = packet
+        super().__init__()
+
+
+class FleetTraceRequested(Message):
+    """The fleet trace form holds a packet: trace it on every node (``dst``/``src`` "node": each node's own
+    address of the packet's family)."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = fields
+        super().__init__()

@@ -41,9 +41,12 @@ INPUTS = {
     "mark": ("mark", "0x0"),
     "node_ips": ("node IPs", "e.g. 10.0.0.2"),  # "e.g.": an example, not a value used when left empty
     "pod_cidr": ("pod CIDR", "e.g. 10.244.0.0/16"),  # the dump's detected CIDR replaces it (that one is used)
+    # session affinity: empty, a new client; "any", a returning one bound to an endpoint not known which (the
+    # trace forks, one path per endpoint); an endpoint (IP:PORT or IP), the one it is bound to
+    "affinity": ("affinity", "new client · any · e.g. 10.244.1.5:8080 (returning)"),
 }
 SELECTS = {"origin": ("from", ORIGINS), "proto": ("proto", PROTOS), "ctstate": ("state", CTSTATES)}
-ROWS = (("origin", "proto", "ctstate"), ("src", "sport"), ("dst", "dport"), ("in_iface", "mark"),
+ROWS = (("origin", "proto", "ctstate"), ("src", "sport"), ("dst", "dport"), ("in_iface", "mark"), ("affinity",),
         ("node_ips", "pod_cidr"))  # fmt: skip
 FIELDS = tuple(f for row in ROWS for f in row)
 # Shown while the node IPs field is empty: what matters most on a file dump (a live node or a bundle fills it)
@@ -57,7 +60,8 @@ def field_of(message: str) -> str | None:
     for prefix, name in (("source and destination", "dst"), ("source", "src"), ("destination", "dst"),
                          ("protocol", "proto"), ("origin", "origin"), ("conntrack", "ctstate"),
                          ("sport", "sport"), ("dport", "dport"), ("mark", "mark"),
-                         ("node address", "node_ips"), ("pod cidr", "pod_cidr")):  # fmt: skip
+                         ("node address", "node_ips"), ("pod cidr", "pod_cidr"),
+                         ("affinity", "affinity")):  # fmt: skip
         if m.startswith(prefix):
             return name
     return "dport" if "destination port" in m else None
@@ -80,6 +84,36 @@ def _ip_version(text: str) -> int | None:
         return ipaddress.ip_address(text).version
     except ValueError:
         return None
+
+
+def _affinity(text: str) -> tuple[str | None, str | None]:
+    """The affinity field: (``NodeContext.affinity``, None) or (None, the error). Empty: a new client;
+    ``any`` (or ``returning``): bound to an endpoint not known which; else the endpoint, ``IP``, ``IP:PORT``
+    or ``[IPv6]:PORT``, written as the engine compares it."""
+    if not text:
+        return None, None
+    if text.lower() in ("any", "returning"):
+        return "any", None
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if _ip_version(text) is not None:
+        return str(ipaddress.ip_address(text)), None
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    version = _ip_version(host) if sep else None
+    if version is None or (version == 6 and not text.startswith("[")):
+        return None, (f"affinity '{text}' is not an endpoint (IP, IP:PORT, [IPv6]:PORT) nor 'any'; leave it "
+                      "empty for a new client")  # fmt: skip
+    number, error = _port("affinity port", port)
+    if error or number is None:
+        return None, error or f"affinity '{text}' has no port after ':'"
+    ip = str(ipaddress.ip_address(host))
+    return (f"[{ip}]:{number}" if version == 6 else f"{ip}:{number}"), None
+
+
+def _endpoint_ip(endpoint: str) -> str:
+    """The address of an endpoint as :func:`_affinity` writes it (``IP``, ``IP:PORT``, ``[IPv6]:PORT``)."""
+    return endpoint if _ip_version(endpoint) else endpoint.rsplit(":", 1)[0].strip("[]")
 
 
 def _port(name: str, text: str) -> tuple[int | None, str | None]:
@@ -198,6 +232,7 @@ class PacketBuilder(VerticalScroll):
         if node is not None:
             self.set_value("node_ips", ", ".join(node.addresses))
             self.set_value("pod_cidr", ", ".join(node.pod_cidrs))
+            self.set_value("affinity", node.affinity or "")
             self.extra_node = node
 
     extra_node: NodeContext | None = None  # options the fields do not show (interfaces, recent lists, …)
@@ -250,9 +285,15 @@ class PacketBuilder(VerticalScroll):
         bad = next((c for c in _split(v("pod_cidr")) if _version(c) is None), None)
         if bad is not None:
             errors["pod_cidr"] = f"pod CIDR '{bad}' is not an address or CIDR"
+        affinity, error = _affinity(v("affinity"))
+        if error:
+            errors["affinity"] = error
+        elif affinity not in (None, "any") and family and _ip_version(_endpoint_ip(affinity)) != family:
+            errors["affinity"] = f"affinity: endpoint {affinity} is not IPv{family} like the packet"
         node = None
         try:
-            node = replace(self.extra_node or NodeContext(), addresses=node_ips, pod_cidrs=pod_cidrs)
+            node = replace(self.extra_node or NodeContext(), addresses=node_ips, pod_cidrs=pod_cidrs,
+                           affinity=affinity)
         except ValueError as exc:
             errors.setdefault(field_of(str(exc)) or "general", str(exc))
         packet = None

@@ -97,11 +97,15 @@ def state_text(trace: Trace, path: TracePath, position: int, total: int, hop: Ho
     return t
 
 
+_XT_TABLES = frozenset(("raw", "mangle", "nat", "filter", "security"))
+
+
 def _counter(t: Text, trace: Trace, hop: Hop, styles: Mapping[str, Style]) -> None:
     """The counter this hop increments, going up by one (a rule that did not match leaves it)."""
     t.append("counter ", styles["label"])
-    if hop.counter is None:
-        t.append("not in the dump\n")
+    if hop.counter is None:  # an nft rule (its table is none of iptables'): counted only with a counter statement
+        t.append("not in the dump\n" if hop.table in _XT_TABLES else "none (an IPVS step)\n" if hop.table == "ipvs"
+                 else "none (no counter statement in the listing)\n")  # fmt: skip
         return
     pk, by = hop.counter
     if hop.matched or hop.kind == "policy":

@@ -7,6 +7,7 @@ It shows what the screen tells it to (:meth:`RuleDetail.show`), and posts
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.style import Style
@@ -19,9 +20,12 @@ from textual.widgets.option_list import Option
 
 from kptui.engine import Chain, Rule, Ruleset
 from kptui.engine.graph import graph_of
+from kptui.engine.ipvs.display import is_ipvs_table
 from kptui.engine.lexer import quote
 from kptui.engine.model import HEADER
 from kptui.engine.model import Option as RuleOption
+from kptui.engine.nft import NftRuleset
+from kptui.engine.nft.display import is_nft_table, nft_name
 from kptui.engine.rules import STRING_OPTIONS
 from kptui.engine.trace_model import Hop
 from kptui.engine.trace_report import hop_line
@@ -31,6 +35,14 @@ from .entry_counts import EntryCounts
 from .focus import focus_now
 from .locs import Loc, chain_of, rule_at
 from .messages import NavigateRequested
+from .nft_detail import (
+    nft_chain_pieces,
+    nft_element_pieces,
+    nft_rule_pieces,
+    nft_set_pieces,
+    nft_table_pieces,
+)
+from .nft_insights import nft_item
 from .services import Insights
 from .text_view import TextView
 
@@ -94,8 +106,23 @@ class RuleDetail(Vertical):
     def show(self, loc: Loc | None, hop: Hop | None = None) -> None:
         self.loc, self.hop = loc, hop
         body = Text(no_wrap=False, end="")
+        nft = getattr(self.insights, "nft", None) if is_nft_table(loc.table if loc is not None else None) else None
         if loc is None:
             body.append("Move the cursor in the chain tree to see a rule here.", self._s("label"))
+        elif nft is not None:
+            self._nft(body, loc, nft)
+        elif is_ipvs_table(loc.table) and (ipvs := getattr(self.insights, "ipvs_detail", None)) is not None:
+            self._ipvs(body, loc, ipvs(Loc(loc.table, loc.chain)))
+            self.query_one(TextView).update(body)
+            self._set_links(None)
+            return
+        elif loc.table not in self.ruleset.tables and hop is not None:  # an IPVS step: in no table of the rules
+            body.append(printable(f"{loc.table} / {loc.chain}"), self._s("heading"))
+            body.append("  a step of the trace outside the rules (IPVS)\n" if loc.table == "ipvs" else "\n")
+            self._hop(body)
+            self.query_one(TextView).update(body)
+            self._set_links(None)
+            return
         elif loc.kind == "table":
             self._table(body, loc)
             self._insight(body, loc)
@@ -108,7 +135,7 @@ class RuleDetail(Vertical):
             if rule is not None:
                 self._rule(body, loc, rule)
         if loc is not None and loc.chain is not None and self.callers_indexed:
-            n = len(graph_of(self.ruleset).callers_of(loc.table, loc.chain))
+            n = len(self._callers(loc.table, loc.chain))
             body.append(f"\njumped to from ({n}):" if n else "\nno rule jumps to this chain", self._s("heading"))
         self.query_one(TextView).update(body)
         self._set_links(loc)
@@ -127,6 +154,26 @@ class RuleDetail(Vertical):
                 if info is not None and info.facts:
                     body.append(" · " + printable(" · ".join(info.facts)), self._s("label"))
                 body.append("\n")
+
+    def _ipvs(self, body: Text, loc: Loc, detail: str | None) -> None:
+        """A set or member, a virtual service or real server of an IPVS node (kptui.engine.ipvs.display)."""
+        if loc.kind == "table":
+            body.append(printable(loc.table or ""), self._s("heading"))
+            body.append("\n")
+        elif loc.kind == "rule":
+            chain = chain_of(self.ruleset, loc)
+            rule = rule_at(self.ruleset, loc)
+            what = "member" if loc.table == "ipset" else "real server"
+            self._head(body, loc, f"{what} {loc.index} of {len(chain.rules) if chain is not None else 0}")
+            if rule is not None:
+                body.append(printable(rule.raw) + "\n", self._s("hop"))
+            self._hop(body)  # the trace's IPVS step, when a hop brought the cursor here
+            body.append("\n")
+        else:
+            self._head(body, loc, "ipset" if loc.table == "ipset" else "IPVS virtual service")
+            self._hop(body)
+        for line in (detail or "").split("\n"):  # printable() escapes a newline: one line at a time
+            body.append(printable(line) + "\n")
 
     def _hop(self, body: Text) -> None:
         hop = self.hop
@@ -215,6 +262,48 @@ class RuleDetail(Vertical):
         body.append(f"{printable(self.ruleset.source or '<dump>')}:{rule.line}\n")
         body.append("  " + printable(rule.raw) + "\n")
 
+    def _pieces(self, body: Text, pieces: list[tuple[str, str]]) -> None:
+        for style, text in pieces:
+            body.append("\n".join(map(printable, text.split("\n"))), self._s(style) if style else "")
+
+    def _nft(self, body: Text, loc: Loc, nft: NftRuleset) -> None:
+        """An nft table, chain, set or map, rule or element: decoded from the listing (:mod:`.nft_detail`)."""
+        family, name = nft_name(loc.table or "")
+        table = nft.table(family, name)
+        if table is None:
+            return
+        if loc.chain is None:
+            body.append(printable(loc.table or ""), self._s("heading"))
+            body.append("  nft table\n")
+            self._pieces(body, nft_table_pieces(table))
+            about = getattr(self.insights, "explain_table", lambda _t: None)(loc.table)
+            if about:
+                body.append("what it is for\n", self._s("heading"))
+                body.append(printable(about) + "\n")
+            return
+        st = table.sets.get(loc.chain[1:]) if loc.chain.startswith("@") else None
+        chain = table.chains.get(loc.chain) if st is None else None
+        if st is None and chain is None:
+            return
+        if loc.index is None:
+            what = st.kind if st is not None else "base chain" if chain is not None and chain.is_base else "chain"
+            self._head(body, loc, what)
+            self._hop(body)
+            self._insight(body, loc)
+            self._pieces(body, nft_set_pieces(st) if st is not None else nft_chain_pieces(chain))  # type: ignore[arg-type]
+            return
+        item = nft_item(nft, loc)
+        if item is None:
+            return
+        n = len(st.elements) if st is not None else len(chain.rules)  # type: ignore[union-attr]
+        self._head(body, loc, f"{'element' if st is not None else 'rule'} {loc.index} of {n}")
+        self._hop(body)
+        self._insight(body, loc)
+        if isinstance(item, tuple):
+            self._pieces(body, nft_element_pieces(*item))
+        else:
+            self._pieces(body, nft_rule_pieces(item, nft.source))
+
     def _insight(self, text: Text, loc: Loc) -> None:
         """The kube engine's explanation and findings (nothing at all when it has none)."""
         if loc.kind == "rule":
@@ -232,6 +321,14 @@ class RuleDetail(Vertical):
             text.append(f"{f.severity}: ", self._s("error") if f.severity == "error" else self._s("warning"))
             text.append(printable(f.text) + "\n")
 
+    def _callers(self, table: str | None, chain: str) -> Sequence[Loc]:
+        """The rules that jump or go to ``chain`` (in an nft table, its map elements and inline verdict maps too)."""
+        nft = getattr(self.insights, "callers_of", None)
+        found: Sequence[Loc] | None = nft(table, chain) if nft is not None else None
+        if found is not None:
+            return found
+        return [Loc(r.table, r.chain, r.index) for r in graph_of(self.ruleset).callers_of(table, chain)]
+
     def _set_links(self, loc: Loc | None) -> None:
         """"jumped to from": the rules that jump to this chain (rebuilt only when the chain changes)."""
         chain_loc = loc.chain_loc if loc is not None and loc.chain is not None else None
@@ -245,10 +342,10 @@ class RuleDetail(Vertical):
             self._links_for = None  # asked again once the index is there
             options.append(Option(Text("← finding the rules that jump here …"), disabled=True))
         elif chain_loc is not None and chain_loc.chain is not None:
-            callers = graph_of(self.ruleset).callers_of(chain_loc.table, chain_loc.chain)
+            callers = self._callers(chain_loc.table, chain_loc.chain)
             for ref in callers[:MAX_LINKS]:
-                links.append(Loc(ref.table, ref.chain, ref.index))
-                options.append(Option(Text(f"← {printable(ref.chain)}:{ref.index}")))
+                links.append(ref)
+                options.append(Option(Text(f"← {printable(ref.chain or '')}:{ref.index}")))
             if len(callers) > MAX_LINKS:
                 options.append(Option(Text(f"… and {len(callers) - MAX_LINKS} more callers"), disabled=True))
         self._links = links

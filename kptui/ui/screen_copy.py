@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
+from kptui.engine.ipvs.display import IPSET_TABLE, ipvs_list_command, is_ipvs_table
+from kptui.engine.nft.display import is_nft_table, nft_name
 from kptui.engine.trace_report import trace_text
 from kptui.fmt import printable
 
 from .export import Exists, format_for, saved_message, trace_json, trace_markdown
-from .locs import rule_at
+from .locs import Loc, rule_at
 from .modals import SaveScreen
+from .nft_insights import copy_command, copy_text
 
 if TYPE_CHECKING:
     from kptui.engine import Ruleset
@@ -64,6 +67,10 @@ class CopyExport(_ScreenBase):
             text = "\n".join(printable(line) for line in trace_text(
                 self.trace, all_hops=self.trace_view.hops.all_hops).split("\n"))  # fmt: skip
             self._copy(text, "the trace as text")
+        elif loc is not None and is_nft_table(loc.table):
+            self._copy_nft(what, loc)
+        elif loc is not None and is_ipvs_table(loc.table):
+            self._copy_ipvs(what, loc)
         elif what == "rule" and loc is not None and (rule := rule_at(self.ruleset, loc)) is not None:
             self._copy(printable(rule.raw), f"rule {printable(str(loc))} as an iptables-save line")
         elif loc is not None and loc.chain is not None:
@@ -73,6 +80,45 @@ class CopyExport(_ScreenBase):
             self._copy(cmd, f"'{cmd}'")
         else:
             self.notify("Nothing to copy here: put the cursor on a chain or rule", severity="warning")
+
+    def _copy_ipvs(self, what: str, loc: Loc) -> None:
+        """``y`` on a set member: its ``ipset save`` line; on a real server: the row. ``Y`` (or ``y`` on a set or
+        virtual service): the read-only command that lists it (``ipset list NAME``, ``ipvsadm -L -n -t …``)."""
+        rule = rule_at(self.ruleset, loc) if loc.kind == "rule" else None
+        if what == "rule" and rule is not None:
+            if loc.table == IPSET_TABLE:
+                line = f"add {loc.chain} {rule.raw}"  # the member as saved, with its nomatch
+                self._copy(printable(line), f"member {printable(str(loc))} as ipset save writes it")
+            else:
+                self._copy(printable(rule.raw), f"real server {printable(str(loc))}")
+            return
+        cmd = ipvs_list_command(loc)
+        if cmd is None:
+            self.notify("Nothing to copy here: put the cursor on a set or virtual service", severity="warning")
+            return
+        cmd = printable(cmd)
+        self._copy(cmd, f"'{cmd}'")
+
+    def _copy_nft(self, what: str, loc: Loc) -> None:
+        """``y`` on an nft rule or element: it as nft lists it; ``Y`` (or ``y`` on a chain, set or table): the
+        ``nft list chain|set|map|table …`` command that lists it."""
+        nft = getattr(self, "nft", None)
+        if what == "rule" and nft is not None and (text := copy_text(nft, loc)) is not None:
+            self._copy(printable(text), f"{'element' if (loc.chain or '').startswith('@') else 'rule'} "
+                       f"{printable(str(loc))} as nft lists it")  # fmt: skip
+            return
+        kind = "map"
+        if nft is not None and (loc.chain or "").startswith("@"):
+            family, name = nft_name(loc.table or "")
+            table = nft.table(family, name)
+            st = table.sets.get((loc.chain or "")[1:]) if table is not None else None
+            kind = st.kind if st is not None else kind
+        cmd = copy_command(loc, kind=kind)
+        if cmd is None:
+            self.notify("Nothing to copy here: put the cursor on a chain or rule", severity="warning")
+            return
+        cmd = printable(cmd)
+        self._copy(cmd, f"'{cmd}'")
 
     def action_export(self, fmt: str = "markdown") -> None:
         if self.trace is None:
@@ -87,7 +133,8 @@ class CopyExport(_ScreenBase):
         if self.trace is None:
             return "no trace to save"
         fmt = format_for(path)
-        where = {"source": self.ruleset.source, "origin": getattr(self.app, "origin", None)}
+        origin = getattr(self, "origin", None) or getattr(self.app, "origin", None)  # a fleet's node: its own
+        where = {"source": self.ruleset.source, "origin": origin}
         text = trace_json(self.trace, **where) if fmt == "json" else trace_markdown(self.trace, **where)
         try:
             replaced = self.writer(path, text, replace=replace)

@@ -71,6 +71,17 @@ class TraceView(Vertical):
         """A trace is running (the first one on a big dump builds the chain prefilters: about a second)."""
         self.query_one("#trace-title", Static).update(Text(f"tracing {printable(packet.describe())} …"))
 
+    def refuse(self, packet: Packet, reason: str) -> None:
+        """The dump cannot be traced (kptui.engine.traceable): say why instead of showing paths."""
+        self.trace = None
+        self.query_one("#trace-title", Static).update(Text(f"cannot trace {printable(packet.describe())}",
+                                                           no_wrap=True, overflow="ellipsis"))  # fmt: skip
+        paths = self.query_one("#trace-paths", OptionList)
+        paths.clear_options()
+        paths.display = False
+        self.hops.show(None)
+        self.query_one("#trace-state", Static).update(Text(printable(reason)))
+
     def show_trace(self, trace: Trace, *, all_hops: bool | None = None, path_index: int = 0,
                    keep_hop: int | None = None) -> None:  # fmt: skip
         """Show ``trace`` on path ``path_index`` (kept in range), the cursor on hop ``keep_hop`` (an index into
@@ -82,6 +93,8 @@ class TraceView(Vertical):
                                                     if groups else "")  # fmt: skip
         title = Text(printable(trace.packet.describe()) + f" · from {trace.packet.origin} · {count}",
                      no_wrap=True, overflow="ellipsis")  # fmt: skip
+        if any(n.startswith("rules are missing") for n in trace.notes):  # an elided or filtered paste
+            title.append("  RULES MISSING from this dump: the answer may miss them", "bold reverse")
         title.append("   n/p step · a all hops · [ ] path", "dim")
         self.query_one("#trace-title", Static).update(title)
         paths = self.query_one("#trace-paths", OptionList)

@@ -1,7 +1,8 @@
 """How a table's chains are laid out in the tree, so that a 55,000-chain nat table stays browsable.
 
 A table with few chains shows them all. A big one shows its named chains (built-ins, KUBE-SERVICES, …)
-directly and groups kube-proxy's hashed chains by kind (``KUBE-SEP-* (50000 chains)``), in pages of
+directly and groups kube-proxy's hashed chains by kind (``KUBE-SEP-* (50000 chains)``; in nftables mode
+``endpoint-* (50000 chains)``, ``service-*``, …, and the ``@affinity-*`` sets), in pages of
 :data:`PAGE` chains. Nothing here touches a widget: the layout is data, and the tree fills nodes from it
 lazily.
 """
@@ -20,7 +21,7 @@ GROUP_AT = 300  # a table with more chains than this groups its hashed chains
 PAGE = 1000  # chains per page inside a group
 MIN_GROUP = 8  # fewer hashed chains of one kind than this stay ungrouped
 
-_HASHED = re.compile(r"^(.+?-)[A-Z0-9]{16}$")
+_HASHED = re.compile(r"^(.+?-)[A-Z0-9]{16}$|^(@?(?:service|local|external|firewall|endpoint|affinity)-)[A-Z2-7]{8}-")
 
 Entry: TypeAlias = "tuple[str, tuple[int, ...] | None]"  # chain name, None (all rules) or shown rule indices
 
@@ -50,7 +51,7 @@ def arrange(entries: Sequence[Entry]) -> list[Entry | Group]:
         if m is None:
             flat.append(entry)
         else:
-            by_prefix.setdefault(m.group(1), []).append(entry)
+            by_prefix.setdefault(m.group(1) or m.group(2), []).append(entry)
     for prefix, group in by_prefix.items():
         if len(group) < MIN_GROUP:
             flat.extend(group)

@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from kptui.engine import parse_ruleset
 from kptui.engine.ipset import IpsetTable
 from kptui.engine.ipset_parse import parse_ipsets
+from kptui.engine.kernel_handles import rule_handles, with_iptables_rules
 from kptui.engine.kernel_trace import KernelTrace, first_packet, parse_kernel_trace
 from kptui.engine.packet import NodeContext, Packet
 from samples.build_samples import Topology, build_topology, setup_ipvs
@@ -28,6 +30,7 @@ from tools.kubegen import Ruleset, generate
 from tools.netlab import Lab, Probe, ProbeResult
 
 POD_CIDRS = ("10.244.1.0/24", "10.244.0.0/16")  # this node's pod subnet first, then the cluster CIDR
+POD_CIDRS6 = ("fd00:10:244:1::/64", "fd00:10:244::/56")
 UPLINK = "eth0"
 PROBE_TIMEOUT = 0.5
 OVERFLOW = "No buffer space available"  # xtables-monitor's netlink socket overflowed: it exits, events are lost
@@ -84,6 +87,15 @@ class KernelLab:
     ruleset: Ruleset
     _iface_cache: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
     _ipset_cache: IpsetTable | None = field(default=None, repr=False)
+    families: tuple[int, ...] = ()  # the families of the node's rules (a dual-stack node has both); () = the scenario's
+
+    def __post_init__(self) -> None:
+        if not self.families:
+            self.families = (self.scenario.family,)
+
+    @property
+    def family(self) -> int:
+        return self.families[0]
 
     # ---- sources -------------------------------------------------------------------------------
     def source(self, who: str) -> tuple[str, str, str | None]:
@@ -117,11 +129,17 @@ class KernelLab:
 
     # ---- the node as the engine sees it --------------------------------------------------------
     def interfaces(self) -> dict[str, tuple[str, ...]]:
-        """Interface name -> IPv4 CIDRs in the node namespace (read once)."""
+        """Interface name -> CIDRs of the node's families in the node namespace (read once; IPv6 link-local
+        addresses left out)."""
         if self._iface_cache is None:
-            data = json.loads(self.lab.exec(self.lab.node, ["ip", "-j", "-4", "addr", "show"]).stdout)
-            self._iface_cache = {d["ifname"]: tuple(f"{a['local']}/{a['prefixlen']}" for a in d.get("addr_info", []))
-                                 for d in data}  # fmt: skip
+            found: dict[str, list[str]] = {}
+            for fam in self.families:
+                data = json.loads(self.lab.exec(self.lab.node, ["ip", "-j", f"-{fam}", "addr", "show"]).stdout)
+                for d in data:
+                    found.setdefault(d["ifname"], []).extend(
+                        f"{a['local']}/{a['prefixlen']}" for a in d.get("addr_info", [])
+                        if not a["local"].startswith("fe80:"))  # fmt: skip
+            self._iface_cache = {k: tuple(v) for k, v in found.items()}
         return dict(self._iface_cache)
 
     def add_node_address(self, dev: str, cidr: str) -> None:
@@ -139,8 +157,9 @@ class KernelLab:
         """NodeContext with the node's real addresses and interfaces."""
         ifaces = self.interfaces()
         addrs = tuple(dict.fromkeys(c.split("/")[0] for cs in ifaces.values() for c in cs
-                                    if not c.startswith("127.")))  # fmt: skip
-        return NodeContext(addresses=addrs, pod_cidrs=POD_CIDRS, interfaces=ifaces, uplink=UPLINK,
+                                    if not c.startswith(("127.", "::1/"))))  # fmt: skip
+        cidrs = tuple(c for fam in self.families for c in (POD_CIDRS6 if fam == 6 else POD_CIDRS))
+        return NodeContext(addresses=addrs, pod_cidrs=cidrs, interfaces=ifaces, uplink=UPLINK,
                            pod_iface=pod_iface or self.pod_iface(self.topo.client), recent=recent,
                            affinity=affinity, ipsets=self.ipsets(), sysctls=self.sysctls(),
                            routes=self.routes())  # fmt: skip
@@ -152,11 +171,16 @@ class KernelLab:
         return {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in out.splitlines()) if v}
 
     def routes(self) -> tuple[tuple[str, str], ...]:
-        """The node's main-table routes of the scenario's family: (destination, device; "" when not unicast)."""
-        fam = "-6" if self.scenario.family == 6 else "-4"
-        data = json.loads(self.lab.ip(self.lab.node, "-j", fam, "route", "show") or "[]")
-        return tuple((str(r.get("dst")), "" if r.get("type", "unicast") != "unicast" else str(r.get("dev") or ""))
-                     for r in data)  # fmt: skip
+        """The node's main-table routes of its families: (destination, device; "" when not unicast). A dual-stack
+        node has both families' routes, so "default" is spelled as the family's 0.0.0.0/0 or ::/0."""
+        out: list[tuple[str, str]] = []
+        for family in self.families:
+            data = json.loads(self.lab.ip(self.lab.node, "-j", f"-{family}", "route", "show") or "[]")
+            zero = "::/0" if family == 6 else "0.0.0.0/0"
+            out.extend((zero if r.get("dst") == "default" else str(r.get("dst")),
+                        "" if r.get("type", "unicast") != "unicast" else str(r.get("dev") or ""))
+                       for r in data)  # fmt: skip
+        return tuple(out)
 
     def context_for(self, obs: Observation, **kw: object) -> NodeContext:
         """NodeContext for one observation. NodeContext has a single ``pod_iface`` for "the interface pod traffic
@@ -177,35 +201,43 @@ class KernelLab:
         self.lab.flush_conntrack()
         self.lab.flush_recent()
 
-    def observe(self, sends: Sequence[Send], *, fresh: bool = True, attempts: int = 3) -> list[Observation]:
+    def observe(self, sends: Sequence[Send], *, fresh: bool = True, attempts: int = 3,
+                family: int | None = None) -> list[Observation]:  # fmt: skip
         """Send ``sends`` (one trace capture per protocol, fresh source ports) and observe each. A capture
         that lost events (the monitor overflowed, or subscribed late on a slow machine) is repeated."""
         if fresh:
             self.forget()
+        fam = family or (6 if ":" in sends[0].dst else 4)
         out: dict[int, Observation] = {}
         for proto in dict.fromkeys(s.proto for s in sends):
             for attempt in range(attempts):
                 batch = [(i, s, next(_SPORTS)) for i, s in enumerate(sends) if s.proto == proto]
-                results, text = self._capture(proto, batch)
+                results, text = self._capture(proto, batch, fam)
                 log = parse_kernel_trace(text)
                 walks = [first_packet(log, proto, p) for _, _, p in batch]
                 if OVERFLOW not in text and all(_complete(k) for k in walks):
                     break
                 if fresh and attempt + 1 < attempts:  # retry from fresh ports, as first packets again
                     self.forget()
-            rules = self.lab.save_rules(counters=False)
+            rules = self.lab.save_rules(counters=False, family=fam)
+            handles = None
+            if fam == 6:  # nft monitor trace: its rules are nft translations; the handles name the save's rules
+                listing = self.lab.exec(self.lab.node, ["nft", "-a", "list", "ruleset"]).stdout
+                handles = (rule_handles(listing), parse_ruleset(rules, source="kernel-save"))
             for (i, s, p, res), k in zip(results, walks, strict=True):
+                if k is not None and handles is not None:
+                    k = with_iptables_rules(k, *handles)
                 out[i] = Observation(s, p, self.source(s.who)[1], res, k.without_trace_rules() if k else None,
                                      rules, text, log.warnings)  # fmt: skip
         return [out[i] for i in range(len(sends))]
 
-    def _capture(self, proto: str, batch: list[tuple[int, Send, int]]
+    def _capture(self, proto: str, batch: list[tuple[int, Send, int]], family: int = 4
                  ) -> tuple[list[tuple[int, Send, int, ProbeResult]], str]:  # fmt: skip
         """One trace session: TRACE only the first packets (``--syn`` for TCP: fewer events, so the monitor,
         which looks every traced rule up in the kernel, keeps up), send the batch, return results and text."""
         ports = [p for _, _, p in batch]
         match = ["-p", proto, "--sport", f"{min(ports)}:{max(ports)}"] + (["--syn"] if proto == "tcp" else [])
-        self.lab.trace_start(match)
+        self.lab.trace_start(match, family=family)
         try:
             results = [(i, s, p, self.lab.probe(self.source(s.who)[0],
                                                 [Probe(proto, s.dst, s.port, s.src, p, PROBE_TIMEOUT)])[0])
@@ -242,11 +274,11 @@ def kernel_lab(scenario: Scenario, *, extend: Callable[[Ruleset, KernelLab], Non
             lab.sysctl(lab.node, key, "0")  # every REJECT answered at once
         topo = build_topology(lab, scenario)
         rs = generate(scenario.services, scenario.node, layout or scenario.layout)
-        klab = KernelLab(lab, topo, scenario, rs)
+        klab = KernelLab(lab, topo, scenario, rs, families=(scenario.family,))
         if scenario.extend is not None:  # the scenario's own extra rules (Docker, Calico)
             scenario.extend(rs, topo.pod_ifaces)
         if extend is not None:
             extend(rs, klab)
         setup_ipvs(lab, rs)  # IPVS mode: kube-ipvs0 and the ipsets, before the rules that match them
-        lab.load_rules(rs.render(), backend="nft")
+        lab.load_rules(rs.render(), backend="nft", family=scenario.family)
         yield klab

@@ -185,6 +185,26 @@ def test_never_crashes(lines: list[str]) -> None:
     first_packet(log, "udp", 1000)
 
 
+def test_nft_trace_of_iptables_nft_rules_maps_back_by_handle() -> None:
+    """``nft -a monitor trace`` of ip6tables-nft rules (xtables-monitor aborts on IPv6 ports): the handle in
+    each rule event names the ip6tables-save rule, comment included (issue 14.6)."""
+    from kptui.engine import parse_ruleset
+    from kptui.engine.kernel_handles import rule_handles, with_iptables_rules
+
+    log = parse_kernel_trace(load("nft-ip6-iptables-nft-handles.txt"))
+    handles = rule_handles(load("nft-ip6-iptables-nft-handles.listing"))
+    assert handles[(10, "filter", "X")] == {5: 1, 6: 2}  # the udp ACCEPT rule is the chain's first
+    k = first_packet(log, "tcp", 37718)
+    assert k is not None
+    rules = parse_ruleset(load("nft-ip6-iptables-nft-handles.rules"))
+    mapped = with_iptables_rules(k.without_trace_rules(), handles, rules)
+    assert [e.rule_text for e in mapped.events if e.kind == "rule"] == [
+        '-A OUTPUT -p tcp -m comment --comment "hello world" -m tcp --dport 80 -j X',
+        "-A X -j MARK --set-xmark 0x4000/0x4000",
+    ]
+    assert [e.handle for e in k.events if e.kind == "rule"] == [2, 4, 6]
+
+
 def test_a_comment_that_says_masquerade_is_no_masquerade() -> None:
     """kube-proxy's IPVS-mode ACCEPT for external IPs is commented "… for masquerade and filter purpose"; only a
     MASQUERADE target (or nft's masquerade statement) masquerades (captured: outside → external IP, no IPVS)."""

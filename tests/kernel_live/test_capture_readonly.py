@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import re
 import subprocess
 import sys
 import tarfile
@@ -23,6 +22,8 @@ from samples.build_samples import build_topology
 from samples.scenarios import BY_NAME
 from tools.kubegen import generate
 from tools.netlab import Lab
+
+from ..node_state import READ_SYSCTLS, undated
 
 pytestmark = pytest.mark.kernel
 
@@ -47,22 +48,6 @@ add KUBE-LOOP-BACK 10.244.1.11,tcp:8080,10.244.1.11
 # Set inside the node namespace only (net.* sysctls are per network namespace).
 SYSCTLS = {"net.ipv4.conf.all.rp_filter": "2", "net.ipv4.conf.eth0.rp_filter": "1",
            "net.ipv4.conf.eth0.route_localnet": "1", "net.ipv6.conf.all.forwarding": "0"}  # fmt: skip
-# Read from inside the namespace by a separate python (not kptui's reader): every file the capture may read.
-READ_SYSCTLS = """
-import json, os
-out = {}
-for base in ("net/ipv4/conf", "net/ipv6/conf"):
-    for iface in sorted(os.listdir("/proc/sys/" + base)):
-        for key in ("rp_filter", "route_localnet", "forwarding"):
-            path = f"/proc/sys/{base}/{iface}/{key}"
-            if os.path.exists(path):
-                out[f"{base}/{iface}/{key}".replace("/", ".")] = open(path).read().strip()
-for rel in ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables",
-            "net/ipv4/vs/conntrack"):
-    if os.path.exists("/proc/sys/" + rel):
-        out[rel.replace("/", ".")] = open("/proc/sys/" + rel).read().strip()
-print(json.dumps(out, sort_keys=True))
-"""
 
 
 def kptui(*args: str) -> subprocess.CompletedProcess[str]:
@@ -70,13 +55,6 @@ def kptui(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300, check=False)  # fmt: skip
     assert proc.returncode == 0, f"kptui {' '.join(args)} -> {proc.returncode}\n{proc.stderr}"
     return proc
-
-
-def _dated(text: str) -> str:
-    """A -save dump without its ``# Generated … on DATE`` / ``# Completed on DATE`` lines and without the
-    chains' policy counters (printed even without -c)."""
-    lines = (line for line in text.splitlines(keepends=True) if not line.startswith("# "))
-    return "".join(re.sub(r"^(:\S+ \S+) \[\d+:\d+\]", r"\1", line) for line in lines)
 
 
 def state(lab: Lab) -> dict[str, str]:
@@ -87,8 +65,8 @@ def state(lab: Lab) -> dict[str, str]:
     return {
         "nft list ruleset": lab.exec(ns, ["nft", "-s", "list", "ruleset"]).stdout,
         "ipset save": lab.exec(ns, ["ipset", "save"]).stdout,
-        "iptables-nft-save": _dated(lab.save_rules(counters=False)),
-        "ip6tables-nft-save": _dated(lab.save_rules(counters=False, family=6)),
+        "iptables-nft-save": undated(lab.save_rules(counters=False)),
+        "ip6tables-nft-save": undated(lab.save_rules(counters=False, family=6)),
         "sysctls": lab.exec(ns, ["python3", "-c", READ_SYSCTLS]).stdout,
     }
 

@@ -28,23 +28,13 @@ from samples.scenarios import BY_NAME, Scenario
 from tools.kubegen import Endpoint, generate
 from tools.netlab import Lab, Probe
 
+from ..node_state import FAKE_KUBE_PROXY
+
 pytestmark = pytest.mark.kernel
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_IP, WEB_PORT = "10.96.10.20", 80
 WEB_RULE = '"default/web:http cluster IP"'
-FAKE_KUBE_PROXY = """
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"iptables" if self.path == "/proxyMode" else b"?"
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", 10249), H)
-print("READY", flush=True)
-s.serve_forever()
-"""
 
 
 @dataclass

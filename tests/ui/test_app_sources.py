@@ -36,7 +36,7 @@ def test_a_plain_dump_is_parsed_behind_the_loading_screen() -> None:
 
 def test_a_bundle_brings_its_node_context_and_says_where_it_comes_from(bundle_path: Path) -> None:
     src = source_for(str(bundle_path))
-    assert src.ruleset is not None and src.node is not None  # type: ignore[attr-defined]
+    assert src.snapshot is not None and src.node is not None  # type: ignore[attr-defined]  # parsed in the app
     assert src.node.addresses[0] == "10.0.0.2" and src.node.pod_cidrs == ("10.244.0.0/16",)  # type: ignore[attr-defined]
     assert src.node.uplink == "eth0"  # type: ignore[attr-defined]
     assert "capture bundle" in src.origin and "node-a" in src.origin  # type: ignore[attr-defined]
@@ -74,7 +74,7 @@ def test_combinations_that_make_no_sense_are_refused(argv: list[str], message: s
 @pytest.mark.asyncio
 async def test_the_app_opens_a_bundle_with_the_node_in_the_packet_builder(bundle_path: Path) -> None:
     src = source_for(str(bundle_path))
-    app = make_app(ruleset=src.ruleset, node=src.node, origin=src.origin,  # type: ignore[attr-defined]
+    app = make_app(snapshot=src.snapshot, node=src.node, origin=src.origin,  # type: ignore[attr-defined]
                    env={"KPTUI_CLIPBOARD": "osc52"})  # fmt: skip
     async with app.run_test(size=(120, 36)) as pilot:
         for _ in range(300):
@@ -110,8 +110,13 @@ async def test_running_out_of_memory_while_parsing_ends_the_app_with_a_message(m
         "kptui: out of memory (the explorer, reading big.rules): ")
 
 
-def test_an_nft_listing_is_refused_before_the_explorer_starts(tmp_path: Path) -> None:
+def test_an_nft_listing_opens_as_a_snapshot_parsed_in_the_app(tmp_path: Path) -> None:
+    """(It was refused before issue 13: the explorer reads nft listings now, tests/ui/test_nft_panes.py.)"""
     path = tmp_path / "ruleset.txt"
     path.write_text("table ip kube-proxy {\n}\n")
-    with pytest.raises(UserError, match=f"^{path}: holds an nft listing and no iptables rules: this command reads iptables rules; kptui summary and kptui trace read nft listings too$"):
-        source_for(str(path))
+    src = source_for(str(path))
+    assert src.snapshot is not None and src.snapshot.nft is not None and src.data is None  # type: ignore[attr-defined]
+    path.write_text("tcp 6 431999 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 src=10.0.0.2 dst=10.0.0.1 "
+                    "sport=2 dport=1 [ASSURED] mark=0 use=1\n")  # fmt: skip
+    with pytest.raises(UserError, match="conntrack"):
+        source_for(str(path))  # what holds no rules at all is still refused

@@ -202,3 +202,12 @@ def test_kernel_trace_needs_a_dump(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_good_log_gets_as_far_as_the_terminal_check(monkeypatch: pytest.MonkeyPatch) -> None:
     code, err = run([str(SAMPLES / "clusterip.rules"), "--kernel-trace", str(CLUSTERIP_LOG)], monkeypatch)
     assert code == 2 and "not a terminal" in err  # the log was read and accepted
+
+
+def test_kernel_trace_on_an_nft_only_listing_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay compares with iptables rules: a source holding only an nft ruleset says so (never a comparison
+    against no rules that looks like a disagreement)."""
+    listing = SAMPLES / "nft-clusterip.nft"
+    code, err = run([str(listing), "--kernel-trace", str(CLUSTERIP_LOG)], monkeypatch)
+    assert code == 2 and err.startswith(f"kptui: --kernel-trace replays the log against iptables rules, and {listing} "
+                                        "holds only an nft ruleset"), err  # fmt: skip

@@ -49,7 +49,8 @@ CASES = [  # field, bad value, the builder row it belongs to, the message, a goo
     ("dport", "eighty", 2, "dport 'eighty' is not a number", "53"),
     ("dport", "", 2, "a tcp packet needs a destination port", "53"),
     ("mark", "0xzz", 3, "mark '0xzz' is not a number", "0x4000"),
-    ("node_ips", "10.0.0.300", 4, "node address '10.0.0.300' is not an IP address", "10.0.0.2"),
+    ("affinity", "10.244.1.5:http", 4, "affinity port 'http' is not a number", "10.244.1.5:53"),
+    ("node_ips", "10.0.0.300", 5, "node address '10.0.0.300' is not an IP address", "10.0.0.2"),
     ("sport", "70000", 1, "sport 70000 is not a port number", "40001"),
 ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .conftest import NODEPORT_NODE, NODEPORT_PACKET, app_for, ready
+from .fleet_fixture import fleet_app, fleet_ready
 
 
 def _wait(steps: int = 0) -> Any:
@@ -39,3 +40,25 @@ def test_help_160x48(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app_for("mixed-all.rules"), terminal_size=(160, 48), run_before=run_before)
+
+
+def test_fleet_screen_120x36(snap_compare: Any) -> None:
+    """The fleet screen on its five nodes (c stale, e a foreign DROP first, f failed), the cursor on web's row
+    at node c."""
+
+    async def run_before(pilot: Any) -> None:
+        await fleet_ready(pilot.app, pilot)
+        await pilot.press("down", "right", "right", "right")
+        await pilot.pause()
+
+    assert snap_compare(fleet_app(), terminal_size=(120, 36), run_before=run_before)
+
+
+def test_fleet_screen_80x24(snap_compare: Any) -> None:
+    """80×24: the node list and the bottom pane give the services table their rows."""
+
+    async def run_before(pilot: Any) -> None:
+        await fleet_ready(pilot.app, pilot)
+        await pilot.pause()
+
+    assert snap_compare(fleet_app(), terminal_size=(80, 24), run_before=run_before)

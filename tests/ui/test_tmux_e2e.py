@@ -119,3 +119,36 @@ def test_packet_builder_keys_in_tmux(tmux: list[str]) -> None:
     leave_field()
     keys("q")
     _wait_for(tmux, "KPTUI-EXIT=0")
+
+
+def test_kptui_in_tmux_steps_an_nft_trace(tmux: list[str]) -> None:
+    """Issue 13: the explorer on kube-proxy's nftables mode in a real terminal. `kptui LISTING` with a NodePort
+    packet: the hops are nft rules (table kube-proxy), the mark set by mark-for-masquerade, the numgen vmap's fork
+    (two paths of 1/2), the DNAT in the endpoint chain and the masquerade, the detail pane decoding each rule."""
+    env = {"TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "KPTUI_CLIPBOARD": "osc52"}
+    cmd = [sys.executable, "-m", "kptui", "samples/nft-nodeport-cluster.nft", "--src", "203.0.113.10", "--dst",
+           "10.0.0.2", "--dport", "30080", "--from", "external", "--node-ip", "10.0.0.2", "--iface",
+           "eth0=10.0.0.2/24", "--uplink", "eth0"]  # fmt: skip
+    shell = "env -u COLUMNS -u LINES " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(cmd)
+    subprocess.run([*tmux, "new-session", "-d", "-s", "kptui", "-x", "160", "-y", "44", "-c", str(ROOT),
+                    f"{shell}; echo KPTUI-EXIT=$?; sleep 30"], check=True)  # fmt: skip
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            subprocess.run([*tmux, "send-keys", "-t", "kptui", "n"], check=True)
+
+    _wait_for(tmux, "1/15 PRE kube-proxy", "filter-prerouting-pre-dnat:1  → JUMP firewall-check", "1. ACCEPT (forwarded) · p=0.5 · ⇒ 10.244.1.21:8080",
+              "2. ACCEPT (forwarded) · p=0.5 · ⇒ 10.244.2.22:8080", "ip kube-proxy  nft · ")  # fmt: skip
+    step(5)
+    _wait_for(tmux, "6/15 PRE kube-proxy", "mark-for-masquerade:1", "mark    0x0 → 0x4000 (masq)",
+              "meta mark set meta mark | 0x00004000")  # fmt: skip
+    step(2)
+    _wait_for(tmux, "8/15 PRE kube-proxy", "note    numgen random mod 2 = 0",
+              "10.244.1.21:8080 (1 in 2)")  # fmt: skip
+    step(1)
+    _wait_for(tmux, "9/15 PRE kube-proxy", "dst     10.0.0.2:30080 → 10.244.1.21:8080", "meta l4proto tcp dnat to 10.244.1.21:8080")  # fmt: skip
+    step(6)
+    _wait_for(tmux, "15/15 POST kube-proxy", "masquerading:3", "src     203.0.113.10:40000 → 10.0.0.2",
+              "masquerade fully-random")  # fmt: skip
+    subprocess.run([*tmux, "send-keys", "-t", "kptui", "q"], check=True)
+    _wait_for(tmux, "KPTUI-EXIT=0")

@@ -3,6 +3,8 @@ the change still visible), the verdict first on each path line, and hop places f
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from textual.widgets import Static
 
@@ -16,6 +18,7 @@ from kptui.ui.hop_list import HopList
 from .conftest import NODEPORT_NODE, NODEPORT_PACKET, app_for, ready
 
 S_DUMP = "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n-A INPUT -s 10.0.0.9/32 -j DROP\n"
+UNPLACED = "-N MINE\n-A MINE -s 10.0.0.9/32 -j DROP\n"  # iptables -S MINE: no -P line, nothing tells the table
 
 
 async def first_hop(app: object, pilot: object) -> HopList:
@@ -35,24 +38,45 @@ def screen_text(app: object) -> str:
 
 
 @pytest.mark.asyncio
-async def test_a_path_without_hops_says_so_and_leaves_no_stale_step() -> None:
-    rs = parse_ruleset(S_DUMP, source="rules.S")  # iptables -S: no table, so no hook has rules to meet
+async def test_a_dump_whose_tables_cannot_be_told_is_refused_and_leaves_no_stale_step() -> None:
+    """iptables -S output that nothing places in a table: the trace refuses with the chains and what to paste
+    instead; it never answers with a verdict and no hops (issue 14.2)."""
+    rs = parse_ruleset(UNPLACED, source="rules.S")
     app = make_app(ruleset=rs, source="rules.S")
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(app, pilot)
         screen = app.main_screen
-        # a packet the node sends to itself: every question is known (loopback), and no hook has rules
         screen.builder.fill(Packet("127.0.0.1", "127.0.0.1", "tcp", None, 80, "local"), NodeContext())
         screen.action_trace()
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if screen.trace is not None:
-                break
-        await pilot.pause()
-        assert screen.trace is not None and all(not p.hops for p in screen.trace.paths)
-        assert screen.step is None
+        await pilot.pause(0.2)
+        assert screen.trace is None and screen.step is None
+        title = str(screen.trace_view.query_one("#trace-title", Static).content)
         state = str(screen.trace_view.query_one("#trace-state", Static).content)
-        assert "evaluated no rule" in state
+        assert title.startswith("cannot trace") and "MINE" in state and "iptables-save" in state
+
+
+async def _trace_from_outside(screen: Any, pilot: Any) -> None:
+    """Trace 10.0.0.9 -> the node 10.0.0.2 tcp/80 and wait for the result."""
+    screen.builder.fill(Packet("10.0.0.9", "10.0.0.2", "tcp", None, 80, "external"),
+                        NodeContext(addresses=("10.0.0.2",)))
+    screen.action_trace()
+    for _ in range(100):
+        await pilot.pause(0.02)
+        if screen.trace is not None:
+            break
+    await pilot.pause()
+
+
+@pytest.mark.asyncio
+async def test_an_iptables_S_listing_placed_by_its_policies_traces_with_hops() -> None:
+    rs = parse_ruleset(S_DUMP, source="rules.S")  # -P INPUT/FORWARD/OUTPUT: the filter table
+    app = make_app(ruleset=rs, source="rules.S")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        await _trace_from_outside(screen, pilot)
+        assert screen.trace is not None and all(p.hops for p in screen.trace.paths)
+        assert {p.verdict for p in screen.trace.paths} == {"DROP"}
 
 
 @pytest.mark.asyncio
@@ -185,3 +209,17 @@ async def test_the_detail_text_is_wrapped_to_the_width_left_by_its_scrollbar() -
         assert body.virtual_size.height > body.scrollable_content_region.height  # it scrolls: a scrollbar
         assert body._width == body.scrollable_content_region.width
         assert "kube-proxy matches service addresses" in screen_text(app)
+
+
+@pytest.mark.asyncio
+async def test_a_trace_through_an_elided_paste_says_rules_are_missing() -> None:
+    text = S_DUMP.replace("-A INPUT", "...\n-A INPUT")  # a paste that leaves lines out
+    rs = parse_ruleset(text, source="paste")
+    app = make_app(ruleset=rs, source="paste")
+    async with app.run_test(size=(160, 36)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        await _trace_from_outside(screen, pilot)
+        assert screen.trace is not None
+        title = str(screen.trace_view.query_one("#trace-title", Static).content)
+        assert "RULES MISSING" in title

@@ -19,7 +19,7 @@ from kptui.ui.locs import Loc
 
 from .conftest import app_for, ready
 
-EVIL = "\x1b[31m\x1b]0;pwned\x1b\\K-"  # colours the terminal red and retitles its window when printed raw
+EVIL = "\x1b]0;pwned\x1b\\-"  # retitles the terminal window when printed raw (+ a 16-character hash: 28, the most)
 
 
 def _hostile_nat(n_plain: int = 300, n_evil: int = 9) -> str:
@@ -52,7 +52,7 @@ async def test_group_and_page_labels_show_hostile_chain_names_escaped(monkeypatc
         for label in [group.label.plain, *(p.label.plain for p in pages)]:
             assert "\x1b" not in label and "\\x1b" in label, repr(label)
         painted = "\n".join(_screen_lines(tree))
-        assert "\\x1b[31m\\x1b]0;pwned" in painted  # the group/page lines are on screen, escaped
+        assert "\\x1b]0;pwned" in painted  # the group/page lines are on screen, escaped
         assert "\x1b" not in painted
 
 
@@ -139,7 +139,7 @@ def _ipv6_trace() -> object:
     rs = parse_ruleset(
         "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
         "-A PREROUTING -d fd00::1/128 -p tcp -m tcp --dport 80 -j DNAT --to-destination [fd00::5]:8080\n"
-        "-A POSTROUTING -j SNAT --to-source [fd00::9]:5555\nCOMMIT\n"
+        "-A POSTROUTING -p tcp -j SNAT --to-source [fd00::9]:5555\nCOMMIT\n"
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
         source="v6.rules",
     )

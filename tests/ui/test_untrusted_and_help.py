@@ -104,7 +104,7 @@ def test_binding_rows_expand_comma_keys() -> None:
 @pytest.mark.asyncio
 async def test_the_detail_pane_shows_what_an_insights_provider_explains(monkeypatch: pytest.MonkeyPatch) -> None:
     """The extension point for the kube engine's explanations and pitfall findings."""
-    from kptui.ui import app as app_mod
+    from kptui.ui import services as services_mod  # the app takes its insights from services.load_insights
     from kptui.ui.services import CommentInsights, Finding
 
     class Explaining(CommentInsights):
@@ -114,7 +114,7 @@ async def test_the_detail_pane_shows_what_an_insights_provider_explains(monkeypa
         def findings(self, loc: Loc) -> list[Finding]:
             return [Finding("warning", f"something about {loc}")] if loc.kind == "rule" else []
 
-    monkeypatch.setattr(app_mod, "load_insights", Explaining)
+    monkeypatch.setattr(services_mod, "load_insights", Explaining)
     app = make_app(ruleset=parse_ruleset(HOSTILE), env={})
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(app, pilot)

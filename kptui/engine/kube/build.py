@@ -17,7 +17,7 @@ from fractions import Fraction
 from ..model import Chain, Ruleset, Table
 from .build_filter import FilterPass
 from .draft import Draft, Drafts
-from .era import detect_layout, nat_and_filter
+from .era import detect_layout, era_at_least, nat_and_filter
 from .facts import Facts, facts_of, rows_of
 from .hashes import names_in, split_chain
 from .model import ServiceIndex
@@ -68,7 +68,8 @@ def _build(ruleset: Ruleset) -> ServiceIndex:
     nat, filt = nat_and_filter(ruleset)
     drafts = Drafts()
     if nat is not None:
-        _NatPass(nat, drafts, modern=layout.era not in ("1.21-1.23", "<=1.20", "1.21-1.24", "<=1.24")).run()
+        modern = layout.era is None or era_at_least(layout.era, 24)  # EXT/SVL chains: not the XLB layout
+        _NatPass(nat, drafts, modern=modern).run()
     drafts.resolve_names(ruleset)
     if filt is not None:
         FilterPass(filt, drafts).run()

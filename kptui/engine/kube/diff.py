@@ -22,14 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import replace
+from fractions import Fraction
 
 from ..model import Ruleset
 from .build import service_index_of
-from .diff_model import ChainRename, EndpointDelta, FieldChange, ServiceChange, ServiceDiff
+from .diff_model import ChainRename, EndpointDelta, FieldChange, NodeDiff, ServiceChange, ServiceDiff
 from .diff_node import diff_node, orphan_health_ports
-from .model import Endpoint, ServicePort
+from .model import Endpoint, ServiceIndex, ServicePort
 
-__all__ = ["diff_services"]
+__all__ = ["diff_indexes", "diff_services"]
+
+ROUNDING = Fraction(1, 1 << 30)  # iptables' shares carry the kernel's 2^-31 rounding; nftables' are exact 1/N
 
 _KIND_ORDER = ("SVC", "SVL", "EXT", "FW", "XLB")
 _SCALARS = ("protocol", "cluster_ip", "port", "node_port", "external_traffic_policy", "affinity_timeout",
@@ -39,9 +42,20 @@ _SCALARS = ("protocol", "cluster_ip", "port", "node_port", "external_traffic_pol
 def diff_services(old: Ruleset, new: Ruleset) -> ServiceDiff:
     """What changed from ``old`` to ``new``, service port by service port, and on the node (see the module
     doc). Pure; the two service indexes are built (once) if they were not yet."""
-    a, b = service_index_of(old).services, service_index_of(new).services
+    return diff_indexes(service_index_of(old), service_index_of(new), diff_node(old, new), old_source=old.source,
+                        new_source=new.source, hc_old=orphan_health_ports(old), hc_new=orphan_health_ports(new))
+
+
+def diff_indexes(old: ServiceIndex, new: ServiceIndex, node: NodeDiff, *, old_source: str | None = None,
+                 new_source: str | None = None, hc_old: frozenset[int] = frozenset(),
+                 hc_new: frozenset[int] = frozenset()) -> ServiceDiff:  # fmt: skip
+    """Two service indexes compared (any modes: iptables, nftables, or one of each — a mode switch, where chain
+    names differ by design and are not compared, shares are equal within the kernel's rounding of iptables'
+    probabilities, and a health-check NodePort only iptables mode has a rule for is not a change)."""
+    a, b = old.services, new.services
+    old_mode, new_mode = old.layout.mode or "iptables", new.layout.mode or "iptables"
+    cross = old_mode != new_mode
     pairs, members = _match(a, b)
-    hc_old, hc_new = orphan_health_ports(old), orphan_health_ports(new)
     changed: list[ServiceChange] = []
     unchanged: list[tuple[ServicePort, ServicePort]] = []
     paired_a: set[int] = set()
@@ -49,7 +63,7 @@ def diff_services(old: Ruleset, new: Ruleset) -> ServiceDiff:
     for o, n, how in pairs:
         paired_a.update(id(p) for p in members.get(id(o), (o,)))
         paired_b.update(id(p) for p in members.get(id(n), (n,)))
-        change = _compare(o, n, how, hc_old, hc_new)
+        change = _compare(o, n, how, hc_old, hc_new, cross=cross)
         if change.empty:
             unchanged.append((o, n))
         else:
@@ -58,8 +72,9 @@ def diff_services(old: Ruleset, new: Ruleset) -> ServiceDiff:
     return ServiceDiff(
         added=tuple(s for s in b if id(s) not in paired_b),
         removed=tuple(s for s in a if id(s) not in paired_a),
-        changed=tuple(changed), unchanged=tuple(unchanged), node=diff_node(old, new),
-        old_source=old.source, new_source=new.source, old_count=len(a), new_count=len(b),
+        changed=tuple(changed), unchanged=tuple(unchanged), node=node,
+        old_source=old_source, new_source=new_source, old_count=len(a), new_count=len(b),
+        old_mode=old_mode, new_mode=new_mode,
     )  # fmt: skip
 
 
@@ -191,8 +206,14 @@ def _address_key(s: ServicePort) -> Hashable | None:
 
 
 # -- comparing --------------------------------------------------------------------------------------------
-def _compare(o: ServicePort, n: ServicePort, how: str, hc_old: frozenset[int], hc_new: frozenset[int]
-             ) -> ServiceChange:  # fmt: skip
+def _same(a: Fraction | None, b: Fraction | None, cross: bool) -> bool:
+    if a == b:
+        return True
+    return cross and a is not None and b is not None and abs(a - b) <= ROUNDING
+
+
+def _compare(o: ServicePort, n: ServicePort, how: str, hc_old: frozenset[int], hc_new: frozenset[int], *,
+             cross: bool = False) -> ServiceChange:  # fmt: skip
     fields: list[FieldChange] = []
     if o.name and n.name and o.name != n.name:
         fields.append(FieldChange("name", o.name, n.name))
@@ -205,7 +226,8 @@ def _compare(o: ServicePort, n: ServicePort, how: str, hc_old: frozenset[int], h
         fields.append(FieldChange("internal_traffic_policy", itp_o, itp_n))
     hc_o, hc_n = o.health_check_node_port, n.health_check_node_port
     # A health-check NodePort is only known from its comment: a dump without it has an anonymous ACCEPT.
-    if hc_o != hc_n and not (hc_o is None and hc_n in hc_old) and not (hc_n is None and hc_o in hc_new):
+    no_rule = "nftables" in (o.mode, n.mode)  # nftables mode writes no rule for health-check node ports
+    if hc_o != hc_n and not no_rule and not (hc_o is None and hc_n in hc_old) and not (hc_n is None and hc_o in hc_new):
         fields.append(FieldChange("health_check_node_port", hc_o, hc_n))
     fields += _external_changes(o, n)
     if set(o.source_ranges) != set(n.source_ranges):
@@ -215,18 +237,18 @@ def _compare(o: ServicePort, n: ServicePort, how: str, hc_old: frozenset[int], h
     if kinds_o != kinds_n:
         fields.append(FieldChange("chains", kinds_o, kinds_n))
     renames = [ChainRename(k, o.chains[k], n.chains[k]) for k in _KIND_ORDER
-               if k in o.chains and k in n.chains and o.chains[k] != n.chains[k]]  # fmt: skip
+               if k in o.chains and k in n.chains and o.chains[k] != n.chains[k] and not cross]  # fmt: skip
     eps_o, eps_n = _by_address(o.endpoints), _by_address(n.endpoints)
     deltas: list[EndpointDelta] = []
     for key, e in eps_o.items():
         f = eps_n.get(key)
         if f is None:
             continue
-        if e.chain != f.chain:
+        if e.chain != f.chain and not cross:
             renames.append(ChainRename("SEP", e.chain, f.chain, key))
-        if e.probability != f.probability:
+        if not _same(e.probability, f.probability, cross):
             deltas.append(EndpointDelta(key, "probability", e.probability, f.probability))
-        if e.local_probability != f.local_probability:
+        if not _same(e.local_probability, f.local_probability, cross):
             deltas.append(EndpointDelta(key, "local_probability", e.local_probability, f.local_probability))
         if e.local is not None and f.local is not None and e.local != f.local:
             deltas.append(EndpointDelta(key, "local", e.local, f.local))

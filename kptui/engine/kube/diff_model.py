@@ -118,6 +118,13 @@ class ServiceDiff:
     old_count: int = 0  # service ports in the old dump
     new_count: int = 0
     filtered: bool = False  # restricted by :meth:`only` (the node section is then left out)
+    old_mode: str = "iptables"  # kube-proxy's mode of each side: "iptables", "nftables"
+    new_mode: str = "iptables"
+
+    @property
+    def mode_switch(self) -> bool:
+        """The two sides come from different kube-proxy modes (the same cluster before and after a switch?)."""
+        return self.old_mode != self.new_mode
 
     @property
     def empty(self) -> bool:

@@ -39,7 +39,9 @@ _LABELS = {
     "local_detector_values": "local-traffic detector values", "localhost_nodeports": "NodePorts on localhost",
     "nodeport_addresses": "--nodeport-addresses", "nfacct": "nfacct counters",
     "masquerade_mark": "masquerade mark", "drop_mark": "drop mark", "random_fully": "MASQUERADE --random-fully",
-    "kubelet_chains": "kubelet chains",
+    "kubelet_chains": "kubelet chains", "mode": "kube-proxy mode", "ip_service_cidrs": "ServiceCIDRs (ip)",
+    "ip6_service_cidrs": "ServiceCIDRs (ip6)", "ip_base_chains": "base chains (ip)",
+    "ip6_base_chains": "base chains (ip6)",
 }  # fmt: skip
 
 
@@ -93,9 +95,11 @@ def diff_to_dict(d: ServiceDiff) -> dict[str, Any]:
     """The whole diff as JSON-ready data (stable keys; see the README)."""
     return {
         "format": FORMAT,
-        "old": {"source": d.old_source, "service_ports": d.old_count},
-        "new": {"source": d.new_source, "service_ports": d.new_count},
+        "old": {"source": d.old_source, "service_ports": d.old_count, "mode": d.old_mode},
+        "new": {"source": d.new_source, "service_ports": d.new_count, "mode": d.new_mode},
         "identical": d.empty, "filtered": d.filtered,
+        "mode_switch": {"old": d.old_mode, "new": d.new_mode, "same_services": _same_services(d)}
+        if d.mode_switch else None,
         "counts": {"added": len(d.added), "removed": len(d.removed), "changed": len(d.changed),
                    "unchanged": len(d.unchanged)},
         "added": [service_to_dict(s) for s in d.added],
@@ -103,6 +107,10 @@ def diff_to_dict(d: ServiceDiff) -> dict[str, Any]:
         "changed": [change_to_dict(c) for c in d.changed],
         "node": node_to_dict(d.node),
     }  # fmt: skip
+
+
+def _same_services(d: ServiceDiff) -> bool:
+    return not (d.added or d.removed or d.changed)
 
 
 # -- text -------------------------------------------------------------------------------------------------
@@ -232,6 +240,11 @@ def diff_text(d: ServiceDiff) -> str:
         out += change_lines(c)
     node = node_lines(d.node)
     out += node
+    if d.mode_switch:
+        n = len(d.added) + len(d.removed) + len(d.changed)
+        what = (f"the same {_ports(len(d.unchanged))}, endpoints and shares" if not n else
+                f"{n} of the service ports differ (above)")  # fmt: skip
+        out.append(f"mode switch: {d.old_mode} → {d.new_mode} mode, {what}")
     summary = (f"{len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, "
                f"{len(d.unchanged)} unchanged service port{'s' if len(d.unchanged) != 1 else ''}")  # fmt: skip
     if not d.filtered:

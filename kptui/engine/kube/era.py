@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..model import Chain, Ruleset, Table
+from .era_old import OLD_MASQ_MARK, WEAK_ERAS, era_at_least, era_at_most, era_bounds, narrow_old_era
 from .facts import Row, facts_of, rows_of
 
 if TYPE_CHECKING:
     from ..ipvs.node import IpvsNode
 
-__all__ = ["KubeLayout", "detect_layout", "layout_to_dict", "nat_and_filter"]
+__all__ = ["KubeLayout", "detect_layout", "era_at_least", "era_at_most", "era_bounds", "layout_to_dict",
+           "nat_and_filter"]
 
 _MARK = re.compile(r"--(?:set-xmark|or-mark|set-mark) (0x[0-9a-fA-F]+|\d+)")
 _IPVS_CHAINS = ("KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER", "KUBE-LOAD-BALANCER", "KUBE-NODE-PORT",
@@ -41,6 +43,8 @@ _IPVS_CHAINS = ("KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER", "KUBE-LOAD-BALANCER"
 _KUBELET_CHAINS = ("KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT", "KUBE-MARK-DROP")
 _IPVS_SET = re.compile(r"--match-set (KUBE-(?:6-)?(?:CLUSTER-IP|NODE-PORT-[A-Z-]+|LOAD-BALANCER|EXTERNAL-IP)\S*) ")
 _SERVICE_CHAIN = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-")
+# the userspace proxy's chains (--proxy-mode=userspace: the default before 1.2, removed in 1.26)
+_USERSPACE = ("KUBE-PORTALS-CONTAINER", "KUBE-PORTALS-HOST", "KUBE-NODEPORT-CONTAINER", "KUBE-NODEPORT-HOST")
 _DETECTOR_SAMPLE = 512  # per-service chains read to tell the local-traffic detector (a node-wide setting)
 
 
@@ -96,7 +100,8 @@ def detect_layout(ruleset: Ruleset, node: IpvsNode | None = None) -> KubeLayout:
     nat_chains: Mapping[str, Chain] = nat.chains if nat else {}
     filt_chains: Mapping[str, Chain] = filt.chains if filt else {}
     evidence: list[str] = []
-    kube = "KUBE-SERVICES" in nat_chains or "KUBE-SERVICES" in filt_chains
+    userspace = [c for c in _USERSPACE if c in nat_chains]
+    kube = "KUBE-SERVICES" in nat_chains or "KUBE-SERVICES" in filt_chains or bool(userspace)
     counts = _count_chains(nat)
     services = nat_chains.get("KUBE-SERVICES")
     portal_rows = rows_of(services)
@@ -113,13 +118,20 @@ def detect_layout(ruleset: Ruleset, node: IpvsNode | None = None) -> KubeLayout:
     rules_mode: str | None = None
     rules_why = ""
     if kube:
-        if live_sets and not live_chains:
+        if userspace and not per_service:
+            rules_mode = "userspace"
+            evidence.append(f"{', '.join(userspace)}: the userspace proxy (--proxy-mode=userspace, the default "
+                            "before 1.2, removed in 1.26): connections to a service are redirected to a port of "
+                            "kube-proxy itself, which forwards them to an endpoint")  # fmt: skip
+        elif live_sets and not live_chains:
             rules_mode, rules_why = "ipvs", f"nat KUBE-SERVICES matches kube-proxy's ipsets ({', '.join(live_sets)})"
         elif live_chains:
             rules_mode = "iptables"
         else:
             rules_mode = "ipvs" if ipvs and not per_service else "iptables"
             rules_why = f"{', '.join(ipvs)} and no KUBE-SVC chains" if rules_mode == "ipvs" else ""
+        if userspace and rules_mode != "userspace":
+            evidence.append(f"userspace-proxy leftovers next to {rules_mode}-mode chains: {', '.join(userspace)}")
     told = _node_mode(node)
     if told is not None:
         mode, source, why = told
@@ -165,9 +177,13 @@ def detect_layout(ruleset: Ruleset, node: IpvsNode | None = None) -> KubeLayout:
         else:
             era = "1.21-1.24" if counts["SVC"] else "<=1.24"
             evidence.append("no KUBE-PROXY-FIREWALL and no per-service chain that only some eras write")
+        if era in WEAK_ERAS:
+            era = narrow_old_era(era, nat, nat_chains, filt_chains, evidence)
         if era in ("1.25+", "1.31+") and "KUBE-MARK-DROP" in nat_chains:
             evidence.append("KUBE-MARK-DROP exists: created by a kubelet older than 1.28 "
                             "(or left over from one)")  # fmt: skip
+    elif mode == "userspace":
+        era = "<=1.25"
     elif not kube:
         evidence.append("no KUBE-SERVICES chain: not a kube-proxy node (or kube-proxy in nftables mode)")
 
@@ -192,7 +208,9 @@ def detect_layout(ruleset: Ruleset, node: IpvsNode | None = None) -> KubeLayout:
         kube_proxy=kube, mode=mode, era=era, backend=ruleset.backend, backends_present=backends,
         family=ruleset.family, ipvs_leftovers=leftovers, local_detector=detector,
         local_detector_values=values, localhost_nodeports=localhost, nodeport_addresses=addresses,
-        localnet_guard=guard, nfacct=nfacct, masquerade_mark=_mark_of(nat_chains.get("KUBE-MARK-MASQ")),
+        localnet_guard=guard, nfacct=nfacct,
+        masquerade_mark=_mark_of(nat_chains.get("KUBE-MARK-MASQ")) or (
+            OLD_MASQ_MARK if any(OLD_MASQ_MARK in r[1] for r in postrouting) else None),
         drop_mark=_mark_of(nat_chains.get("KUBE-MARK-DROP")),
         random_fully=any(r[4] == "MASQUERADE" and "--random-fully" in r[1] for r in postrouting),
         kubelet_chains=tuple(c for c in _KUBELET_CHAINS
@@ -270,7 +288,7 @@ def _detector(
     forms: dict[tuple[str, str | None], None] = {}
     with_endpoints = 0
     candidates: list[Chain] = []
-    if era == "<=1.20" and "KUBE-SERVICES" in nat_chains:
+    if era_at_most(era, 20) and "KUBE-SERVICES" in nat_chains:
         candidates.append(nat_chains["KUBE-SERVICES"])
     else:  # the cluster-IP jumps of KUBE-SERVICES name the chains, in the dump's order
         for row in portal_rows:

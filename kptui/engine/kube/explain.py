@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from ..graph import graph_of
 from ..model import Chain, Ruleset
 from .build import service_index_of
+from .era_old import era_at_most
 from .explain_common import Context, Explanation, RuleView, hostport
 from .explain_filter import explain_builtin_jump, explain_filter
 from .explain_generic import explain_generic
@@ -56,6 +57,15 @@ _FIXED = {
     ("filter", "KUBE-FORWARD"): "kube-proxy's FORWARD rules: drops INVALID packets, and accepts marked and "
                                 "established traffic even when the FORWARD policy is DROP",
     ("filter", "KUBE-FIREWALL"): "drops connections to 127.0.0.0/8 that come from elsewhere{marked}",
+    ("nat", "KUBE-PORTALS-CONTAINER"): "the userspace proxy (--proxy-mode=userspace, removed in 1.26), for traffic "
+                                       "arriving on an interface: each service address is redirected to a port "
+                                       "kube-proxy itself listens on (reached from nat PREROUTING)",
+    ("nat", "KUBE-PORTALS-HOST"): "the userspace proxy, for connections from the node itself: each service "
+                                  "address is DNATed to a port kube-proxy listens on (reached from nat OUTPUT)",
+    ("nat", "KUBE-NODEPORT-CONTAINER"): "the userspace proxy's NodePorts, for traffic arriving on an interface: "
+                                        "redirected to kube-proxy's own ports",
+    ("nat", "KUBE-NODEPORT-HOST"): "the userspace proxy's NodePorts, for connections from the node itself: "
+                                   "DNATed to kube-proxy's own ports",
     ("", "KUBE-PROXY-CANARY"): "an empty canary chain: kube-proxy recreates its rules when it disappears "
                                "(someone flushed the tables)",
     ("", "KUBE-KUBELET-CANARY"): "an empty canary chain: kubelet recreates its rules when it disappears",
@@ -75,7 +85,7 @@ class Explainer:
             layout.local_detector_values else None  # fmt: skip
         self.ctx = Context(self.index, layout.masquerade_mark or "0x4000", layout.drop_mark or "0x8000",
                            layout.era, detector)  # fmt: skip
-        self.kube = layout.kube_proxy and layout.mode == "iptables"
+        self.kube = layout.kube_proxy and layout.mode in ("iptables", "userspace")
         self.ipvs = layout.kube_proxy and layout.mode == "ipvs"  # IPVS mode: .explain_ipvs
 
     def _chain(self, table: str | None, name: str) -> Chain:
@@ -147,7 +157,7 @@ class Explainer:
                     "rule sends traffic addressed to this node to KUBE-NODEPORTS. It is walked rule by rule "
                     f"({len(chain.rules)} rules), so a connection's first packet costs more the more services "
                     "there are")  # fmt: skip
-            if ctx.era == "<=1.20":
+            if era_at_most(ctx.era, 20):
                 text += "; kube-proxy 1.20 and older also keep the masquerade rules here"
             return Explanation(text, "kube-chain")
         for (tname, cname), text in _FIXED.items():

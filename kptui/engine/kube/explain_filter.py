@@ -5,6 +5,7 @@ chains, in any table. None for a rule kube-proxy would not write (the caller exp
 from __future__ import annotations
 
 from ..model import Chain
+from .era_old import era_at_most
 from .explain_common import Context, Explanation, RuleView, host, hostport, service_words
 from .model import ServicePort
 
@@ -40,7 +41,7 @@ def explain_builtin_jump(ctx: Context, table: str | None, chain: Chain, view: Ru
     if purpose is None:
         return None
     firewall = (f"packets marked {ctx.drop} and connections to 127.0.0.0/8 from elsewhere"
-                if ctx.era in ("1.21-1.23", "<=1.20") else "connections to 127.0.0.0/8 from elsewhere")  # fmt: skip
+                if era_at_most(ctx.era, 23) else "connections to 127.0.0.0/8 from elsewhere")  # fmt: skip
     purpose = purpose.format(masq=ctx.masq, firewall=firewall)
     where = _HOOK.get((table or "", chain.name), f"in {chain.name}")
     new = view.val("--ctstate") == "NEW" and not view.has("--ctstate", negated=True)

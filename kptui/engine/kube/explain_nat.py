@@ -10,6 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..model import Chain
+from .era_old import OLD_MASQ_MARK, era_at_least
 from .explain_common import (
     Context,
     Explanation,
@@ -233,7 +234,7 @@ def _service_chain(ctx: Context, chain: Chain, view: RuleView) -> Explanation | 
             return Explanation(text, "external-to-service", service=label)
         return None
     if target == "" and k == "FW" and view.unconditional:
-        dropper = "KUBE-PROXY-FIREWALL" if "KUBE-PROXY-FIREWALL" in comment or ctx.era in ("1.25+", "1.31+") \
+        dropper = "KUBE-PROXY-FIREWALL" if "KUBE-PROXY-FIREWALL" in comment or era_at_least(ctx.era, 25) \
             else "the filter table"  # fmt: skip
         text = (f"does nothing (no target): traffic from any other source leaves this chain un-NATed, and filter "
                 f"{dropper} drops it")  # fmt: skip
@@ -339,7 +340,26 @@ def _postrouting(ctx: Context, chain: Chain, view: RuleView) -> Explanation | No
     return None
 
 
+def _userspace(ctx: Context, chain: Chain, view: RuleView) -> Explanation | None:
+    """The userspace proxy's rules: a service address sent to a port kube-proxy itself listens on."""
+    comment = view.val("--comment")
+    what = f"connections to {comment}" if comment else "these connections"
+    where = hostport(host(view.val("-d") or "") or None, view.val("--dport"), view.val("-p"))
+    to = view.target_opts.get("--to-ports") or view.target_opts.get("--to-destination")
+    if view.target not in ("REDIRECT", "DNAT") or not to:
+        return None
+    node = "NodePort " if chain.name.startswith("KUBE-NODEPORT-") else ""
+    by = "on this node" if chain.name.endswith("-HOST") else "from containers"
+    return Explanation(f"sends {what} ({node}{where or 'the service address'}, {by}) to {to}, a port kube-proxy "
+                       "itself listens on: the userspace proxy forwards each connection to an endpoint from its own "
+                       "process (the rules never name the endpoints)", "userspace-portal")  # fmt: skip
+
+
 NAT_EXPLAINERS = {
+    "KUBE-PORTALS-CONTAINER": _userspace,
+    "KUBE-PORTALS-HOST": _userspace,
+    "KUBE-NODEPORT-CONTAINER": _userspace,
+    "KUBE-NODEPORT-HOST": _userspace,
     "KUBE-SERVICES": _services,
     "KUBE-NODEPORTS": _nodeports,
     "KUBE-MARK-MASQ": _mark_chain,
@@ -350,6 +370,18 @@ NAT_EXPLAINERS = {
 
 def explain_nat(ctx: Context, chain: Chain, view: RuleView) -> Explanation | None:
     """A nat rule of one of kube-proxy's chains, or None."""
+    if view.target == "MARK" and OLD_MASQ_MARK in " ".join(view.target_opts.values()):
+        view.target = "KUBE-MARK-MASQ"  # kube-proxy 1.3 and older set the mark itself
+        got = _explain_nat(ctx, chain, view)
+        if got is None:
+            return None
+        return Explanation(got.text.replace("KUBE-MARK-MASQ", f"the mark {OLD_MASQ_MARK}") + f" (kube-proxy 1.3 and "
+                           f"older set the masquerade mark {OLD_MASQ_MARK}, 'MASQ' in ASCII, directly, before "
+                           "KUBE-MARK-MASQ and its 0x4000 bit)", got.kind, got.kube, got.service)  # fmt: skip
+    return _explain_nat(ctx, chain, view)
+
+
+def _explain_nat(ctx: Context, chain: Chain, view: RuleView) -> Explanation | None:
     fn = NAT_EXPLAINERS.get(chain.name)
     if fn is not None:
         return fn(ctx, chain, view)

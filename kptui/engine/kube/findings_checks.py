@@ -43,6 +43,7 @@ def run_checks(ruleset: Ruleset, node: IpvsNode | None = None) -> list[Pair]:
     layout = index.layout if node is None else detect_layout(ruleset, node)
     out: list[Pair] = []
     out.extend(_backends(layout))
+    out.extend(_input(ruleset))
     out.extend(_capped(list(_dangling(ruleset)), "dangling-jump"))
     if layout.kube_proxy and layout.mode == "iptables":
         out.extend(_capped(list(_stale(ruleset, index)), "unreferenced-chain"))
@@ -87,6 +88,25 @@ def _backends(layout: KubeLayout) -> Iterator[Pair]:
             "dropped by rules this dump does not contain.",
             "Run iptables-legacy-save to see the other rules; make every component (kube-proxy, kubelet, the "
             "CNI, Docker) use the same backend and flush the stale one.",
+        ), ()  # fmt: skip
+
+
+def _input(ruleset: Ruleset) -> Iterator[Pair]:
+    """A pasted dump with left-out or filtered lines, or iptables -S listings whose table is not known."""
+    if ruleset.rules_missing:
+        yield Finding(
+            "rules-missing", "error", "rules are missing from this dump",
+            "The paste leaves lines out (" + "; ".join(ruleset.rules_missing) + "): every finding, service and "
+            "trace drawn from it may miss what those rules do.",
+            "Paste the whole output of iptables-save (ip6tables-save), without '...' and without | grep.",
+        ), ()  # fmt: skip
+    if ruleset.unplaced_chains:
+        yield Finding(
+            "table-unknown", "warning", "chains whose table is not known",
+            f"{len(ruleset.unplaced_chains)} chains come from iptables -S output that does not say its table "
+            f"({', '.join(ruleset.unplaced_chains[:6])}{', …' if len(ruleset.unplaced_chains) > 6 else ''}): "
+            "kptui cannot trace through them.",
+            "Paste iptables-save output, or each 'iptables -t TABLE -S' listing after its command line.",
         ), ()  # fmt: skip
 
 

@@ -89,7 +89,8 @@ class ServicePort:
     no_local_endpoints: bool  # a "has no local endpoints" rule drops (some of) its traffic
     blocking_rules: tuple[BlockingRule, ...] = ()
     notes: tuple[str, ...] = ()
-    mode: str = "iptables"  # "iptables", or "ipvs": built from the IPVS table and kube-proxy's ipsets
+    # "iptables"; "ipvs": built from the IPVS table and kube-proxy's ipsets; "nftables": from kube-proxy's nft table
+    mode: str = "iptables"
     scheduler: str | None = None  # IPVS: the scheduler of its virtual services (rr, wrr, …)
     virtual_services: tuple[tuple[str, str], ...] = ()  # IPVS: (role, key): ("cluster", "TCP 10.96.0.1:443"), …
 
@@ -124,6 +125,11 @@ class ServicePort:
         """Whether the SEP chain's hash is name + protocol + address (None when one of those is unknown)."""
         if not (self.name and self.protocol and endpoint.address):
             return None
+        if self.mode == "nftables":
+            from .nft_names import parse_chain
+
+            parsed = parse_chain(endpoint.chain)
+            return parsed.verified if parsed is not None else None
         return hash_matches(self.name, self.protocol, endpoint.chain[len("KUBE-SEP-"):], endpoint.address)
 
 

@@ -173,6 +173,9 @@ def services_text(services: list[ServicePort] | tuple[ServicePort, ...], *, endp
     out.append("")
     out.append(f"{len(services)} service port{'s' if len(services) != 1 else ''}"
                + (f", {unknown} without a recoverable name (shown as ?HASH)" if unknown else ""))  # fmt: skip
+    if any(s.mode == "nftables" for s in services):
+        out.append("nftables mode: shares are the numgen maps' exact 1/N; health-check node ports have no rule "
+                   "(kube-proxy only listens on them), so none is shown")  # fmt: skip
     if ipvs:
         out.append("IPVS mode: the IPVS table and kube-proxy's ipsets carry no names; each service port is shown as "
                    "its cluster IP's virtual service, shares are the schedulers' for a new connection")  # fmt: skip

@@ -10,10 +10,10 @@ the same kernel state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .exprs import Stmt, Value
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["FAMILIES", "HOOKS", "NftChain", "NftElement", "NftObject", "NftRule", "NftRuleset", "NftSet",
            "NftTable"]  # fmt: skip
 
+T = TypeVar("T")
 FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
 HOOKS = ("prerouting", "input", "forward", "output", "postrouting", "ingress", "egress")
 
@@ -161,10 +162,19 @@ class NftRuleset:
     line_count: int = field(default=0, compare=False)
     form: str = field(default="text", compare=False)  # "text" or "json"
     nft_version: str | None = field(default=None, compare=False)  # JSON metainfo's version, when given
+    _derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index = {(t.family, t.name): t for t in self.tables}
         object.__setattr__(self, "_index", MappingProxyType(index))
+
+    def derived(self, key: str, build: Callable[[NftRuleset], T]) -> T:
+        """A value computed from this ruleset once, by ``build``, and kept with it (kube-proxy's service index
+        of the listing, :func:`kptui.engine.kube.nft_build.nft_service_index_of`), as :meth:`Ruleset.derived`."""
+        cache = self._derived
+        if key not in cache:
+            cache[key] = build(self)
+        return cache[key]  # type: ignore[return-value]
 
     def table(self, family: str, name: str) -> NftTable | None:
         found: NftTable | None = self._index.get((family, name))  # type: ignore[attr-defined]

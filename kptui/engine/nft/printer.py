@@ -8,11 +8,12 @@ kernel tests compare it with real listings rule by rule.
 from __future__ import annotations
 
 from .exprs import Binop, Concat, ElemOpts, MapLookup, Node, Stmt, Value
+from .model import NftElement, NftSet
 from .registry import EXPR_BY_NODE, STMT_BY_NODE, dtype_of
 from .unitbase import DType
 from .values import value_text
 
-__all__ = ["Printer", "rule_text"]
+__all__ = ["Printer", "element_text", "rule_text"]
 
 
 class Printer:
@@ -57,4 +58,19 @@ def rule_text(family: str, stmts: tuple[Stmt, ...], comment: str | None) -> str:
     text = " ".join(p.stmt(s) for s in stmts)
     if comment is not None:
         text += f' comment "{comment}"'
+    return text
+
+
+def element_text(st: NftSet, el: NftElement) -> str:
+    """A set's or map's element as ``nft list set`` prints it: ``10.96.0.1 . tcp . 443 : goto service-…``
+    (``comment "…"`` after the key; ``expires`` left out: it counts down)."""
+    p = Printer(st.family)
+    key = el.key[0] if len(el.key) == 1 else Concat(tuple(el.key))
+    dtype = st.key_type if len(st.key_type) > 1 else st.key_type[0] if st.key_type else "integer"
+    text = value_text(p, key, dtype)
+    if el.comment is not None:
+        text += f' comment "{el.comment}"'
+    if el.value is not None:
+        data = st.data_type if st.data_type and len(st.data_type) > 1 else (st.data_type or ("integer",))[0]
+        text += f" : {value_text(p, el.value, data)}"
     return text
