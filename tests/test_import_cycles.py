@@ -146,9 +146,11 @@ LAYERS = {  # a package → what it may import of kptui (besides itself)
     "kptui.fmt": {"kptui.engine"},
     "kptui.top": {"kptui.engine", "kptui.fmt"},
     "kptui.live": set(),
-    "kptui.node": {"kptui", "kptui.engine", "kptui.fmt", "kptui.top", "kptui.live"},
-    "kptui.ui": {"kptui.engine", "kptui.fmt", "kptui.top"},
-    "kptui.cli": {"kptui", "kptui.engine", "kptui.fmt", "kptui.top", "kptui.live", "kptui.node", "kptui.ui"},
+    "kptui.forked": set(),
+    "kptui.node": {"kptui", "kptui.engine", "kptui.fmt", "kptui.top", "kptui.live", "kptui.forked"},
+    "kptui.ui": {"kptui.engine", "kptui.fmt", "kptui.top", "kptui.forked"},
+    "kptui.cli": {"kptui", "kptui.engine", "kptui.fmt", "kptui.top", "kptui.live", "kptui.node", "kptui.ui",
+                  "kptui.forked"},
 }
 
 

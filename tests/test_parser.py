@@ -259,3 +259,12 @@ def test_recoverable_oddities_are_warnings(text: str, needle: str) -> None:
 def test_empty_input() -> None:
     rs = parse_ruleset("")
     assert rs.rule_count == 0 and not rs.tables
+
+
+def test_long_jump_and_goto_name_the_target() -> None:
+    """``--jump X`` and ``--goto X`` are -j and -g spelled long: the rule's target is X (the fast path reads only
+    the short spellings, so these rules take the full decode)."""
+    rs = parse_ruleset("*filter\n:INPUT ACCEPT [0:0]\n:FOO - [0:0]\n-A INPUT -s 10.0.0.1/32 --jump DROP\n"
+                       "-A INPUT -p tcp --goto FOO\n-A INPUT -p tcp -j FOO\nCOMMIT\n")  # fmt: skip
+    rows = rs.chain("filter", "INPUT").rules.rows  # type: ignore[union-attr]
+    assert [(r[4], r[5]) for r in rows] == [("DROP", False), ("FOO", True), ("FOO", False)]

@@ -18,6 +18,7 @@ from kptui.engine.errors import Diagnostic, printable
 
 if TYPE_CHECKING:
     from kptui.engine.packet import NodeContext, Packet
+    from kptui.engine.parser import Progress
     from kptui.engine.schedule import Netfilter
     from kptui.node.limits import Limits
     from kptui.node.snapshot import NodeSnapshot
@@ -238,7 +239,8 @@ def limits_of(args: argparse.Namespace) -> Limits:
 
 
 def load_snapshot(args: argparse.Namespace, path: str | None = None, *, live_ok: bool = True,
-                  need_rules: bool | str = True, parse: bool | None = None) -> NodeSnapshot:  # fmt: skip
+                  need_rules: bool | str = True, parse: bool | None = None,
+                  progress: Progress | None = None) -> NodeSnapshot:  # fmt: skip
     """The snapshot a command works on: ``path`` (default: FILE, a dump, listing or bundle) or, with
     ``--live``/``--netns``, the live node. ``need_rules``: a source without iptables rules is a UserError
     (an nft listing says so); ``"any"``: iptables rules or an nft ruleset (``--nft`` counts). ``parse`` (default: ``need_rules``): the rules are parsed here (``ParseError``
@@ -268,7 +270,7 @@ def load_snapshot(args: argparse.Namespace, path: str | None = None, *, live_ok:
             if getattr(args, opt, None):
                 snap = _with_part(snap, kind, getattr(args, opt), limits_of(args))
         if (need_rules is True if parse is None else parse) and snap.rules is not None:
-            _ = snap.ruleset
+            snap.parse_rules(progress)
             gc.freeze()
     return snap
 

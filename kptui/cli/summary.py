@@ -8,6 +8,7 @@ terminal escapes into the user's terminal.
 from __future__ import annotations
 
 import argparse
+import gc
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kptui.fmt import human, plural, printable
@@ -20,6 +21,7 @@ from .common import (
     print_snapshot_warnings,
     print_warnings,
 )
+from .progress import TerminalProgress
 
 if TYPE_CHECKING:
     from kptui.node.snapshot import NodeSnapshot
@@ -36,7 +38,13 @@ def cmd_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not snap.has_rules:
         raise UserError(f"{snap.source}: holds no iptables rules and no nft ruleset")
     if snap.rules is not None:
-        summary = summarize(snap.ruleset)
+        shown = TerminalProgress(err, snap.source)  # on a terminal: the lines parsed, as the parse goes
+        try:
+            ruleset = snap.parse_rules(shown)
+        finally:
+            shown.clear()
+        gc.freeze()  # the rules live until the command ends: the collector need not walk their million objects
+        summary = summarize(ruleset)
     else:  # an nft listing alone: the iptables keys are absent, not empty
         summary = {"schema": "kptui.summary/1", "source": snap.source, "form": "nft", "warnings": []}
     nft = snap.nft_ruleset

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import cached_property
+from itertools import compress
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -56,40 +57,55 @@ def _targets(chain: Chain) -> set[str]:
 
 
 class Graph:
-    """Built by :func:`build_graph`; ``callers`` (the reverse index) is built on first use."""
+    """Built by :func:`build_graph`; ``callers`` (the reverse index) and ``edges`` are built on first use.
+
+    The facts are worked out per table on chain *names* with set operations that run in C (a 700k-line dump
+    has 180k chains): no (table, chain) pair is made for a chain that is not in an answer."""
 
     def __init__(self, ruleset: Ruleset) -> None:
         self._ruleset = ruleset
-        # Plain tuples in the hot loop (a ChainRef is a NamedTuple, equal to the plain tuple).
-        edges: dict[ChainRef, tuple[ChainRef, ...]] = {}
         dangling: list[tuple[RuleRef, str]] = []
-        referenced: set[tuple[str | None, str]] = set()
         unreferenced: list[ChainRef] = []
+        loops: list[tuple[ChainRef, ...]] = []
         for tname, table in ruleset.tables.items():
             chains = table.chains
+            known = chains.__contains__
             builtins = BUILTIN_CHAINS.get(tname or "", ())
+            jumps_of: dict[str, set[str]] = {}  # chain → the chains of this table it jumps or goes to
+            referenced: set[str] = set()
             for name, chain in chains.items():
                 targets = _targets(chain)
                 if not targets:
                     continue
-                jumps = tuple((tname, t) for t in targets if t in chains)
+                jumps = set(filter(known, targets))  # (not ``targets & chains.keys()``: that walks every key)
                 if jumps:
-                    edges[(tname, name)] = jumps  # type: ignore[index,assignment]
-                    referenced.update(jumps)
-                bad = None
+                    jumps_of[name] = jumps
+                    referenced |= jumps
                 if len(jumps) != len(targets):
                     bad = {t for t in targets if t not in chains and t not in KNOWN_TARGETS}
-                if bad:
-                    dangling.extend(
-                        (RuleRef(tname, name, i, line), t) for i, line, t in _rows(chain) if t in bad
-                    )
-            for name, chain in chains.items():
-                if (tname, name) not in referenced and name not in builtins and not chain.builtin:
-                    unreferenced.append(ChainRef(tname, name))
-        self.edges: Mapping[ChainRef, tuple[ChainRef, ...]] = MappingProxyType(edges)
+                    if bad:
+                        dangling.extend(
+                            (RuleRef(tname, name, i, line), t) for i, line, t in _rows(chain) if t in bad
+                        )
+            unreferenced.extend(ChainRef(tname, name) for name, chain in chains.items()
+                                if name not in referenced and name not in builtins and not chain.builtin)  # fmt: skip
+            loops.extend(tuple(ChainRef(tname, c) for c in comp) for comp in _name_cycles(jumps_of))
         self.dangling: tuple[tuple[RuleRef, str], ...] = tuple(dangling)
         self.unreferenced: tuple[ChainRef, ...] = tuple(unreferenced)
-        self.loops: tuple[tuple[ChainRef, ...], ...] = _cycles(edges)
+        loops.sort()
+        self.loops: tuple[tuple[ChainRef, ...], ...] = tuple(loops)
+
+    @cached_property
+    def edges(self) -> Mapping[ChainRef, tuple[ChainRef, ...]]:
+        """Chain → the chains of its table its rules jump or go to."""
+        edges: dict[ChainRef, tuple[ChainRef, ...]] = {}
+        for tname, table in self._ruleset.tables.items():
+            chains = table.chains
+            for name, chain in chains.items():
+                jumps = tuple(ChainRef(tname, t) for t in _targets(chain) if t in chains)
+                if jumps:
+                    edges[ChainRef(tname, name)] = jumps
+        return MappingProxyType(edges)
 
     @cached_property
     def callers(self) -> Mapping[ChainRef, tuple[RuleRef, ...]]:
@@ -114,6 +130,21 @@ def build_graph(ruleset: Ruleset) -> Graph:
 def graph_of(ruleset: Ruleset) -> Graph:
     """The structure graph of ``ruleset``, computed once and kept with it (:meth:`Ruleset.derived`)."""
     return ruleset.derived("graph", build_graph)
+
+
+def _name_cycles(jumps_of: Mapping[str, set[str]]) -> list[tuple[str, ...]]:
+    """The loops of one table's jump graph (chain names), each sorted: :func:`_cycles` after peeling off, in
+    C, the chains that cannot be on a cycle (those whose jumps all lead to chains that jump nowhere)."""
+    live: Mapping[str, set[str]] = jumps_of
+    while True:
+        kept = dict(compress(live.items(), (any(map(live.__contains__, d)) for d in live.values())))
+        if len(kept) == len(live):
+            break
+        live = kept
+    if not live:
+        return []
+    edges = {ChainRef(None, src): tuple(ChainRef(None, d) for d in dsts) for src, dsts in live.items()}
+    return [tuple(ref.chain for ref in comp) for comp in _cycles(edges)]
 
 
 def _cycles(edges: Mapping[ChainRef, tuple[ChainRef, ...]]) -> tuple[tuple[ChainRef, ...], ...]:

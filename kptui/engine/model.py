@@ -175,7 +175,8 @@ class Ruleset:
 
     @property
     def rule_count(self) -> int:
-        return sum(t.rule_count for t in self.tables.values())
+        """Every rule of every table (counted once: the explorer asks on every keystroke of a filter)."""
+        return self.derived("rule_count", _count_rules)
 
     def derived(self, key: str, build: Callable[[Ruleset], T]) -> T:
         """A value computed from this ruleset once, by ``build``, and kept with it: the structure graph
@@ -186,3 +187,7 @@ class Ruleset:
         if key not in cache:
             cache[key] = build(self)
         return cache[key]  # type: ignore[return-value]
+
+
+def _count_rules(ruleset: Ruleset) -> int:
+    return sum(t.rule_count for t in ruleset.tables.values())

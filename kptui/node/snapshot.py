@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from kptui.engine import Ruleset, parse_ruleset_bytes
 from kptui.engine.iproute import NodeFacts, node_facts, parse_ip_json
 from kptui.engine.packet import NodeContext
+from kptui.forked import spawn
 
 if TYPE_CHECKING:
     from kptui.engine.ipvs import IpvsNode
     from kptui.engine.nft import NftRuleset
+    from kptui.engine.parser import Progress
     from kptui.engine.schedule import Netfilter
 
 from .errors import NftOnly, NodeDataError
@@ -117,9 +119,20 @@ class NodeSnapshot:
     @cached_property
     def ruleset(self) -> Ruleset:
         """The dump in use, parsed (once). ``ParseError`` when it does not parse."""
+        return self.parse_rules()
+
+    def parse_rules(self, progress: Progress | None = None, *, fork: bool = True) -> Ruleset:
+        """Parse the dump in use now, telling ``progress(lines done, lines)`` as it goes, and keep it as
+        :attr:`ruleset` (a big dump's shape checks run in a forked child, :func:`kptui.forked.spawn`, unless
+        ``fork`` is false)."""
+        if "ruleset" in self.__dict__:
+            return self.__dict__["ruleset"]  # type: ignore[no-any-return]
         if self.rules is None:
             raise NodeDataError(f"{self.source}: no iptables rules")
-        return parse_ruleset_bytes(self.rules.data, source=self.ruleset_source)
+        ruleset = parse_ruleset_bytes(self.rules.data, source=self.ruleset_source, progress=progress,
+                                      parallel=spawn if fork else None)  # fmt: skip
+        self.__dict__["ruleset"] = ruleset
+        return ruleset
 
     @cached_property
     def nft_ruleset(self) -> NftRuleset | None:

@@ -1,7 +1,7 @@
 """The kptui app and :func:`make_app`, the one factory the CLI, Pilot tests, snapshots and benchmarks use.
 
-Given dump bytes, the app parses them in a thread behind a loading screen (the parser cannot report progress,
-so the screen says what it reads: name, size, lines), then shows the main screen. Given a parsed ruleset, it
+Given dump bytes, the app parses them in a thread behind a loading screen (what it reads: name, size, lines;
+then the lines parsed of the total and what the load is doing), then shows the main screen. Given a parsed ruleset, it
 shows the main screen at once. A dump that does not parse ends the app with exit code 2 and the parser's
 message in :attr:`KptuiApp.error_message` for the caller to print. Given a live reader, it reads behind the
 loading screen, and with ``watch`` again and again.
@@ -27,7 +27,8 @@ from kptui.engine.kernel_replay_walks import KernelWalks
 from kptui.engine.kube.fleet_model import NodeParts
 from kptui.engine.nft.display import display_ruleset
 from kptui.engine.packet import NodeContext, Packet
-from kptui.fmt import out_of_memory, plural, printable
+from kptui.fmt import out_of_memory, parse_progress, plural, printable
+from kptui.forked import can_fork, spawn
 from kptui.top import ReadFailed, Reading
 
 from .app_gc import IDLE_SECONDS, GcPacing
@@ -48,6 +49,7 @@ from .nft_insights import view_insights
 from .node_screen import NodeScreen
 from .packet_builder import PacketBuilder
 from .rule_detail import RuleDetail
+from .search_index import LazySearchIndex
 from .services import Insights
 from .trace_view import TraceView
 from .watch import Watcher
@@ -55,6 +57,7 @@ from .watch import Watcher
 if TYPE_CHECKING:
     from kptui.engine.ipvs.node import IpvsNode
     from kptui.engine.nft import NftRuleset
+    from kptui.engine.parser import Progress
     from kptui.engine.schedule import Netfilter
 
 __all__ = ["HELP_SECTIONS", "KptuiApp", "LiveSource", "SnapshotRules", "make_app"]
@@ -83,6 +86,8 @@ class SnapshotRules(Protocol):
 
     @property
     def ruleset(self) -> Ruleset: ...
+
+    def parse_rules(self, progress: Progress | None = None, *, fork: bool = True) -> Ruleset: ...
 
     @property
     def nft_ruleset(self) -> NftRuleset | None: ...
@@ -175,15 +180,28 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.push_screen(LoadingScreen(f"Reading {printable(self.source)}: {mb}, {plural(lines, 'line')} …"))
         self._load(self.data, lines)
 
+    def _progress(self, done: int, total: int, doing: str) -> None:
+        """From the loading thread: what the load has done, on the loading screen."""
+        screen = self.screen
+        if isinstance(screen, LoadingScreen):
+            screen.show_progress(done, total, doing)
+
     @work(thread=True, exclusive=True, group="load", description="parse the dump")
     def _load(self, data: bytes | None, lines: int) -> None:
+        def parsed(done: int, total: int) -> None:
+            self.call_from_thread(self._progress, done, total, parse_progress(done, total))
+
         snap = self.snapshot
+        # The explorer has two busy threads already (the screen's and this one): the shape checks' child only
+        # helps with a third core (on two shared cores it slowed the parse: docs/benchmarks.md).
+        fork = can_fork(cores=3)
         try:
             if data is not None:
-                ruleset: Ruleset | None = parse_ruleset_bytes(data, source=self.source)
+                ruleset: Ruleset | None = parse_ruleset_bytes(data, source=self.source, progress=parsed,
+                                                              parallel=spawn if fork else None)  # fmt: skip
             else:
                 assert snap is not None
-                ruleset = snap.ruleset if snap.rules is not None else None
+                ruleset = snap.parse_rules(parsed, fork=fork) if snap.rules is not None else None
                 self.nft = snap.nft_ruleset
             ipvs = snap.ipvs_node if snap is not None else None  # ParseError (located) when a part is bad
             self.timings["parsed"] = time.perf_counter()
@@ -196,8 +214,11 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             return
         self.data = None
         self.big = lines >= FREEZE_GC_LINES
+        self.settle()  # now, not after the service index: its allocations would make the collector walk the rules
+        self.call_from_thread(self._progress, lines, lines, f"parsed all {lines:,} lines; indexing the services …")
         view = with_ipvs(display_ruleset(ruleset, self.nft), ipvs)  # an IPVS node's sets and virtual services too
         insights = with_ipvs_insights(view_insights(view, self.nft), view, ipvs)
+        self.call_from_thread(self._progress, lines, lines, "drawing the first screen …")
         self.settle()
         self.call_from_thread(self.show_ruleset, view, insights)
 
@@ -228,10 +249,14 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.call_from_thread(self.live_read, reading, insights, first, entries)
 
     @work(thread=True, exclusive=True, group="index", description="index the jumps")
-    def _index_callers(self, ruleset: Ruleset, insights: Insights | None = None,
-                       screen: MainScreen | None = None) -> None:  # fmt: skip
-        """The reverse jump index ("jumped to from") takes a moment on a big dump: build it once the screen
-        is up, rather than on the first keypress that needs it (``insights``, ``screen``: a fleet's node's)."""
+    def _index_callers(self, ruleset: Ruleset, insights: Insights | None = None, screen: MainScreen | None = None,
+                       search: LazySearchIndex | None = None) -> None:  # fmt: skip
+        """The filter's text index (under a second at 500k rules), then the reverse jump index ("jumped to
+        from") and the pitfall findings (seconds on a big dump): built once the screen is up, rather than on the
+        first keypress that needs them, the text index first: a first filter, typed right after the first
+        paint, would otherwise wait for all of them (``insights``, ``screen``: a fleet's node's)."""
+        if search is not None:
+            search.prepare()
         _ = graph_of(ruleset).callers
         prepare = getattr(insights or self.insights, "prepare_findings", None)
         if prepare is not None:  # the kube engine's pitfall findings (they use the jump graph just built)
@@ -283,7 +308,9 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
     def _painted(self, ruleset: Ruleset) -> None:
         self.timings.setdefault("painted", time.perf_counter())
         if self.big:
-            self._index_callers(ruleset)
+            screen = self.main_screen  # a dump: its filter's text index now (live: only when asked, each read
+            search = screen.chains.search if screen is not None and self.reader is None else None  # replaces it)
+            self._index_callers(ruleset, search=search)
 
     # -- a fleet: one node's explorer over the fleet screen ------------------------------------------------
     def open_node(self, parts: NodeParts, packet: Packet | None = None) -> str | None:

@@ -188,6 +188,7 @@ class ChainTreePane(Vertical):
     @work(thread=True, exclusive=True, group="search-index", description="index the rules for the filter")
     def _build_index(self) -> None:
         self.search.get(background=True)  # gives way to the UI until a filter waits for it
+        self.search.get(background=True).nets.get()  # then the address part, giving way until an address query waits
         settle = getattr(self.app, "settle", None)
         if settle is not None:
             settle()  # long-lived: out of the cyclic collector's sight, like the ruleset
@@ -258,7 +259,8 @@ class ChainTreePane(Vertical):
     def _filter_in_thread(self, query: object, keep: bool = False) -> None:
         worker = get_current_worker()
         search = self.search
-        result = filter_indexed(search.get(), query, cancelled=lambda: worker.is_cancelled)  # type: ignore[arg-type]
+        result = filter_indexed(search.get(), query, cancelled=lambda: worker.is_cancelled,  # type: ignore[arg-type]
+                                wanted=lambda index: search.want_nets())  # fmt: skip
         if not worker.is_cancelled:
             self.app.call_from_thread(self._filtered, result, search, keep)
 

@@ -124,10 +124,11 @@ def finding_text(f: Any) -> str:
 def kube_insights(ruleset: Ruleset) -> Insights | None:
     """The kube engine's insights, or None when the engine is not there or the dump is not kube-proxy's."""
     try:
-        from kptui.engine.kube import build_service_index, detect_layout
+        from kptui.engine.kube import detect_layout, service_index_of
     except ImportError:
         return None
     layout = detect_layout(ruleset)
     if not layout.kube_proxy or layout.mode != "iptables":
         return None
-    return KubeInsights(ruleset, build_service_index(ruleset), layout)
+    # kept with the ruleset: the pitfall findings (after the first paint) use the same index, not a second build
+    return KubeInsights(ruleset, service_index_of(ruleset), layout)

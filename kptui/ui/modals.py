@@ -9,9 +9,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, LoadingIndicator, Static
+from textual.widgets import Footer, Input, LoadingIndicator, ProgressBar, Static
 
 from kptui.fmt import printable
 
@@ -21,17 +22,29 @@ __all__ = ["HelpScreen", "LoadingScreen", "SaveScreen", "binding_rows"]
 
 
 class LoadingScreen(Screen[None]):
-    """Shown while the dump parses in a thread: the parser cannot report progress, so an indeterminate
-    indicator with what is being read."""
+    """Shown while the dump parses in a thread: what is being read, an indicator, and (told by the parse,
+    :meth:`show_progress`) the lines parsed of the total and what the load is doing."""
 
     def __init__(self, what: str) -> None:
         super().__init__()
         self.what = what
+        self.doing = ""  # the last progress shown (tests and benchmarks read it)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="loading-box"):
             yield Static(Text(printable(self.what), justify="center"), id="loading-text", markup=False)
             yield LoadingIndicator(id="loading-indicator")
+            yield ProgressBar(total=None, show_eta=False, id="loading-bar")
+            yield Static("", id="loading-progress", markup=False)
+
+    def show_progress(self, done: int, total: int, doing: str) -> None:
+        """``done`` of ``total`` (lines) and what is being done, in words (text from us, never from the dump)."""
+        self.doing = doing
+        try:
+            self.query_one("#loading-bar", ProgressBar).update(total=max(total, 1), progress=done)
+            self.query_one("#loading-progress", Static).update(Text(doing, justify="center"))
+        except NoMatches:  # not composed yet, or already gone
+            pass
 
 
 def binding_rows(owner: type[DOMNode]) -> list[Binding]:

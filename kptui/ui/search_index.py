@@ -9,7 +9,8 @@ Built once per ruleset (in a background thread: :class:`LazySearchIndex`), it ho
 - the positive ``-s``/``-d`` networks of every rule and every address token of every rule, each as
   :class:`NetPostings` (networks as integers sorted per IP version, with their rule ids in flat arrays): an
   ``address`` query looks up each prefix length present, a ``network`` query is a range lookup with
-  :mod:`bisect`;
+  :mod:`bisect`. This part (:class:`Networks`) is most of the build and is built on first use, so a text
+  query, the usual first one, never waits for it;
 - the chain names and the service name of every ``KUBE-`` chain, for the name part of ``text`` queries.
 
 :func:`filter_indexed` gives exactly what :func:`kptui.ui.search.run_filter` gives (tests/ui/test_search_index.py
@@ -110,16 +111,50 @@ class SearchIndex:
     raws: list[str]  # the parser's own line strings (shared, not copied)
     ascii: bool  # every line is ASCII: lower-case equality is exactly re.IGNORECASE
     names_ascii: bool  # the same for chain and service names
-    positive: dict[int, NetPostings]  # version → the positive ``-s``/``-d`` networks (not /0)
-    tokens: dict[int, NetPostings]  # version → every address token
+    nets: Networks  # the address part, built when an address or network query first needs it
 
     @property
     def rule_count(self) -> int:
         return len(self.raws)
 
+    @property
+    def positive(self) -> dict[int, NetPostings]:
+        """Version → the positive ``-s``/``-d`` networks (not /0)."""
+        return self.nets.get()[0]
 
-def build_index(ruleset: Ruleset, service_of: ServiceOf, pause: Pause | None = None) -> SearchIndex:
-    """The index of ``ruleset``; ``pause`` is called every PACE items of work (a background build)."""
+    @property
+    def tokens(self) -> dict[int, NetPostings]:
+        """Version → every address token."""
+        return self.nets.get()[1]
+
+
+class Networks:
+    """The address part of an index (most of its build time: every address of every rule, parsed), built on
+    first use, once (any thread): a text query, the common first one, never waits for it."""
+
+    def __init__(self, raws: list[str], pause: Pause | None = None) -> None:
+        self._raws = raws
+        self.pause = pause  # while nobody waits: a background build gives way to the UI
+        self._lock = threading.Lock()
+        self._built: tuple[dict[int, NetPostings], dict[int, NetPostings]] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._built is not None
+
+    def get(self) -> tuple[dict[int, NetPostings], dict[int, NetPostings]]:
+        with self._lock:
+            if self._built is None:
+                raws, pause = self._raws, self.pause
+                self._built = (_postings(raws, POSITIVE_NET.findall, pause, positive=True),
+                               _postings(raws, ADDR_TOKEN.findall, pause))  # fmt: skip
+            return self._built
+
+
+def build_index(ruleset: Ruleset, service_of: ServiceOf, pause: Pause | None = None,
+                nets_pause: Pause | None = None) -> SearchIndex:  # fmt: skip
+    """The index of ``ruleset``; ``pause`` is called every PACE items of work (a background build), and
+    ``nets_pause`` likewise by the address part (:class:`Networks`, built on first use)."""
     order = {t: i for i, t in enumerate(TABLE_ORDER)}
     tables = sorted(ruleset.tables.items(), key=lambda kv: order.get(kv[0] or "", len(order)))
     chain_table: list[int] = []
@@ -146,8 +181,7 @@ def build_index(ruleset: Ruleset, service_of: ServiceOf, pause: Pause | None = N
         table_first=table_first, names_folded="\n".join(names).lower(),
         services_folded="\n".join(services).lower(), rule_chain=rule_chain, rule_local=rule_local, raws=raws,
         ascii=all(map(str.isascii, raws)), names_ascii=all(map(str.isascii, names)) and all(map(str.isascii, services)),
-        positive=_postings(raws, POSITIVE_NET.findall, pause, positive=True),
-        tokens=_postings(raws, ADDR_TOKEN.findall, pause))
+        nets=Networks(raws, nets_pause))
 
 
 def _postings(raws: list[str], find: Callable[[str], list[str]], pause: Pause | None,
@@ -291,12 +325,16 @@ def _named_chains(index: SearchIndex, query: Query) -> list[int]:
     return sorted({*compress(ids, map(search, index.chain_names)), *compress(ids, map(search, index.chain_services))})
 
 
-def filter_indexed(index: SearchIndex, query: Query, cancelled: Callable[[], bool] = lambda: False) -> FilterResult:
-    """The same answer as :func:`kptui.ui.search.run_filter`, from the index."""
+def filter_indexed(index: SearchIndex, query: Query, cancelled: Callable[[], bool] = lambda: False,
+                   wanted: Callable[[SearchIndex], None] = lambda index: None) -> FilterResult:  # fmt: skip
+    """The same answer as :func:`kptui.ui.search.run_filter`, from the index (``wanted``: told before an
+    address or network query waits for the index's address part)."""
     out = FilterResult(query)
     literal = _literal_hits(index, query, cancelled)
     if literal is None:
         return out
+    if query.kind in ("address", "network"):
+        wanted(index)
     if query.kind == "address":
         extra = _address_hits(index, query)
     elif query.kind == "network":
@@ -340,23 +378,44 @@ class LazySearchIndex:
         self._lock = threading.Lock()
         self._index: SearchIndex | None = None
         self._wanted = threading.Event()  # someone waits for the index
+        self._nets_wanted = threading.Event()  # someone waits for its address part
 
     @property
     def ready(self) -> bool:
         return self._index is not None
 
+    @property
+    def nets_ready(self) -> bool:
+        return self._index is not None and self._index.nets.ready
+
     def _pause(self) -> None:
         if not self._wanted.is_set():
             time.sleep(BACKGROUND_PAUSE)
 
+    def _nets_pause(self) -> None:
+        if not self._nets_wanted.is_set():
+            time.sleep(BACKGROUND_PAUSE)
+
+    def want_nets(self) -> None:
+        """An address or network query waits for the address part: a build under way stops giving way."""
+        self._nets_wanted.set()
+
     def hurry(self) -> None:
         """Someone is about to need the index (the filter opened): a build under way stops giving way."""
         self._wanted.set()
+
+    def prepare(self) -> None:
+        """Build the text part now, at full speed (under a second at 500k rules), if nobody has; the address
+        part waits for its first use or for the background build of :meth:`get`."""
+        with self._lock:
+            if self._index is None:
+                self._index = build_index(self.ruleset, self.service_of, nets_pause=self._nets_pause)
 
     def get(self, *, background: bool = False) -> SearchIndex:
         if not background:
             self._wanted.set()
         with self._lock:
             if self._index is None:
-                self._index = build_index(self.ruleset, self.service_of, pause=self._pause)
+                self._index = build_index(self.ruleset, self.service_of, pause=self._pause,
+                                          nets_pause=self._nets_pause)  # fmt: skip
             return self._index

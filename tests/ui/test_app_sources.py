@@ -95,7 +95,7 @@ async def test_running_out_of_memory_while_parsing_ends_the_app_with_a_message(m
     """Behind the loading screen too, out of memory is a message (the CLI prints it), never a traceback."""
     from kptui.ui import app as app_module
 
-    def no_memory(data: bytes, source: str | None = None) -> object:
+    def no_memory(data: bytes, source: str | None = None, **options: object) -> object:
         raise MemoryError
 
     monkeypatch.setattr(app_module, "parse_ruleset_bytes", no_memory)
