@@ -189,3 +189,14 @@ def test_fuzz_json_shapes(obj: object) -> None:
     _parse_or_refuse(json.dumps({"nftables": [{"table": {"family": "ip", "name": "t"}},
                                               {"chain": {"family": "ip", "table": "t", "name": "c"}}, obj,
                                               {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [obj]}}]}))
+
+
+def test_an_unknown_hook_or_chain_type_is_a_located_warning_and_a_known_one_is_not() -> None:
+    """nft -f refuses ``hook nowhere`` and ``type filtre``; kptui loads the rest and names the line and word."""
+    text = ("table ip t {\n\tchain c {\n\t\ttype filter hook nowhere priority 0; policy accept;\n\t}\n"
+            "\tchain d {\n\t\ttype filtre hook input priority 0; policy accept;\n\t}\n"
+            "\tchain e {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n}\n")  # fmt: skip
+    rs = parse_nft(text, source="bad.nft")
+    got = [(w.line, w.column, w.message.split(" (")[0]) for w in rs.warnings]
+    assert got == [(3, 19, "unknown hook 'nowhere'"), (6, 7, "unknown chain type 'filtre'")]
+    assert rs.table("ip", "t") is not None and len(rs.table("ip", "t").chains) == 3  # type: ignore[union-attr]

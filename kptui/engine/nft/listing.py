@@ -21,7 +21,7 @@ from ..errors import Diagnostic, ParseError
 from .build import IPTABLES_NFT_NOTE, canonical_flags, has_xt
 from .lexer import Token, tokenize
 from .listing_sets import SetBlock, SetBlocks
-from .model import FAMILIES, NftChain, NftObject, NftRule, NftRuleset, NftSet, NftTable
+from .model import FAMILIES, HOOKS, NftChain, NftObject, NftRule, NftRuleset, NftSet, NftTable
 from .rule_text import parse_rule, rule_counter
 from .symbols import resolve_priority
 
@@ -31,6 +31,7 @@ _HANDLE = re.compile(r"\s+# handle (\d+)\s*$")
 _WARNING = re.compile(r"#\s*Warning: table (\S+) (\S+) is managed by iptables-nft[^\n]*")
 _HEADER = re.compile(r"type (\S+) hook (\S+)(?: device (\"[^\"]*\"|\S+)| devices = \{([^}]*)\})? priority "
                      r"([^;]+);(?:\s*policy (\S+);)?")  # fmt: skip
+CHAIN_TYPES = ("filter", "nat", "route")  # nft(8): the base chain types
 _OBJECTS = ("counter", "quota", "limit", "flowtable", "secmark", "synproxy", "tunnel")
 _CT_OBJECTS = ("helper", "timeout", "expectation")
 
@@ -277,6 +278,14 @@ class _Reader(SetBlocks):
             m = _HEADER.match(s)
             if m:
                 c.type, c.hook = m.group(1), m.group(2)
+                if c.hook not in HOOKS:  # nft refuses it; no packet ever meets the chain (the trace skips it)
+                    col = line.find(c.hook, line.find("hook"))
+                    self.warn(f"unknown hook '{c.hook}' (nft knows {', '.join(HOOKS)}): no packet meets this chain",
+                              lineno, line, col, len(c.hook))  # fmt: skip
+                if c.type not in CHAIN_TYPES:
+                    col = line.find(c.type)
+                    self.warn(f"unknown chain type '{c.type}' (nft knows {', '.join(CHAIN_TYPES)})", lineno, line,
+                              col, len(c.type))  # fmt: skip
                 if m.group(3):
                     c.devices = (m.group(3).strip('"'),)
                 elif m.group(4) is not None:
