@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kptui.engine import Rule, Ruleset
 from kptui.engine.ipvs.display import IPSET_TABLE, IPVS_TABLE, is_ipvs_table
+from kptui.engine.nft.display import xtables_of
 
 from .locs import Loc
 from .service_info import Finding, ServiceInfo
@@ -45,7 +46,7 @@ class IpvsInsights:
         self.services: dict[str, ServiceInfo] = dict(inner.services)
         self.pod_cidr: str | None = inner.pod_cidr
         self._vs_service: dict[str, str] = {}
-        xtables = Ruleset({k: t for k, t in view.tables.items() if not is_ipvs_table(k)}, family=view.family)
+        xtables = xtables_of(view) or Ruleset({}, family=view.family)  # the iptables tables (kept with the view)
         try:
             index = service_index_for(xtables, node)
         except (LookupError, ValueError):  # a service index is help, not a must: the tables still show
@@ -69,7 +70,7 @@ class IpvsInsights:
     @defer_findings.setter
     def defer_findings(self, value: bool) -> None:
         if hasattr(self.inner, "defer_findings"):
-            self.inner.defer_findings = value  # type: ignore[attr-defined]
+            self.inner.defer_findings = value
 
     # -- the Insights protocol ----------------------------------------------------------------------------
     def service_of(self, table: str | None, chain: str) -> str | None:
@@ -116,7 +117,7 @@ class IpvsInsights:
         """The detail pane's text for a place in the ``ipset`` or ``ipvsadm`` table (None elsewhere)."""
         from kptui.engine.ipvs.present import service_detail, set_detail
 
-        xt = Ruleset({k: t for k, t in self.view.tables.items() if not is_ipvs_table(k)})
+        xt = xtables_of(self.view)
         if loc.table == IPSET_TABLE:
             if loc.chain is None:
                 n = len(self.ipvs.ipsets) if self.ipvs.ipsets is not None else 0

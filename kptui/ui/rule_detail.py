@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from kptui.engine import Chain, Rule, Ruleset
 from kptui.engine.graph import graph_of
-from kptui.engine.ipvs.display import is_ipvs_table
+from kptui.engine.ipvs.display import IPSET_TABLE, is_ipvs_table
 from kptui.engine.lexer import quote
 from kptui.engine.model import HEADER
 from kptui.engine.model import Option as RuleOption
@@ -163,14 +163,14 @@ class RuleDetail(Vertical):
         elif loc.kind == "rule":
             chain = chain_of(self.ruleset, loc)
             rule = rule_at(self.ruleset, loc)
-            what = "member" if loc.table == "ipset" else "real server"
+            what = "member" if loc.table == IPSET_TABLE else "real server"
             self._head(body, loc, f"{what} {loc.index} of {len(chain.rules) if chain is not None else 0}")
             if rule is not None:
                 body.append(printable(rule.raw) + "\n", self._s("hop"))
             self._hop(body)  # the trace's IPVS step, when a hop brought the cursor here
             body.append("\n")
         else:
-            self._head(body, loc, "ipset" if loc.table == "ipset" else "IPVS virtual service")
+            self._head(body, loc, "ipset" if loc.table == IPSET_TABLE else "IPVS virtual service")
             self._hop(body)
         for line in (detail or "").split("\n"):  # printable() escapes a newline: one line at a time
             body.append(printable(line) + "\n")
