@@ -131,13 +131,13 @@ def parts_of(snap: NodeSnapshot, name: str) -> NodeParts:
         nft, failed = None, (*failed, f"the nft ruleset does not parse: {exc.diagnostic.message}")
     try:  # the trace's rules and node context (an IPVS node's ipsets and table among them)
         netfilter = snap.netfilter() if snap.has_rules else None
-        context, addresses = snap.node, _addresses(snap)
+        context, addresses, ipvs = snap.node, _addresses(snap), snap.ipvs_node
     except ParseError as exc:
-        netfilter, context, addresses = None, None, ()
+        netfilter, context, addresses, ipvs = None, None, (), None
         failed = (*failed, f"not traced: {exc.diagnostic.message}")
     return NodeParts(name, snap.source, ruleset, nft, snap.proxy_mode, snap.backend, _text(snap.conntrack),
                      _text(snap.ipvs.data if snap.ipvs else None), _text(snap.ipsets.data if snap.ipsets else None),
-                     _interfaces(snap), addresses, captured, failed, None, netfilter, context)  # fmt: skip
+                     _interfaces(snap), addresses, captured, failed, None, netfilter, context, ipvs)  # fmt: skip
 
 
 def load_parts(entry: FleetEntry, limits: Limits | None = None) -> NodeParts:

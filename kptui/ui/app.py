@@ -320,15 +320,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             return f"its capture failed: {parts.error}"
         if parts.ruleset is None and parts.nft is None:
             return "its capture holds no rules to explore"
-        ipvs = None
-        if parts.ipsets is not None or parts.ipvs is not None:
-            from kptui.engine.ipvs import ipvs_context
-
-            try:
-                ipvs = ipvs_context(parts.ipsets, parts.ipvs, ipset_source=f"{parts.source}: ipset",
-                                    ipvs_source=f"{parts.source}: ipvs")  # fmt: skip
-            except ParseError:  # the fleet compared the node without them and said so; the rules still show
-                ipvs = None
+        ipvs = parts.ipvs_node  # parsed with the node (None when its parts did not parse: the fleet said so)
         view = with_ipvs(display_ruleset(parts.ruleset, parts.nft), ipvs)  # all its rules, as a bundle opens
         big = view.line_count >= FREEZE_GC_LINES  # as a big dump: indexed after the first paint
         insights = self._node_insights.get(parts.name)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .model import ServicePort
 
 if TYPE_CHECKING:
+    from ..ipvs.node import IpvsNode
     from ..model import Ruleset
     from ..nft.model import NftRuleset
     from ..packet import NodeContext
@@ -49,6 +50,7 @@ class NodeParts:
     error: str | None = None
     netfilter: Netfilter | None = field(default=None, compare=False)  # for traces on this node
     context: NodeContext | None = field(default=None, compare=False)
+    ipvs_node: IpvsNode | None = field(default=None, compare=False)  # the ipsets and IPVS table, parsed
 
 
 @dataclass(frozen=True, slots=True)
