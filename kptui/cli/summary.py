@@ -165,7 +165,7 @@ def add_summary_command(sub: Any) -> None:
 # -- the snapshot's part ----------------------------------------------------------------------------------
 def snapshot_report(snap: NodeSnapshot) -> dict[str, Any]:
     """Keys added to ``kptui summary --json`` for a live node or a bundle: ``node``, ``capture``, ``parts``."""
-    from kptui.node.snapshot import parts_report
+    from kptui.node.parts_report import parts_report
 
     meta = {k: v for k, v in snap.metadata.items() if k != "node"}
     return {"node": dict(snap.metadata.get("node") or {}), "capture": meta, "parts": parts_report(snap)}
@@ -176,7 +176,7 @@ _SYSCTL_BRIEF = ("net.ipv4.ip_forward", "net.ipv4.conf.all.route_localnet", "net
 
 
 def _parts_lines(snap: NodeSnapshot) -> list[str]:
-    from kptui.node.snapshot import parts_report
+    from kptui.node.parts_report import parts_report
 
     p = parts_report(snap)
     why = {m["part"]: m["why"] for m in p["missing"]}

@@ -14,46 +14,30 @@ What the node context does not say is asked as a question (:mod:`kptui.engine.fl
 answers (:mod:`kptui.engine.assume`) and answers every later question — a match, the routing decision, the
 interface a packet leaves by — the same way. The paths are grouped into scenarios, one per consistent set of
 answers, whose probabilities sum to 1.
+
+This module walks the hooks: the phases, each hook's base chains, the routing decisions between them. Inside the
+chains (each rule run on a path, the forks, the call stack, the policies) is :mod:`kptui.engine.trace_chains`;
+one path's place and hops is :mod:`kptui.engine.trace_cursor`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import weakref
-from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any
 
 from .assume import Fact, decide, fact_text, scenarios
 from .compiled import CompiledRuleset, compiled_ruleset
-from .flow import (
-    CONTINUE,
-    END,
-    GOTO,
-    JUMP,
-    PODISH_PREFIXES,
-    REINJECT,
-    RETURN,
-    STOP_TABLE,
-    Action,
-    ChainView,
-    Chance,
-    Choices,
-    Effect,
-    Env,
-    Spread,
-    Undecidable,
-    local_question,
-    route_iface,
-)  # fmt: skip
+from .flow import PODISH_PREFIXES, ChainView, Env, Undecidable, local_question, route_iface
 from .iproute import detector_hints
-from .ipvs.step import CONNTRACK_ASSUMED
 from .model import Ruleset
 from .nft.schedule import NftHooks
 from .packet import NodeContext, Packet
 from .routing import Decision, input_route, output_reroute
 from .schedule import CONNTRACK_PRIORITY, BaseChain, Netfilter, hook_schedule
-from .trace_model import MASQ_ADDRESS_UNKNOWN, Hop, PacketState, Trace, TracePath
+from .trace_chains import ChainWalk
+from .trace_cursor import Cursor, HopLog, hook_of
+from .trace_model import Hop, PacketState, Trace, TracePath
 from .traceable import input_notes
 
 __all__ = ["MAX_PATHS", "trace"]
@@ -62,52 +46,10 @@ MAX_PATHS = 4096
 MAX_DEPTH = 128  # nested jumps before the walk calls it a loop
 _UPLINK_UNKNOWN = ("arrived on the uplink, whose name is not known: assumed not to be a pod or container interface "
                    "(give --in-iface or --uplink)")
-_MASQ_UNKNOWN = "masquerade source: the address of the interface the packet leaves by, which is not known"
 _NEXT = {"PREROUTING": None, "FORWARD": "POSTROUTING", "OUTPUT": "POSTROUTING", "LO-PREROUTING": "LO-INPUT"}
 
 
-@dataclass
-class _Cursor:
-    """Where one path is: hook phase, its base chains, call stack, packet state, and what it went through."""
-
-    phase: str
-    sched: tuple[BaseChain, ...] = ()
-    pos: int = -1  # index into sched of the base chain being walked (-1: before the first)
-    frames: tuple[tuple[tuple[str, ...], str, int], ...] = ()  # (namespace, chain, next rule index), innermost last
-    state: PacketState = field(default=None)  # type: ignore[assignment]
-    prob: Fraction = Fraction(1)
-    log: Any = None  # a cons list: (hop, previous) or None
-    facts: tuple[Fact, ...] = ()  # what this path assumed
-    given: tuple[Fact, ...] = ()  # what the packet's origin says (not assumptions: they hold on every path)
-    notes: tuple[str, ...] = ()
-    done: TracePath | None = None  # a fork that already ended (a spread branch whose verdict ended the packet)
-    stated: tuple[str, ...] = ()  # what this path took for granted without forking (listed as assumptions)
-    prefix: int | None = None  # how many facts were assumed before the path's first chance split
-    reroute: tuple[str | None] | None = None  # OUTPUT: the interface the packet was routed to again after NAT
-
-    def chance(self) -> None:
-        """A chance split happens here: later assumptions are alternatives within a branch."""
-        if self.prefix is None:
-            self.prefix = len(self.facts)
-
-    def fork(self, **changes: Any) -> _Cursor:
-        # Freeze the hops so far into one tuple both branches share (paths share long prefixes).
-        self.log = _materialize(self.log)
-        c = _Cursor(self.phase, self.sched, self.pos, self.frames, self.state, self.prob, self.log, self.facts,
-                    self.given, self.notes, None, self.stated, self.prefix, self.reroute)  # fmt: skip
-        for k, v in changes.items():
-            setattr(c, k, v)
-        return c
-
-    def add(self, hop: Hop) -> None:
-        self.log = _Log(hop, self.log)
-
-    @property
-    def base(self) -> BaseChain:
-        return self.sched[self.pos]
-
-
-class _Walker:
+class _Walker(ChainWalk):
     def __init__(self, rules: Netfilter, packet: Packet, node: NodeContext, max_paths: int) -> None:
         self.rules = rules
         self.packet = packet
@@ -121,7 +63,7 @@ class _Walker:
         self.localnet_guard = _has_localnet_guard(self.ruleset)
         self.envs: dict[str, Env] = {}
         self.schedules: dict[str, tuple[BaseChain, ...]] = {}
-        self._work: list[_Cursor] = []
+        self._work: list[Cursor] = []
         self.truncated = False
 
     def env(self, hook: str) -> Env:
@@ -136,7 +78,7 @@ class _Walker:
     def schedule(self, phase: str) -> tuple[BaseChain, ...]:
         s = self.schedules.get(phase)
         if s is None:
-            hook = _hook(phase)
+            hook = hook_of(phase)
             extra = self.nft_views.base_chains(hook, self.packet.family) if self.nft_views is not None else []
             if self.ipvs is not None and not phase.startswith(("LO-", "VS-")):
                 extra = [*extra, *self.ipvs.base_chains(hook, self.packet.family)]
@@ -174,9 +116,9 @@ class _Walker:
         state = PacketState(p.src, p.dst, p.proto, p.sport, p.dport, mark=p.mark, ctstate=p.ctstate,
                             orig_src=p.src, orig_dst=p.dst, orig_sport=p.sport, orig_dport=p.dport,
                             in_iface=in_iface, out_iface="")  # fmt: skip
-        start = _Cursor("OUTPUT" if p.origin == "local" else "PREROUTING", given=given, notes=notes)
+        start = Cursor("OUTPUT" if p.origin == "local" else "PREROUTING", given=given, notes=notes)
         start.sched = self.schedule(start.phase)
-        work: list[_Cursor] = []
+        work: list[Cursor] = []
         if p.origin == "local":
             start.state = state.with_(hook="OUTPUT")
             start.state = start.state.with_(out_iface=self.out_iface(start, start.state.dst, work))
@@ -194,7 +136,7 @@ class _Walker:
             paths.append(self.walk(cur, work, len(paths)))
         return paths
 
-    def walk(self, c: _Cursor, work: list[_Cursor], done: int) -> TracePath:
+    def walk(self, c: Cursor, work: list[Cursor], done: int) -> TracePath:
         self._work = work
         if c.done is not None:
             return c.done
@@ -213,10 +155,10 @@ class _Walker:
             nxt = view.next_candidate(pos, c.state.dst, c.state.dport)
             if nxt > pos:  # provably not matching: recorded, not evaluated (thousands in KUBE-SERVICES: inlined)
                 base, state, prob, log = c.base, c.state, c.prob, c.log
-                hook, name, dst, dport = _hook(c.phase), view.name, state.dst, state.dport
+                hook, name, dst, dport = hook_of(c.phase), view.name, state.dst, state.dport
                 for i in range(pos, nxt):
                     row = view.row(i)
-                    log = _Log(Hop(hook, base.table, name, "rule", i + 1, row.line, row.text, False, None,
+                    log = HopLog(Hop(hook, base.table, name, "rule", i + 1, row.line, row.text, False, None,
                                    failed=view.miss_reason(i, dst, dport), before=state, after=state,
                                    counter=row.counter, probability=prob, family=base.family, handle=row.handle),
                                log)  # fmt: skip
@@ -231,7 +173,7 @@ class _Walker:
             if outcome is not None:
                 return outcome
 
-    def enter_next_base(self, c: _Cursor, work: list[_Cursor]) -> tuple[str, str | None] | None:
+    def enter_next_base(self, c: Cursor, work: list[Cursor]) -> tuple[str, str | None] | None:
         """Move to the next base chain of this hook (or the next hook); an end (verdict, delivery) when the
         packet has gone through all hooks."""
         while True:
@@ -244,7 +186,7 @@ class _Walker:
                     return end
             while c.pos < len(c.sched):
                 base = c.sched[c.pos]
-                if base.nat and not self.nat_runs(c.state, _hook(c.phase)):
+                if base.nat and not self.nat_runs(c.state, hook_of(c.phase)):
                     c.pos += 1
                     continue
                 pre = base.priority < CONNTRACK_PRIORITY and c.phase in ("PREROUTING", "OUTPUT")
@@ -256,7 +198,7 @@ class _Walker:
             if end is not None:
                 return end
 
-    def reroute(self, c: _Cursor, work: list[_Cursor]) -> tuple[str, str | None] | None:
+    def reroute(self, c: Cursor, work: list[Cursor]) -> tuple[str, str | None] | None:
         """nat OUTPUT changed the destination: the NAT core routes the packet again (``ip_route_me_harder``)
         before the later OUTPUT chains run; a failure drops it there. Those chains still see the interface the
         packet was first routed to (the hook's ``out``); POSTROUTING sees the new one."""
@@ -279,7 +221,7 @@ class _Walker:
             return False
         return not (s.dnat if hook in ("PREROUTING", "OUTPUT") else s.snat)
 
-    def next_phase(self, c: _Cursor, work: list[_Cursor]) -> tuple[str, str | None] | None:
+    def next_phase(self, c: Cursor, work: list[Cursor]) -> tuple[str, str | None] | None:
         s = c.state
         phase = c.phase
         if phase == "PREROUTING":
@@ -313,11 +255,11 @@ class _Walker:
             return "ACCEPT", "local"
         c.phase, c.pos, c.frames = nxt, -1, ()
         c.sched = self.schedule(nxt)
-        c.state = s.with_(hook=_hook(nxt))
+        c.state = s.with_(hook=hook_of(nxt))
         return None
 
     # -- questions the routing decision asks ------------------------------------------------------------
-    def is_local(self, c: _Cursor, addr: str, work: list[_Cursor]) -> bool:
+    def is_local(self, c: Cursor, addr: str, work: list[Cursor]) -> bool:
         """Whether ``addr`` is the node's. When the context cannot say: what this path assumed earlier (a
         match asked); for the packet's own destination, a question (the path forks, a routing hop says so);
         for an address that is a pod's or a cluster IP (virtual: kube-proxy's rules name them), or that NAT
@@ -334,7 +276,7 @@ class _Walker:
         if default is None and (addr != self.packet.dst or not self.can_fork(work, 0)):
             default = "written by NAT" if addr != self.packet.dst else "no more paths"
         if default is not None:
-            self.take_as_given(c, q.key, addr, default)
+            c.take_as_given(q.key, addr, default)
             return False
         other = c.fork(facts=c.facts + ((q.key, None, False),))
         self.route_hop(other, addr, False, f"undecidable, assumed false: {q.reason}")
@@ -352,254 +294,26 @@ class _Walker:
             return "a cluster IP"
         return None
 
-    @staticmethod
-    def take_as_given(c: _Cursor, key: str, addr: str, why: str) -> None:
-        c.given = c.given + ((key, None, False),)
-        c.stated = c.stated + (f"{addr} is not a node address (taken so: {why}; no node addresses given)",)
-
-    def decision_hop(self, c: _Cursor, addr: str, d: Decision) -> None:
-        c.add(Hop(_hook(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {d.text}", True,
+    def decision_hop(self, c: Cursor, addr: str, d: Decision) -> None:
+        c.add(Hop(hook_of(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {d.text}", True,
                   "DROP" if d.drop else "ROUTE", before=c.state, after=c.state, note=d.note,
                   probability=c.prob))  # fmt: skip
         if d.note and d.note not in c.stated:
             c.stated = c.stated + (d.note,)
 
-    def route_hop(self, c: _Cursor, addr: str, local: bool, note: str) -> None:
+    def route_hop(self, c: Cursor, addr: str, local: bool, note: str) -> None:
         where = "a node address: delivered locally" if local else "not a node address: routed on"
-        c.add(Hop(_hook(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {where}", True,
+        c.add(Hop(hook_of(c.phase), "routing", "routing", "routing", None, None, f"route to {addr}: {where}", True,
                   "LOCAL" if local else "ROUTE", before=c.state, after=c.state, note=note,
                   probability=c.prob))  # fmt: skip
 
-    def out_iface(self, c: _Cursor, dst: str, work: list[_Cursor]) -> str | None:
+    def out_iface(self, c: Cursor, dst: str, work: list[Cursor]) -> str | None:
         """The interface the packet leaves by toward ``dst`` (None: not known; "lo" when it is local)."""
         if self.is_local(c, dst, work):
             return "lo"
         return route_iface(self.node, dst)
 
-    # -- chains -----------------------------------------------------------------------------------------
-    def leave_chain(self, c: _Cursor) -> str | None:
-        """Return from the innermost chain (end of chain or RETURN). When that empties the stack, the base
-        chain's policy applies: its verdict when it ends the packet, else None (the base chain is done)."""
-        c.frames = c.frames[:-1]
-        if c.frames:
-            return None
-        base = c.base
-        policy, counters = self.policy(base)
-        c.add(Hop(_hook(c.phase), base.table, base.chain, "policy", None, None, None, True, policy,
-                  before=c.state, after=c.state, counter=counters, probability=c.prob, family=base.family,
-                  note=_tie_note(base)))  # fmt: skip
-        return policy if policy in ("DROP", "REJECT") else None
-
-    def policy(self, base: BaseChain) -> tuple[str, tuple[int, int] | None]:
-        if base.ns[0] == "xt":
-            chain = self.ruleset.chain(base.ns[1], base.chain) if self.ruleset is not None else None
-            counters = (chain.counters.packets, chain.counters.bytes) if chain and chain.counters else None
-            return (chain.policy if chain else None) or "ACCEPT", counters
-        if base.ns[0] == "ipvs":
-            return "ACCEPT", None
-        return (self.nft_views.policy(base) if self.nft_views is not None else "ACCEPT"), None
-
-    def miss(self, c: _Cursor, view: ChainView, i: int, why: str, note: str | None = None,
-             state: PacketState | None = None) -> None:  # fmt: skip
-        row = view.row(i)
-        base = c.base
-        after = state if state is not None else c.state
-        c.add(Hop(_hook(c.phase), base.table, view.name, "rule", i + 1, row.line, row.text, False, None,
-                  failed=why, before=c.state, after=after, counter=row.counter, note=note, probability=c.prob,
-                  family=base.family, handle=row.handle))  # fmt: skip
-        if state is not None:
-            c.state = state
-
-    def evaluate(self, c: _Cursor, view: ChainView, i: int, work: list[_Cursor], done: int, *, start: int = 0,
-                 before: PacketState | None = None, notes: list[str] | None = None,
-                 verdict: str = "CONTINUE", target: str | None = None) -> TracePath | None:  # fmt: skip
-        """Run rule ``i``'s ops from ``start``. A fork of a spread resumes here after its action."""
-        ops = view.ops(i)
-        env = self.env(_hook(c.phase))
-        before = c.state if before is None else before
-        notes = [] if notes is None else notes
-        flow = CONTINUE
-        for n in range(start, len(ops)):
-            op = ops[n]
-            if isinstance(op, Action):
-                r: Any = op.fn(c.state, env)
-                if isinstance(r, Undecidable):  # an action kptui cannot model: as an undecidable match
-                    if not self.resolve(c, r, view, i, op.text, work, done, notes, before):
-                        return None
-                    continue
-                if isinstance(r, Spread):
-                    r = self.spread(c, r, view, i, op.text, work, done, notes, before, n)
-                    if r is None:
-                        return None
-                eff: Effect = r
-                c.state = eff.state
-                verdict, flow, target = eff.verdict, eff.flow, eff.target
-                if eff.note:
-                    notes.append(eff.note)
-                    if eff.note == MASQ_ADDRESS_UNKNOWN and _MASQ_UNKNOWN not in c.stated:
-                        c.stated = c.stated + (_MASQ_UNKNOWN,)
-                    elif eff.note == CONNTRACK_ASSUMED and eff.note not in c.stated:
-                        c.stated = c.stated + (eff.note,)
-                if flow != CONTINUE:
-                    break
-                continue
-            res = op.fn(c.state, env)
-            if res is True:
-                continue
-            if res is False:
-                self.restore_miss(c, view, i, op.text, before)
-                return None
-            if isinstance(res, Chance):
-                if res.p == 0:
-                    self.restore_miss(c, view, i, op.text, before, f"{res.note}: never true")
-                    return None
-                if res.p < 1 and self.can_fork(work, done):
-                    c.chance()
-                    other = c.fork(prob=c.prob * (1 - res.p))
-                    self.restore_miss(other, view, i, op.text, before,
-                                      f"{res.note}: not taken (p={float(1 - res.p):.6g})")  # fmt: skip
-                    work.append(other)
-                    c.prob *= res.p
-                    notes.append(f"{res.note}: taken (p={float(res.p):.6g})")
-                continue
-            if isinstance(res, Choices):
-                if not self.choose(c, res, view, i, op.text, work, done, notes, before):
-                    return None
-                continue
-            if not self.resolve(c, res, view, i, op.text, work, done, notes, before):
-                return None
-        return self.matched(c, view, i, before, verdict, flow, target, "; ".join(notes) or None)
-
-    def restore_miss(self, c: _Cursor, view: ChainView, i: int, why: str, before: PacketState,
-                     note: str | None = None) -> None:  # fmt: skip
-        """The rule did not match. Statements before the failing match (nft) have already acted: the state
-        they left stays; the hop shows the state before and after."""
-        after = c.state
-        c.state = before
-        self.miss(c, view, i, why, note, state=after if after is not before else None)
-
-    def resolve(self, c: _Cursor, r: Undecidable, view: ChainView, i: int, text: str, work: list[_Cursor],
-                done: int, notes: list[str], before: PacketState) -> bool:  # fmt: skip
-        """An undecidable check: decided by what the path already assumed, else forked (this path assumes the
-        answer that makes the check true, the other path the other one). False: the check failed here."""
-        known = decide(c.given + c.facts, r.key, r.pred)
-        if known is None and r.key.startswith("local ") and r.pred is None:
-            addr = r.key.removeprefix("local ")
-            why = self.not_the_nodes(addr)
-            if why is not None:
-                self.take_as_given(c, r.key, addr, why)
-                known = False
-        if known is None:
-            true_answer = not r.negated
-            if self.can_fork(work, done):
-                other = c.fork(facts=c.facts + ((r.key, r.pred, not true_answer),))
-                self.restore_miss(other, view, i, text, before, f"undecidable, assumed false: {r.reason}")
-                work.append(other)
-            c.facts = c.facts + ((r.key, r.pred, true_answer),)
-            notes.append(f"undecidable, assumed true: {r.reason}")
-            return True
-        if known == r.negated:
-            self.restore_miss(c, view, i, text, before, f"as assumed on this path: {r.reason}")
-            return False
-        return True
-
-    def choose(self, c: _Cursor, r: Choices, view: ChainView, i: int, text: str, work: list[_Cursor],
-               done: int, notes: list[str], before: PacketState) -> bool:  # fmt: skip
-        """One of several alternatives holds: decided by the path's assumption, else one path per option."""
-        facts = c.given + c.facts
-        known = [v for v, _ in r.options if decide(facts, r.key, ("eq", v)) is True]
-        if known:
-            if known[0] != r.value:
-                self.restore_miss(c, view, i, text, before, f"as assumed on this path: not {r.value}")
-                return False
-            notes.append(f"as assumed on this path: {dict(r.options).get(r.value, r.value)}")
-            return True
-        open_ = [(v, what) for v, what in r.options if decide(facts, r.key, ("eq", v)) is None]
-        if not any(v == r.value for v, _ in open_):
-            self.restore_miss(c, view, i, text, before)
-            return False
-        for v, what in open_:
-            if v == r.value:
-                continue
-            if not self.can_fork(work, done):
-                break
-            other = c.fork(facts=c.facts + ((r.key, ("eq", v), True),))
-            self.restore_miss(other, view, i, text, before, f"assumed: {what}")
-            work.append(other)
-        what = next(w for v, w in open_ if v == r.value)
-        c.facts = c.facts + ((r.key, ("eq", r.value), True),)
-        notes.append(f"assumed: {what} ({r.reason})")
-        return True
-
-    def spread(self, c: _Cursor, r: Spread, view: ChainView, i: int, text: str, work: list[_Cursor], done: int,
-               notes: list[str], before: PacketState, n: int) -> Effect | None:  # fmt: skip
-        """An action with several outcomes (numgen): this path takes the first, a fork each other one (walked
-        on from the action now, finished when popped); the share no branch covers goes on as a rule that did
-        not match."""
-        branches = [b for b in r.branches if b[0] > 0]
-        rest = 1 - sum((b[0] for b in branches), Fraction(0))
-        if not branches:  # the lookup found no element: the rule ends here, no verdict
-            self.restore_miss(c, view, i, text, before, r.rest_note or None)
-            return None
-        if len(branches) + (rest > 0) > 1:
-            c.chance()
-        if rest > 0 and self.can_fork(work, done):
-            other = c.fork(prob=c.prob * rest)
-            self.restore_miss(other, view, i, text, before, r.rest_note or f"no branch taken (p={float(rest):.6g})")
-            work.append(other)
-        first, *others = branches
-        for p, eff, note in others:
-            if not self.can_fork(work, done):
-                break
-            other = c.fork(prob=c.prob * p)
-            other.state = eff.state
-            other_notes = [*notes, note] + ([eff.note] if eff.note else [])
-            if eff.flow == CONTINUE:
-                end = self.evaluate(other, view, i, work, done, start=n + 1, before=before, notes=other_notes,
-                                    verdict=eff.verdict, target=eff.target)  # fmt: skip
-            else:
-                end = self.matched(other, view, i, before, eff.verdict, eff.flow, eff.target,
-                                   "; ".join(other_notes) or None)  # fmt: skip
-            other.done = end
-            work.append(other)
-        c.prob *= first[0]
-        notes.append(first[2])
-        return first[1]
-
-    def can_fork(self, work: list[_Cursor], done: int) -> bool:
-        if done + len(work) + 1 >= self.max_paths:
-            self.truncated = True
-            return False
-        return True
-
-    def matched(self, c: _Cursor, view: ChainView, i: int, before: PacketState, verdict: str, flow: str,
-                target: str | None, note: str | None) -> TracePath | None:  # fmt: skip
-        row = view.row(i)
-        base = c.base
-        state = c.state
-        c.add(Hop(_hook(c.phase), base.table, view.name, "rule", i + 1, row.line, row.text, True, verdict,
-                  target=target, before=before, after=state, counter=row.counter, note=note, probability=c.prob,
-                  family=base.family, handle=row.handle))  # fmt: skip
-        if flow == CONTINUE:
-            return None
-        ns = c.frames[-1][0]
-        if flow == JUMP:
-            c.frames = c.frames + ((ns, target or "", 0),)
-        elif flow == GOTO:
-            c.frames = c.frames[:-1] + ((ns, target or "", 0),)
-        elif flow == RETURN:
-            end = self.leave_chain(c)
-            if end is not None:
-                return self.finish(c, end, None)
-        elif flow == STOP_TABLE:
-            c.frames = ()
-        elif flow == END:
-            return self.finish(c, verdict, None)
-        elif flow == REINJECT:
-            self.reinject(c)
-        return None
-
-    def reinject(self, c: _Cursor) -> None:
+    def reinject(self, c: Cursor) -> None:
         """IPVS (NAT forwarding) sent the packet on itself (``ip_vs_nat_send_or_cont``): unless the new
         destination is the node's (then this hook goes on, as an accept), the packet leaves this hook and goes
         through LOCAL_OUT's chains from the start (nat and IPVS do not run again: the mapping is bound, the
@@ -612,35 +326,6 @@ class _Walker:
         c.sched = self.schedule("VS-OUTPUT")
         c.reroute = (route_iface(self.node, s.dst),)
         c.state = s.with_(hook="OUTPUT", in_iface="", out_iface=c.reroute[0])
-
-    def finish(self, c: _Cursor, verdict: str, delivery: str | None, note: str | None = None) -> TracePath:
-        hops = _materialize(c.log)
-        notes = c.notes + ((note,) if note else ())
-        assumptions = tuple(fact_text(*f) for f in c.facts) + c.stated
-        prefix = len(c.facts) if c.prefix is None else c.prefix
-        return TracePath(c.prob, verdict, hops, c.state, delivery, assumptions, notes, c.facts, prefix)
-
-
-class _Log(NamedTuple):
-    """A cons cell of the hop log; the innermost ``rest`` is None or a frozen tuple of earlier hops."""
-
-    hop: Hop
-    rest: Any
-
-
-def _materialize(log: Any) -> tuple[Hop, ...]:
-    recent = []
-    while isinstance(log, _Log):
-        recent.append(log.hop)
-        log = log.rest
-    recent.reverse()
-    return (log or ()) + tuple(recent)
-
-
-def _hook(phase: str) -> str:
-    """The netfilter hook of a walk phase (``LO-INPUT``: the loop through ``lo``; ``VS-OUTPUT``: the LOCAL_OUT
-    pass of a packet IPVS sent on)."""
-    return phase[3:] if phase.startswith(("LO-", "VS-")) else phase
 
 
 _HOOKS: weakref.WeakKeyDictionary[Netfilter, NftHooks] = weakref.WeakKeyDictionary()
@@ -671,12 +356,6 @@ def _has_localnet_guard(rs: Ruleset | None) -> bool:
     rows = getattr(chain.rules, "rows", None)
     raws = (r[1] for r in rows) if rows is not None else (r.raw for r in chain.rules)
     return any("block incoming localnet connections" in raw for raw in raws)
-
-
-def _tie_note(base: BaseChain) -> str | None:
-    if not base.tie:
-        return None
-    return "another base chain of this hook has the same priority: the kernel runs them in registration order"
 
 
 def _in_any(addr: str, cidrs: tuple[str, ...]) -> bool:

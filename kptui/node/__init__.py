@@ -8,7 +8,9 @@ it runs commands only through :mod:`kptui.live.runner` (read-only, a fixed list)
 the ceilings of :mod:`kptui.node.limits`.
 
 Modules, bottom up: :mod:`.errors`, :mod:`.limits` (bounded reading), :mod:`.sniff` (what bytes are),
-:mod:`.parts` (Artifact, Collection: what a source gave, raw), :mod:`.snapshot` (NodeSnapshot, the rules in
-use), :mod:`.bundle` (capture bundles, formats 1 and 2), :mod:`.collect` (the live node), :mod:`.live`
-(re-reads for ``top`` and ``--watch``), :mod:`.sources` (files, standard input, live: the entry points).
+:mod:`.parts` (Artifact, Collection: what a source gave, raw), :mod:`.provenance` (Run: how each part was read),
+:mod:`.backends` (which iptables backend's dump is in use), :mod:`.parts_report` (what a snapshot holds, for
+reports), :mod:`.snapshot` (NodeSnapshot, the rules in use), :mod:`.bundle` (capture bundles, formats 1 and 2),
+:mod:`.collect` (the live node), :mod:`.live` (re-reads for ``top`` and ``--watch``), :mod:`.sources` (files,
+standard input, live: the entry points).
 """

@@ -9,19 +9,23 @@ explorer can parse it behind its loading screen); the node context and the warni
 
 Adding a part: give it an artifact kind (:data:`kptui.node.parts.KINDS`), read it in
 :mod:`kptui.node.collect` (its command in :data:`kptui.live.runner.ALLOWED`), add a field here filled in
-:func:`build_snapshot`, and describe it in :func:`parts_report` (``kptui summary --json``'s ``parts``).
+:func:`build_snapshot`, and describe it in :func:`~kptui.node.parts_report.parts_report` (``kptui summary
+--json``'s ``parts``).
+
+How each part was read (:class:`~kptui.node.provenance.Run`) is :mod:`kptui.node.provenance`; which iptables
+backend's dump is in use, :mod:`kptui.node.backends`. ``BACKENDS``, ``Run`` and ``parts_report`` can still be
+imported from here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from kptui.engine import Ruleset, parse_ruleset_bytes
 from kptui.engine.iproute import NodeFacts, node_facts, parse_ip_json
@@ -34,47 +38,15 @@ if TYPE_CHECKING:
     from kptui.engine.parser import Progress
     from kptui.engine.schedule import Netfilter
 
+from .backends import BACKENDS, choose_backend
 from .errors import NftOnly, NodeDataError
 from .parts import Artifact, Collection
+from .parts_report import parts_report
+from .provenance import Run, run_of
 
 __all__ = ["BACKENDS", "NodeSnapshot", "Run", "build_snapshot", "parts_report"]
 
-BACKENDS = ("nf_tables", "legacy")
 CAPTURED = ("bundle", "live")
-_TOOLS = {"nf_tables": "nft", "legacy": "legacy"}
-_RULE_LINE = re.compile(rb"^(?:\[\d+:\d+\] )?-A ", re.MULTILINE)
-_KUBE = re.compile(rb"^:KUBE-", re.MULTILINE)
-
-
-class Run(NamedTuple):
-    """How one part was read: its command (or file), when, how long, and what came of it."""
-
-    part: str  # the artifact kind ("rules", "nft-ruleset", "sysctl", …)
-    name: str  # the artifact (bundle member) name
-    command: str  # "iptables-nft-save -c"; "" for a file
-    family: str | None
-    backend: str | None
-    started: float | None  # Unix time (None: not recorded)
-    seconds: float
-    cpu_seconds: float
-    status: int | None
-    error: str | None
-    size: int  # bytes it gave
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 0 and self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"part": self.part, "name": self.name, "command": self.command, "family": self.family,
-                "backend": self.backend, "started": self.started, "seconds": round(self.seconds, 4),
-                "cpu_seconds": round(self.cpu_seconds, 4), "status": self.status, "error": self.error,
-                "size": self.size}  # fmt: skip
-
-
-def _run(a: Artifact) -> Run:
-    return Run(a.kind, a.name, " ".join(a.command), a.family, a.backend, a.started, a.seconds, a.cpu_seconds,
-               a.status, a.error if a.error else (None if a.ok else _failure(a)), len(a.data))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -293,29 +265,6 @@ class NodeSnapshot:
 
 
 # -- building ---------------------------------------------------------------------------------------------
-def _failure(a: Artifact) -> str:
-    if a.error:
-        return a.error
-    how = f"killed by signal {-a.status} (it crashed)" if a.status is not None and a.status < 0 else \
-        f"exit status {a.status}"
-    detail = a.stderr.strip().splitlines()
-    return how + (f": {detail[-1][:300]}" if detail else "")
-
-
-def _real_failure(error: object) -> bool:
-    """A failure worth a warning: not a tool that is absent or was deliberately not run."""
-    text = str(error or "")
-    return bool(text) and "not installed" not in text and not text.startswith("not run")
-
-
-def _rule_stats(data: bytes) -> tuple[int, bool]:
-    return _count_rules(data), _KUBE.search(data) is not None
-
-
-def _count_rules(data: bytes) -> int:
-    return len(_RULE_LINE.findall(data))
-
-
 def _ok(col: Collection, kind: str) -> list[Artifact]:
     return [a for a in col.artifacts if a.kind == kind and a.ok]
 
@@ -341,59 +290,6 @@ def _sysctls(col: Collection, warnings: list[str]) -> Mapping[str, str] | None:
     return MappingProxyType(dict(sorted(values.items())))
 
 
-def _choose(col: Collection, family: str, backend: str | None,
-            warnings: list[str]) -> tuple[str | None, dict[str, dict[str, Any]]]:  # fmt: skip
-    """The backend holding kube-proxy's rules (or ``backend``), and per-backend stats; NodeDataError."""
-    stats: dict[str, dict[str, Any]] = {}
-    for b in BACKENDS:
-        a = col.find("rules", family, b)
-        if a is None:
-            continue
-        if not a.ok:
-            stats[b] = {"read": False, "error": _failure(a)}
-            continue
-        n, has_kube = _rule_stats(a.data)
-        stats[b] = {"read": True, "rules": n, "kube": has_kube, "seconds": round(a.seconds, 4)}
-    readable = [b for b in BACKENDS if stats.get(b, {}).get("read")]
-    if backend is not None:
-        if backend not in readable:
-            why = stats.get(backend, {}).get("error", "not captured")
-            raise NodeDataError(f"the {backend} backend's {family} rules could not be read: {why}")
-        chosen = backend
-    elif not readable:
-        if not stats and col.find("nft-ruleset") is not None:
-            raise NftOnly("holds an nft ruleset and no iptables rules (kube-proxy in nftables mode?): this "
-                          "command reads iptables rules; kptui summary and kptui trace read both")
-        errs = "; ".join(f"{b}: {s['error']}" for b, s in stats.items()) or "no rule dump was collected"
-        raise NodeDataError(f"no {family} rules could be read ({errs})")
-    else:
-        holding = [b for b in readable if stats[b]["rules"] > 0]
-        kube = [b for b in holding if stats[b]["kube"]]
-        ranked = sorted(kube or holding or readable, key=lambda b: -stats[b].get("rules", 0))
-        chosen = ranked[0]
-        if len(holding) > 1:
-            counts = " and ".join(f"iptables-{_TOOLS[b]} {stats[b]['rules']}" for b in holding)
-            warnings.append(f"both iptables backends hold {family} rules ({counts}): the kernel runs both, "
-                            f"in separate tables; showing {chosen}"
-                            + (" (kube-proxy's chains are in both!)" if len(kube) > 1 else
-                               " (it holds kube-proxy's chains)" if kube else ""))  # fmt: skip
-        failed = {b: str(s.get("error")) for b, s in stats.items() if not s["read"] and _real_failure(s.get("error"))}
-        if not holding and failed:  # an empty backend must not stand in for one that could not be read
-            why = "; ".join(f"{b}: {e}" for b, e in failed.items())
-            raise NodeDataError(f"the {family} rules could not be read ({why}), and the other backend is empty")
-        if not holding:
-            warnings.append(f"no {family} iptables rules in either backend (kube-proxy in nftables or ipvs "
-                            "mode, or not running?)")  # fmt: skip
-            if col.find("nft-ruleset") is not None and any(a.ok for a in col.all("nft-ruleset")):
-                warnings.append("the nft ruleset was read (nft -j list ruleset): kptui reads kube-proxy's "
-                                "nftables mode and every native table from it")  # fmt: skip
-    for b, s in stats.items():
-        err = str(s.get("error") or "")
-        if not s["read"] and b != chosen and _real_failure(err):
-            warnings.append(f"the {b} backend could not be read: {err}")
-    return chosen, stats
-
-
 def build_snapshot(collection: Collection, *, family: str | None = None, backend: str | None = None,
                    need_rules: bool | str = True) -> NodeSnapshot:  # fmt: skip
     """The snapshot of ``collection`` for one family: for a bundle or the live node the backend that holds
@@ -412,7 +308,7 @@ def build_snapshot(collection: Collection, *, family: str | None = None, backend
         if family is None:
             family = "ipv4" if "ipv4" in families or not families else str(families[0])
         try:
-            chosen, stats = _choose(col, family, backend, warnings)
+            chosen, stats = choose_backend(col, family, backend, warnings)
         except NodeDataError:
             if need_rules and not nft_ok:
                 raise
@@ -444,58 +340,7 @@ def build_snapshot(collection: Collection, *, family: str | None = None, backend
         conntrack_tables=_by_family(col, "conntrack"),
         proxy_mode=proxy_mode if isinstance(proxy_mode, str) else None,
         proxy_mode_error=facts.get("proxy_mode_error") if isinstance(facts.get("proxy_mode_error"), str) else None,
-        host=MappingProxyType(facts), provenance=tuple(_run(a) for a in col.artifacts),
+        host=MappingProxyType(facts), provenance=tuple(run_of(a) for a in col.artifacts),
         backends=MappingProxyType(stats), selection_warnings=tuple(warnings), ruleset_source=ruleset_source,
     )  # fmt: skip
 
-
-# -- what the snapshot holds, for reports ----------------------------------------------------------------
-def _nft_tables(a: Artifact) -> list[str] | None:
-    if a.format == "json":
-        try:
-            doc = json.loads(a.data)
-        except ValueError:
-            return None
-        items = doc.get("nftables") if isinstance(doc, dict) else None
-        if not isinstance(items, list):
-            return None
-        return [f"{t.get('family')} {t.get('name')}" for i in items if isinstance(i, dict)
-                for t in [i.get("table")] if isinstance(t, dict)]  # fmt: skip
-    return [m.decode("utf-8", "replace") for m in re.findall(rb"^table (\S+ \S+)", a.data, re.MULTILINE)]
-
-
-def _json_count(a: Artifact | None) -> int | None:
-    if a is None:
-        return None
-    try:
-        data = json.loads(a.data) if a.data.strip() else []
-    except ValueError:
-        return None
-    return len(data) if isinstance(data, list) else None
-
-
-def parts_report(snap: NodeSnapshot) -> dict[str, Any]:
-    """Which parts the snapshot holds (counts, sizes, formats) and which it lacks and why: JSON-ready
-    (``kptui summary --json``'s ``parts``; the parts stay raw, nothing here parses them beyond counting)."""
-
-    def line_count(a: Artifact | None, pattern: bytes) -> int | None:
-        return None if a is None else len(re.findall(pattern, a.data, re.MULTILINE))
-
-    nft = snap.nft
-    return {
-        "xtables": [{"family": a.family, "backend": a.backend, "rules": _count_rules(a.data), "bytes": len(a.data),
-                     "in_use": a is snap.rules} for a in snap.xtables],
-        "nft_ruleset": None if nft is None else {"format": nft.format, "bytes": len(nft.data),
-                                                 "tables": _nft_tables(nft)},
-        "ipsets": None if snap.ipsets is None else {"sets": line_count(snap.ipsets, rb"^create "),
-                                                    "bytes": len(snap.ipsets.data)},
-        "ipvs": None if snap.ipvs is None else {"virtual_services": line_count(snap.ipvs, rb"^-A "),
-                                                "bytes": len(snap.ipvs.data)},
-        "addresses": None if snap.addresses is None else {"interfaces": _json_count(snap.addresses)},
-        "routes": {f: _json_count(a) for f, a in snap.routes.items()},
-        "ip_rules": {f: _json_count(a) for f, a in snap.ip_rules.items()},
-        "sysctls": None if snap.sysctls is None else dict(snap.sysctls),
-        "conntrack": {f: a.data.count(b"\n") for f, a in snap.conntrack_tables.items()},
-        "proxy_mode": snap.proxy_mode,
-        "missing": [{"part": r.part, "name": r.name, "command": r.command, "why": r.error} for r in snap.missing()],
-    }  # fmt: skip

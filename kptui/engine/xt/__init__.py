@@ -1,6 +1,8 @@
 """The iptables side of kptui's engine as units in a registry: one unit per match module and per target.
 
-- :mod:`.values`: value types (what iptables-restore accepts for an argument, read the way it reads it);
+- :mod:`.values`: value types (what iptables-restore accepts for an argument, read the way it reads it), all
+  by one import; what a value type is in :mod:`.vtype`, addresses in :mod:`.values_addr`, protocols and ports
+  in :mod:`.values_port`;
 - :mod:`.unitbase`: what a unit is (:class:`~.unitbase.MatchUnit`, :class:`~.unitbase.TargetUnit`, their
   option sets :class:`~.unitbase.Opt`);
 - :mod:`.matches` / :mod:`.targets`: the units, one file per family;
