@@ -177,7 +177,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         size = sum(len(p) for p in parts)
         lines = sum(p.count(b"\n") for p in parts)
         mb = f"{size / 1e6:.1f} MB" if size >= 100_000 else plural(size, "byte")
-        self.push_screen(LoadingScreen(f"Reading {printable(self.source)}: {mb}, {plural(lines, 'line')} …"))
+        self.push_screen(LoadingScreen(f"Reading {printable(self.source)}: {mb}, {plural(lines, 'line')} …", lines))
         self._load(self.data, lines)
 
     def _progress(self, done: int, total: int, doing: str) -> None:

@@ -11,7 +11,7 @@ on the first question (about 0.35 s on a 220k-rule dump, so not at start-up), th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from .service_info import Finding, Frontend, ServiceInfo
 if TYPE_CHECKING:
     from .services import Insights
 
-__all__ = ["KubeInsights", "finding_text", "kube_insights", "service_info"]
+__all__ = ["KubeInsights", "ServiceInfos", "finding_text", "kube_insights", "service_info"]
 
 
 def service_info(sp: Any) -> ServiceInfo:
@@ -56,15 +56,39 @@ def service_info(sp: Any) -> ServiceInfo:
     return info
 
 
+class ServiceInfos(Mapping[str, ServiceInfo]):
+    """Label → :class:`ServiceInfo` of a service index (the first port of each label), each made on first use: a
+    30,000-service dump's would cost a second before the first screen, which shows a few."""
+
+    def __init__(self, index: Any) -> None:
+        self._ports: dict[str, Any] = {}
+        for sp in index:
+            self._ports.setdefault(sp.label, sp)
+        self._made: dict[str, ServiceInfo] = {}
+
+    def __getitem__(self, label: str) -> ServiceInfo:
+        info = self._made.get(label)
+        if info is None:
+            info = self._made[label] = service_info(self._ports[label])  # KeyError: not a service's label
+        return info
+
+    def __contains__(self, label: object) -> bool:
+        return label in self._ports
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ports)
+
+    def __len__(self) -> int:
+        return len(self._ports)
+
+
 class KubeInsights:
     """:class:`~kptui.ui.services.Insights` from the kube engine's service index."""
 
     def __init__(self, ruleset: Ruleset, index: Any, layout: Any) -> None:
         self.ruleset = ruleset
         self.index = index
-        self.services: dict[str, ServiceInfo] = {}
-        for sp in index:
-            self.services.setdefault(sp.label, service_info(sp))
+        self.services: Mapping[str, ServiceInfo] = ServiceInfos(index)
         values = tuple(getattr(layout, "local_detector_values", ()) or ())
         self.pod_cidr: str | None = values[0] if getattr(layout, "local_detector", None) == "cidr" and values else None
         # A big dump's findings take 0.4-0.8 s: the app sets this and calls prepare_findings() in its background

@@ -25,16 +25,21 @@ class LoadingScreen(Screen[None]):
     """Shown while the dump parses in a thread: what is being read, an indicator, and (told by the parse,
     :meth:`show_progress`) the lines parsed of the total and what the load is doing."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, total: int | None = None) -> None:
         super().__init__()
         self.what = what
+        self.total = total  # lines to parse, when known: a bar that fills (else an indicator: a live read)
         self.doing = ""  # the last progress shown (tests and benchmarks read it)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="loading-box"):
             yield Static(Text(printable(self.what), justify="center"), id="loading-text", markup=False)
-            yield LoadingIndicator(id="loading-indicator")
-            yield ProgressBar(total=None, show_eta=False, id="loading-bar")
+            # Animations redraw the screen many times a second, and the parse in the other thread waits for the
+            # interpreter lock each time (seconds on a big dump): a parse shows its lines done instead.
+            if self.total is None:
+                yield LoadingIndicator(id="loading-indicator")
+            yield ProgressBar(total=None if self.total is None else max(self.total, 1), show_eta=False,
+                              id="loading-bar")
             yield Static("", id="loading-progress", markup=False)
 
     def show_progress(self, done: int, total: int, doing: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from kptui.engine import Rule, Ruleset
@@ -45,7 +45,9 @@ def service_in_comment(comment: str | None) -> str | None:
 class Insights(Protocol):
     """What the UI asks about a dump beyond its rules. Implementations must be cheap per call."""
 
-    services: dict[str, ServiceInfo]
+    @property
+    def services(self) -> Mapping[str, ServiceInfo]: ...  # label → what the panes show of the service
+
     pod_cidr: str | None  # the local-traffic detector's pod CIDR (``! -s CIDR`` masquerade rules), if any
 
     def service_of(self, table: str | None, chain: str) -> str | None: ...

@@ -45,3 +45,24 @@ async def test_the_loading_screen_shows_real_progress(monkeypatch: pytest.Monkey
     doings = [s[2] for s in seen]
     assert any(d.startswith(f"parsed all {lines:,} lines; checking") for d in doings)
     assert doings[-2:] == [f"parsed all {lines:,} lines; indexing the services …", "drawing the first screen …"]
+
+
+async def test_a_dump_loads_behind_a_bar_that_fills_not_an_animation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An animation redraws the screen many times a second and the parse thread waits for the interpreter lock
+    each time: a dump's loading screen has a bar of its lines, no indicator."""
+    from textual.widgets import LoadingIndicator
+
+    data = "".join(line + "\n" for line in generate_lines(200, 3, seed=1)).encode()
+    screens: list[tuple[int, float | None]] = []
+    show = LoadingScreen.show_progress
+
+    def recorded(self: LoadingScreen, done: int, total: int, doing: str) -> None:
+        if not screens:
+            screens.append((len(self.query(LoadingIndicator)), self.query_one("#loading-bar", ProgressBar).total))
+        show(self, done, total, doing)
+
+    monkeypatch.setattr(LoadingScreen, "show_progress", recorded)
+    app = make_app(data=data, source="gen.rules", env={})
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+    assert screens == [(0, float(data.count(b"\n")))]
