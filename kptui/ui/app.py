@@ -12,6 +12,7 @@ This module loads the rules and shows the main screen on them; watch mode's refr
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.worker import get_current_worker
 
 from kptui.engine import ParseError, Ruleset, parse_ruleset_bytes
 from kptui.engine.graph import graph_of
@@ -48,6 +50,7 @@ from .modals import HelpScreen, LoadingScreen, SaveScreen
 from .nft_insights import view_insights
 from .node_screen import NodeScreen
 from .packet_builder import PacketBuilder
+from .pending_insights import PendingInsights, is_pending
 from .rule_detail import RuleDetail
 from .search_index import LazySearchIndex
 from .services import Insights
@@ -144,6 +147,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.kptui_clipboard = Clipboard(self, env=env, native=native_clipboard)
         self.error_message: str | None = None
         self.insights: Insights | None = None
+        self._drawn = threading.Event()  # the first screen is drawn (a big dump's service index waits for it)
         self.timings: dict[str, float] = {"start": time.perf_counter()}  # for benchmarks: load milestones
         self.big = False  # a dump of FREEZE_GC_LINES lines or more
         self.last_input = time.monotonic()
@@ -215,8 +219,22 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.data = None
         self.big = lines >= FREEZE_GC_LINES
         self.settle()  # now, not after the service index: its allocations would make the collector walk the rules
-        self.call_from_thread(self._progress, lines, lines, f"parsed all {lines:,} lines; indexing the services …")
         view = with_ipvs(display_ruleset(ruleset, self.nft), ipvs)  # an IPVS node's sets and virtual services too
+        if self.big and self.nft is None and ipvs is None:
+            # A big dump's service index takes seconds: the first screen (tables, chains) first, then the index,
+            # in this thread, once the screen is drawn (computed meanwhile, it would only slow the drawing down)
+            pending = PendingInsights()
+            self.call_from_thread(self._progress, lines, lines, "drawing the first screen …")
+            self.call_from_thread(self.show_ruleset, view, pending)
+            worker = get_current_worker()
+            while not self._drawn.wait(0.05):
+                if worker.is_cancelled:  # the app is ending before its first screen was drawn
+                    return
+            real = view_insights(view, None)
+            self.settle()
+            self.call_from_thread(self._insights_ready, pending, real)
+            return
+        self.call_from_thread(self._progress, lines, lines, f"parsed all {lines:,} lines; indexing the services …")
         insights = with_ipvs_insights(view_insights(view, self.nft), view, ipvs)
         self.call_from_thread(self._progress, lines, lines, "drawing the first screen …")
         self.settle()
@@ -305,8 +323,27 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
             more = f" (and {len(ruleset.warnings) - 1} more)" if len(ruleset.warnings) > 1 else ""
             self.notify(f"{printable(first)}{more}", title="dump warnings", severity="warning", markup=False)
 
+    def _insights_ready(self, pending: PendingInsights, real: Insights) -> None:
+        """A big dump's service index is there (see :meth:`_load`): the panes answer with it from now on."""
+        pending.resolve(real)
+        if hasattr(real, "defer_findings"):
+            real.defer_findings = True  # computed after this, in the background: see _index_callers
+        self.timings["insights"] = time.perf_counter()
+        problem = getattr(real, "problem", None)
+        if problem:
+            self.notify(printable(problem), title="service index", severity="warning", markup=False)
+        screen = self.main_screen
+        if screen is not None and screen.insights is pending:
+            screen.insights_ready()
+            self._index_after_paint(screen.ruleset)
+
     def _painted(self, ruleset: Ruleset) -> None:
         self.timings.setdefault("painted", time.perf_counter())
+        self._drawn.set()
+        if not is_pending(self.insights):  # else once the service index is there (the filter's index uses it)
+            self._index_after_paint(ruleset)
+
+    def _index_after_paint(self, ruleset: Ruleset) -> None:
         if self.big:
             screen = self.main_screen  # a dump: its filter's text index now (live: only when asked, each read
             search = screen.chains.search if screen is not None and self.reader is None else None  # replaces it)

@@ -25,6 +25,7 @@ from .chain_tree_widget import ChainTree, NodeInfo, TreeState
 from .entry_counts import EntryCounts
 from .focus import focus_now
 from .locs import Loc
+from .pending_insights import is_pending, wait_for
 from .search import FilterResult, compile_query, run_filter
 from .search_index import LazySearchIndex, filter_indexed
 from .services import Insights
@@ -187,6 +188,9 @@ class ChainTreePane(Vertical):
 
     @work(thread=True, exclusive=True, group="search-index", description="index the rules for the filter")
     def _build_index(self) -> None:
+        worker = get_current_worker()  # a big dump's service index first: the filter matches service names
+        if not wait_for(self.insights, lambda: worker.is_cancelled):
+            return
         self.search.get(background=True)  # gives way to the UI until a filter waits for it
         self.search.get(background=True).nets.get()  # then the address part, giving way until an address query waits
         settle = getattr(self.app, "settle", None)
@@ -250,6 +254,8 @@ class ChainTreePane(Vertical):
             return
         if background:
             doing = "filtering" if self.search.ready else "indexing"
+            if is_pending(self.insights):
+                doing = "waiting for the service index, then indexing"
             self._status(f"{doing} {plural(self.ruleset.rule_count, 'rule')} for '{query.text}' …")
             self._filter_in_thread(query)
         else:
@@ -258,6 +264,8 @@ class ChainTreePane(Vertical):
     @work(thread=True, exclusive=True, group="tree-filter", description="filter")
     def _filter_in_thread(self, query: object, keep: bool = False) -> None:
         worker = get_current_worker()
+        if not wait_for(self.insights, lambda: worker.is_cancelled):  # a big dump's service index first: the
+            return  # filter matches service names
         search = self.search
         result = filter_indexed(search.get(), query, cancelled=lambda: worker.is_cancelled,  # type: ignore[arg-type]
                                 wanted=lambda index: search.want_nets())  # fmt: skip

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.command import CommandPalette, Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -147,9 +148,12 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
         return self.query_one(TraceView)
 
     def on_mount(self) -> None:
-        for pane_id, title in (("tree-pane", "1 chains"), ("detail", "2 detail"), ("builder", "3 packet"),
-                               ("trace", "4 trace")):  # fmt: skip
-            self.query_one(f"#{pane_id}").border_title = title
+        try:
+            panes = [self.query_one(f"#{pane_id}") for pane_id in ("tree-pane", "detail", "builder", "trace")]
+        except NoMatches:  # the app is ending (ctrl+q as the screen came up): its panes are gone already
+            return
+        for pane, title in zip(panes, ("1 chains", "2 detail", "3 packet", "4 trace")):
+            pane.border_title = title
         start = Loc("nat", "KUBE-SERVICES") if self.ruleset.chain("nat", "KUBE-SERVICES") else \
             next((Loc(t, "services") for t in ("ip kube-proxy", "ip6 kube-proxy") if self.ruleset.chain(t, "services")),
                  None)  # fmt: skip
@@ -176,6 +180,17 @@ class MainScreen(CopyExport, WatchScreen, Screen[None]):
             self.call_after_refresh(self.builder.request_trace)
         if self.kernel is not None:  # --kernel-trace: the log's traversal against the engine's simulation
             self.call_after_refresh(self.kernel.start)
+
+    def insights_ready(self) -> None:
+        """The insights this screen was made with (:class:`~kptui.ui.pending_insights.PendingInsights`) have what
+        they stood in for: the service names in the tree's labels, the detail pane and the builder's presets."""
+        if not self.is_attached:
+            return
+        self.chains.chain_tree.relabel(kinds=("chain",))
+        self.detail.show(self.detail.loc, self.detail.hop)
+        self.builder.reload(pod_cidr=self.insights.pod_cidr, family=self.ruleset.family)
+        cursor = self.chains.cursor_loc
+        self.builder.set_service(self.service_info(cursor) if cursor is not None else None)
 
     def callers_ready(self) -> None:
         """The app finished indexing who jumps where (big dumps do it after the first paint)."""

@@ -43,6 +43,7 @@ from .nft_detail import (
     nft_table_pieces,
 )
 from .nft_insights import nft_item
+from .pending_insights import PENDING_NOTE, is_pending
 from .services import Insights
 from .text_view import TextView
 
@@ -305,7 +306,11 @@ class RuleDetail(Vertical):
             self._pieces(body, nft_rule_pieces(item, nft.source))
 
     def _insight(self, text: Text, loc: Loc) -> None:
-        """The kube engine's explanation and findings (nothing at all when it has none)."""
+        """The kube engine's explanation and findings (nothing at all when it has none; a big dump's: a word
+        that they are coming, until its service index is there)."""
+        if is_pending(self.insights):
+            text.append(PENDING_NOTE + "\n", self._s("label"))
+            return
         if loc.kind == "rule":
             rule = rule_at(self.ruleset, loc)
             explanation = self.insights.explain(rule) if rule is not None else None

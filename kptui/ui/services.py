@@ -48,7 +48,8 @@ class Insights(Protocol):
     @property
     def services(self) -> Mapping[str, ServiceInfo]: ...  # label → what the panes show of the service
 
-    pod_cidr: str | None  # the local-traffic detector's pod CIDR (``! -s CIDR`` masquerade rules), if any
+    @property
+    def pod_cidr(self) -> str | None: ...  # the local-traffic detector's pod CIDR (``! -s CIDR`` masquerade rules)
 
     def service_of(self, table: str | None, chain: str) -> str | None: ...
 
