@@ -275,6 +275,7 @@ def cmd_app(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     app = make_app(writer=write_text, ruleset=source.ruleset, data=source.data, source=source.name, packet=packet,
                    node=source.node, all_hops=args.all_hops, reader=source.reader, watch=source.watch,
                    origin=source.origin, kernel=kernel, snapshot=source.snapshot, fleet=source.fleet)  # fmt: skip
+    del source  # the app holds what it needs: a dump's bytes go once it has decoded them (see KptuiApp._load)
     app.run()
     if app.error_message:
         print(app.error_message, file=err)

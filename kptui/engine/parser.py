@@ -14,6 +14,7 @@ import codecs
 import gc
 import re
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from .errors import Diagnostic, ParseError
 from .graph import graph_of
@@ -27,7 +28,8 @@ from .xt.decode import decode_tokens
 from .xt.shapes import blank_pattern
 from .xt.values import PLACEHOLDER
 
-__all__ = ["PARALLEL_CHARS", "Progress", "Spawn", "parse_ruleset", "parse_ruleset_bytes"]
+__all__ = ["PARALLEL_CHARS", "Decoded", "Progress", "Spawn", "decode_dump", "parse_decoded", "parse_ruleset",
+           "parse_ruleset_bytes"]
 
 # Every line, classified: a rule line in either form (with or without a counter prefix), or anything else.
 _LINE = re.compile(
@@ -45,6 +47,20 @@ def parse_ruleset_bytes(data: bytes, *, source: str | None = None, progress: Pro
                         parallel: Spawn | None = None) -> Ruleset:
     """Decode bytes (UTF-8; bytes that are not UTF-8 are read as Latin-1, with a warning) and parse them
     (``progress`` and ``parallel``: see :func:`parse_ruleset`)."""
+    return parse_decoded(decode_dump(data, source=source), progress=progress, parallel=parallel)
+
+
+class Decoded(NamedTuple):
+    """A dump's text, decoded (:func:`decode_dump`), with what decoding it had to say."""
+
+    text: str
+    source: str | None
+    warnings: tuple[Diagnostic, ...]
+
+
+def decode_dump(data: bytes, *, source: str | None = None) -> Decoded:
+    """The text of a dump's bytes (UTF-8; bytes that are not UTF-8 are read as Latin-1, with a warning). Apart
+    from :func:`parse_decoded` so that a caller can let the bytes go before the parse (a big dump's are 80 MB)."""
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
@@ -75,7 +91,13 @@ def parse_ruleset_bytes(data: bytes, *, source: str | None = None, progress: Pro
         )  # fmt: skip
         codecs.register_error("kptui-latin1", _latin1_fallback)
         text = data.decode("utf-8", "kptui-latin1")
-    return parse_ruleset(text, source=source, progress=progress, parallel=parallel, _warnings=warnings)
+    return Decoded(text, source, tuple(warnings))
+
+
+def parse_decoded(decoded: Decoded, *, progress: Progress | None = None, parallel: Spawn | None = None) -> Ruleset:
+    """Parse a decoded dump (:func:`decode_dump`), its decoding's warnings first (see :func:`parse_ruleset`)."""
+    return parse_ruleset(decoded.text, source=decoded.source, progress=progress, parallel=parallel,
+                         _warnings=list(decoded.warnings))  # fmt: skip
 
 
 def _dangling_warnings(ruleset: Ruleset, source: str | None) -> tuple[Diagnostic, ...]:
