@@ -200,3 +200,21 @@ def test_an_unknown_hook_or_chain_type_is_a_located_warning_and_a_known_one_is_n
     got = [(w.line, w.column, w.message.split(" (")[0]) for w in rs.warnings]
     assert got == [(3, 19, "unknown hook 'nowhere'"), (6, 7, "unknown chain type 'filtre'")]
     assert rs.table("ip", "t") is not None and len(rs.table("ip", "t").chains) == 3  # type: ignore[union-attr]
+
+
+def test_nft_json_an_unknown_hook_or_chain_type_is_a_warning_naming_its_object() -> None:
+    """The same in ``nft -j`` JSON: the warning names the object's place in the ``nftables`` array."""
+    doc = {"nftables": [
+        {"table": {"family": "ip", "name": "t"}},
+        {"chain": {"family": "ip", "table": "t", "name": "c", "type": "filter", "hook": "nowhere", "prio": 0,
+                   "policy": "accept"}},
+        {"chain": {"family": "ip", "table": "t", "name": "d", "type": "filtre", "hook": "input", "prio": 0,
+                   "policy": "accept"}},
+        {"chain": {"family": "ip", "table": "t", "name": "e", "type": "nat", "hook": "postrouting", "prio": 100,
+                   "policy": "accept"}},
+        {"chain": {"family": "ip", "table": "t", "name": "f"}},
+    ]}  # fmt: skip
+    rs = parse_nft(json.dumps(doc), source="bad.json")
+    got = [w.message.split(" (")[0] for w in rs.warnings]
+    assert got == ["nftables[1]: unknown hook 'nowhere'", "nftables[2]: unknown chain type 'filtre'"]
+    assert len(rs.table("ip", "t").chains) == 4  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ from ..errors import Diagnostic, ParseError
 from .build import IPTABLES_NFT_NOTE, canonical_flags, element, has_xt
 from .exprs import SetStmt
 from .json_exprs import JsonError, JsonReader
-from .model import NftChain, NftElement, NftObject, NftRule, NftRuleset, NftSet, NftTable
+from .model import CHAIN_TYPES, HOOKS, NftChain, NftElement, NftObject, NftRule, NftRuleset, NftSet, NftTable
 from .printer import rule_text
 from .rule_text import rule_counter
 from .symbols import priority_text
@@ -81,7 +81,7 @@ class _Doc:
                 t["flags"] = (flags,) if isinstance(flags, str) else tuple(str(f) for f in flags)
                 t["comment"] = body.get("comment")
             elif kind == "chain":
-                self.chain(self.table(family, tname, where), family, tname, body)
+                self.chain(self.table(family, tname, where), family, tname, body, where)
             elif kind in ("set", "map"):
                 self.set(self.table(family, tname, where), kind, family, body, where)
             elif kind == "element":
@@ -101,9 +101,13 @@ class _Doc:
         except (JsonError, ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
             self.warn(where, f"{kind} of an unexpected shape ({exc}): skipped")
 
-    def chain(self, t: dict[str, Any], family: str, table: str, body: dict[str, Any]) -> None:
+    def chain(self, t: dict[str, Any], family: str, table: str, body: dict[str, Any], where: str) -> None:
         name = str(body.get("name", ""))
         hook = body.get("hook")
+        if hook is not None and hook not in HOOKS:  # nft refuses it; no packet ever meets the chain
+            self.warn(where, f"unknown hook '{hook}' (nft knows {', '.join(HOOKS)}): no packet meets this chain")
+        if hook is not None and body.get("type") not in CHAIN_TYPES:
+            self.warn(where, f"unknown chain type '{body.get('type')}' (nft knows {', '.join(CHAIN_TYPES)})")
         prio = body.get("prio")
         dev = body.get("dev", ())
         devices = (dev,) if isinstance(dev, str) else tuple(str(d) for d in dev)

@@ -21,7 +21,7 @@ from ..errors import Diagnostic, ParseError
 from .build import IPTABLES_NFT_NOTE, canonical_flags, has_xt
 from .lexer import Token, tokenize
 from .listing_sets import SetBlock, SetBlocks
-from .model import FAMILIES, HOOKS, NftChain, NftObject, NftRule, NftRuleset, NftSet, NftTable
+from .model import CHAIN_TYPES, FAMILIES, HOOKS, NftChain, NftObject, NftRule, NftRuleset, NftSet, NftTable
 from .rule_text import parse_rule, rule_counter
 from .symbols import resolve_priority
 
@@ -31,7 +31,6 @@ _HANDLE = re.compile(r"\s+# handle (\d+)\s*$")
 _WARNING = re.compile(r"#\s*Warning: table (\S+) (\S+) is managed by iptables-nft[^\n]*")
 _HEADER = re.compile(r"type (\S+) hook (\S+)(?: device (\"[^\"]*\"|\S+)| devices = \{([^}]*)\})? priority "
                      r"([^;]+);(?:\s*policy (\S+);)?")  # fmt: skip
-CHAIN_TYPES = ("filter", "nat", "route")  # nft(8): the base chain types
 _OBJECTS = ("counter", "quota", "limit", "flowtable", "secmark", "synproxy", "tunnel")
 _CT_OBJECTS = ("helper", "timeout", "expectation")
 

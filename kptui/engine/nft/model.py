@@ -26,6 +26,7 @@ __all__ = ["FAMILIES", "HOOKS", "NftChain", "NftElement", "NftObject", "NftRule"
 T = TypeVar("T")
 FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
 HOOKS = ("prerouting", "input", "forward", "output", "postrouting", "ingress", "egress")
+CHAIN_TYPES = ("filter", "nat", "route")  # nft(8): the base chain types
 
 
 @dataclass(frozen=True, slots=True)
