@@ -30,6 +30,7 @@ from .entry_counts import EntryCounts
 from .labels import STYLE_NAMES, chain_label, rule_label
 from .locs import Loc, rows_of, rule_at
 from .messages import ChainHighlighted, RuleHighlighted
+from .modals import ChooseScreen
 from .services import Insights
 from .tree_layout import PAGE, Entry, Group, arrange, flatten, matches_in_order, paths
 
@@ -469,6 +470,21 @@ class ChainTree(Tree[NodeInfo]):
         elif node.parent is not None and node.parent is not self.root:
             self.move_cursor(node.parent, animate=False)
 
+    def _follow_one_of(self, loc: Loc) -> None:
+        """An nft rule with no single target whose verdict maps lead on (``vmap { … : goto endpoint-A, … }``, ``vmap
+        @m``): follow the one chain it leads to, or ask which of several."""
+        targets_of = getattr(self.insights, "follow_targets", None)
+        targets: tuple[str, ...] = targets_of(loc) if targets_of is not None else ()
+        if len(targets) == 1:
+            self.post_message(self.Follow(loc, Loc(loc.table, targets[0])))
+        elif targets:
+            def chosen(name: str | None) -> None:
+                if name is not None:
+                    self.post_message(self.Follow(loc, Loc(loc.table, name)))
+
+            self.app.push_screen(ChooseScreen(f"{loc.chain} rule {loc.index} leads to {len(targets)} chains: follow",
+                                              targets), chosen)  # fmt: skip
+
     def action_follow(self) -> None:
         node = self.cursor_node
         info = node.data if node is not None else None
@@ -479,5 +495,7 @@ class ChainTree(Tree[NodeInfo]):
             target = rows_of(table.chains[info.loc.chain])[info.loc.index - 1][4]
             if target is not None and target in table.chains:
                 self.post_message(self.Follow(info.loc, Loc(info.loc.table, target)))
+                return
+            self._follow_one_of(info.loc)
             return
         self.action_select_cursor()  # tables, groups and chains: expand or collapse

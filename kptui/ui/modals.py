@@ -1,4 +1,5 @@
-"""Small screens: loading (while a big dump parses), help (generated from the bindings), save a trace."""
+"""Small screens: loading (while a big dump parses), help (generated from the bindings), save a trace, choose
+where to follow a rule that leads to several chains."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, LoadingIndicator, ProgressBar, Static
+from textual.widgets import Footer, Input, LoadingIndicator, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
 
 from kptui.fmt import printable
 
 from .export import Exists
 
-__all__ = ["HelpScreen", "LoadingScreen", "SaveScreen", "binding_rows"]
+__all__ = ["ChooseScreen", "HelpScreen", "LoadingScreen", "SaveScreen", "binding_rows"]
 
 
 class LoadingScreen(Screen[None]):
@@ -156,6 +158,36 @@ class SaveScreen(ModalScreen[str | None]):
         if self.confirming is not None and event.value.strip() != self.confirming:
             self.confirming = None
             self.query_one("#save-error").display = False
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChooseScreen(ModalScreen[str | None]):
+    """Pick one of ``choices`` (chain names, from the dump: shown printable, never as markup); dismissed with it,
+    or None on escape. For enter on an nft rule whose verdict map leads to several chains."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="choose.cancel"),
+    ]
+
+    def __init__(self, title: str, choices: Sequence[str]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = tuple(choices)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="choose-box"):
+            yield Static(Text(printable(self.title_text)), id="choose-title", markup=False)
+            yield OptionList(*(Option(Text(printable(c))) for c in self.choices), id="choose-list")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#choose-list", OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.choices[event.option_index])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

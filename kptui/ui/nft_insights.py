@@ -197,6 +197,17 @@ class NftInsights:
             return None
         return self._callers.get((table or "", chain), ())
 
+    def follow_targets(self, loc: Loc) -> tuple[str, ...]:
+        """Where enter on nft rule ``loc`` can lead (:func:`~kptui.engine.nft.display.follow_targets`): the chains
+        and maps of its table it names, in its order; none outside nft tables."""
+        from kptui.engine.nft.display import follow_targets
+
+        item = nft_item(self.nft, loc)
+        table = self.display.tables.get(loc.table)
+        if item is None or isinstance(item, tuple) or table is None:
+            return ()
+        return tuple(t for t in follow_targets(item) if t in table.chains)
+
     def chain_note(self, table: str | None, chain: str) -> str | None:
         """What the tree shows after an nft chain's name: a base chain's type, hook and priority (as listed, with
         the number), a set's or map's type; None for a regular chain (and outside nft tables)."""

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 
 from ..model import TABLE_ORDER, Chain, Ruleset, Table
 from ..rulelist import Row, RuleList
-from .exprs import Mangle, MapItem, Nat, Reject, SetLit, Stmt, Verdict, VMap
+from .exprs import Mangle, MapItem, Nat, Reject, SetLit, SetRef, Stmt, Verdict, VMap
 from .model import NftRule, NftRuleset, NftSet, NftTable
 from .printer import element_text
 
-__all__ = ["IPTABLES_PRIORITY", "display_ruleset", "is_nft_table", "nft_name", "rule_target", "rule_targets", "table_key",
-           "xtables_of"]
+__all__ = ["IPTABLES_PRIORITY", "display_ruleset", "follow_targets", "is_nft_table", "nft_name", "rule_target",
+           "rule_targets", "table_key", "xtables_of"]
 
 IPTABLES_PRIORITY = {"raw": -300, "mangle": -150, "nat": -100, "filter": 0, "security": 50}
 _NAT = {"dnat": "DNAT", "snat": "SNAT", "masquerade": "MASQUERADE", "redirect": "REDIRECT"}
@@ -77,6 +77,16 @@ def rule_targets(rule: NftRule) -> list[str]:
             out += [t for i in s.data.items if isinstance(i, MapItem) and isinstance(i.value, Verdict)
                     and (t := i.value.target)]  # fmt: skip
     return out
+
+
+def follow_targets(rule: NftRule) -> list[str]:
+    """Where following a rule can lead, in the display's chain names: every chain it jumps or goes to
+    (:func:`rule_targets`, each once) and the named verdict maps it looks up (``vmap @m``: the display's ``@m``)."""
+    out = dict.fromkeys(rule_targets(rule))
+    for s in rule.exprs:
+        if isinstance(s, VMap) and isinstance(s.data, SetRef):
+            out[f"@{s.data.name}"] = None
+    return list(out)
 
 
 def _rows(chain_rules: Sequence[NftRule]) -> list[Row]:
