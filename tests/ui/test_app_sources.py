@@ -95,10 +95,10 @@ async def test_running_out_of_memory_while_parsing_ends_the_app_with_a_message(m
     """Behind the loading screen too, out of memory is a message (the CLI prints it), never a traceback."""
     from kptui.ui import app as app_module
 
-    def no_memory(data: bytes, source: str | None = None, **options: object) -> object:
+    def no_memory(decoded: object, **options: object) -> object:
         raise MemoryError
 
-    monkeypatch.setattr(app_module, "parse_ruleset_bytes", no_memory)
+    monkeypatch.setattr(app_module, "parse_decoded", no_memory)
     app = make_app(data=(SAMPLES / "clusterip.rules").read_bytes(), source="big.rules", env={"KPTUI_CLIPBOARD": "osc52"})
     async with app.run_test(size=(80, 24)) as pilot:
         for _ in range(200):
