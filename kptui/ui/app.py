@@ -47,7 +47,7 @@ from .fleet_trace_view import FleetTracePane
 from .hop_list import HopList
 from .ipvs_insights import with_ipvs_insights
 from .main_screen import MainScreen
-from .modals import HelpScreen, LoadingScreen, SaveScreen
+from .modals import ChooseScreen, HelpScreen, LoadingScreen, SaveScreen
 from .nft_insights import view_insights
 from .node_screen import NodeScreen
 from .packet_builder import PacketBuilder
@@ -401,6 +401,7 @@ HELP_SECTIONS = (
     ("Trace (4)", TraceView),
     ("Trace hops", HopList),
     ("Save dialog", SaveScreen),
+    ("Follow which chain (enter on an nft verdict map)", ChooseScreen),
     ("Help", HelpScreen),
     ("Fleet screen (kptui DIR)", FleetScreen),
     ("Fleet services table (2)", FleetMatrixPane),
