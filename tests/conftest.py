@@ -1,12 +1,15 @@
-"""Shared fixtures: paths to the bundled samples and a small helper to parse text."""
+"""Shared fixtures: paths to the bundled samples, a small helper to parse text, a private tmux server."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kptui.engine import Ruleset, parse_ruleset
+
+from .tmux import Tmux, tmux_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -29,3 +32,10 @@ def samples() -> list[Path]:
     paths = sample_paths()
     assert paths, f"no samples in {SAMPLES}"
     return paths
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    """A private tmux server for a real-terminal test (tests/tmux.py), killed afterwards."""
+    with tmux_server("kptui-test") as server:
+        yield server

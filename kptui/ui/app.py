@@ -7,7 +7,8 @@ message in :attr:`KptuiApp.error_message` for the caller to print. Given a live 
 loading screen, and with ``watch`` again and again.
 
 This module loads the rules and shows the main screen on them; watch mode's refresh is
-:class:`kptui.ui.app_watch.WatchRefresh`, the garbage collector's pacing :class:`kptui.ui.app_gc.GcPacing`.
+:class:`kptui.ui.app_watch.WatchRefresh`, the garbage collector's pacing :class:`kptui.ui.app_gc.GcPacing`, where
+a key's bindings are looked up :class:`kptui.ui.app_keys.KeysWhereFocused`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from kptui.forked import can_fork, spawn
 from kptui.top import ReadFailed, Reading
 
 from .app_gc import IDLE_SECONDS, GcPacing
+from .app_keys import KeysWhereFocused
 from .app_watch import WatchRefresh
 from .chain_tree import ChainTree, ChainTreePane
 from .clipboard import Clipboard
@@ -105,7 +107,7 @@ class SnapshotRules(Protocol):
 FREEZE_GC_LINES = 50_000  # bigger dumps move their objects out of the cyclic GC's sight after parsing
 
 
-class KptuiApp(WatchRefresh, GcPacing, App[int]):
+class KptuiApp(WatchRefresh, GcPacing, KeysWhereFocused, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "kptui"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -152,6 +154,7 @@ class KptuiApp(WatchRefresh, GcPacing, App[int]):
         self.timings: dict[str, float] = {"start": time.perf_counter()}  # for benchmarks: load milestones
         self.big = False  # a dump of FREEZE_GC_LINES lines or more
         self.last_input = time.monotonic()
+        self._key_targets = {}  # KeysWhereFocused: the keys on their way to a widget
         self._node_insights: dict[str, Insights] = {}  # a fleet's nodes, once opened
 
     @property

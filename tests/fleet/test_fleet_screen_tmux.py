@@ -7,30 +7,21 @@ own socket) is the test's own and goes afterwards."""
 
 from __future__ import annotations
 
-import shlex
-import subprocess
 import sys
-import time
 
 import pytest
 
-from ..ui.test_tmux_e2e import ROOT, _screen, _wait_for, tmux  # noqa: F401  (its private tmux server, a fixture)
-from .conftest import Captures
+from ..tmux import Tmux
+from .conftest import ROOT, Captures
 
 pytestmark = pytest.mark.kernel
 
 
-def test_the_fleet_screen_in_tmux(tmux: list[str], captures: Captures) -> None:  # noqa: F811 (the fixture)
+def test_the_fleet_screen_in_tmux(tmux: Tmux, captures: Captures) -> None:
     env = {"TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "KPTUI_CLIPBOARD": "osc52"}
-    cmd = [sys.executable, "-m", "kptui", str(captures.kubectl)]
-    shell = "env -u COLUMNS -u LINES " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(cmd)
-    subprocess.run([*tmux, "new-session", "-d", "-s", "kptui", "-x", "150", "-y", "44", "-c", str(ROOT),
-                    f"{shell}; echo KPTUI-EXIT=$?; sleep 30"], check=True)  # fmt: skip
-
-    def keys(*names: str) -> None:
-        subprocess.run([*tmux, "send-keys", "-t", "kptui", *names], check=True)
-
-    screen = _wait_for(tmux, "5 nodes · 4 compared · 6 service ports, 2 differ", "service port ")
+    tmux.start([sys.executable, "-m", "kptui", str(captures.kubectl)], cwd=ROOT, width=150, height=44, env=env)
+    keys = tmux.keys
+    screen = tmux.wait_for("5 nodes · 4 compared · 6 service ports, 2 differ", "service port ")
     lines = screen.splitlines()
     row = {ln.split()[0]: ln.split()[1:] for ln in lines if ln.startswith((" default/", " shop/"))}
     # the columns: a b c d e; d (nftables mode) is not compared
@@ -40,17 +31,17 @@ def test_the_fleet_screen_in_tmux(tmux: list[str], captures: Captures) -> None: 
     assert any(ln.split()[:2] == ["d", "nftables"] for ln in lines), screen  # the node list
     # shop/frontend's NodePort from outside, on every node
     keys("Down", "Down", "Down", "Down")
-    _wait_for(tmux, "e          as the majority", "NodePort here: drop")
-    keys("p")
-    screen = _wait_for(tmux, "majority: to 10.244.1.21:8080, 10.244.2.22:8080 · masqueraded", "DROP at filter/FORWARD:1")
+    tmux.wait_for("e          as the majority", "NodePort here: drop")
+    keys("p")  # the outcomes take the focus once the trace is on screen
+    screen = tmux.wait_for("majority: to 10.244.1.21:8080, 10.244.2.22:8080 · masqueraded", "DROP at filter/FORWARD:1")
     outcome = {ln.split()[0]: ln for ln in screen.splitlines() if ln[:3] in (" a ", " b ", " c ", " d ", " e ")}
     assert "= majority" in outcome["a"] and "DROP at filter/FORWARD:1" in outcome["e"], screen
     # e's outcome: its explorer, the packet traced there
     keys("Down", "Down", "Down", "Down", "Enter")
-    screen = _wait_for(tmux, "node e of fleet", "203.0.113.10:40000 → 10.0.0.15:30080/tcp", "DROP at filter/FORWARD:1")
+    screen = tmux.wait_for("node e of fleet", "203.0.113.10:40000 → 10.0.0.15:30080/tcp", "DROP at filter/FORWARD:1")
     keys("Escape")  # the hop list has no use for it: back to the fleet
-    _wait_for(tmux, "5 nodes · 4 compared", "4 one packet on every node")
-    time.sleep(0.3)
+    # the fleet screen again: the escape was handled, a q now is not read with it as alt+q
+    tmux.wait_for("5 nodes · 4 compared", "4 one packet on every node")
     keys("q")
-    _wait_for(tmux, "KPTUI-EXIT=0")
-    assert "Traceback" not in _screen(tmux)
+    screen = tmux.wait_for("KPTUI-EXIT=0")
+    assert "Traceback" not in screen, screen

@@ -8,37 +8,18 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from ..ui.test_tmux_e2e import ROOT, _screen, _wait_for
+from ..conftest import ROOT
+from ..tmux import WAIT, Tmux
 from .test_live_kernel import Node, node  # noqa: F401  (the module's lab, as a fixture)
 
 pytestmark = pytest.mark.kernel
 
-TMUX = shutil.which("tmux")
 WEB_RULE = "KUBE-SVC-CDGGSHYLG3RE2FKL  -d 10.96.10.20/32"  # the web service's rule in nat KUBE-SERVICES
-
-
-@pytest.fixture
-def tmux() -> Iterator[list[str]]:
-    if TMUX is None:
-        pytest.skip("tmux is not installed: the real-terminal watch test did NOT run (apt-get install tmux)")
-    base = [TMUX, "-L", f"kptui-watch-{os.getpid()}", "-f", os.devnull]
-    try:
-        yield base
-    finally:
-        subprocess.run([*base, "kill-server"], capture_output=True, check=False)
-
-
-def keys(base: list[str], *names: str) -> None:
-    subprocess.run([*base, "send-keys", "-t", "kptui", *names], check=True)
 
 
 def reads(screen: str) -> int:
@@ -47,27 +28,18 @@ def reads(screen: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-def wait_reads(base: list[str], after: int, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = _screen(base)
-        if reads(screen) > after:
-            return screen
-        time.sleep(0.1)
-    raise AssertionError(f"no read after #{after}; the screen was:\n{screen}")
+def wait_reads(tmux: Tmux, after: int) -> str:
+    return tmux.wait_until(lambda screen: reads(screen) > after, f"no read after #{after}")
 
 
-def test_watch_in_tmux_keeps_the_open_chain_the_filter_and_every_key(node: Node, tmux: list[str]) -> None:  # noqa: F811
+def test_watch_in_tmux_keeps_the_open_chain_the_filter_and_every_key(node: Node, tmux: Tmux) -> None:  # noqa: F811
     env = {"TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "KPTUI_CLIPBOARD": "osc52", "PATH": os.environ["PATH"]}
-    cmd = [sys.executable, "-m", "kptui", "--netns", node.ns, "--watch", "1"]
-    shell = "env -u COLUMNS -u LINES " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(cmd)
-    subprocess.run([*tmux, "new-session", "-d", "-s", "kptui", "-x", "160", "-y", "40", "-c", str(ROOT),
-                    f"{shell}; echo KPTUI-EXIT=$?; sleep 30"], check=True)  # fmt: skip
-    first = _wait_for(tmux, "live node", "read #", timeout=60)
+    tmux.start([sys.executable, "-m", "kptui", "--netns", node.ns, "--watch", "1"], cwd=ROOT, width=160, height=40,
+               env=env)  # fmt: skip
+    first = tmux.wait_for("live node", "read #")
     # the cursor starts on nat KUBE-SERVICES: open it (enter) and go down to the web service's rule
-    keys(tmux, "Enter")
-    screen = _wait_for(tmux, WEB_RULE)
+    tmux.keys("Enter")
+    screen = tmux.wait_for(WEB_RULE)
     node.connect(5)  # new connections to web: the next reads show +N on its rule, in the open chain
     seen = reads(first)
     marked = ""
@@ -79,25 +51,26 @@ def test_watch_in_tmux_keeps_the_open_chain_the_filter_and_every_key(node: Node,
         if re.search(r"\+5\b", web):
             marked = web
     assert marked, f"the +5 marker never showed on the open chain's rule:\n{screen}"
-    # keys pressed while reads come: six downs and six ups bring the cursor back to KUBE-SERVICES
+    # keys pressed while reads come: six downs and six ups bring the cursor back to KUBE-SERVICES (the pauses
+    # spread the keys over reads, as a user types; nothing waits on them)
     for _ in range(6):
-        keys(tmux, "Down")
+        tmux.keys("Down")
         time.sleep(0.15)
     for _ in range(6):
-        keys(tmux, "Up")
+        tmux.keys("Up")
         time.sleep(0.15)
-    wait_reads(tmux, reads(_screen(tmux)))
-    _wait_for(tmux, "nat / KUBE-SERVICES  user chain")  # the detail pane follows the cursor: back on the chain
+    wait_reads(tmux, reads(tmux.screen()))
+    tmux.wait_for("nat / KUBE-SERVICES  user chain")  # the detail pane follows the cursor: back on the chain
     # a filter, kept across reads; every capture meanwhile shows the detail pane and the footer
-    keys(tmux, "/")
-    keys(tmux, *"web")
-    keys(tmux, "Enter")
-    screen = _wait_for(tmux, "/web: ")
+    tmux.keys("/")
+    tmux.keys(*"web")
+    tmux.keys("Enter")
+    screen = tmux.wait_for("/web: ")
     seen = reads(screen)
     captures = []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline and reads(screen) < seen + 3:
-        screen = _screen(tmux)
+        screen = tmux.screen()
         captures.append(screen)
         time.sleep(0.05)
     assert reads(screen) >= seen + 3, screen
@@ -105,5 +78,5 @@ def test_watch_in_tmux_keeps_the_open_chain_the_filter_and_every_key(node: Node,
         assert "/web: " in shot, f"the filter was cleared:\n{shot}"
         assert "2 detail" in shot and " / KUBE-" in shot, f"the detail pane was blank:\n{shot}"
         assert "^p Commands" in shot, f"the footer was blank:\n{shot}"
-    keys(tmux, "q")
-    _wait_for(tmux, "KPTUI-EXIT=0")
+    tmux.keys("q")
+    tmux.wait_for("KPTUI-EXIT=0")

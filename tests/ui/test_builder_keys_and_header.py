@@ -5,12 +5,13 @@ order follows the screen; an empty node IPs field says what a trace then rests o
 from __future__ import annotations
 
 import pytest
+from textual import events
 from textual.color import Color
 from textual.widgets import ContentSwitcher, Input
 
 from kptui.ui.packet_builder import FIELDS, NO_NODE_HINT
 
-from .conftest import app_for, ready
+from .conftest import app_for, ready, until
 from .test_watch_app import FakeReader, bumped, settled, wait_for
 
 pytestmark = pytest.mark.asyncio
@@ -72,6 +73,60 @@ async def test_pane_keys_in_a_field_type_and_never_replace_alt_and_escape_switch
         assert app.focused is screen.query_one("#pb-src")
         await pilot.press("escape", "4")  # out of the field, the plain keys work
         assert screen.query_one(ContentSwitcher).current == "trace"
+
+
+def burst(app: object, *keys: str) -> None:
+    """Queue keys at the app as the terminal driver does when they come in one read (tmux send-keys, a paste, a
+    slow link, a busy machine): every one is queued before the first is handled. (``pilot.press`` waits for
+    each key to be handled before it sends the next.)"""
+    chars = {"backspace": "\x7f", "escape": "\x1b", "tab": "\t", "shift+tab": None, "down": None, "left": None}
+    for key in keys:
+        app.post_message(events.Key(key, chars.get(key, key)))  # type: ignore[attr-defined]
+
+
+async def test_keys_in_a_burst_go_where_the_focus_was_when_each_arrived() -> None:
+    """A backspace (or an arrow) with a tab, shift+tab or escape right behind it edits the field it was typed in:
+    the tab moved the focus as it arrived (a priority binding) and Textual looked the backspace's binding up on
+    the new focus, so the backspace was lost, or deleted a character of the next field; in the tree, downs with
+    a pane key behind them moved the detail pane instead of the tree's cursor. (In a terminal an escape comes
+    100 ms after the keys before it, ESCDELAY, unless the app is busy: the tmux test failed now and then.)"""
+    app = app_for("nodeport-cluster.rules")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        builder = screen.builder
+        await pilot.press("3")
+        for keys, focused in ((("backspace", "tab"), "pb-in_iface"), (("backspace", "shift+tab"), "pb-dst"),
+                              (("backspace", "escape"), "pb-trace"),
+                              (("left", "left", "backspace", "escape"), "pb-trace")):  # fmt: skip
+            for name, value in (("dst", "10.96.0.10"), ("dport", "803"), ("in_iface", "eth0")):
+                builder.set_value(name, value)
+            builder.focus_first("dport")
+            builder.query_one("#pb-dport", Input).cursor_position = 3
+            await pilot.pause()
+            expected = ["10.96.0.10", "03" if "left" in keys else "80", "eth0"]
+
+            def fields() -> list[str]:
+                return [builder.value(n) for n in ("dst", "dport", "in_iface")]
+
+            burst(app, *keys)
+            await until(pilot, lambda expected=expected: fields() == expected and app.focused is not None,
+                        f"{keys}: the fields {expected}")  # fmt: skip
+            await pilot.pause()  # (nothing more changes them)
+            assert app.focused is not None and app.focused.id == focused, (keys, app.focused)
+            assert fields() == expected, keys
+        await pilot.press("1")
+        tree = screen.chains
+        start = tree.cursor_loc
+        await pilot.press("down", "down")
+        two_down = tree.cursor_loc
+        assert two_down != start
+        await pilot.press("up", "up")
+        assert tree.cursor_loc == start
+        burst(app, "down", "down", "2")
+        await until(pilot, lambda: tree.cursor_loc == two_down, "the tree's cursor two rules down")
+        await pilot.pause()
+        assert tree.cursor_loc == two_down and app.focused is not None and app.focused.id == "detail-links"
 
 
 async def test_the_focused_field_stands_out() -> None:
