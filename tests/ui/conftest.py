@@ -1,7 +1,10 @@
-"""Helpers for the UI tests: apps built with make_app (as the CLI builds them) and a wait for the main screen."""
+"""Helpers for the UI tests: apps built with make_app (as the CLI builds them), a wait for a condition and one
+for the main screen."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,16 +33,29 @@ def app_for(name: str = "mixed-all.rules", **kwargs: object) -> KptuiApp:
     return make_app(ruleset=sample(name), **kwargs)  # type: ignore[arg-type]
 
 
+WAIT = 60.0  # seconds: what a test waits for (a parse, a trace in a thread) may take long on a loaded machine
+
+
+async def until(pilot: object, cond: Callable[[], object], what: str, timeout: float = WAIT) -> None:
+    """Wait until ``cond()`` is true, checking between short pauses; AssertionError naming ``what`` when it is
+    still false after ``timeout`` seconds. The deadline is wall-clock time, not a number of pauses: on a busy
+    machine the app (its workers, its threads) is slower, and so is every pause, but the wait is as long."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"never happened within {timeout:.0f} s: {what}")
+        await pilot.pause(0.02)  # type: ignore[attr-defined]
+
+
 async def ready(app: KptuiApp, pilot: object) -> None:
     """Wait until the main screen is painted (and a start-up trace, if any, is shown)."""
-    for _ in range(500):
+
+    def up() -> bool:
         screen = app.main_screen
         started = screen is not None and "painted" in app.timings
-        if started and (screen.initial[0] is None or screen.trace is not None):  # type: ignore[union-attr]
-            break
-        await pilot.pause(0.01)  # type: ignore[attr-defined]
-    else:
-        raise AssertionError("the main screen never came up")
+        return started and (screen.initial[0] is None or screen.trace is not None)  # type: ignore[union-attr]
+
+    await until(pilot, up, "the main screen coming up")
     await pilot.pause()  # type: ignore[attr-defined]
 
 
