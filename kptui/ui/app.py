@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.worker import get_current_worker
 
 from kptui.engine import ParseError, Ruleset
@@ -340,9 +341,13 @@ class KptuiApp(WatchRefresh, GcPacing, KeysWhereFocused, App[int]):
         if problem:
             self.notify(printable(problem), title="service index", severity="warning", markup=False)
         screen = self.main_screen
-        if screen is not None and screen.insights is pending:
+        if screen is None or screen.insights is not pending:
+            return
+        try:
             screen.insights_ready()
             self._index_after_paint(screen.ruleset)
+        except NoMatches:  # the app is ending (ctrl+q as the index came): the screen's panes are gone already
+            pass
 
     def _painted(self, ruleset: Ruleset) -> None:
         self.timings.setdefault("painted", time.perf_counter())
@@ -353,7 +358,10 @@ class KptuiApp(WatchRefresh, GcPacing, KeysWhereFocused, App[int]):
     def _index_after_paint(self, ruleset: Ruleset) -> None:
         if self.big:
             screen = self.main_screen  # a dump: its filter's text index now (live: only when asked, each read
-            search = screen.chains.search if screen is not None and self.reader is None else None  # replaces it)
+            try:  # replaces it)
+                search = screen.chains.search if screen is not None and self.reader is None else None
+            except NoMatches:  # the app is ending: its screen's panes are gone already
+                return
             self._index_callers(ruleset, search=search)
 
     # -- a fleet: one node's explorer over the fleet screen ------------------------------------------------

@@ -107,6 +107,42 @@ async def test_quitting_before_the_first_screen_leaves_no_thread_waiting(monkeyp
     assert not _loading_threads()
 
 
+
+async def test_quitting_as_the_service_index_comes_is_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index handed over while the app ends (ctrl+q just then): its screen's panes are gone; nothing raises."""
+    monkeypatch.setattr(app_module, "FREEZE_GC_LINES", 10)
+    gate = threading.Event()
+    real_view_insights = app_module.view_insights
+
+    def gated(view: object, nft: object) -> object:
+        assert gate.wait(30), "the test never opened the gate"
+        return real_view_insights(view, nft)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app_module, "view_insights", gated)
+    handed: list[bool] = []
+    ready_ = app_module.KptuiApp._insights_ready
+
+    def recorded(self: app_module.KptuiApp, pending: PendingInsights, real: object) -> None:
+        ready_(self, pending, real)  # type: ignore[arg-type]
+        handed.append(True)
+
+    monkeypatch.setattr(app_module.KptuiApp, "_insights_ready", recorded)
+    data = (SAMPLES / DUMP).read_bytes()
+    app = app_module.make_app(data=data, source=DUMP, env={"KPTUI_CLIPBOARD": "osc52"})
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(app, pilot)
+        screen = app.main_screen
+        assert screen is not None
+        await screen.chains.remove()  # what the app's ending does to the screen's panes first
+        gate.set()
+        for _ in range(500):
+            if handed:
+                break
+            await pilot.pause(0.02)
+        assert handed  # handed over, on a screen without its panes, without raising
+        app.exit()
+
+
 def _loading_threads() -> list[str]:
     """The threads (of any executor) that are inside the app's loading worker."""
     found = []
