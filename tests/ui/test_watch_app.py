@@ -17,7 +17,7 @@ from kptui.ui.hot_rules import HotRulesScreen, hot_rows
 from kptui.ui.locs import Loc
 from kptui.ui.main_screen import MainScreen
 
-from .conftest import NODEPORT_PACKET, SAMPLES
+from .conftest import NODEPORT_PACKET, SAMPLES, until
 
 BASE = (SAMPLES / "nodeport-cluster.rules").read_text()
 DROP_LINE = "[0:0] -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP"
@@ -56,11 +56,7 @@ class FakeReader:
 
 
 async def wait_for(pilot: object, cond: object, what: str) -> None:
-    for _ in range(400):
-        if cond():  # type: ignore[operator]
-            return
-        await pilot.pause(0.02)  # type: ignore[attr-defined]
-    raise AssertionError(f"never happened: {what}")
+    await until(pilot, cond, what)  # type: ignore[arg-type]
 
 
 def settled(app: object) -> bool:
@@ -244,6 +240,10 @@ async def test_a_refresh_keeps_the_step_on_a_path_other_than_the_first() -> None
         before = (hops.path_index, hops.rows[hops.cursor])
         assert before[0] == 1 and before[1] > 0
         traced = screen.trace
+        # the second read ends, no third follows: no trace of a later read still runs when the test ends (its
+        # result would come while run_test takes the screen down, which does not set the app exiting)
+        await wait_for(pilot, lambda: app.watcher.reading, "the second read, waiting at the gate")  # type: ignore[union-attr]
+        app.watcher.paused = True  # type: ignore[union-attr]
         reader.gate.set()
         await wait_for(pilot, lambda: refreshed(app, 2) and screen.trace is not traced, "the refresh")
         await pilot.pause(0.2)  # any queued highlight of the path list has been handled by now
@@ -272,6 +272,8 @@ async def test_a_trace_still_running_at_a_refresh_is_run_again_on_the_new_rules(
         screen = await trace_on_first_read(app, pilot)
         await pilot.pause(0.1)
         assert screen.trace is None  # still running
+        await wait_for(pilot, lambda: app.watcher.reading, "the second read, waiting at the gate")  # type: ignore[union-attr]
+        app.watcher.paused = True  # type: ignore[union-attr]  # (no later read: no trace running at the end)
         reader.gate.set()
         await wait_for(pilot, lambda: refreshed(app, 2), "the refresh")
         release.set()
@@ -289,8 +291,8 @@ async def test_reads_wait_while_the_screen_of_the_last_read_is_still_being_built
     built: list[MainScreen] = []
 
     def slow_fill(self: MainScreen) -> None:
-        built.append(self)
-        self.set_timer(2.5, lambda: original(self))  # the screen takes 2.5 s to be ready
+        built.append(self)  # the screen is ready when the test says (it used a 2.5 s timer: on a loaded machine
+        # the 2 s below, counted from later, outlasted it and the reads resumed before the check)
 
     monkeypatch.setattr(MainScreen, "_fill_builder", slow_fill)
     reader = FakeReader(bumped(0, 0), bumped(1, 1), bumped(2, 2), bumped(3, 3))
@@ -298,7 +300,8 @@ async def test_reads_wait_while_the_screen_of_the_last_read_is_still_being_built
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: len(built) == 1 and reader.calls >= 2, "the screen, and a second read")
         calls = reader.calls
-        await pilot.pause(2.0)  # the screen is not ready yet: at most the one read that had begun
+        await pilot.pause(2.0)  # the screen is not ready yet (40 watch intervals): at most the read that had begun
         assert reader.calls <= calls + 1, (calls, reader.calls)
+        built[0].call_later(original, built[0])  # the screen is ready now
         await wait_for(pilot, lambda: reader.calls >= calls + 2 and settled(app), "reading again once it is ready")
         assert len(built) == 1  # one screen, refreshed in place
