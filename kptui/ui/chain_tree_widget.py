@@ -470,20 +470,15 @@ class ChainTree(Tree[NodeInfo]):
         elif node.parent is not None and node.parent is not self.root:
             self.move_cursor(node.parent, animate=False)
 
-    def _follow_one_of(self, loc: Loc) -> None:
-        """An nft rule with no single target whose verdict maps lead on (``vmap { … : goto endpoint-A, … }``, ``vmap
-        @m``): follow the one chain it leads to, or ask which of several."""
+    def _targets(self, loc: Loc) -> tuple[str, ...]:
+        """Where enter on rule ``loc`` leads: its target chain, else the chains and maps its verdict maps name."""
+        assert loc.chain is not None and loc.index is not None
+        table = self.ruleset.tables[loc.table]
+        target = rows_of(table.chains[loc.chain])[loc.index - 1][4]
+        if target is not None and target in table.chains:
+            return (target,)
         targets_of = getattr(self.insights, "follow_targets", None)
-        targets: tuple[str, ...] = targets_of(loc) if targets_of is not None else ()
-        if len(targets) == 1:
-            self.post_message(self.Follow(loc, Loc(loc.table, targets[0])))
-        elif targets:
-            def chosen(name: str | None) -> None:
-                if name is not None:
-                    self.post_message(self.Follow(loc, Loc(loc.table, name)))
-
-            self.app.push_screen(ChooseScreen(f"{loc.chain} rule {loc.index} leads to {len(targets)} chains: follow",
-                                              targets), chosen)  # fmt: skip
+        return targets_of(loc) if targets_of is not None else ()
 
     def action_follow(self) -> None:
         node = self.cursor_node
@@ -491,11 +486,16 @@ class ChainTree(Tree[NodeInfo]):
         if info is None:
             return
         if info.kind == "rule" and info.loc.chain is not None and info.loc.index is not None:
-            table = self.ruleset.tables[info.loc.table]
-            target = rows_of(table.chains[info.loc.chain])[info.loc.index - 1][4]
-            if target is not None and target in table.chains:
-                self.post_message(self.Follow(info.loc, Loc(info.loc.table, target)))
-                return
-            self._follow_one_of(info.loc)
+            loc, targets = info.loc, self._targets(info.loc)
+
+            def follow(name: str | None) -> None:
+                if name is not None:
+                    self.post_message(self.Follow(loc, Loc(loc.table, name)))
+
+            if len(targets) == 1:
+                follow(targets[0])
+            elif targets:  # ask which
+                title = f"{loc.chain} rule {loc.index} leads to {len(targets)} chains: follow"
+                self.app.push_screen(ChooseScreen(title, targets), follow)
             return
         self.action_select_cursor()  # tables, groups and chains: expand or collapse
