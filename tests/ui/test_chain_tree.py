@@ -14,7 +14,7 @@ from kptui.ui.app import make_app
 from kptui.ui.locs import Loc
 from kptui.ui.tree_layout import GROUP_AT
 
-from .conftest import ROOT, app_for, ready
+from .conftest import ROOT, app_for, ready, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -202,7 +202,7 @@ async def test_a_new_filter_result_moves_the_detail_and_copy_to_its_first_match(
         for text, loc in (("alpha", Loc("nat", "A-CHAIN", 1)), ("bravo", Loc("nat", "B-CHAIN", 1)),
                           ("alpha", Loc("nat", "A-CHAIN", 1))):  # fmt: skip
             tree.apply_filter(text)
-            await pilot.pause(0.1)
+            await until(pilot, lambda: screen.detail.loc == loc, f"the detail pane on {loc}")  # noqa: B023
             assert tree.matches == [loc]
             assert tree.cursor_loc == loc and screen.detail.loc == loc, (text, tree.cursor_loc, screen.detail.loc)
         tree.chain_tree.focus()
