@@ -30,9 +30,8 @@ def _detail_text(screen: object) -> str:
     return str(screen.detail.query_one(TextView).text.plain)  # type: ignore[attr-defined]
 
 
-async def test_the_first_screen_comes_before_the_service_index(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app_module, "FREEZE_GC_LINES", 10)  # this dump counts as big
-    monkeypatch.setattr(chain_tree, "LIVE_FILTER_MAX_RULES", 0)  # and filters in the background, as a big one
+def _gate_the_index(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """The loading thread's service index waits for the returned event (set by the test)."""
     gate = threading.Event()
     real_view_insights = app_module.view_insights
 
@@ -41,6 +40,13 @@ async def test_the_first_screen_comes_before_the_service_index(monkeypatch: pyte
         return real_view_insights(view, nft)  # type: ignore[arg-type]
 
     monkeypatch.setattr(app_module, "view_insights", gated)
+    return gate
+
+
+async def test_the_first_screen_comes_before_the_service_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "FREEZE_GC_LINES", 10)  # this dump counts as big
+    monkeypatch.setattr(chain_tree, "LIVE_FILTER_MAX_RULES", 0)  # and filters in the background, as a big one
+    gate = _gate_the_index(monkeypatch)
     data = (SAMPLES / DUMP).read_bytes()
     app = app_module.make_app(data=data, source=DUMP, env={"KPTUI_CLIPBOARD": "osc52"})
     async with app.run_test(size=(160, 48)) as pilot:
@@ -111,14 +117,7 @@ async def test_quitting_before_the_first_screen_leaves_no_thread_waiting(monkeyp
 async def test_quitting_as_the_service_index_comes_is_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     """The index handed over while the app ends (ctrl+q just then): its screen's panes are gone; nothing raises."""
     monkeypatch.setattr(app_module, "FREEZE_GC_LINES", 10)
-    gate = threading.Event()
-    real_view_insights = app_module.view_insights
-
-    def gated(view: object, nft: object) -> object:
-        assert gate.wait(30), "the test never opened the gate"
-        return real_view_insights(view, nft)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(app_module, "view_insights", gated)
+    gate = _gate_the_index(monkeypatch)
     handed: list[bool] = []
     ready_ = app_module.KptuiApp._insights_ready
 
