@@ -3,9 +3,11 @@ chains nobody references, loops (which the kernel would refuse with ELOOP), and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from itertools import compress
+from itertools import chain as chain_from
+from itertools import compress, filterfalse, repeat
+from operator import itemgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -27,6 +29,9 @@ KNOWN_TARGETS = VERDICTS | frozenset(
         "SNPT", "SYNPROXY", "TCPMSS", "TCPOPTSTRIP", "TEE", "TOS", "TPROXY", "TRACE", "TTL", "ULOG",
     }
 )  # fmt: skip
+
+
+_TARGET = itemgetter(4)  # a parser row's target name
 
 
 class ChainRef(NamedTuple):
@@ -56,44 +61,95 @@ def _targets(chain: Chain) -> set[str]:
     return {r.target_name for r in chain.rules if r.target_name}
 
 
+def _live_jumps(chains: Mapping[str, Chain]) -> dict[str, set[str]]:
+    """Chain → the chains it jumps or goes to, for the chains of one table that may be on a loop: those with a
+    jump to a chain that itself jumps to such a chain (in a sane ruleset: none). Worked out on flat lists of
+    (chain, target) pairs, all in C, a round per level of nesting; only what is left becomes sets."""
+    names: list[str] = []
+    rowlists: list[Sequence[tuple[object, ...]]] = []
+    src: list[str] = []
+    dst: list[str] = []
+    for name, chain in chains.items():
+        rows = getattr(chain.rules, "rows", None)
+        if rows is None:  # not the parser's rules (an nft view, a test's): their targets, one by one
+            targets = _targets(chain)
+            src += [name] * len(targets)
+            dst += targets
+        elif rows:
+            names.append(name)
+            rowlists.append(rows)
+    src += chain_from.from_iterable(map(repeat, names, map(len, rowlists)))
+    dst += map(_TARGET, chain_from.from_iterable(rowlists))  # type: ignore[arg-type]
+    keep = list(map(set(chains).__contains__, dst))  # a jump to a chain of this table (a set: faster than the mapping)
+    while True:
+        src, dst = list(compress(src, keep)), list(compress(dst, keep))
+        jumping = set(src)
+        keep = list(map(jumping.__contains__, dst))  # to a chain that still jumps somewhere
+        if all(keep):
+            break
+    jumps_of: dict[str, set[str]] = {}
+    for a, b in zip(src, dst):
+        jumps_of.setdefault(a, set()).add(b)
+    return jumps_of
+
+
+def _all_targets(chains: Iterable[Chain]) -> set[str]:
+    """The distinct target names of all the rules of ``chains`` (for the parser's rows: one pass in C)."""
+    rows: list[Sequence[tuple[object, ...]]] = []
+    names: set[str] = set()
+    for chain in chains:
+        fast = getattr(chain.rules, "rows", None)
+        if fast is not None:
+            rows.append(fast)
+        else:
+            names |= _targets(chain)
+    names.update(map(_TARGET, chain_from.from_iterable(rows)))  # type: ignore[arg-type]
+    names.discard(None)  # type: ignore[arg-type]
+    return names
+
+
 class Graph:
-    """Built by :func:`build_graph`; ``callers`` (the reverse index) and ``edges`` are built on first use.
+    """Built by :func:`build_graph`; ``unreferenced``, ``loops``, ``callers`` (the reverse index) and ``edges``
+    are worked out on first use: a parse needs only ``dangling`` (its warnings), and the first screen none.
 
     The facts are worked out per table on chain *names* with set operations that run in C (a 700k-line dump
     has 180k chains): no (table, chain) pair is made for a chain that is not in an answer."""
 
     def __init__(self, ruleset: Ruleset) -> None:
         self._ruleset = ruleset
+        self._table_targets: dict[str | None, set[str]] = {}  # table → every target name its rules use
         dangling: list[tuple[RuleRef, str]] = []
-        unreferenced: list[ChainRef] = []
-        loops: list[tuple[ChainRef, ...]] = []
         for tname, table in ruleset.tables.items():
             chains = table.chains
-            known = chains.__contains__
-            builtins = BUILTIN_CHAINS.get(tname or "", ())
-            jumps_of: dict[str, set[str]] = {}  # chain → the chains of this table it jumps or goes to
-            referenced: set[str] = set()
+            targets = self._table_targets[tname] = _all_targets(chains.values())
+            bad = {t for t in targets - KNOWN_TARGETS if t not in chains}  # few names: the built-in targets go first
+            if not bad:
+                continue
             for name, chain in chains.items():
-                targets = _targets(chain)
-                if not targets:
-                    continue
-                jumps = set(filter(known, targets))  # (not ``targets & chains.keys()``: that walks every key)
-                if jumps:
-                    jumps_of[name] = jumps
-                    referenced |= jumps
-                if len(jumps) != len(targets):
-                    bad = {t for t in targets if t not in chains and t not in KNOWN_TARGETS}
-                    if bad:
-                        dangling.extend(
-                            (RuleRef(tname, name, i, line), t) for i, line, t in _rows(chain) if t in bad
-                        )
-            unreferenced.extend(ChainRef(tname, name) for name, chain in chains.items()
-                                if name not in referenced and name not in builtins and not chain.builtin)  # fmt: skip
-            loops.extend(tuple(ChainRef(tname, c) for c in comp) for comp in _name_cycles(jumps_of))
+                if not bad.isdisjoint(_targets(chain)):
+                    dangling.extend((RuleRef(tname, name, i, line), t) for i, line, t in _rows(chain) if t in bad)
         self.dangling: tuple[tuple[RuleRef, str], ...] = tuple(dangling)
-        self.unreferenced: tuple[ChainRef, ...] = tuple(unreferenced)
+
+    @cached_property
+    def unreferenced(self) -> tuple[ChainRef, ...]:
+        """The user chains no rule of their table jumps or goes to, in file order."""
+        out: list[ChainRef] = []
+        for tname, table in self._ruleset.tables.items():
+            chains = table.chains
+            skip = self._table_targets[tname] | set(BUILTIN_CHAINS.get(tname or "", ()))
+            out.extend(ChainRef(tname, name) for name in filterfalse(skip.__contains__, chains)
+                       if not chains[name].builtin)  # fmt: skip
+        return tuple(out)
+
+    @cached_property
+    def loops(self) -> tuple[tuple[ChainRef, ...], ...]:
+        """The loops (strongly connected components holding a cycle), each sorted, in order."""
+        loops: list[tuple[ChainRef, ...]] = []
+        for tname, table in self._ruleset.tables.items():
+            jumps_of = _live_jumps(table.chains)
+            loops.extend(tuple(ChainRef(tname, c) for c in comp) for comp in _name_cycles(jumps_of))
         loops.sort()
-        self.loops: tuple[tuple[ChainRef, ...], ...] = tuple(loops)
+        return tuple(loops)
 
     @cached_property
     def edges(self) -> Mapping[ChainRef, tuple[ChainRef, ...]]:
