@@ -79,7 +79,7 @@ def _live_jumps(chains: Mapping[str, Chain]) -> dict[str, set[str]]:
             names.append(name)
             rowlists.append(rows)
     src += chain_from.from_iterable(map(repeat, names, map(len, rowlists)))
-    dst += map(_TARGET, chain_from.from_iterable(rowlists))  # type: ignore[arg-type]
+    dst += map(_TARGET, chain_from.from_iterable(rowlists))
     keep = list(map(set(chains).__contains__, dst))  # a jump to a chain of this table (a set: faster than the mapping)
     while True:
         src, dst = list(compress(src, keep)), list(compress(dst, keep))
@@ -103,8 +103,8 @@ def _all_targets(chains: Iterable[Chain]) -> set[str]:
             rows.append(fast)
         else:
             names |= _targets(chain)
-    names.update(map(_TARGET, chain_from.from_iterable(rows)))  # type: ignore[arg-type]
-    names.discard(None)  # type: ignore[arg-type]
+    names.update(map(_TARGET, chain_from.from_iterable(rows)))
+    names.discard(None)
     return names
 
 
