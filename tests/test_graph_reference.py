@@ -61,3 +61,38 @@ def test_generated_dump_with_damage() -> None:
     got = fast(rs)
     assert got == reference(rs)
     assert got[0] and got[1] and len(got[2]) == 2  # type: ignore[arg-type]
+
+
+def reference_callers(ruleset: Ruleset) -> dict[ChainRef, tuple[RuleRef, ...]]:
+    found: dict[ChainRef, list[RuleRef]] = {}
+    for tname, table in ruleset.tables.items():
+        for chain in table.chains.values():
+            for r in chain.rules:
+                if r.target_name in table.chains:
+                    found.setdefault(ChainRef(tname, r.target_name), []).append(RuleRef(tname, chain.name, r.index, r.line))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def fast_callers(ruleset: Ruleset) -> dict[ChainRef, tuple[RuleRef, ...]]:
+    g = build_graph(ruleset)
+    got = {ChainRef(t, name): g.callers_of(t, name) for t, table in ruleset.tables.items() for name in table.chains}
+    assert g.callers_of("no-such-table", "X") == () and g.callers_of(None, "NO-SUCH-CHAIN") == ()
+    return {k: v for k, v in got.items() if v}
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_callers_on_samples(path: Path) -> None:
+    rs = parse_ruleset(path.read_text(encoding="utf-8", errors="surrogateescape"))
+    assert fast_callers(rs) == reference_callers(rs)
+
+
+def test_callers_on_a_generated_dump_with_loops_and_gotos() -> None:
+    lines = list(generate_lines(120, 4, seed=9))
+    nat = max(i for i, line in enumerate(lines) if line == "COMMIT")
+    lines[nat:nat] = [":LOOP-A - [0:0]", ":LOOP-B - [0:0]", ":SELF - [0:0]", "-A LOOP-A -j LOOP-B", "-A LOOP-B -g LOOP-A",
+                      "-A SELF -j SELF", "-A KUBE-SERVICES -j LOOP-A", "-A KUBE-SERVICES -g SELF"]  # fmt: skip
+    rs = parse_ruleset("".join(line + "\n" for line in lines))
+    want = reference_callers(rs)
+    assert fast_callers(rs) == want
+    assert [r.chain for r in want[ChainRef("nat", "LOOP-A")]] == ["KUBE-SERVICES", "LOOP-B"]  # file order
+    assert len(want[ChainRef("nat", "SELF")]) == 2 and len(want) > 300

@@ -11,6 +11,7 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
+from .callers import Callers, RuleRef
 from .model import BUILTIN_CHAINS
 
 if TYPE_CHECKING:
@@ -37,13 +38,6 @@ _TARGET = itemgetter(4)  # a parser row's target name
 class ChainRef(NamedTuple):
     table: str | None
     chain: str
-
-
-class RuleRef(NamedTuple):
-    table: str | None
-    chain: str
-    index: int  # type: ignore[assignment]  # 1-based (shadows tuple.index)
-    line: int
 
 
 def _rows(chain: Chain) -> Iterable[tuple[int, int, str | None]]:
@@ -117,11 +111,10 @@ class Graph:
 
     def __init__(self, ruleset: Ruleset) -> None:
         self._ruleset = ruleset
-        self._table_targets: dict[str | None, set[str]] = {}  # table → every target name its rules use
         dangling: list[tuple[RuleRef, str]] = []
         for tname, table in ruleset.tables.items():
             chains = table.chains
-            targets = self._table_targets[tname] = _all_targets(chains.values())
+            targets = _all_targets(chains.values())  # (not kept: 8 MB on a big dump, for unreferenced only)
             bad = {t for t in targets - KNOWN_TARGETS if t not in chains}  # few names: the built-in targets go first
             if not bad:
                 continue
@@ -136,7 +129,7 @@ class Graph:
         out: list[ChainRef] = []
         for tname, table in self._ruleset.tables.items():
             chains = table.chains
-            skip = self._table_targets[tname] | set(BUILTIN_CHAINS.get(tname or "", ()))
+            skip = _all_targets(chains.values()) | set(BUILTIN_CHAINS.get(tname or "", ()))
             out.extend(ChainRef(tname, name) for name in filterfalse(skip.__contains__, chains)
                        if not chains[name].builtin)  # fmt: skip
         return tuple(out)
@@ -164,19 +157,12 @@ class Graph:
         return MappingProxyType(edges)
 
     @cached_property
-    def callers(self) -> Mapping[ChainRef, tuple[RuleRef, ...]]:
-        """Chain → the rules that jump or go to it, in file order."""
-        found: dict[ChainRef, list[RuleRef]] = {}
-        for tname, table in self._ruleset.tables.items():
-            chains = table.chains
-            for chain in chains.values():
-                for i, line, t in _rows(chain):
-                    if t is not None and t in chains:
-                        found.setdefault(ChainRef(tname, t), []).append(RuleRef(tname, chain.name, i, line))
-        return MappingProxyType({k: tuple(v) for k, v in found.items()})
+    def callers(self) -> Callers:
+        """Chain → the rules that jump or go to it, in file order (:meth:`callers_of`); flat arrays, built once."""
+        return Callers(self._ruleset)
 
     def callers_of(self, table: str | None, chain: str) -> tuple[RuleRef, ...]:
-        return self.callers.get(ChainRef(table, chain), ())
+        return self.callers.of(table, chain)
 
 
 def build_graph(ruleset: Ruleset) -> Graph:
