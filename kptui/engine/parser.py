@@ -208,7 +208,7 @@ def _lines(text: str, builder: Builder, progress: Progress | None, split: Split 
     value_sub = blank_pattern(family).sub
     add_rule = builder.add_rule
     names: dict[str, str] = {}
-    intern = names.setdefault  # one string object per target name, not one per rule
+    intern = names.setdefault  # one string object per target name, not one per rule (the chain's own name)
     unchecked = split is not None  # the shape checks are done elsewhere (until split.settle)
     done_slow = split.done_slow if split is not None else set()
     for first, lines in _chunks(text):
@@ -257,7 +257,7 @@ def _lines(text: str, builder: Builder, progress: Progress | None, split: Split 
                 _slow_rule(builder, lineno, pk, by, raw, chain, lineno == last and truncated, family)
             elif dname:
                 cur_chain = None
-                builder.declare(lineno, dname, dpolicy, dpk, dby)
+                builder.declare(lineno, intern(dname, dname), dpolicy, dpk, dby)  # the jumps to it share the name
             else:
                 cur_chain = None
                 m = _LOOSE_RULE.match(other)
