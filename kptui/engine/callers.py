@@ -13,7 +13,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from itertools import accumulate, compress
 from itertools import chain as chain_from
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["Callers", "RuleRef"]
 
 _TARGET = itemgetter(4)  # a parser row's target name
+_ROWS = attrgetter("rules.rows")
+_RULES = attrgetter("rules")
+_NAME = attrgetter("name")
 
 
 class RuleRef(NamedTuple):
@@ -47,10 +50,13 @@ class _TableCallers:
 
     def __init__(self, chains: Sequence[Chain]) -> None:
         self.chains = chains
-        self.starts = array("q", accumulate(map(len, (c.rules for c in chains)), initial=0))
-        names = {c.name for c in chains}
-        # (None for a rule without a target; never a key: only chain names pass the mask)
-        targets = cast("list[str]", list(chain_from.from_iterable(map(_targets_in_order, chains))))
+        self.starts = array("q", accumulate(map(len, map(_RULES, chains)), initial=0))
+        names = set(map(_NAME, chains))
+        try:  # the parser's rows: every target in one pass in C
+            flat = list(map(_TARGET, chain_from.from_iterable(map(_ROWS, chains))))
+        except AttributeError:  # other rules (an nft view, a test's), chain by chain
+            flat = list(chain_from.from_iterable(map(_targets_in_order, chains)))
+        targets = cast("list[str]", flat)  # (None for a rule without a target: never a key, only chains pass)
         jumping = compress(range(len(targets)), map(names.__contains__, targets))
         order = sorted(jumping, key=targets.__getitem__)  # stable: each chain's callers stay in file order
         self.keys: list[str] = list(map(targets.__getitem__, order))  # the chains' own name strings
