@@ -50,6 +50,8 @@ class GcPacing(_AppBase):
         """The full collections Python would have run during the last burst of keys, once keys stop."""
         if time.monotonic() - self.last_input < IDLE_SECONDS:
             return
+        if not gc.isenabled():  # a worker builds long-lived data with the collector off (the parse, the service
+            return  # index): a collection now would walk its half-built objects for nothing (0.3 s seen)
         if self._refreeze:  # a watch refresh replaced the rules: free the old ones, then freeze the new
             self._refreeze = False
             gc.collect()

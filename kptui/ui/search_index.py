@@ -28,6 +28,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, repeat
+from operator import attrgetter, itemgetter
 from typing import TypeVar
 
 from kptui.engine import Ruleset
@@ -39,6 +40,9 @@ from .search import ADDR_TOKEN, PORT_SUFFIX, POSITIVE_NET, FilterResult, Query, 
 __all__ = ["LazySearchIndex", "SearchIndex", "build_index", "filter_indexed"]
 
 SLICE = 8192  # lines per C call: bounds how long the filter holds the GIL
+CHAIN_SLICE = 2048  # chains per step of the build (a few ms of work)
+_NAME = attrgetter("name")
+_RAW = itemgetter(1)  # a row's raw text
 _BITS = {4: 32, 6: 128}
 ServiceOf = Callable[[str | None, str], str | None]
 PACE = 256  # items of Python work (well under a millisecond) between two pauses of a background build
@@ -166,15 +170,21 @@ def build_index(ruleset: Ruleset, service_of: ServiceOf, pause: Pause | None = N
     raws: list[str] = []
     for ti, (tname, table) in enumerate(tables):
         table_first.append(len(names))
-        for ch in _paced(table, pause):
-            cid = len(names)
-            chain_table.append(ti)
-            names.append(ch.name)
-            services.append((service_of(tname, ch.name) or "") if ch.name.startswith("KUBE-") else "")
-            rows = rows_of(ch)
-            raws.extend(row[1] for row in rows)
-            rule_chain.extend(repeat(cid, len(rows)))
-            rule_local.extend(range(1, len(rows) + 1))
+        chains = list(table)
+        for at in range(0, len(chains), CHAIN_SLICE):  # slices: a background build gives way between them
+            if pause is not None and at:
+                pause()
+            part = chains[at : at + CHAIN_SLICE]
+            first = len(names)
+            part_names = list(map(_NAME, part))
+            rowlists = list(map(rows_of, part))
+            lens = list(map(len, rowlists))
+            chain_table.extend(repeat(ti, len(part)))
+            names.extend(part_names)
+            services.extend([(service_of(tname, n) or "") if n.startswith("KUBE-") else "" for n in part_names])
+            raws.extend(map(_RAW, chain.from_iterable(rowlists)))
+            rule_chain.extend(chain.from_iterable(map(repeat, range(first, first + len(part)), lens)))
+            rule_local.extend(chain.from_iterable(map(range, repeat(1), map((1).__add__, lens))))
     table_first.append(len(names))
     return SearchIndex(
         tables=[t for t, _ in tables], chain_table=chain_table, chain_names=names, chain_services=services,
