@@ -32,12 +32,13 @@ from .locs import Loc, rows_of, rule_at
 from .messages import ChainHighlighted, RuleHighlighted
 from .modals import ChooseScreen
 from .services import Insights
-from .tree_layout import PAGE, Entry, Group, arrange, flatten, matches_in_order, paths
+from .tree_layout import Entry, Group, arrange, flatten, matches_in_order, paths
 
 __all__ = ["ChainTree", "NodeInfo", "TreeState"]
 
 _TARGET = itemgetter(4)
 _RAW = itemgetter(1)
+ELEMENT_PAGE = 1000  # a big nft set's or ipset's elements per page
 
 
 class TreeState(NamedTuple):
@@ -53,7 +54,7 @@ class TreeState(NamedTuple):
 
 @dataclass(eq=False, slots=True)
 class NodeInfo:
-    kind: str  # "table", "group", "chain", "page" (a big nft set's elements), "rule"
+    kind: str  # "table", "group", "chain", "page" (a big chain's rules, a big set's elements), "rule"
     loc: Loc
     items: list[Entry | Group] | None = None  # table/group: what to show below
     shown: tuple[int, ...] | None = None  # chain: the rule indices to show (None: all)
@@ -103,7 +104,7 @@ class ChainTree(Tree[NodeInfo]):
         self.highlight: re.Pattern[str] | None = None
         self._index: dict[Loc, TreeNode[NodeInfo]] = {}
         self._groups: dict[int, TreeNode[NodeInfo]] = {}
-        self._pages: dict[Loc, list[tuple[int, int, TreeNode[NodeInfo]]]] = {}  # a big nft set's element pages
+        self._pages: dict[Loc, list[tuple[int, int, TreeNode[NodeInfo]]]] = {}  # a big chain's pages of rules
         self._containers: dict[tuple[str | None, str], tuple[Group, ...]] = {}
         self._styles: dict[str, object] | None = None
         # watch mode: what moved since the previous read (None: not watching, no delta column)
@@ -256,21 +257,28 @@ class ChainTree(Tree[NodeInfo]):
     def _add_rules(self, parent: TreeNode[NodeInfo], loc: Loc, shown: tuple[int, ...] | None) -> None:
         assert loc.chain is not None
         rows = rows_of(self.ruleset.tables[loc.table].chains[loc.chain])
-        if shown is None and len(rows) > PAGE and (
-                (loc.chain.startswith("@") and is_nft_table(loc.table)) or loc.table == IPSET_TABLE):  # fmt: skip
-            self._add_pages(parent, loc, len(rows))  # a big set or map: its elements in pages, filled lazily
+        indices: Sequence[int] = shown if shown is not None else range(1, len(rows) + 1)
+        if len(indices) > ELEMENT_PAGE and parent.data is not None and parent.data.kind == "chain":
+            self._add_pages(parent, loc, indices)  # a big chain, set or map: its rules in pages, filled lazily
             return
-        for i in shown if shown is not None else range(1, len(rows) + 1):
+        for i in indices:
             rloc = Loc(loc.table, loc.chain, i)
             self._index[rloc] = parent.add_leaf(self._rule_label(rloc, rows), NodeInfo("rule", rloc))
 
-    def _add_pages(self, parent: TreeNode[NodeInfo], loc: Loc, n: int) -> None:
+    def _add_pages(self, parent: TreeNode[NodeInfo], loc: Loc, indices: Sequence[int]) -> None:
+        """Pages of ELEMENT_PAGE rules (a 30,000-rule KUBE-SERVICES: 30 pages; revealing one rule makes its page's
+        nodes only), labelled by the first and last rule they hold."""
+        assert loc.chain is not None
         dim = self.styles_map()["dim"]
+        unit = "elements" if (loc.chain.startswith("@") and is_nft_table(loc.table)) or loc.table == IPSET_TABLE \
+            else "rules"  # fmt: skip
+        subset = len(indices) != len(self.ruleset.tables[loc.table].chains[loc.chain].rules)
         pages = []
-        for start in range(1, n + 1, PAGE):
-            end = min(n, start + PAGE - 1)
-            node = parent.add(Text(f"elements {start}–{end}", dim, end=""),  # type: ignore[arg-type]
-                              NodeInfo("page", loc, shown=tuple(range(start, end + 1))))
+        for at in range(0, len(indices), ELEMENT_PAGE):
+            part = tuple(indices[at : at + ELEMENT_PAGE])
+            start, end = part[0], part[-1]
+            what = f"{unit} {start}–{end}" + (f" ({len(part)} shown)" if subset else "")
+            node = parent.add(Text(what, dim, end=""), NodeInfo("page", loc, shown=part))  # type: ignore[arg-type]
             pages.append((start, end, node))
         self._pages[loc] = pages
 
@@ -311,7 +319,7 @@ class ChainTree(Tree[NodeInfo]):
         if chain is None or loc.index is None:
             return chain
         self._open(chain)
-        for start, end, page in self._pages.get(loc.chain_loc, ()):  # a big nft set: the page that holds it
+        for start, end, page in self._pages.get(loc.chain_loc, ()):  # a big chain: the page that holds it
             if start <= loc.index <= end:
                 self._open(page)
         node = self._index.get(loc)
@@ -351,9 +359,12 @@ class ChainTree(Tree[NodeInfo]):
             if node is None or node.data is None:
                 continue
             expanded = node.is_expanded
-            for child in node.children:
-                if child.data is not None:
-                    self._index.pop(child.data.loc, None)
+            for child in node.children:  # its rules, or its pages of rules
+                leaves = child.children if child.data is not None and child.data.kind == "page" else (child,)
+                for leaf in leaves:
+                    if leaf.data is not None and leaf.data.kind == "rule":
+                        self._index.pop(leaf.data.loc, None)
+            self._pages.pop(loc, None)
             node.remove_children()
             node.data.loaded = False
             node.allow_expand = len(self.ruleset.tables[loc.table].chains[loc.chain or ""].rules) > 0

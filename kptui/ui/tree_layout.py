@@ -3,7 +3,7 @@
 A table with few chains shows them all. A big one shows its named chains (built-ins, KUBE-SERVICES, …)
 directly and groups kube-proxy's hashed chains by kind (``KUBE-SEP-* (50000 chains)``; in nftables mode
 ``endpoint-* (50000 chains)``, ``service-*``, …, and the ``@affinity-*`` sets), in pages of
-:data:`PAGE` chains. Nothing here touches a widget: the layout is data, and the tree fills nodes from it
+:data:`PAGE` chains (and folders of :data:`FOLDER` pages). Nothing here touches a widget: the layout is data, and the tree fills nodes from it
 lazily.
 """
 
@@ -15,10 +15,11 @@ from typing import NamedTuple, TypeAlias
 
 from .locs import Loc
 
-__all__ = ["GROUP_AT", "PAGE", "Entry", "Group", "arrange", "flatten", "paths"]
+__all__ = ["FOLDER", "GROUP_AT", "PAGE", "Entry", "Group", "arrange", "flatten", "paths"]
 
 GROUP_AT = 300  # a table with more chains than this groups its hashed chains
-PAGE = 1000  # chains per page inside a group
+PAGE = 100  # chains per page inside a group
+FOLDER = 100  # pages per folder, when a group has more pages than this
 MIN_GROUP = 8  # fewer hashed chains of one kind than this stay ungrouped
 
 _HASHED = re.compile(r"^(.+?-)[A-Z0-9]{16}$|^(@?(?:service|local|external|firewall|endpoint|affinity)-)[A-Z2-7]{8}-")
@@ -32,13 +33,23 @@ class Group(NamedTuple):
 
 
 def _pages(prefix: str, entries: Sequence[Entry]) -> list[Entry | Group]:
+    """``entries`` in pages of PAGE chains; more than FOLDER pages go in folders of FOLDER pages (a 150,000-chain
+    group: 15 folders of 100 pages), so that opening any node, or revealing one chain, makes at most about
+    FOLDER + PAGE nodes (a node and its label cost about 2.5 KB and 0.1 ms)."""
     if len(entries) <= PAGE:
         return list(entries)
-    out: list[Entry | Group] = []
+    pages: list[Entry | Group] = []
     for start in range(0, len(entries), PAGE):
         part = list(entries[start:start + PAGE])
-        out.append(Group(f"{start + 1}–{start + len(part)}  {part[0][0]} … {part[-1][0]}", list(part)))
-    return out
+        pages.append(Group(f"{start + 1}–{start + len(part)}  {part[0][0]} … {part[-1][0]}", list(part)))
+    if len(pages) <= FOLDER:
+        return pages
+    folders: list[Entry | Group] = []
+    for at in range(0, len(pages), FOLDER):
+        start, stop = at * PAGE, min(len(entries), (at + FOLDER) * PAGE)
+        folders.append(Group(f"{start + 1}–{stop}  {entries[start][0]} … {entries[stop - 1][0]}",
+                             pages[at:at + FOLDER]))  # fmt: skip
+    return folders
 
 
 def arrange(entries: Sequence[Entry]) -> list[Entry | Group]:
