@@ -20,6 +20,7 @@ for long by one C call: the UI thread stays responsive while a filter runs in a 
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
@@ -41,6 +42,7 @@ __all__ = ["LazySearchIndex", "SearchIndex", "build_index", "filter_indexed"]
 
 SLICE = 8192  # lines per C call: bounds how long the filter holds the GIL
 CHAIN_SLICE = 2048  # chains per step of the build (a few ms of work)
+NET_SLICE = 2048  # lines per step of the address part's build (a few ms of work)
 _NAME = attrgetter("name")
 _RAW = itemgetter(1)  # a row's raw text
 _BITS = {4: 32, 6: 128}
@@ -150,8 +152,15 @@ class Networks:
         with self._lock:
             if self._built is None:
                 raws, pause = self._raws, self.pause
-                self._built = (_postings(raws, POSITIVE_NET.findall, pause, positive=True),
-                               _postings(raws, ADDR_TOKEN.findall, pause))  # fmt: skip
+                # seconds of small acyclic objects: the cyclic collector would walk them again and again
+                gc_was_enabled = gc.isenabled()
+                gc.disable()
+                try:
+                    self._built = (_postings(raws, POSITIVE_NET.findall, pause, positive=True),
+                                   _postings(raws, ADDR_TOKEN.findall, pause))  # fmt: skip
+                finally:
+                    if gc_was_enabled:
+                        gc.enable()
             return self._built
 
 
@@ -200,13 +209,18 @@ def _postings(raws: list[str], find: Callable[[str], list[str]], pause: Pause | 
 
     Built with a counting sort over machine-int arrays, so no per-network Python list ever exists: the
     transient memory is one entry per distinct network text, not per occurrence."""
-    text_ids: dict[str, int] = {}
+    text_ids: dict[str, int] = {}  # network text → id, in order of first appearance
     occ_text: array[int] = array("i")
     occ_rule: array[int] = array("i")
-    for rid, texts in enumerate(_paced(map(find, raws), pause)):
-        for text in texts:
-            occ_text.append(text_ids.setdefault(text, len(text_ids)))
-            occ_rule.append(rid)
+    for at in range(0, len(raws), NET_SLICE):  # in C, a slice of lines at a time (a background build pauses between)
+        if pause is not None and at:
+            pause()
+        found = list(map(find, raws[at : at + NET_SLICE]))
+        flat = list(chain.from_iterable(found))
+        new = [t for t in dict.fromkeys(flat) if t not in text_ids]
+        text_ids.update(zip(new, range(len(text_ids), len(text_ids) + len(new))))
+        occ_text.extend(map(text_ids.__getitem__, flat))
+        occ_rule.extend(chain.from_iterable(map(repeat, range(at, at + len(found)), map(len, found))))
     nets = [n if n is None or not positive or n[2] else None for n in _paced(map(_int_net, text_ids), pause)]
     del text_ids
     keys = sorted({n for n in nets if n is not None})

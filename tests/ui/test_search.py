@@ -23,6 +23,9 @@ DNAT = "-A KUBE-SEP-Y -p tcp -m tcp -j DNAT --to-destination 10.244.1.21:8080"
         ("10.244.1.21", DNAT, True),  # in --to-destination IP:PORT
         ("10.244.7.7", "-A X -s 10.244.0.0/16 -j ACCEPT", True),  # inside a positive -s network
         ("10.244.7.7", RULE, False),  # ... but not inside a negated one
+        # -s and -d side by side, as iptables-save prints them (flannel's POSTROUTING): both networks count
+        ("10.244.7.7", "-A POSTROUTING -s 192.168.0.0/16 -d 10.244.0.0/16 -j RETURN", True),
+        ("10.244.7.7", "-A POSTROUTING -s 192.168.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE", False),
         ("10.96.0.0/12", RULE, True),  # a network holding an address of the rule
         ("10.244.1.0/24", DNAT, True),  # ... or its DNAT target (the address without its port)
         ("10.244.1.21/32", DNAT, True),
