@@ -4,7 +4,8 @@
 Two generated dumps: 30,000 service ports × 5 endpoints (≈ 710k lines, 82 MB: "big") and 5000 × 10 (≈ 220k lines,
 25 MB: "mid"). Measured, each in a process of its own (so its peak RSS is its own):
 
-- the reference, ``iptables-legacy-restore --test`` on the mid dump, inside a network namespace this script
+- the reference, ``iptables-legacy-restore --test`` on each dump (the mid dump's target is a ratio to it; on the big
+  dump it tells this machine's speed, so that figures of two machines compare), inside a network namespace this script
   creates and deletes (never against the host's tables);
 - ``kptui summary DUMP --json`` on both dumps (the whole process: start-up, read, parse, analysis, output);
 - the explorer, headless (Textual's Pilot), on both dumps, as a new user would use it: the first paint (from the
@@ -264,7 +265,7 @@ def measure_all(codes: list[Code], dumps: dict[str, Path], a: argparse.Namespace
     figures = {c.label: Figures() for c in codes}
     loads: list[str] = []
     ns_ctx = None
-    if "mid" in dumps and not a.no_reference:
+    if not a.no_reference:
         ip = bench_parse.which("ip")
         tool = bench_parse.which("iptables-legacy-restore")
         if ip is None or tool is None:
@@ -278,14 +279,14 @@ def measure_all(codes: list[Code], dumps: dict[str, Path], a: argparse.Namespace
             loads.append(load_average())
             print(f"round {rep + 1}/{a.repeat}: load average {loads[-1]}", file=sys.stderr)
             for name, dump in dumps.items():
-                if name == "mid" and ns_ctx is not None:
+                if ns_ctx is not None:  # the reference on each dump: the mid target, and this machine's speed
                     tool = str(bench_parse.which("iptables-legacy-restore"))
                     r = bench_parse.run_measured(ns_ctx.argv([tool, "--test"]), dump)
                     if r.rc != 0:
                         raise RuntimeError(f"iptables-legacy-restore --test rejected the dump:\n{bench_parse.tail(r.stderr)}")
                     for c in codes:
-                        figures[c.label].add("mid.reference", r.wall)
-                    print(f"  mid  iptables-legacy-restore --test   {r.wall:7.2f} s {r.rss_mb:6.0f} MB", file=sys.stderr)
+                        figures[c.label].add(f"{name}.reference", r.wall)
+                    print(f"  {name:<4} iptables-legacy-restore --test   {r.wall:7.2f} s {r.rss_mb:6.0f} MB", file=sys.stderr)
                 summaries: dict[str, bytes] = {}
                 for c in codes:
                     wall, rss, out = run_summary(c, dump)
@@ -338,6 +339,8 @@ ROWS = [  # (label, key, unit, target key, how the figure is judged)
     ("big: explorer peak RSS", "big.rss", "MB", ("big", "rss")),
     ("big: kptui summary", "big.summary", "s", ("big", "summary")),
     ("big: kptui summary peak RSS", "big.summary_rss", "MB", None),
+    ("big: iptables-legacy-restore --test (this machine's speed)", "big.reference", "s", None),
+    ("big: kptui summary / iptables-legacy-restore", "big.ratio", "×", None),
     ("mid: iptables-legacy-restore --test", "mid.reference", "s", None),
     ("mid: kptui summary", "mid.summary", "s", None),
     ("mid: kptui summary / iptables-legacy-restore", "mid.ratio", "×", ("mid", "ratio")),
@@ -349,8 +352,9 @@ ROWS = [  # (label, key, unit, target key, how the figure is judged)
 
 
 def value_of(f: Figures, key: str) -> float | None:
-    if key == "mid.ratio":
-        s, r = f.values.get("mid.summary"), f.values.get("mid.reference")
+    if key.endswith(".ratio"):
+        name = key.partition(".")[0]
+        s, r = f.values.get(f"{name}.summary"), f.values.get(f"{name}.reference")
         if not s or not r:
             return None
         return statistics.median(a / b for a, b in zip(s, r, strict=False))  # each round's own ratio
