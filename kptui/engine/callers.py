@@ -77,9 +77,6 @@ class _TableCallers:
     def count(self, name: str) -> int:
         return bisect_right(self.keys, name) - bisect_left(self.keys, name)
 
-    def __len__(self) -> int:
-        return len(self.where)
-
 
 class Callers:
     """Chain → the rules that jump or go to it, in file order (:meth:`of`)."""
@@ -95,7 +92,3 @@ class Callers:
         """How many rules jump or go to ``chain`` (``iptables -L``'s "N references"), without making them."""
         t = self._tables.get(table)
         return t.count(chain) if t is not None else 0
-
-    def __len__(self) -> int:
-        """The number of jumps to chains, over every table."""
-        return sum(map(len, self._tables.values()))

@@ -16,8 +16,6 @@ from .services import Insights
 from .tree_layout import flatten
 
 if TYPE_CHECKING:
-    import re
-
     from rich.text import Text
     from textual.widgets import Tree
     from textual.widgets.tree import TreeNode
@@ -51,7 +49,6 @@ class TreeRefresh(_Base):
     ruleset: Ruleset
     insights: Insights
     entries: EntryCounts
-    highlight: re.Pattern[str] | None
     rule_moves: Mapping[Loc, tuple[int, bool]] | None
     chain_moves: Mapping[Loc, tuple[int, bool, bool]]
     _index: dict[Loc, TreeNode[NodeInfo]]
@@ -174,4 +171,3 @@ class TreeRefresh(_Base):
             return loc
         same = [i for i, row in enumerate(rows, 1) if row[1] == raw]
         return Loc(loc.table, loc.chain, min(same, key=lambda i: abs(i - loc.index))) if same else loc  # type: ignore[operator]
-

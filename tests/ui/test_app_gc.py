@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -24,23 +26,24 @@ def collections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_a_full_collection_runs_when_the_user_pauses(collections: list[int]) -> None:
+@contextmanager
+def collector(enabled: bool) -> Iterator[None]:
+    """The cyclic collector on or off for the block, as it was afterwards."""
     was = gc.isenabled()
-    gc.enable()
+    (gc.enable if enabled else gc.disable)()
     try:
-        Paced().collect_when_idle()
+        yield
     finally:
-        if not was:
-            gc.disable()
+        (gc.enable if was else gc.disable)()
+
+
+def test_a_full_collection_runs_when_the_user_pauses(collections: list[int]) -> None:
+    with collector(enabled=True):
+        Paced().collect_when_idle()
     assert collections == [1]
 
 
 def test_no_collection_while_a_worker_builds_with_the_collector_off(collections: list[int]) -> None:
-    was = gc.isenabled()
-    gc.disable()
-    try:
+    with collector(enabled=False):
         Paced().collect_when_idle()
-    finally:
-        if was:
-            gc.enable()
     assert collections == []
